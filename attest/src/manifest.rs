@@ -1,0 +1,459 @@
+//! The enclave manifest: what the author signs besides the module.
+//!
+//! Authors write it as TOML (`enclave.toml`); the bundle carries it as CBOR. Every field is part
+//! of the measurement, so a relying party that trusts a measurement trusts the limits and the
+//! capabilities as well as the code.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::identity::{Measurement, ModuleDigest, ProductId, Svn};
+
+/// Domain separation for the measurement encoding; changes with any change of that encoding.
+pub const MEASUREMENT_DOMAIN: &[u8] = b"enclave-measurement-v1\0";
+
+/// The signed enclave configuration.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Separates products by the same signer (ISVPRODID).
+    pub product_id: ProductId,
+    /// Security version (ISVSVN).
+    pub svn: Svn,
+    /// A debug enclave: its secrets are not protected, its keys differ from production ones, and
+    /// verifiers refuse it unless told otherwise.
+    pub debug: bool,
+    /// Which ABI the guest is written against.
+    #[serde(default)]
+    pub kind: GuestKind,
+    /// Command-line arguments for a WASI guest (`argv[1..]`); must be empty for native guests.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Resource limits, enforced by the runtime.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Host functions the guest may import beyond reading input and writing output.
+    #[serde(default)]
+    pub capabilities: BTreeSet<Capability>,
+}
+
+/// Which ABI a guest module is written against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestKind {
+    /// The native enclave ABI (import module `enclave_v1`), entry point `enclave_main`.
+    #[default]
+    Enclave,
+    /// WASI preview 1 (`wasi_snapshot_preview1`), entry point `_start`.
+    Wasi,
+}
+
+/// Resource limits. Every one is enforced by the runtime and covered by the measurement.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Maximum linear memory, in bytes.
+    pub memory_bytes: u64,
+    /// Fuel budget: roughly one unit per wasm instruction executed.
+    pub fuel: u64,
+    /// Wall-clock budget for one run, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest input accepted, in bytes.
+    pub max_input_bytes: u64,
+    /// Largest output the guest may write, in bytes.
+    pub max_output_bytes: u64,
+    /// Maximum wasm stack, in bytes.
+    pub stack_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            fuel: 10_000_000_000,
+            timeout_ms: 10_000,
+            max_input_bytes: 64 << 20,
+            max_output_bytes: 64 << 20,
+            stack_bytes: 512 << 10,
+        }
+    }
+}
+
+/// A host capability a manifest can grant.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Capability {
+    /// Random bytes from the host CSPRNG.
+    Random,
+    /// A debug log; discarded unless the enclave is a debug enclave.
+    Log,
+    /// Attestation reports over guest-chosen data (the EREPORT analog).
+    Report,
+    /// Sealing and unsealing data to the enclave's identity.
+    Seal,
+    /// A persistent sealed key-value store with rollback protection.
+    Store,
+    /// A monotonic clock (WASI guests).
+    ClockMonotonic,
+    /// The wall clock (WASI guests).
+    ClockWall,
+}
+
+impl Capability {
+    /// Every capability, in measurement order.
+    pub const ALL: [Capability; 7] = [
+        Capability::ClockMonotonic,
+        Capability::ClockWall,
+        Capability::Log,
+        Capability::Random,
+        Capability::Report,
+        Capability::Seal,
+        Capability::Store,
+    ];
+
+    /// The name used in the manifest and in the measurement.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Capability::Random => "random",
+            Capability::Log => "log",
+            Capability::Report => "report",
+            Capability::Seal => "seal",
+            Capability::Store => "store",
+            Capability::ClockMonotonic => "clock-monotonic",
+            Capability::ClockWall => "clock-wall",
+        }
+    }
+
+    /// Whether a guest of `kind` can use this capability.
+    pub const fn applies_to(self, kind: GuestKind) -> bool {
+        match self {
+            Capability::Random => true,
+            Capability::Log | Capability::Report | Capability::Seal | Capability::Store => {
+                matches!(kind, GuestKind::Enclave)
+            }
+            Capability::ClockMonotonic | Capability::ClockWall => matches!(kind, GuestKind::Wasi),
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for GuestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GuestKind::Enclave => "enclave",
+            GuestKind::Wasi => "wasi",
+        })
+    }
+}
+
+/// Bounds on limits: outside them a manifest is refused rather than silently clamped.
+pub mod bounds {
+    /// One wasm page.
+    pub const MIN_MEMORY_BYTES: u64 = 64 << 10;
+    /// The 32-bit wasm address space.
+    pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+    /// Smallest wasm stack that runs anything useful.
+    pub const MIN_STACK_BYTES: u64 = 16 << 10;
+    /// Largest wasm stack; the runtime gives the guest thread room for it plus host frames.
+    pub const MAX_STACK_BYTES: u64 = 8 << 20;
+    /// One day.
+    pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+    /// Largest number of WASI arguments.
+    pub const MAX_ARGS: usize = 256;
+    /// Largest size of one WASI argument.
+    pub const MAX_ARG_BYTES: usize = 4096;
+}
+
+/// Why a manifest was refused.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The TOML text does not parse or has unknown keys.
+    #[error("invalid manifest: {0}")]
+    Syntax(String),
+    /// A limit is outside its allowed range.
+    #[error("limits.{field} = {value} is outside the allowed range {min}..={max}")]
+    LimitOutOfRange {
+        /// The limit's name.
+        field: &'static str,
+        /// The value given.
+        value: u64,
+        /// Smallest allowed.
+        min: u64,
+        /// Largest allowed.
+        max: u64,
+    },
+    /// A capability does not exist for this kind of guest.
+    #[error("capability `{capability}` is not available to {kind} guests")]
+    CapabilityNotForKind {
+        /// The capability.
+        capability: Capability,
+        /// The guest kind.
+        kind: GuestKind,
+    },
+    /// Arguments were given to a native guest, or too many or too long for a WASI one.
+    #[error("args: {0}")]
+    Args(&'static str),
+}
+
+impl Manifest {
+    /// Parses and validates a TOML manifest.
+    ///
+    /// # Errors
+    /// [`ManifestError::Syntax`] for malformed TOML or unknown keys, and any error of
+    /// [`Manifest::validate`].
+    pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_owned()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// The manifest as TOML, every default written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| unreachable!("a manifest always serialises: {e}"))
+    }
+
+    /// Checks every limit against [`bounds`] and every capability against the guest kind.
+    ///
+    /// # Errors
+    /// The first rule broken.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        use bounds::*;
+        let l = &self.limits;
+        check_range(
+            "memory_bytes",
+            l.memory_bytes,
+            MIN_MEMORY_BYTES,
+            MAX_MEMORY_BYTES,
+        )?;
+        check_range("fuel", l.fuel, 1, u64::MAX)?;
+        check_range("timeout_ms", l.timeout_ms, 1, MAX_TIMEOUT_MS)?;
+        check_range("max_input_bytes", l.max_input_bytes, 0, u64::MAX)?;
+        check_range("max_output_bytes", l.max_output_bytes, 0, u64::MAX)?;
+        check_range(
+            "stack_bytes",
+            l.stack_bytes,
+            MIN_STACK_BYTES,
+            MAX_STACK_BYTES,
+        )?;
+        if let Some(&capability) = self.capabilities.iter().find(|c| !c.applies_to(self.kind)) {
+            return Err(ManifestError::CapabilityNotForKind {
+                capability,
+                kind: self.kind,
+            });
+        }
+        match self.kind {
+            GuestKind::Enclave if !self.args.is_empty() => {
+                Err(ManifestError::Args("only WASI guests take arguments"))
+            }
+            _ if self.args.len() > MAX_ARGS => Err(ManifestError::Args("more than 256 arguments")),
+            _ if self
+                .args
+                .iter()
+                .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0')) =>
+            {
+                Err(ManifestError::Args(
+                    "an argument is over 4096 bytes or contains NUL",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the manifest grants `capability`.
+    pub fn grants(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    /// The measurement of this manifest with `module`: SHA-256 over the encoding returned by
+    /// [`Manifest::measurement_input`].
+    pub fn measure(&self, module: &ModuleDigest) -> Measurement {
+        Measurement::from_bytes(Sha256::digest(self.measurement_input(module)).into())
+    }
+
+    /// The exact bytes hashed into the measurement, as specified in `docs/formats.md`:
+    /// a domain string, the module digest, then every manifest field in a fixed order with
+    /// fixed-width big-endian integers and length-prefixed strings. Nothing host-specific.
+    pub fn measurement_input(&self, module: &ModuleDigest) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(MEASUREMENT_DOMAIN);
+        out.extend_from_slice(module.as_bytes());
+        out.push(match self.kind {
+            GuestKind::Enclave => 0,
+            GuestKind::Wasi => 1,
+        });
+        out.extend_from_slice(&self.product_id.0.to_be_bytes());
+        out.extend_from_slice(&self.svn.0.to_be_bytes());
+        out.push(u8::from(self.debug));
+        let l = &self.limits;
+        for value in [
+            l.memory_bytes,
+            l.fuel,
+            l.timeout_ms,
+            l.max_input_bytes,
+            l.max_output_bytes,
+            l.stack_bytes,
+        ] {
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+        let mut names: Vec<&str> = self.capabilities.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        put_strings(&mut out, names.iter().map(|s| s.as_bytes()));
+        put_strings(&mut out, self.args.iter().map(String::as_bytes));
+        out
+    }
+}
+
+fn check_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), ManifestError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ManifestError::LimitOutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+/// A u32 count, then each item as a u32 length and its bytes. Lengths are bounded by
+/// [`Manifest::validate`] far below `u32::MAX`.
+fn put_strings<'a>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a [u8]>) {
+    out.extend_from_slice(&u32_len(items.len()).to_be_bytes());
+    for item in items {
+        out.extend_from_slice(&u32_len(item.len()).to_be_bytes());
+        out.extend_from_slice(item);
+    }
+}
+
+fn u32_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "product_id = 7\nsvn = 2\ndebug = false\n";
+
+    #[test]
+    fn minimal_manifest_takes_defaults() {
+        let m = Manifest::from_toml(MINIMAL).unwrap();
+        assert_eq!(m.product_id, ProductId(7));
+        assert_eq!(m.svn, Svn(2));
+        assert_eq!(m.kind, GuestKind::Enclave);
+        assert_eq!(m.limits, Limits::default());
+        assert!(m.capabilities.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Manifest::from_toml(&format!("{MINIMAL}colour = \"red\"\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+        let err = Manifest::from_toml(&format!("{MINIMAL}[limits]\nfule = 3\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `fule`"), "{err}");
+        let err = Manifest::from_toml(&format!("{MINIMAL}capabilities = [\"net\"]\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `net`"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        let err =
+            Manifest::from_toml(&format!("{MINIMAL}[limits]\nstack_bytes = 1\n")).unwrap_err();
+        assert_eq!(
+            err,
+            ManifestError::LimitOutOfRange {
+                field: "stack_bytes",
+                value: 1,
+                min: bounds::MIN_STACK_BYTES,
+                max: bounds::MAX_STACK_BYTES
+            }
+        );
+    }
+
+    #[test]
+    fn capabilities_must_suit_the_kind() {
+        let err = Manifest::from_toml(&format!("{MINIMAL}capabilities = [\"clock-wall\"]\n"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ManifestError::CapabilityNotForKind {
+                capability: Capability::ClockWall,
+                kind: GuestKind::Enclave
+            }
+        );
+        let err = Manifest::from_toml(&format!("{MINIMAL}args = [\"-v\"]\n")).unwrap_err();
+        assert_eq!(err, ManifestError::Args("only WASI guests take arguments"));
+    }
+
+    #[test]
+    fn every_field_changes_the_measurement() {
+        let base = Manifest::from_toml(MINIMAL).unwrap();
+        let module = ModuleDigest::of(b"\0asm");
+        let reference = base.measure(&module);
+        let mut variants: Vec<Manifest> = Vec::new();
+        let mut push = |f: &dyn Fn(&mut Manifest)| {
+            let mut m = base.clone();
+            f(&mut m);
+            variants.push(m);
+        };
+        push(&|m| m.product_id = ProductId(8));
+        push(&|m| m.svn = Svn(3));
+        push(&|m| m.debug = true);
+        push(&|m| m.kind = GuestKind::Wasi);
+        push(&|m| m.limits.memory_bytes += 65536);
+        push(&|m| m.limits.fuel += 1);
+        push(&|m| m.limits.timeout_ms += 1);
+        push(&|m| m.limits.max_input_bytes += 1);
+        push(&|m| m.limits.max_output_bytes += 1);
+        push(&|m| m.limits.stack_bytes += 1);
+        push(&|m| {
+            m.capabilities.insert(Capability::Random);
+        });
+        push(&|m| m.args.push(String::new()));
+        let mut seen = std::collections::HashSet::from([reference]);
+        for v in &variants {
+            assert!(
+                seen.insert(v.measure(&module)),
+                "{v:?} did not change the measurement"
+            );
+        }
+        assert_ne!(base.measure(&ModuleDigest::of(b"\0asn")), reference);
+    }
+
+    #[test]
+    fn measurement_is_stable() {
+        // Pinned so that an accidental change of the encoding fails here (docs/formats.md has the
+        // same example).
+        let m = Manifest::from_toml(MINIMAL).unwrap();
+        let module = ModuleDigest::from_bytes([0x11; 32]);
+        let input = m.measurement_input(&module);
+        assert_eq!(
+            input.len(),
+            MEASUREMENT_DOMAIN.len() + 32 + 1 + 2 + 2 + 1 + 48 + 4 + 4
+        );
+        assert_eq!(
+            m.measure(&module).to_string(),
+            hex::encode(<[u8; 32]>::from(Sha256::digest(&input)))
+        );
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let text = format!("{MINIMAL}capabilities = [\"random\", \"log\"]\n");
+        let m = Manifest::from_toml(&text).unwrap();
+        assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+    }
+}
