@@ -71,10 +71,28 @@ digest_newtype!(
     ModuleDigest
 );
 
+digest_newtype!(
+    /// The platform identity: SHA-256 over the platform attestation key's SubjectPublicKeyInfo
+    /// DER. Sealed inputs name it so that input sealed to another machine is refused clearly.
+    PlatformId
+);
+digest_newtype!(
+    /// An enclave's HPKE public key (RFC 9180, DHKEM(X25519, HKDF-SHA256)): the 32-byte X25519
+    /// public key, as `SerializePublicKey` gives it. Attestation evidence carries it.
+    EnclavePublicKey
+);
+
 impl ModuleDigest {
     /// Hashes a module.
     pub fn of(module: &[u8]) -> Self {
         Self(Sha256::digest(module).into())
+    }
+}
+
+impl PlatformId {
+    /// The identity of a platform, from its attestation key's SubjectPublicKeyInfo DER.
+    pub fn of_spki(spki_der: &[u8]) -> Self {
+        Self(Sha256::digest(spki_der).into())
     }
 }
 

@@ -1,1 +1,4 @@
+//! The enclave runtime: loads signed, measured wasm bundles into an isolated wasmtime store.
+#![deny(missing_docs)]
 
+pub mod platform;
