@@ -1,4 +1,21 @@
-//! The enclave runtime: loads signed, measured wasm bundles into an isolated wasmtime store.
+//! The enclave runtime: loads signed, measured wasm bundles into an isolated wasmtime store with
+//! no ambient capabilities and runs them under the limits their manifest declares.
+//!
+//! - [`Enclave`]: verify + compile a bundle once, run it many times, each run in a fresh store.
+//! - [`platform`]: the simulated hardware (vendor root, attestation key, platform secret).
+//! - [`files`]: atomic output and 0600 secret files, used by the CLI.
+//!
+//! The ABI a guest sees is in `docs/abi.md`; the threat model in `docs/threat-model.md`.
 #![deny(missing_docs)]
 
+pub mod abi;
+pub mod engine;
+pub mod error;
+pub mod files;
+pub mod host;
 pub mod platform;
+pub mod runner;
+
+pub use error::{GuestFault, LoadError, RunError};
+pub use host::{Input, ReportIssuer, ReportRefused};
+pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};

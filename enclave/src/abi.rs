@@ -1,0 +1,370 @@
+//! The host side of ABI v1 (`docs/abi.md`): which imports a guest may have, checked before
+//! linking, and the host functions themselves.
+//!
+//! Every pointer and length a guest passes is checked against its memory before the host reads or
+//! writes; a bad one ends the run (see [`crate::error::GuestFault`]).
+
+use attest::{Capability, Manifest};
+use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module, ValType};
+
+use crate::error::{GuestFault, LoadError};
+use crate::host::HostState;
+
+/// The import module every native guest imports from.
+pub const MODULE: &str = "enclave_v1";
+/// The guest's entry point.
+pub const ENTRY: &str = "enclave_main";
+
+/// A guest may handle these; see `docs/abi.md`.
+pub mod status {
+    /// An argument exceeds its documented cap.
+    pub const ERR_TOO_LARGE: i32 = -1;
+    /// The output buffer cannot hold the result; nothing was written.
+    pub const ERR_BUFFER_TOO_SMALL: i32 = -2;
+    /// The operation failed.
+    pub const ERR_FAILED: i32 = -3;
+}
+
+/// Largest single `random` request.
+pub const MAX_RANDOM_BYTES: u32 = 65_536;
+/// Largest `abort` message kept.
+pub const MAX_ABORT_MESSAGE: usize = 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Num {
+    I32,
+    I64,
+}
+
+struct HostFn {
+    name: &'static str,
+    params: &'static [Num],
+    results: &'static [Num],
+    capability: Option<Capability>,
+}
+
+const fn host_fn(
+    name: &'static str,
+    params: &'static [Num],
+    results: &'static [Num],
+    capability: Option<Capability>,
+) -> HostFn {
+    HostFn {
+        name,
+        params,
+        results,
+        capability,
+    }
+}
+
+use Num::{I32, I64};
+
+/// ABI v1, as documented in `docs/abi.md`.
+const ABI: &[HostFn] = &[
+    host_fn("input_len", &[], &[I64], None),
+    host_fn("read_input", &[I32, I32], &[I32], None),
+    host_fn("write_output", &[I32, I32], &[I32], None),
+    host_fn("abort", &[I32, I32], &[], None),
+    host_fn("random", &[I32, I32], &[I32], Some(Capability::Random)),
+    host_fn("log", &[I32, I32], &[I32], Some(Capability::Log)),
+    host_fn(
+        "report",
+        &[I32, I32, I32, I32, I32, I32],
+        &[I32],
+        Some(Capability::Report),
+    ),
+];
+
+/// Checks every import and the required exports of `module` against the ABI and the manifest's
+/// grants, collecting every problem rather than stopping at the first.
+///
+/// # Errors
+/// [`LoadError::ForbiddenImports`] listing each offending import, or
+/// [`LoadError::MissingExport`].
+pub fn check_module(module: &Module, manifest: &Manifest) -> Result<(), LoadError> {
+    let problems: Vec<String> = module
+        .imports()
+        .filter_map(|import| {
+            check_import(import.module(), import.name(), &import.ty(), manifest)
+                .err()
+                .map(|why| format!("{}.{}: {why}", import.module(), import.name()))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(LoadError::ForbiddenImports(problems));
+    }
+    match module.get_export(ENTRY) {
+        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {}
+        _ => {
+            return Err(LoadError::MissingExport(
+                "function `enclave_main: [] -> []`",
+            ))
+        }
+    }
+    match module.get_export("memory") {
+        Some(ExternType::Memory(_)) => Ok(()),
+        _ => Err(LoadError::MissingExport("memory `memory`")),
+    }
+}
+
+fn check_import(
+    module: &str,
+    name: &str,
+    ty: &ExternType,
+    manifest: &Manifest,
+) -> Result<(), String> {
+    if module != MODULE {
+        return Err("not part of the enclave ABI (no ambient capabilities)".into());
+    }
+    let Some(host_fn) = ABI.iter().find(|f| f.name == name) else {
+        return Err(format!("no such function in {MODULE}"));
+    };
+    let ExternType::Func(func) = ty else {
+        return Err("imported as a non-function".into());
+    };
+    let params: Vec<_> = func.params().map(num).collect();
+    let results: Vec<_> = func.results().map(num).collect();
+    if params
+        .iter()
+        .copied()
+        .ne(host_fn.params.iter().map(|&n| Some(n)))
+        || results
+            .iter()
+            .copied()
+            .ne(host_fn.results.iter().map(|&n| Some(n)))
+    {
+        let found = |tys: Vec<String>| tys.join(", ");
+        return Err(format!(
+            "wrong signature: expected {}, found ({}) -> ({})",
+            signature(host_fn.params, host_fn.results),
+            found(func.params().map(|t| t.to_string()).collect()),
+            found(func.results().map(|t| t.to_string()).collect()),
+        ));
+    }
+    match host_fn.capability {
+        Some(cap) if !manifest.grants(cap) => {
+            Err(format!("capability `{cap}` is not granted by the manifest"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn num(ty: ValType) -> Option<Num> {
+    match ty {
+        ValType::I32 => Some(Num::I32),
+        ValType::I64 => Some(Num::I64),
+        _ => None,
+    }
+}
+
+fn signature(params: &[Num], results: &[Num]) -> String {
+    let list = |xs: &[Num]| {
+        xs.iter()
+            .map(|n| if *n == I32 { "i32" } else { "i64" })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("({}) -> ({})", list(params), list(results))
+}
+
+/// Defines the host functions the manifest grants. Imports were checked by [`check_module`], so
+/// nothing else can be asked for.
+///
+/// # Errors
+/// Only on a wasmtime definition failure (a bug).
+pub fn define(linker: &mut Linker<HostState>, manifest: &Manifest) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        "input_len",
+        |caller: Caller<'_, HostState>| -> i64 {
+            i64::try_from(caller.data().input_remaining()).unwrap_or(i64::MAX)
+        },
+    )?;
+    linker.func_wrap(MODULE, "read_input", read_input)?;
+    linker.func_wrap(MODULE, "write_output", write_output)?;
+    linker.func_wrap(MODULE, "abort", abort)?;
+    if manifest.grants(Capability::Random) {
+        linker.func_wrap(MODULE, "random", random)?;
+    }
+    if manifest.grants(Capability::Log) {
+        linker.func_wrap(MODULE, "log", log)?;
+    }
+    if manifest.grants(Capability::Report) {
+        linker.func_wrap(MODULE, "report", report)?;
+    }
+    Ok(())
+}
+
+/// A guest buffer, checked against the memory's current size.
+#[derive(Clone, Copy)]
+struct GuestBuf {
+    start: usize,
+    end: usize,
+}
+
+impl GuestBuf {
+    fn check(
+        function: &'static str,
+        ptr: i32,
+        len: i32,
+        memory_len: usize,
+    ) -> Result<Self, GuestFault> {
+        // The ABI takes both as unsigned 32-bit values.
+        let (p, l) = (ptr as u32, len as u32);
+        let fault = GuestFault::OutOfBounds {
+            function,
+            ptr: p,
+            len: l,
+        };
+        let start = usize::try_from(p).map_err(|_| fault.clone())?;
+        let end = start
+            .checked_add(usize::try_from(l).map_err(|_| fault.clone())?)
+            .ok_or(fault.clone())?;
+        if end > memory_len {
+            return Err(fault);
+        }
+        Ok(Self { start, end })
+    }
+
+    fn len(self) -> usize {
+        self.end - self.start
+    }
+}
+
+fn memory(caller: &mut Caller<'_, HostState>) -> Result<Memory, GuestFault> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => Err(GuestFault::NoMemory),
+    }
+}
+
+/// Copies guest bytes out of memory.
+fn read_guest(
+    caller: &mut Caller<'_, HostState>,
+    function: &'static str,
+    ptr: i32,
+    len: i32,
+) -> Result<Vec<u8>, GuestFault> {
+    let memory = memory(caller)?;
+    let data = memory.data(&caller);
+    let buf = GuestBuf::check(function, ptr, len, data.len())?;
+    Ok(data
+        .get(buf.start..buf.end)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default())
+}
+
+/// Copies `bytes` into guest memory at `ptr`, which must have room for all of them.
+fn write_guest(
+    caller: &mut Caller<'_, HostState>,
+    function: &'static str,
+    ptr: i32,
+    bytes: &[u8],
+) -> Result<(), GuestFault> {
+    let len = i32::try_from(bytes.len()).map_err(|_| GuestFault::OutOfBounds {
+        function,
+        ptr: ptr as u32,
+        len: u32::MAX,
+    })?;
+    let memory = memory(caller)?;
+    let data = memory.data_mut(caller);
+    let buf = GuestBuf::check(function, ptr, len, data.len())?;
+    if let Some(dest) = data.get_mut(buf.start..buf.end) {
+        dest.copy_from_slice(bytes);
+    }
+    Ok(())
+}
+
+fn read_input(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
+    let memory = memory(&mut caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let buf = GuestBuf::check("read_input", ptr, len, data.len())?;
+    let dest = data.get_mut(buf.start..buf.end).unwrap_or_default();
+    let n = state.read_input(dest)?;
+    // `n <= len <= u32::MAX`, and the guest reads the result as an unsigned count below 2^31
+    // whenever it asked for less than 2 GiB.
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+fn write_output(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
+    let memory = memory(&mut caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let buf = GuestBuf::check("write_output", ptr, len, data.len())?;
+    state.write_output(data.get(buf.start..buf.end).unwrap_or_default())?;
+    Ok(0)
+}
+
+fn abort(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<()> {
+    let memory = memory(&mut caller)?;
+    let data = memory.data(&caller);
+    let buf = GuestBuf::check("abort", ptr, len, data.len())?;
+    let shown = buf.len().min(MAX_ABORT_MESSAGE);
+    let bytes = data.get(buf.start..buf.start + shown).unwrap_or_default();
+    Err(GuestFault::Aborted(String::from_utf8_lossy(bytes).escape_debug().to_string()).into())
+}
+
+fn random(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
+    if len as u32 > MAX_RANDOM_BYTES {
+        return Ok(status::ERR_TOO_LARGE);
+    }
+    let memory = memory(&mut caller)?;
+    let data = memory.data_mut(&mut caller);
+    let buf = GuestBuf::check("random", ptr, len, data.len())?;
+    let dest = data.get_mut(buf.start..buf.end).unwrap_or_default();
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), dest)
+        .map_err(|_| GuestFault::HostRandomFailed)?;
+    Ok(0)
+}
+
+fn log(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
+    let memory = memory(&mut caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let buf = GuestBuf::check("log", ptr, len, data.len())?;
+    state.log(data.get(buf.start..buf.end).unwrap_or_default());
+    Ok(0)
+}
+
+fn report(
+    mut caller: Caller<'_, HostState>,
+    nonce_ptr: i32,
+    nonce_len: i32,
+    data_ptr: i32,
+    data_len: i32,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    let nonce = read_guest(&mut caller, "report", nonce_ptr, nonce_len)?;
+    let report_data = read_guest(&mut caller, "report", data_ptr, data_len)?;
+    let evidence = match caller.data().report(&nonce, &report_data) {
+        Ok(evidence) => evidence,
+        Err(code) => return Ok(code),
+    };
+    if evidence.len() > out_cap as u32 as usize {
+        return Ok(status::ERR_BUFFER_TOO_SMALL);
+    }
+    write_guest(&mut caller, "report", out_ptr, &evidence)?;
+    Ok(i32::try_from(evidence.len()).unwrap_or(status::ERR_TOO_LARGE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_buffers_are_bounds_checked() {
+        assert!(GuestBuf::check("f", 0, 10, 10).is_ok());
+        assert!(GuestBuf::check("f", 10, 0, 10).is_ok());
+        assert!(GuestBuf::check("f", 10, 1, 10).is_err());
+        assert!(GuestBuf::check("f", 11, 0, 10).is_err());
+        // Negative as i32 = huge as u32.
+        assert!(GuestBuf::check("f", -16, 64, 1 << 20).is_err());
+        assert_eq!(
+            GuestBuf::check("f", 16, -1, 1 << 30).err(),
+            Some(GuestFault::OutOfBounds {
+                function: "f",
+                ptr: 16,
+                len: u32::MAX
+            })
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! Loading a signed bundle into an isolated store and running it.
+//!
+//! `Enclave::load` verifies the bundle (signature, manifest, trusted signer), recomputes the
+//! measurement from the bytes it loaded, compiles the module and checks its imports against the
+//! granted ABI. `Enclave::run` gives each run a fresh store with the manifest's limits, so
+//! nothing of one run's memory is visible to the next.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attest::bundle::{self, VerifiedBundle};
+use attest::{Measurement, SignerId};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
+
+use crate::abi;
+use crate::engine::{self, EpochTicker};
+use crate::error::{GuestFault, LoadError, RunError};
+use crate::host::{HostState, Input, InputFailure, MemoryLimitHit, OutputFailure, ReportIssuer};
+
+/// Native stack the guest thread gets beyond the wasm stack limit, for host frames.
+const HOST_STACK_HEADROOM: usize = 2 << 20;
+
+/// A verified, compiled enclave, ready to run any number of times.
+pub struct Enclave {
+    bundle: VerifiedBundle,
+    engine: Engine,
+    module: Module,
+    pre: InstancePre<HostState>,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Enclave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enclave")
+            .field("bundle", &self.bundle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful run did.
+pub struct RunReport {
+    /// The measurement of the enclave that ran.
+    pub measurement: Measurement,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Wall-clock time of instantiation and the call.
+    pub duration: Duration,
+    /// Input bytes read.
+    pub input_bytes: u64,
+    /// Output bytes written.
+    pub output_bytes: u64,
+    /// Debug log text (always empty for production enclaves).
+    pub log: Vec<u8>,
+    /// The output writer, handed back so the caller can finish it (e.g. seal the last chunk).
+    pub output: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunReport")
+            .field("measurement", &self.measurement)
+            .field("fuel_used", &self.fuel_used)
+            .field("duration", &self.duration)
+            .field("input_bytes", &self.input_bytes)
+            .field("output_bytes", &self.output_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A module's imports and exports, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInterface {
+    /// `module.name: type` for each import.
+    pub imports: Vec<String>,
+    /// `name: type` for each export.
+    pub exports: Vec<String>,
+}
+
+impl Enclave {
+    /// Verifies and compiles a bundle.
+    ///
+    /// `trusted_signers` empty means any signer (the bundle must still be validly signed).
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the first failed check.
+    pub fn load(bundle_bytes: &[u8], trusted_signers: &[SignerId]) -> Result<Self, LoadError> {
+        let bundle = bundle::verify(bundle_bytes)?;
+        bundle.require_signer(trusted_signers)?;
+        Self::from_verified(bundle)
+    }
+
+    /// Compiles an already verified bundle.
+    ///
+    /// # Errors
+    /// [`LoadError`] for an invalid module or one that imports outside the granted ABI.
+    pub fn from_verified(bundle: VerifiedBundle) -> Result<Self, LoadError> {
+        let manifest = bundle.manifest();
+        let engine = engine::build(manifest.limits.stack_bytes)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let module = compile(&engine, bundle.module())?;
+        abi::check_module(&module, manifest)?;
+        let mut linker = Linker::new(&engine);
+        abi::define(&mut linker, manifest).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::InvalidModule(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            bundle,
+            engine,
+            module,
+            pre,
+            _ticker: ticker,
+        })
+    }
+
+    /// The verified bundle this enclave was loaded from.
+    pub fn bundle(&self) -> &VerifiedBundle {
+        &self.bundle
+    }
+
+    /// The measurement, recomputed at load from the bytes loaded.
+    pub fn measurement(&self) -> Measurement {
+        self.bundle.measurement()
+    }
+
+    /// The module's imports and exports.
+    pub fn interface(&self) -> ModuleInterface {
+        interface(&self.module)
+    }
+
+    /// Runs the guest once on `input`, writing to `output`, in a fresh store.
+    ///
+    /// `reporter` serves the `report` capability; without one, report calls fail with
+    /// `ERR_FAILED`.
+    ///
+    /// # Errors
+    /// [`RunError`] naming the cause; whatever reached `output` before it must be discarded.
+    pub fn run(
+        &self,
+        input: Input,
+        output: Box<dyn Write + Send>,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+    ) -> Result<RunReport, RunError> {
+        let limits = &self.bundle.manifest().limits;
+        if input.len() > limits.max_input_bytes {
+            return Err(RunError::InputTooLarge {
+                size: input.len(),
+                limit: limits.max_input_bytes,
+            });
+        }
+        let stack = usize::try_from(limits.stack_bytes).unwrap_or(usize::MAX);
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("enclave-guest".into())
+                .stack_size(stack.saturating_add(HOST_STACK_HEADROOM))
+                .spawn_scoped(scope, || self.run_here(input, output, reporter))
+                .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
+                .join()
+                .map_err(|_| RunError::Host("the guest thread panicked".into()))?
+        })
+    }
+
+    fn run_here(
+        &self,
+        input: Input,
+        output: Box<dyn Write + Send>,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+    ) -> Result<RunReport, RunError> {
+        let manifest = self.bundle.manifest();
+        let limits = &manifest.limits;
+        let started = Instant::now();
+        let state = HostState::new(input, output, limits, manifest.debug, reporter);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state.limiter());
+        let fuel_error = |e: wasmtime::Error| RunError::Host(format!("{e:#}"));
+        store.set_fuel(limits.fuel).map_err(fuel_error)?;
+        store.set_epoch_deadline(engine::deadline_ticks(limits.timeout_ms));
+        store.epoch_deadline_trap();
+
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, limits, true))?;
+        let entry = instance
+            .get_typed_func::<(), ()>(&mut store, abi::ENTRY)
+            .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
+        entry
+            .call(&mut store, ())
+            .map_err(|e| classify(e, limits, false))?;
+        store
+            .data_mut()
+            .drain_input()
+            .map_err(|InputFailure(e)| RunError::Input(e))?;
+
+        let fuel_left = store.get_fuel().map_err(fuel_error)?;
+        let (mut output, input_bytes, output_bytes, log) = store.into_data().finish();
+        output.flush().map_err(RunError::Output)?;
+        Ok(RunReport {
+            measurement: self.bundle.measurement(),
+            fuel_used: limits.fuel.saturating_sub(fuel_left),
+            duration: started.elapsed(),
+            input_bytes,
+            output_bytes,
+            log,
+            output,
+        })
+    }
+}
+
+fn compile(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
+    Module::new(engine, bytes).map_err(|e| LoadError::InvalidModule(format!("{e:#}")))
+}
+
+/// Compiles `module` with the default engine and lists its interface, without checking it
+/// against any manifest (for `enclave inspect`).
+///
+/// # Errors
+/// [`LoadError::InvalidModule`].
+pub fn describe_module(module: &[u8]) -> Result<ModuleInterface, LoadError> {
+    let engine = engine::build(attest::Limits::default().stack_bytes)
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    Ok(interface(&compile(&engine, module)?))
+}
+
+fn interface(module: &Module) -> ModuleInterface {
+    ModuleInterface {
+        imports: module
+            .imports()
+            .map(|i| format!("{}.{}: {}", i.module(), i.name(), describe(&i.ty())))
+            .collect(),
+        exports: module
+            .exports()
+            .map(|e| format!("{}: {}", e.name(), describe(&e.ty())))
+            .collect(),
+    }
+}
+
+fn describe(ty: &wasmtime::ExternType) -> String {
+    match ty {
+        wasmtime::ExternType::Func(f) => format!("{f}"),
+        wasmtime::ExternType::Memory(m) => {
+            format!(
+                "memory (min {} pages{})",
+                m.minimum(),
+                m.maximum()
+                    .map(|x| format!(", max {x}"))
+                    .unwrap_or_default()
+            )
+        }
+        wasmtime::ExternType::Table(_) => "table".into(),
+        wasmtime::ExternType::Global(_) => "global".into(),
+        wasmtime::ExternType::Tag(_) => "tag".into(),
+    }
+}
+
+/// Maps what ended a run to the error a user can act on.
+fn classify(error: wasmtime::Error, limits: &attest::Limits, instantiating: bool) -> RunError {
+    if let Some(fault) = error.downcast_ref::<GuestFault>() {
+        return RunError::Fault(fault.clone());
+    }
+    if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
+        return RunError::MemoryLimit {
+            limit: hit.limit,
+            requested: hit.requested,
+        };
+    }
+    let error = match error.downcast::<InputFailure>() {
+        Ok(InputFailure(io)) => return RunError::Input(io),
+        Err(error) => error,
+    };
+    let error = match error.downcast::<OutputFailure>() {
+        Ok(OutputFailure(io)) => return RunError::Output(io),
+        Err(error) => error,
+    };
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => RunError::FuelExhausted { fuel: limits.fuel },
+        Some(Trap::Interrupt) => RunError::Timeout {
+            timeout_ms: limits.timeout_ms,
+        },
+        Some(Trap::StackOverflow) => RunError::StackOverflow {
+            limit: limits.stack_bytes,
+        },
+        Some(trap) => {
+            let text = trap.to_string();
+            RunError::Trap(text.strip_prefix("wasm trap: ").unwrap_or(&text).to_owned())
+        }
+        None if instantiating => RunError::Instantiate(format!("{error:#}")),
+        None => RunError::Trap(format!("{error:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

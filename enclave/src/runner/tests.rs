@@ -1,0 +1,302 @@
+//! Runtime tests on hand-written WAT guests: every limit and refusal, asserted exactly.
+
+use std::sync::{Arc, Mutex};
+
+use attest::{AuthorKey, Manifest};
+
+use super::*;
+
+/// A writer whose bytes the test can read after the run.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const BASE: &str = "product_id = 1\nsvn = 1\ndebug = false\n";
+
+fn load(wat: &str, manifest: &str) -> Result<Enclave, LoadError> {
+    let module = wat::parse_str(wat).unwrap();
+    let manifest = Manifest::from_toml(&format!("{BASE}{manifest}")).unwrap();
+    let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
+    Enclave::load(&bytes, &[])
+}
+
+fn run(enclave: &Enclave, input: &[u8]) -> Result<Vec<u8>, RunError> {
+    let sink = Sink::default();
+    enclave.run(
+        Input::from_bytes(input.to_vec()),
+        Box::new(sink.clone()),
+        None,
+    )?;
+    let out = sink.0.lock().unwrap().clone();
+    Ok(out)
+}
+
+/// A guest whose `enclave_main` body is `body`, with one page of memory and the basic imports.
+fn guest(body: &str) -> String {
+    format!(
+        r#"(module
+            (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+            (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+            (import "enclave_v1" "abort" (func $abort (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "hostile abort")
+            (func $recurse (param i32) (result i32)
+                (call $recurse (i32.add (local.get 0) (i32.const 1))))
+            (func (export "enclave_main") {body}))"#
+    )
+}
+
+const ECHO: &str = r#"(local $n i32)
+    (local.set $n (call $read (i32.const 1024) (i32.const 4096)))
+    (drop (call $write (i32.const 1024) (local.get $n)))"#;
+
+#[test]
+fn echo_round_trip() {
+    let enclave = load(&guest(ECHO), "").unwrap();
+    assert_eq!(run(&enclave, b"hello enclave").unwrap(), b"hello enclave");
+    assert_eq!(run(&enclave, b"").unwrap(), b"");
+}
+
+#[test]
+fn each_run_gets_a_fresh_store() {
+    // Increments a counter in memory and outputs it: always 1 if no state survives a run.
+    let body = r#"(i32.store8 (i32.const 100) (i32.add (i32.load8_u (i32.const 100)) (i32.const 1)))
+        (drop (call $write (i32.const 100) (i32.const 1)))"#;
+    let enclave = load(&guest(body), "").unwrap();
+    for _ in 0..3 {
+        assert_eq!(run(&enclave, b"").unwrap(), [1]);
+    }
+}
+
+#[test]
+fn infinite_loop_runs_out_of_fuel() {
+    let enclave = load(&guest("(loop (br 0))"), "[limits]\nfuel = 1000000\n").unwrap();
+    assert!(matches!(
+        run(&enclave, b""),
+        Err(RunError::FuelExhausted { fuel: 1_000_000 })
+    ));
+}
+
+#[test]
+fn infinite_loop_hits_the_wall_clock_limit() {
+    let enclave = load(
+        &guest("(loop (br 0))"),
+        "[limits]\nfuel = 9223372036854775807\ntimeout_ms = 50\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        run(&enclave, b""),
+        Err(RunError::Timeout { timeout_ms: 50 })
+    ));
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    let body = "(loop (br_if 0 (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))";
+    let enclave = load(&guest(body), "[limits]\nmemory_bytes = 1048576\n").unwrap();
+    match run(&enclave, b"") {
+        Err(RunError::MemoryLimit {
+            limit: 1_048_576,
+            requested,
+        }) => {
+            assert_eq!(requested, 1_048_576 + 65_536)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn oversized_initial_memory_is_refused_at_instantiation() {
+    let wat = guest(ECHO).replace(
+        "(memory (export \"memory\") 1)",
+        "(memory (export \"memory\") 32)",
+    );
+    let enclave = load(&wat, "[limits]\nmemory_bytes = 1048576\n").unwrap();
+    assert!(matches!(
+        run(&enclave, b""),
+        Err(RunError::MemoryLimit {
+            limit: 1_048_576,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack() {
+    let enclave = load(&guest("(drop (call $recurse (i32.const 0)))"), "").unwrap();
+    assert!(matches!(
+        run(&enclave, b""),
+        Err(RunError::StackOverflow { limit: 524_288 })
+    ));
+}
+
+#[test]
+fn out_of_bounds_buffers_end_the_run() {
+    let cases = [
+        (
+            "(drop (call $read (i32.const 65530) (i32.const 64)))",
+            "read_input",
+            65530,
+            64,
+        ),
+        (
+            "(drop (call $write (i32.const -16) (i32.const 64)))",
+            "write_output",
+            0xffff_fff0,
+            64,
+        ),
+        (
+            "(drop (call $write (i32.const 16) (i32.const -1)))",
+            "write_output",
+            16,
+            u32::MAX,
+        ),
+        (
+            "(call $abort (i32.const 65536) (i32.const 1))",
+            "abort",
+            65536,
+            1,
+        ),
+    ];
+    let enclave_for = |body| load(&guest(body), "").unwrap();
+    for (body, function, ptr, len) in cases {
+        let err = run(&enclave_for(body), b"input").unwrap_err();
+        assert!(
+            matches!(&err, RunError::Fault(GuestFault::OutOfBounds { function: f, ptr: p, len: l })
+                if *f == function && *p == ptr && *l == len),
+            "{body}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn output_past_the_limit_ends_the_run() {
+    let body = "(loop (drop (call $write (i32.const 0) (i32.const 4096))) (br 0))";
+    let enclave = load(&guest(body), "[limits]\nmax_output_bytes = 10000\n").unwrap();
+    assert_eq!(
+        run(&enclave, b"").unwrap_err().to_string(),
+        "output limit of 10000 bytes exceeded"
+    );
+}
+
+#[test]
+fn input_past_the_limit_is_refused_before_running() {
+    let enclave = load(&guest(ECHO), "[limits]\nmax_input_bytes = 4\n").unwrap();
+    assert!(matches!(
+        run(&enclave, b"hello"),
+        Err(RunError::InputTooLarge { size: 5, limit: 4 })
+    ));
+}
+
+#[test]
+fn abort_and_traps_name_their_cause() {
+    let enclave = load(&guest("(call $abort (i32.const 0) (i32.const 13))"), "").unwrap();
+    assert_eq!(
+        run(&enclave, b"").unwrap_err().to_string(),
+        "guest aborted: hostile abort"
+    );
+    let enclave = load(&guest("unreachable"), "").unwrap();
+    assert_eq!(
+        run(&enclave, b"").unwrap_err().to_string(),
+        "guest trapped: wasm `unreachable` instruction executed"
+    );
+    let enclave = load(&guest("(drop (i32.div_u (i32.const 1) (i32.const 0)))"), "").unwrap();
+    assert_eq!(
+        run(&enclave, b"").unwrap_err().to_string(),
+        "guest trapped: integer divide by zero"
+    );
+}
+
+#[test]
+fn forbidden_and_ungranted_imports_are_all_listed() {
+    let wat = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+        (import "enclave_v1" "random" (func (param i32 i32) (result i32)))
+        (import "enclave_v1" "read_input" (func (param i64) (result i32)))
+        (import "enclave_v1" "no_such" (func))
+        (import "enclave_v1" "write_output" (global i32))
+        (memory (export "memory") 1)
+        (func (export "enclave_main")))"#;
+    let err = load(wat, "").unwrap_err();
+    let LoadError::ForbiddenImports(list) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        list,
+        &[
+            "wasi_snapshot_preview1.fd_write: not part of the enclave ABI (no ambient capabilities)",
+            "enclave_v1.random: capability `random` is not granted by the manifest",
+            "enclave_v1.read_input: wrong signature: expected (i32, i32) -> (i32), found (i64) -> (i32)",
+            "enclave_v1.no_such: no such function in enclave_v1",
+            "enclave_v1.write_output: imported as a non-function",
+        ]
+    );
+    // Granting the capability admits `random` (and only it).
+    let wat = r#"(module
+        (import "enclave_v1" "random" (func $random (param i32 i32) (result i32)))
+        (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "enclave_main")
+            (drop (call $random (i32.const 0) (i32.const 32)))
+            (drop (call $write (i32.const 0) (i32.const 32)))))"#;
+    let enclave = load(wat, "capabilities = [\"random\"]\n").unwrap();
+    let (a, b) = (run(&enclave, b"").unwrap(), run(&enclave, b"").unwrap());
+    assert_eq!(a.len(), 32);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn missing_exports_are_refused() {
+    let err = load("(module (memory (export \"memory\") 1))", "").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "module does not export function `enclave_main: [] -> []`"
+    );
+    let err = load("(module (func (export \"enclave_main\")))", "").unwrap_err();
+    assert_eq!(err.to_string(), "module does not export memory `memory`");
+}
+
+#[test]
+fn invalid_wasm_is_refused() {
+    let manifest = Manifest::from_toml(BASE).unwrap();
+    let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, b"\0asm garbage").unwrap();
+    assert!(matches!(
+        Enclave::load(&bytes, &[]),
+        Err(LoadError::InvalidModule(_))
+    ));
+}
+
+#[test]
+fn untrusted_signer_is_refused() {
+    let manifest = Manifest::from_toml(BASE).unwrap();
+    let module = wat::parse_str(guest(ECHO)).unwrap();
+    let key = AuthorKey::generate().unwrap();
+    let bytes = bundle::sign(&key, &manifest, &module).unwrap();
+    let other = AuthorKey::generate().unwrap().public_key().signer_id();
+    assert!(matches!(
+        Enclave::load(&bytes, &[other]),
+        Err(LoadError::Bundle(
+            attest::BundleError::UntrustedSigner { .. }
+        ))
+    ));
+    Enclave::load(&bytes, &[other, key.public_key().signer_id()]).unwrap();
+}
+
+#[test]
+fn the_host_keeps_serving_after_hostile_runs() {
+    let bomb = load(&guest("(loop (br 0))"), "[limits]\nfuel = 100000\n").unwrap();
+    let echo = load(&guest(ECHO), "").unwrap();
+    for _ in 0..5 {
+        assert!(run(&bomb, b"").is_err());
+        assert_eq!(run(&echo, b"ok").unwrap(), b"ok");
+    }
+}
