@@ -94,13 +94,24 @@ pub(crate) struct MemoryLimitHit {
     pub requested: u64,
 }
 
+/// The guest's output writer, type-erased inside the store and recovered after the run.
+pub(crate) trait OutputSink: Write + Send {
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+impl<T: Write + Send + 'static> OutputSink for T {
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
 /// Everything a running guest can reach.
 pub struct HostState {
     limiter: Limiter,
     input: Box<dyn Read + Send>,
     input_len: u64,
     input_read: u64,
-    output: Box<dyn Write + Send>,
+    output: Box<dyn OutputSink>,
     output_written: u64,
     output_limit: u64,
     debug: bool,
@@ -120,7 +131,7 @@ impl std::fmt::Debug for HostState {
 impl HostState {
     pub(crate) fn new(
         input: Input,
-        output: Box<dyn Write + Send>,
+        output: Box<dyn OutputSink>,
         limits: &attest::Limits,
         debug: bool,
         reporter: Option<Arc<dyn ReportIssuer>>,
@@ -231,7 +242,7 @@ impl HostState {
         })
     }
 
-    pub(crate) fn finish(self) -> (Box<dyn Write + Send>, u64, u64, Vec<u8>) {
+    pub(crate) fn finish(self) -> (Box<dyn OutputSink>, u64, u64, Vec<u8>) {
         (self.output, self.input_read, self.output_written, self.log)
     }
 }

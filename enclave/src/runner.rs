@@ -16,7 +16,9 @@ use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
 use crate::abi;
 use crate::engine::{self, EpochTicker};
 use crate::error::{GuestFault, LoadError, RunError};
-use crate::host::{HostState, Input, InputFailure, MemoryLimitHit, OutputFailure, ReportIssuer};
+use crate::host::{
+    HostState, Input, InputFailure, MemoryLimitHit, OutputFailure, OutputSink, ReportIssuer,
+};
 
 /// Native stack the guest thread gets beyond the wasm stack limit, for host frames.
 const HOST_STACK_HEADROOM: usize = 2 << 20;
@@ -39,7 +41,7 @@ impl std::fmt::Debug for Enclave {
 }
 
 /// What a successful run did.
-pub struct RunReport {
+pub struct RunReport<W> {
     /// The measurement of the enclave that ran.
     pub measurement: Measurement,
     /// Fuel consumed.
@@ -52,11 +54,12 @@ pub struct RunReport {
     pub output_bytes: u64,
     /// Debug log text (always empty for production enclaves).
     pub log: Vec<u8>,
-    /// The output writer, handed back so the caller can finish it (e.g. seal the last chunk).
-    pub output: Box<dyn Write + Send>,
+    /// The output writer, handed back so the caller can finish it (seal the last chunk, commit
+    /// the file).
+    pub output: W,
 }
 
-impl std::fmt::Debug for RunReport {
+impl<W> std::fmt::Debug for RunReport<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunReport")
             .field("measurement", &self.measurement)
@@ -137,12 +140,12 @@ impl Enclave {
     ///
     /// # Errors
     /// [`RunError`] naming the cause; whatever reached `output` before it must be discarded.
-    pub fn run(
+    pub fn run<W: Write + Send + 'static>(
         &self,
         input: Input,
-        output: Box<dyn Write + Send>,
+        output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
-    ) -> Result<RunReport, RunError> {
+    ) -> Result<RunReport<W>, RunError> {
         let limits = &self.bundle.manifest().limits;
         if input.len() > limits.max_input_bytes {
             return Err(RunError::InputTooLarge {
@@ -155,19 +158,43 @@ impl Enclave {
             std::thread::Builder::new()
                 .name("enclave-guest".into())
                 .stack_size(stack.saturating_add(HOST_STACK_HEADROOM))
-                .spawn_scoped(scope, || self.run_here(input, output, reporter))
+                .spawn_scoped(scope, || self.run_here(input, Box::new(output), reporter))
                 .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
                 .join()
                 .map_err(|_| RunError::Host("the guest thread panicked".into()))?
+        })
+        .and_then(|report| {
+            let RunReport {
+                measurement,
+                fuel_used,
+                duration,
+                input_bytes,
+                output_bytes,
+                log,
+                output,
+            } = report;
+            let output = output.into_any().downcast::<W>().map_err(|_| {
+                RunError::Host("output writer changed type during the run (a bug)".into())
+            })?;
+            let output = *output;
+            Ok(RunReport {
+                measurement,
+                fuel_used,
+                duration,
+                input_bytes,
+                output_bytes,
+                log,
+                output,
+            })
         })
     }
 
     fn run_here(
         &self,
         input: Input,
-        output: Box<dyn Write + Send>,
+        output: Box<dyn OutputSink>,
         reporter: Option<Arc<dyn ReportIssuer>>,
-    ) -> Result<RunReport, RunError> {
+    ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
         let manifest = self.bundle.manifest();
         let limits = &manifest.limits;
         let started = Instant::now();

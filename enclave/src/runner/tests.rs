@@ -1,24 +1,8 @@
 //! Runtime tests on hand-written WAT guests: every limit and refusal, asserted exactly.
 
-use std::sync::{Arc, Mutex};
-
 use attest::{AuthorKey, Manifest};
 
 use super::*;
-
-/// A writer whose bytes the test can read after the run.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const BASE: &str = "product_id = 1\nsvn = 1\ndebug = false\n";
 
@@ -30,14 +14,8 @@ fn load(wat: &str, manifest: &str) -> Result<Enclave, LoadError> {
 }
 
 fn run(enclave: &Enclave, input: &[u8]) -> Result<Vec<u8>, RunError> {
-    let sink = Sink::default();
-    enclave.run(
-        Input::from_bytes(input.to_vec()),
-        Box::new(sink.clone()),
-        None,
-    )?;
-    let out = sink.0.lock().unwrap().clone();
-    Ok(out)
+    let report = enclave.run(Input::from_bytes(input.to_vec()), Vec::new(), None)?;
+    Ok(report.output)
 }
 
 /// A guest whose `enclave_main` body is `body`, with one page of memory and the basic imports.
