@@ -1,0 +1,45 @@
+//! Exit codes, so scripts can tell failure classes apart (documented in `docs/cli.md`).
+
+use attest::BundleError;
+use enclave::{LoadError, RunError};
+
+/// Anything not classified below: I/O, bad flags values, internal errors.
+pub const FAILURE: u8 = 1;
+/// The bundle was refused: malformed, bad signature, disallowed algorithm, untrusted signer.
+pub const BUNDLE_REFUSED: u8 = 3;
+/// The module or manifest was refused: invalid wasm or manifest, imports outside the ABI.
+pub const MODULE_REFUSED: u8 = 4;
+/// The guest failed: trap, limit, abort, output limit.
+pub const GUEST_FAILED: u8 = 5;
+/// Evidence or a receipt failed verification or policy.
+#[allow(dead_code, reason = "used once the attest and verify commands land")]
+pub const EVIDENCE_REFUSED: u8 = 6;
+/// Sealed data was refused: wrong recipient, tampered, truncated, wrong context.
+pub const SEALED_REFUSED: u8 = 7;
+
+/// The exit code for an error chain: the first classified error in it wins.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    error.chain().find_map(classify).unwrap_or(FAILURE)
+}
+
+fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if error.is::<BundleError>() {
+        return Some(BUNDLE_REFUSED);
+    }
+    if error.is::<attest::ManifestError>() {
+        return Some(MODULE_REFUSED);
+    }
+    if let Some(load) = error.downcast_ref::<LoadError>() {
+        return Some(match load {
+            LoadError::Bundle(_) => BUNDLE_REFUSED,
+            _ => MODULE_REFUSED,
+        });
+    }
+    if let Some(run) = error.downcast_ref::<RunError>() {
+        return Some(match run {
+            RunError::Input(_) => SEALED_REFUSED,
+            _ => GUEST_FAILED,
+        });
+    }
+    None
+}
