@@ -434,19 +434,22 @@ mod tests {
     }
 
     #[test]
-    fn measurement_is_stable() {
-        // Pinned so that an accidental change of the encoding fails here (docs/formats.md has the
-        // same example).
-        let m = Manifest::from_toml(MINIMAL).unwrap();
+    fn measurement_is_pinned() {
+        // The worked examples in docs/formats.md, computed there independently (in Python) from
+        // the written specification. A change here is a change of the measurement format.
         let module = ModuleDigest::from_bytes([0x11; 32]);
-        let input = m.measurement_input(&module);
-        assert_eq!(
-            input.len(),
-            MEASUREMENT_DOMAIN.len() + 32 + 1 + 2 + 2 + 1 + 48 + 4 + 4
-        );
+        let m = Manifest::from_toml(MINIMAL).unwrap();
+        assert_eq!(m.measurement_input(&module).len(), 117);
         assert_eq!(
             m.measure(&module).to_string(),
-            hex::encode(<[u8; 32]>::from(Sha256::digest(&input)))
+            "1c0e576a0180d7f46b3b6c44c704df4977d51f2e34f0f6cd0264a53b71f0598d"
+        );
+        let text = format!("{MINIMAL}capabilities = [\"random\", \"log\"]\n");
+        let m = Manifest::from_toml(&text).unwrap();
+        assert_eq!(m.measurement_input(&module).len(), 134);
+        assert_eq!(
+            m.measure(&module).to_string(),
+            "26ea6b1b97a9085f7fc9cb35745196d1055744ce043b5d70335fe7041b5266ff"
         );
     }
 
