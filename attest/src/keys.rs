@@ -1,7 +1,11 @@
-//! Author keys: Ed25519 (RFC 8032) as PKCS#8 v2 PEM for the private key and SubjectPublicKeyInfo
+//! Author keys: Ed25519 (RFC 8032) as PKCS#8 PEM for the private key and SubjectPublicKeyInfo
 //! PEM for the public key (RFC 8410), so `openssl pkey` reads both.
+//!
+//! Keys are *written* as PKCS#8 v1 (RFC 8410 §7, the form `openssl genpkey` writes), because
+//! OpenSSL 3.0 and Python's `cryptography` refuse the v2 form (RFC 5958 `OneAsymmetricKey` with
+//! the `[1] publicKey` field) that ring generates. Both forms are *read*.
 
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::signature::{self, Ed25519KeyPair, KeyPair as _};
 use zeroize::Zeroizing;
 
@@ -11,6 +15,12 @@ use crate::identity::SignerId;
 /// 1.3.101.112 }, BIT STRING (0 unused bits) } followed by the 32 key bytes.
 const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// DER prefix of an Ed25519 PKCS#8 v1 private key (RFC 8410 §7, §10.3): SEQUENCE { INTEGER 0,
+/// SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } } followed by the seed.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
 /// Length of an Ed25519 signature.
@@ -57,12 +67,15 @@ impl AuthorKey {
     /// # Errors
     /// [`KeyError::Rng`] if the system RNG fails.
     pub fn generate() -> Result<Self, KeyError> {
-        let doc =
-            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Rng)?;
-        Self::from_pkcs8_der(doc.as_ref())
+        let mut seed = Zeroizing::new([0u8; 32]);
+        SystemRandom::new()
+            .fill(seed.as_mut())
+            .map_err(|_| KeyError::Rng)?;
+        let der = Zeroizing::new([&ED25519_PKCS8_V1_PREFIX[..], &seed[..]].concat());
+        Self::from_pkcs8_der(&der)
     }
 
-    /// Reads a PKCS#8 DER key (v2 as written by us, or v1 as written by `openssl genpkey`).
+    /// Reads a PKCS#8 DER key (v1 as written by us and by `openssl genpkey`, or v2).
     ///
     /// # Errors
     /// [`KeyError::NotEd25519Private`] for anything but an Ed25519 key.
@@ -147,7 +160,7 @@ impl AuthorPublicKey {
 
     /// The key as a `PUBLIC KEY` PEM block.
     pub fn to_spki_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("PUBLIC KEY", self.spki_der()))
+        pem_encode("PUBLIC KEY", &self.spki_der()).to_string()
     }
 
     /// The signer identity: SHA-256 of the SPKI DER.
@@ -171,6 +184,16 @@ impl AuthorPublicKey {
 #[error("bad signature")]
 pub struct BadSignature;
 
+/// PEM with Unix line endings, as openssl writes it. The copy of `der` the encoder needs is
+/// wiped afterwards, since it may be a private key.
+fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    let block = pem::Pem::new(label, der.to_vec());
+    let text = Zeroizing::new(pem::encode_config(&block, config));
+    drop(Zeroizing::new(block.into_contents()));
+    text
+}
+
 fn pem_contents(text: &str, expected: &'static str) -> Result<Vec<u8>, KeyError> {
     match pem::parse(text) {
         Ok(block) if block.tag() == expected => Ok(block.into_contents()),
@@ -191,6 +214,21 @@ mod tests {
         let sig = key.sign(b"hello");
         public.verify(b"hello", &sig).unwrap();
         assert_eq!(public.verify(b"hellO", &sig), Err(BadSignature));
+    }
+
+    #[test]
+    fn reads_pkcs8_v2() {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let key = AuthorKey::from_pkcs8_der(doc.as_ref()).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+        assert_eq!(key.public_key().raw, pair.public_key().as_ref());
+    }
+
+    #[test]
+    fn writes_pkcs8_v1() {
+        let key = AuthorKey::generate().unwrap();
+        assert_eq!(key.pkcs8.len(), 48);
+        assert!(key.pkcs8.starts_with(&ED25519_PKCS8_V1_PREFIX));
     }
 
     #[test]

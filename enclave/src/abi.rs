@@ -133,12 +133,10 @@ fn check_import(
             .copied()
             .ne(host_fn.results.iter().map(|&n| Some(n)))
     {
-        let found = |tys: Vec<String>| tys.join(", ");
         return Err(format!(
-            "wrong signature: expected {}, found ({}) -> ({})",
+            "wrong signature: expected {}, found {}",
             signature(host_fn.params, host_fn.results),
-            found(func.params().map(|t| t.to_string()).collect()),
-            found(func.results().map(|t| t.to_string()).collect()),
+            render_func(func),
         ));
     }
     match host_fn.capability {
@@ -165,6 +163,16 @@ fn signature(params: &[Num], results: &[Num]) -> String {
             .join(", ")
     };
     format!("({}) -> ({})", list(params), list(results))
+}
+
+/// A function type as `(i32, i32) -> (i32)`, the notation of `docs/abi.md`.
+pub fn render_func(func: &wasmtime::FuncType) -> String {
+    let list = |tys: Vec<String>| tys.join(", ");
+    format!(
+        "({}) -> ({})",
+        list(func.params().map(|t| t.to_string()).collect()),
+        list(func.results().map(|t| t.to_string()).collect())
+    )
 }
 
 /// Defines the host functions the manifest grants. Imports were checked by [`check_module`], so

@@ -266,7 +266,7 @@ fn interface(module: &Module) -> ModuleInterface {
 
 fn describe(ty: &wasmtime::ExternType) -> String {
     match ty {
-        wasmtime::ExternType::Func(f) => format!("{f}"),
+        wasmtime::ExternType::Func(f) => format!("func {}", abi::render_func(f)),
         wasmtime::ExternType::Memory(m) => {
             format!(
                 "memory (min {} pages{})",

@@ -1,0 +1,302 @@
+//! Golden tests of the `enclave` binary: outputs, files, modes and exit codes, hostile inputs
+//! included. Guests here are WAT, so these tests depend on nothing but the binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ECHO: &str = r#"(module
+    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "enclave_main")
+        (local $n i32)
+        (local.set $n (call $read (i32.const 1024) (i32.const 4096)))
+        (drop (call $write (i32.const 1024) (local.get $n)))))"#;
+
+const LOOP: &str = r#"(module
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "enclave_main")
+        (drop (call $write (i32.const 0) (i32.const 10)))
+        (loop (br 0))))"#;
+
+const FORBIDDEN: &str = r#"(module
+    (import "env" "system" (func (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "enclave_main")))"#;
+
+const MANIFEST: &str = "product_id = 1\nsvn = 1\ndebug = false\n[limits]\nfuel = 1000000\n";
+
+struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Self {
+        let dir = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        dir.write("enclave.toml", MANIFEST.as_bytes());
+        dir
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.path(name), bytes).unwrap();
+    }
+
+    fn wat(&self, name: &str, wat: &str) {
+        self.write(name, &wat::parse_str(wat).unwrap());
+    }
+
+    fn enclave(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and requires success, returning stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.enclave(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and requires exit `code`, returning stderr.
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.enclave(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed to stdout on failure"
+        );
+        stderr
+    }
+
+    fn signed(&self, wat: &str) {
+        self.ok(&["keygen", "--out", "author.key"]);
+        self.wat("app.wasm", wat);
+        self.ok(&[
+            "sign",
+            "--key",
+            "author.key",
+            "--manifest",
+            "enclave.toml",
+            "app.wasm",
+            "-o",
+            "app.enclave",
+        ]);
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_openssl_readable_keys_with_safe_modes() {
+    let d = Dir::new();
+    let out = d.ok(&["keygen", "--out", "author.key"]);
+    assert!(out.contains("signer id:"), "{out}");
+    assert_eq!(mode(&d.path("author.key")), 0o600);
+    assert_eq!(mode(&d.path("author.pub")), 0o644);
+    let check = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    check(&["pkey", "-in", "author.key", "-noout"]);
+    // openssl derives the same public key from the private key.
+    let derived = check(&["pkey", "-in", "author.key", "-pubout"]);
+    assert_eq!(
+        derived,
+        std::fs::read_to_string(d.path("author.pub")).unwrap()
+    );
+}
+
+#[test]
+fn keygen_never_overwrites_without_force() {
+    let d = Dir::new();
+    d.ok(&["keygen", "--out", "author.key"]);
+    let before = std::fs::read(d.path("author.key")).unwrap();
+    let err = d.fails(1, &["keygen", "--out", "author.key"]);
+    assert!(
+        err.contains("already exists (use --force to replace it)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(d.path("author.key")).unwrap(), before);
+    d.ok(&["keygen", "--out", "author.key", "--force"]);
+    assert_ne!(std::fs::read(d.path("author.key")).unwrap(), before);
+}
+
+#[test]
+fn measure_sign_and_inspect_agree() {
+    let d = Dir::new();
+    d.signed(ECHO);
+    let measured = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["inspect", "app.enclave", "--json"])).unwrap();
+    assert_eq!(inspect["measurement"], measured.trim());
+    assert_eq!(inspect["limits"]["fuel"], 1_000_000);
+    assert_eq!(inspect["debug"], false);
+    assert_eq!(
+        inspect["imports"],
+        serde_json::json!([
+            "enclave_v1.read_input: func (i32, i32) -> (i32)",
+            "enclave_v1.write_output: func (i32, i32) -> (i32)"
+        ])
+    );
+    let text = d.ok(&["inspect", "app.enclave"]);
+    assert!(
+        text.contains(&format!("measurement:   {}", measured.trim())),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_with_files_and_stdio() {
+    let d = Dir::new();
+    d.signed(ECHO);
+    d.write("in.txt", b"confidential words");
+    let summary = d.ok(&[
+        "run",
+        "app.enclave",
+        "--trusted-signer",
+        "author.pub",
+        "--input",
+        "in.txt",
+        "--output",
+        "out.txt",
+        "--json",
+    ]);
+    assert_eq!(
+        std::fs::read(d.path("out.txt")).unwrap(),
+        b"confidential words"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["output_bytes"], 18);
+    assert_eq!(summary["output_sha256"], hex_sha256(b"confidential words"));
+    // Standard input to standard output.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
+        .args(["run", "app.enclave"])
+        .current_dir(d.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"piped").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"piped");
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn tampered_bundles_are_refused_with_exit_code_3() {
+    let d = Dir::new();
+    d.signed(ECHO);
+    let bytes = std::fs::read(d.path("app.enclave")).unwrap();
+    for i in (0..bytes.len()).step_by(bytes.len() / 16 + 1) {
+        let mut evil = bytes.clone();
+        evil[i] ^= 0x20;
+        d.write("evil.enclave", &evil);
+        let err = d.fails(3, &["run", "evil.enclave", "--input", "enclave.toml"]);
+        assert!(
+            err.starts_with("error: refusing to load evil.enclave: "),
+            "{err}"
+        );
+    }
+    d.write("evil.enclave", &bytes[..bytes.len() - 1]);
+    let err = d.fails(3, &["inspect", "evil.enclave"]);
+    assert!(err.contains("not a signed enclave bundle"), "{err}");
+}
+
+#[test]
+fn untrusted_signers_are_refused() {
+    let d = Dir::new();
+    d.signed(ECHO);
+    d.ok(&["keygen", "--out", "mallory.key"]);
+    let err = d.fails(
+        3,
+        &["run", "app.enclave", "--trusted-signer", "mallory.pub"],
+    );
+    assert!(err.contains("is not trusted"), "{err}");
+    let err = d.fails(1, &["run", "app.enclave", "--trusted-signer", "nonsense"]);
+    assert!(err.contains("is neither a signer id nor a file"), "{err}");
+}
+
+#[test]
+fn modules_outside_the_abi_are_refused() {
+    let d = Dir::new();
+    d.ok(&["keygen", "--out", "author.key"]);
+    d.wat("bad.wasm", FORBIDDEN);
+    let err = d.fails(
+        4,
+        &[
+            "sign",
+            "--key",
+            "author.key",
+            "--manifest",
+            "enclave.toml",
+            "bad.wasm",
+            "-o",
+            "bad.enclave",
+        ],
+    );
+    assert!(
+        err.contains("env.system: not part of the enclave ABI"),
+        "{err}"
+    );
+    assert!(!d.path("bad.enclave").exists());
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\nnetwork = true\n",
+    );
+    let err = d.fails(4, &["measure", "bad.wasm", "--manifest", "enclave.toml"]);
+    assert!(err.contains("unknown field `network`"), "{err}");
+}
+
+#[test]
+fn failed_runs_write_nothing() {
+    let d = Dir::new();
+    d.signed(LOOP);
+    let err = d.fails(5, &["run", "app.enclave", "--output", "out.txt"]);
+    assert_eq!(err, "error: fuel budget of 1000000 exhausted\n");
+    assert!(!d.path("out.txt").exists());
+    assert_eq!(
+        std::fs::read_dir(d.dir.path()).unwrap().count(),
+        5,
+        "a temporary file was left"
+    );
+}
