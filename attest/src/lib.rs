@@ -20,6 +20,8 @@ pub mod keys;
 pub mod manifest;
 
 pub use bundle::{BundleError, VerifiedBundle};
-pub use identity::{EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn};
+pub use identity::{
+    EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn,
+};
 pub use keys::{AuthorKey, AuthorPublicKey, KeyError};
 pub use manifest::{Capability, GuestKind, Limits, Manifest, ManifestError};

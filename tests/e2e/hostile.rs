@@ -1,0 +1,111 @@
+//! The hostile guest: every attack ends its own run with a clear error, and the host keeps
+//! serving.
+
+use enclave::{GuestFault, RunError};
+use enclave_tests::guests::{FORBIDDEN, HOSTILE, WORDCOUNT};
+
+use crate::{load, run};
+
+const LIMITS: &str = "[limits]\nmemory_bytes = 16777216\nfuel = 2000000000\ntimeout_ms = 5000\n\
+                      max_output_bytes = 1048576\n";
+
+#[test]
+fn every_attack_is_contained() {
+    let hostile = load(HOSTILE, LIMITS);
+    let honest = load(WORDCOUNT, "");
+    let check = |attack: &str, expect: &dyn Fn(&RunError) -> bool| {
+        let err = run(&hostile, attack.as_bytes()).unwrap_err();
+        assert!(expect(&err), "{attack}: unexpected {err:?}");
+        // The host survives and serves the next request.
+        assert_eq!(run(&honest, b"still here").unwrap(), b"here\t1\nstill\t1\n");
+    };
+    check("loop", &|e| {
+        matches!(
+            e,
+            RunError::FuelExhausted {
+                fuel: 2_000_000_000
+            }
+        )
+    });
+    check("memory", &|e| {
+        matches!(
+            e,
+            RunError::MemoryLimit {
+                limit: 16_777_216,
+                ..
+            }
+        )
+    });
+    check("recurse", &|e| matches!(e, RunError::StackOverflow { .. }));
+    check("trap", &|e| {
+        e.to_string() == "guest trapped: wasm `unreachable` instruction executed"
+    });
+    check("panic", &|e| {
+        e.to_string().starts_with("guest aborted: ") && e.to_string().contains("hostile panic")
+    });
+    check("abort", &|e| {
+        e.to_string() == "guest aborted: hostile abort"
+    });
+    check("huge-output", &|e| {
+        matches!(
+            e,
+            RunError::Fault(GuestFault::OutputLimit { limit: 1_048_576 })
+        )
+    });
+    check("oob-read", &|e| {
+        matches!(
+            e,
+            RunError::Fault(GuestFault::OutOfBounds {
+                function: "read_input",
+                ptr: 0xffff_fff0,
+                len: 64
+            })
+        )
+    });
+    check("oob-write", &|e| {
+        matches!(
+            e,
+            RunError::Fault(GuestFault::OutOfBounds {
+                function: "write_output",
+                ptr: 0xffff_fff0,
+                len: 64
+            })
+        )
+    });
+    check("overflow-len", &|e| {
+        matches!(
+            e,
+            RunError::Fault(GuestFault::OutOfBounds {
+                ptr: 16,
+                len: u32::MAX,
+                ..
+            })
+        )
+    });
+}
+
+#[test]
+fn wall_clock_limit_stops_a_loop_with_unlimited_fuel() {
+    let hostile = load(
+        HOSTILE,
+        "[limits]\nfuel = 9223372036854775807\ntimeout_ms = 100\n",
+    );
+    assert!(matches!(
+        run(&hostile, b"loop"),
+        Err(RunError::Timeout { timeout_ms: 100 })
+    ));
+}
+
+#[test]
+fn forbidden_imports_are_refused_at_load() {
+    let err = enclave::Enclave::load(&crate::sign(FORBIDDEN, ""), &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("module imports outside the granted ABI: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("not part of the enclave ABI (no ambient capabilities)"),
+        "{text}"
+    );
+}
