@@ -194,6 +194,17 @@ pub fn read_all() -> alloc::vec::Vec<u8> {
     }
 }
 
+/// The whole input, read once: the short form for workloads that fit their input in memory.
+#[cfg(feature = "alloc")]
+pub fn input() -> alloc::vec::Vec<u8> {
+    read_all()
+}
+
+/// Appends `bytes` to the output: the short form of [`write_output`].
+pub fn output(bytes: &[u8]) {
+    write_output(bytes)
+}
+
 /// The input, as a reader (`std::io::Read` with the `std` feature).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Input;
