@@ -1,0 +1,154 @@
+//! The client context: what a client keeps between sealing an input and opening the enclave's
+//! output (`docs/formats.md`, "Client context"). It holds the response secret: whoever has it
+//! can read the output, so the CLI writes it with mode 0600.
+
+use std::fmt;
+
+use attest::PlatformId;
+use zeroize::Zeroizing;
+
+use crate::digest::{EvidenceDigest, SealedInputDigest};
+use crate::error::OpenError;
+use crate::input::SealTarget;
+use crate::keys::{decode_policy, encode_policy, KeyPolicy, POLICY_BLOCK_LEN};
+
+/// The first 8 bytes of an encoded client context.
+pub const CONTEXT_MAGIC: [u8; 8] = *b"ENCLCTXT";
+/// The client context format version.
+pub const CONTEXT_VERSION: u16 = 1;
+/// Length of an encoded client context.
+pub const CONTEXT_LEN: usize = 8 + 2 + POLICY_BLOCK_LEN + 5 * 32;
+
+/// What the client keeps between [`crate::seal`] and [`crate::open_output`]. Zeroized on drop;
+/// `Debug` does not show the secret.
+pub struct ClientContext {
+    policy: KeyPolicy,
+    debug: bool,
+    platform_id: PlatformId,
+    evidence_digest: EvidenceDigest,
+    sealed_input_digest: SealedInputDigest,
+    enc: [u8; 32],
+    response_secret: Zeroizing<[u8; 32]>,
+}
+
+impl ClientContext {
+    pub(crate) fn new(
+        target: &SealTarget,
+        sealed_input_digest: SealedInputDigest,
+        enc: [u8; 32],
+        response_secret: Zeroizing<[u8; 32]>,
+    ) -> Self {
+        Self {
+            policy: target.policy,
+            debug: target.debug,
+            platform_id: target.platform_id,
+            evidence_digest: target.evidence_digest,
+            sealed_input_digest,
+            enc,
+            response_secret,
+        }
+    }
+
+    /// The key policy the input was sealed to.
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
+    }
+
+    /// Whether the input was sealed for a debug enclave.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
+    /// The platform the input was sealed to.
+    pub fn platform_id(&self) -> PlatformId {
+        self.platform_id
+    }
+
+    /// The digest of the evidence the input was sealed against.
+    pub fn evidence_digest(&self) -> EvidenceDigest {
+        self.evidence_digest
+    }
+
+    /// SHA-256 of the sealed input the client produced (a receipt must name it).
+    pub fn sealed_input_digest(&self) -> SealedInputDigest {
+        self.sealed_input_digest
+    }
+
+    pub(crate) fn enc(&self) -> &[u8; 32] {
+        &self.enc
+    }
+
+    pub(crate) fn response_secret(&self) -> &[u8; 32] {
+        &self.response_secret
+    }
+
+    /// The 208-byte encoding (secret inside: zeroized on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(CONTEXT_LEN));
+        out.extend_from_slice(&CONTEXT_MAGIC);
+        out.extend_from_slice(&CONTEXT_VERSION.to_be_bytes());
+        out.extend_from_slice(&encode_policy(&self.policy, self.debug));
+        out.extend_from_slice(self.platform_id.as_bytes());
+        out.extend_from_slice(self.evidence_digest.as_bytes());
+        out.extend_from_slice(self.sealed_input_digest.as_bytes());
+        out.extend_from_slice(&self.enc);
+        out.extend_from_slice(self.response_secret.as_slice());
+        out
+    }
+
+    /// Decodes exactly [`CONTEXT_LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`OpenError::MalformedContext`] for another length, [`OpenError::NotClientContext`],
+    /// [`OpenError::UnsupportedVersion`], [`OpenError::MalformedPolicy`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, OpenError> {
+        let bytes: &[u8; CONTEXT_LEN] = bytes
+            .try_into()
+            .map_err(|_| OpenError::MalformedContext("not 208 bytes"))?;
+        let (magic, rest) = split::<8>(bytes);
+        if magic != CONTEXT_MAGIC {
+            return Err(OpenError::NotClientContext);
+        }
+        let (version, rest) = split::<2>(rest);
+        let version = u16::from_be_bytes(version);
+        if version != CONTEXT_VERSION {
+            return Err(OpenError::UnsupportedVersion(version));
+        }
+        let (block, rest) = split::<POLICY_BLOCK_LEN>(rest);
+        let (policy, debug) = decode_policy(&block)?;
+        let (platform, rest) = split::<32>(rest);
+        let (evidence, rest) = split::<32>(rest);
+        let (input, rest) = split::<32>(rest);
+        let (enc, rest) = split::<32>(rest);
+        let (secret, _) = split::<32>(rest);
+        Ok(Self {
+            policy,
+            debug,
+            platform_id: PlatformId::from_bytes(platform),
+            evidence_digest: EvidenceDigest::from_bytes(evidence),
+            sealed_input_digest: SealedInputDigest::from_bytes(input),
+            enc,
+            response_secret: Zeroizing::new(secret),
+        })
+    }
+}
+
+/// The first `N` bytes and the rest; zeros when short (callers stay within `CONTEXT_LEN`).
+fn split<const N: usize>(bytes: &[u8]) -> ([u8; N], &[u8]) {
+    match bytes.split_first_chunk::<N>() {
+        Some((head, rest)) => (*head, rest),
+        None => ([0; N], &[]),
+    }
+}
+
+impl fmt::Debug for ClientContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientContext")
+            .field("policy", &self.policy)
+            .field("debug", &self.debug)
+            .field("platform_id", &self.platform_id)
+            .field("evidence_digest", &self.evidence_digest)
+            .field("sealed_input_digest", &self.sealed_input_digest)
+            .finish_non_exhaustive()
+    }
+}

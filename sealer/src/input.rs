@@ -1,0 +1,473 @@
+//! Sealed input: a client encrypts a payload so that only one enclave identity on one platform
+//! can read it (`docs/formats.md`, "Sealed input").
+//!
+//! Layout: a 178-byte header — the 130 bytes that name the target (bound into the HPKE `info`),
+//! the HPKE `enc` and a 16-byte key-confirmation tag — then the STREAM chunks of the payload,
+//! under a key exported from the HPKE context.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use attest::PlatformId;
+use hpke::{Deserializable as _, OpModeR, OpModeS, Serializable as _};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use crate::context::ClientContext;
+use crate::digest::{EvidenceDigest, SealedInputDigest};
+use crate::entropy::{Entropy, PrefilledRng, SystemEntropy};
+use crate::error::{OpenError, SealError};
+use crate::keypair::{Aead, EnclaveKeyPair, Kdf, Kem, AEAD_ID, KDF_ID, KEM_ID};
+use crate::keys::{decode_policy, encode_policy, EnclaveIdentity, KeyPolicy, POLICY_BLOCK_LEN};
+use crate::output::ResponseSealer;
+use crate::stream::{
+    chunk_count, chunk_len, read_up_to, ChunkFailure, ChunkSealer, HashingWriter, Plan, StreamKey,
+    StreamReader, CHUNK_LEN, TAG_LEN,
+};
+use attest::EnclavePublicKey;
+
+/// The first 8 bytes of a sealed input.
+pub const INPUT_MAGIC: [u8; 8] = *b"ENCLSEAL";
+/// The sealed input format version.
+pub const INPUT_VERSION: u16 = 1;
+/// Length of the part of the header bound into the HPKE `info`.
+const BOUND_LEN: usize = 130;
+/// Length of the whole header.
+pub const HEADER_LEN: usize = BOUND_LEN + 32 + TAG_LEN;
+/// HPKE exporter context of the payload (STREAM) key.
+pub(crate) const PAYLOAD_EXPORT: &[u8] = b"enclave/v1 sealed-input payload";
+/// HPKE exporter context of the response secret (RFC 9458 §4.4 analog).
+pub(crate) const RESPONSE_EXPORT: &[u8] = b"enclave/v1 sealed-output secret";
+const CHUNK_LEN_U32: u32 = CHUNK_LEN as u32;
+
+/// Where and to whom a client seals: taken from verified attestation evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealTarget {
+    /// The attested enclave public key for `policy` (the evidence carries one per policy).
+    pub public_key: EnclavePublicKey,
+    /// The key policy the public key belongs to.
+    pub policy: KeyPolicy,
+    /// Whether the enclave is a debug enclave.
+    pub debug: bool,
+    /// SHA-256 of the evidence the client verified.
+    pub evidence_digest: EvidenceDigest,
+    /// The platform the evidence came from.
+    pub platform_id: PlatformId,
+}
+
+/// Seals `plaintext_len` bytes from `plaintext` to `target`, writing the sealed input to `out`.
+///
+/// Memory use is two chunk buffers whatever the length. The returned [`ClientContext`] is
+/// what the client needs later to open the enclave's output; it holds a secret.
+///
+/// # Errors
+/// [`SealError::InputShorter`] / [`SealError::InputLonger`] when `plaintext` does not hold
+/// exactly `plaintext_len` bytes (what was written must then be discarded),
+/// [`SealError::InvalidPublicKey`], [`SealError::Random`], [`SealError::Io`].
+pub fn seal<R: Read, W: Write>(
+    target: &SealTarget,
+    plaintext: R,
+    plaintext_len: u64,
+    out: W,
+) -> Result<ClientContext, SealError> {
+    seal_with(
+        &mut SystemEntropy::new(),
+        target,
+        plaintext,
+        plaintext_len,
+        out,
+    )
+}
+
+pub(crate) fn seal_with<R: Read, W: Write>(
+    entropy: &mut impl Entropy,
+    target: &SealTarget,
+    mut plaintext: R,
+    plaintext_len: u64,
+    out: W,
+) -> Result<ClientContext, SealError> {
+    let bound = encode_bound(target, plaintext_len);
+    let public = <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target.public_key.as_bytes())
+        .map_err(|_| SealError::InvalidPublicKey)?;
+    let mut rng = PrefilledRng::draw(entropy)?;
+    let (enc, mut context) =
+        hpke::setup_sender::<Aead, Kdf, Kem, _>(&OpModeS::Base, &public, &bound, &mut rng)
+            .map_err(|_| SealError::InvalidPublicKey)?;
+    rng.check()?;
+    let confirmation = context.seal(&[], &[]).map_err(|_| SealError::Encryption)?;
+    let mut payload_key = Zeroizing::new([0u8; 32]);
+    let mut response_secret = Zeroizing::new([0u8; 32]);
+    context
+        .export(PAYLOAD_EXPORT, payload_key.as_mut_slice())
+        .and_then(|()| context.export(RESPONSE_EXPORT, response_secret.as_mut_slice()))
+        .map_err(|_| SealError::Encryption)?;
+    let enc: [u8; 32] = enc.to_bytes().into();
+
+    let mut out = HashingWriter::new(out);
+    out.write_all(&bound)?;
+    out.write_all(&enc)?;
+    out.write_all(&confirmation)?;
+    let mut sealer = ChunkSealer::new(StreamKey::new(&payload_key));
+    seal_chunks(&mut sealer, &mut plaintext, plaintext_len, &mut out)?;
+    out.inner.flush()?;
+
+    Ok(ClientContext::new(
+        target,
+        SealedInputDigest::from_bytes(out.digest()),
+        enc,
+        response_secret,
+    ))
+}
+
+/// Streams exactly `len` plaintext bytes as chunks, then checks the plaintext has ended.
+fn seal_chunks<W: Write>(
+    sealer: &mut ChunkSealer,
+    plaintext: &mut impl Read,
+    len: u64,
+    out: &mut HashingWriter<W>,
+) -> Result<(), SealError> {
+    let chunks = chunk_count(len);
+    let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN));
+    let mut done = 0u64;
+    for index in 0..chunks {
+        let want = chunk_len(index, len);
+        buf.clear();
+        read_up_to(plaintext, &mut buf, want)?;
+        done = done.saturating_add(u64::try_from(buf.len()).unwrap_or(u64::MAX));
+        if buf.len() < want {
+            return Err(SealError::InputShorter {
+                declared: len,
+                actual: done,
+            });
+        }
+        sealer.seal(&mut buf, index.saturating_add(1) == chunks)?;
+        out.write_all(&buf)?;
+    }
+    buf.clear();
+    read_up_to(plaintext, &mut buf, 1)?;
+    if buf.is_empty() {
+        Ok(())
+    } else {
+        Err(SealError::InputLonger { declared: len })
+    }
+}
+
+/// The first 130 header bytes: everything that names the target.
+fn encode_bound(target: &SealTarget, plaintext_len: u64) -> Vec<u8> {
+    let mut bound = Vec::with_capacity(BOUND_LEN);
+    bound.extend_from_slice(&INPUT_MAGIC);
+    bound.extend_from_slice(&INPUT_VERSION.to_be_bytes());
+    bound.extend_from_slice(&KEM_ID.to_be_bytes());
+    bound.extend_from_slice(&KDF_ID.to_be_bytes());
+    bound.extend_from_slice(&AEAD_ID.to_be_bytes());
+    bound.extend_from_slice(&encode_policy(&target.policy, target.debug));
+    bound.extend_from_slice(target.evidence_digest.as_bytes());
+    bound.extend_from_slice(target.platform_id.as_bytes());
+    bound.extend_from_slice(&plaintext_len.to_be_bytes());
+    bound.extend_from_slice(&CHUNK_LEN_U32.to_be_bytes());
+    bound
+}
+
+/// The parsed header of a sealed input. Nothing in it is authenticated until
+/// [`SealedInputHeader::open`] succeeds; the getters serve the policy checks that come first.
+pub struct SealedInputHeader {
+    bytes: [u8; HEADER_LEN],
+    policy: KeyPolicy,
+    debug: bool,
+    evidence_digest: EvidenceDigest,
+    platform_id: PlatformId,
+    plaintext_len: u64,
+}
+
+impl SealedInputHeader {
+    /// Reads and parses the fixed-size header, leaving `reader` at the first chunk.
+    ///
+    /// # Errors
+    /// [`OpenError::TruncatedHeader`], [`OpenError::NotSealedInput`],
+    /// [`OpenError::UnsupportedVersion`], [`OpenError::UnsupportedSuite`],
+    /// [`OpenError::MalformedPolicy`], [`OpenError::UnsupportedChunkSize`], [`OpenError::Io`].
+    pub fn read(reader: &mut impl Read) -> Result<Self, OpenError> {
+        let mut bytes = [0u8; HEADER_LEN];
+        reader.read_exact(&mut bytes).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => OpenError::TruncatedHeader,
+            _ => OpenError::Io(e),
+        })?;
+        Self::parse(bytes)
+    }
+
+    fn parse(bytes: [u8; HEADER_LEN]) -> Result<Self, OpenError> {
+        let mut cursor = Cursor(&bytes);
+        if cursor.take::<8>() != INPUT_MAGIC {
+            return Err(OpenError::NotSealedInput);
+        }
+        let version = u16::from_be_bytes(cursor.take());
+        if version != INPUT_VERSION {
+            return Err(OpenError::UnsupportedVersion(version));
+        }
+        let (kem, kdf, aead) = (
+            u16::from_be_bytes(cursor.take()),
+            u16::from_be_bytes(cursor.take()),
+            u16::from_be_bytes(cursor.take()),
+        );
+        if (kem, kdf, aead) != (KEM_ID, KDF_ID, AEAD_ID) {
+            return Err(OpenError::UnsupportedSuite { kem, kdf, aead });
+        }
+        let (policy, debug) = decode_policy(&cursor.take::<POLICY_BLOCK_LEN>())?;
+        let evidence_digest = EvidenceDigest::from_bytes(cursor.take());
+        let platform_id = PlatformId::from_bytes(cursor.take());
+        let plaintext_len = u64::from_be_bytes(cursor.take());
+        let chunk = u32::from_be_bytes(cursor.take());
+        if chunk != CHUNK_LEN_U32 {
+            return Err(OpenError::UnsupportedChunkSize(chunk));
+        }
+        Ok(Self {
+            bytes,
+            policy,
+            debug,
+            evidence_digest,
+            platform_id,
+            plaintext_len,
+        })
+    }
+
+    /// The key policy the input was sealed to.
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
+    }
+
+    /// Whether it was sealed for a debug enclave.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
+    /// The digest of the evidence the client sealed against.
+    pub fn evidence_digest(&self) -> EvidenceDigest {
+        self.evidence_digest
+    }
+
+    /// The platform the client sealed to.
+    pub fn platform_id(&self) -> PlatformId {
+        self.platform_id
+    }
+
+    /// The plaintext length the client declared (authenticated once opened).
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    /// Checks the input was sealed to this platform and to a policy `identity` may use, with
+    /// its debug bit.
+    ///
+    /// # Errors
+    /// [`OpenError::PlatformMismatch`], [`OpenError::DebugMismatch`], and those of
+    /// [`EnclaveIdentity::check_policy`] (including [`OpenError::SvnTooNew`]).
+    pub fn check_binding(
+        &self,
+        identity: &EnclaveIdentity,
+        platform_id: &PlatformId,
+    ) -> Result<(), OpenError> {
+        if self.platform_id != *platform_id {
+            return Err(OpenError::PlatformMismatch {
+                sealed: self.platform_id,
+                platform: *platform_id,
+            });
+        }
+        if self.debug != identity.debug {
+            return Err(OpenError::DebugMismatch {
+                sealed: self.debug,
+                enclave: identity.debug,
+            });
+        }
+        identity.check_policy(&self.policy)
+    }
+
+    /// Opens the input with the enclave's key pair for the header's policy: decapsulates,
+    /// checks the key confirmation tag, and returns the plaintext reader and the sealer for
+    /// the response. Call [`Self::check_binding`] first.
+    ///
+    /// # Errors
+    /// [`OpenError::KeyPolicyMismatch`] when `keypair` is for another policy or debug bit;
+    /// [`OpenError::Decryption`] when the header was altered or sealed to another key.
+    pub fn open<R: Read>(
+        self,
+        keypair: &EnclaveKeyPair,
+        reader: R,
+    ) -> Result<(OpenReader<R>, ResponseSealer), OpenError> {
+        if *keypair.policy() != self.policy || keypair.debug() != self.debug {
+            return Err(OpenError::KeyPolicyMismatch);
+        }
+        let mut cursor = Cursor(&self.bytes);
+        let bound = cursor.take::<BOUND_LEN>();
+        let enc_bytes = cursor.take::<32>();
+        let confirmation = cursor.take::<TAG_LEN>();
+        let enc = <Kem as hpke::kem::Kem>::EncappedKey::from_bytes(&enc_bytes)
+            .map_err(|_| OpenError::Decryption)?;
+        let mut context =
+            hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, keypair.private(), &enc, &bound)
+                .map_err(|_| OpenError::Decryption)?;
+        context
+            .open(&confirmation, &[])
+            .map_err(|_| OpenError::Decryption)?;
+        let mut payload_key = Zeroizing::new([0u8; 32]);
+        let mut response_secret = Zeroizing::new([0u8; 32]);
+        context
+            .export(PAYLOAD_EXPORT, payload_key.as_mut_slice())
+            .and_then(|()| context.export(RESPONSE_EXPORT, response_secret.as_mut_slice()))
+            .map_err(|_| OpenError::Decryption)?;
+        let plan = Plan::Known {
+            len: self.plaintext_len,
+            chunks: chunk_count(self.plaintext_len),
+        };
+        let mut hasher = Sha256::new();
+        hasher.update(self.bytes);
+        let stream = StreamReader::new(reader, StreamKey::new(&payload_key), plan, hasher);
+        let reader = OpenReader {
+            stream,
+            position: 0,
+            plaintext_len: self.plaintext_len,
+        };
+        Ok((reader, ResponseSealer::new(enc_bytes, response_secret)))
+    }
+}
+
+impl fmt::Debug for SealedInputHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedInputHeader")
+            .field("policy", &self.policy)
+            .field("debug", &self.debug)
+            .field("evidence_digest", &self.evidence_digest)
+            .field("platform_id", &self.platform_id)
+            .field("plaintext_len", &self.plaintext_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fixed-size fields from a fixed-size header, front to back.
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    /// The next `N` bytes; zeros past the end (callers only read within `HEADER_LEN`).
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        match self.0.split_first_chunk::<N>() {
+            Some((head, rest)) => {
+                self.0 = rest;
+                *head
+            }
+            None => [0; N],
+        }
+    }
+}
+
+/// The plaintext of a sealed input, authenticated chunk by chunk as it is read.
+///
+/// A failure surfaces as an [`io::Error`] of kind `InvalidData` whose inner error is an
+/// [`OpenError`] (`err.get_ref()` then `downcast_ref::<OpenError>()`); I/O errors of the
+/// underlying reader pass through. Plaintext already returned before a failure is not
+/// authenticated as a whole: treat the input as invalid unless the reader reached its end or
+/// [`Self::finish`] succeeded.
+pub struct OpenReader<R> {
+    stream: StreamReader<R>,
+    position: usize,
+    plaintext_len: u64,
+}
+
+impl<R: Read> OpenReader<R> {
+    /// The authenticated plaintext length (from the header).
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    /// Reads and authenticates whatever is left (discarding its plaintext), checks nothing
+    /// follows the final chunk, and returns the SHA-256 of the whole sealed input.
+    ///
+    /// # Errors
+    /// [`OpenError::Stream`] or [`OpenError::Io`].
+    pub fn finish(mut self) -> Result<SealedInputDigest, OpenError> {
+        while !self.stream.is_done() {
+            match self.stream.next_chunk() {
+                Ok(_) => {}
+                Err(ChunkFailure::Io(e)) => return Err(OpenError::Io(e)),
+                Err(ChunkFailure::Stream(e)) => return Err(OpenError::Stream(e)),
+            }
+        }
+        Ok(SealedInputDigest::from_bytes(self.stream.digest()))
+    }
+}
+
+impl<R: Read> Read for OpenReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(chunk) = self.stream.current().get(self.position..) {
+                if !chunk.is_empty() {
+                    let n = chunk.len().min(buf.len());
+                    if let (Some(dst), Some(src)) = (buf.get_mut(..n), chunk.get(..n)) {
+                        dst.copy_from_slice(src);
+                    }
+                    self.position = self.position.saturating_add(n);
+                    return Ok(n);
+                }
+            }
+            if self.stream.is_done() {
+                return Ok(0);
+            }
+            self.position = 0;
+            match self.stream.next_chunk() {
+                Ok(_) => {}
+                Err(ChunkFailure::Io(e)) => return Err(e),
+                Err(ChunkFailure::Stream(e)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        OpenError::Stream(e),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl<R> fmt::Debug for OpenReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenReader")
+            .field("plaintext_len", &self.plaintext_len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::TestEntropy;
+    use attest::Measurement;
+
+    fn target() -> SealTarget {
+        let secret = crate::PlatformSecret::from_bytes([5; 32]);
+        let policy = KeyPolicy::Measurement(Measurement::from_bytes([1; 32]));
+        SealTarget {
+            public_key: EnclaveKeyPair::derive(&secret, &policy, false).public(),
+            policy,
+            debug: false,
+            evidence_digest: EvidenceDigest::from_bytes([2; 32]),
+            platform_id: PlatformId::from_bytes([3; 32]),
+        }
+    }
+
+    #[test]
+    fn sealing_is_deterministic_given_the_randomness() {
+        let seal = |seed| {
+            let mut out = Vec::new();
+            seal_with(&mut TestEntropy(seed), &target(), &b"abc"[..], 3, &mut out).unwrap();
+            out
+        };
+        assert_eq!(seal(0), seal(0));
+        assert_ne!(seal(0)[BOUND_LEN..], seal(1)[BOUND_LEN..]);
+        let sealed = seal(0);
+        assert_eq!(sealed.len(), HEADER_LEN + 3 + TAG_LEN);
+        assert_eq!(sealed[..BOUND_LEN], encode_bound(&target(), 3)[..]);
+        assert_eq!(sealed[..8], *b"ENCLSEAL");
+        assert_eq!(sealed[10..16], [0, 0x20, 0, 1, 0, 3]);
+        assert_eq!(sealed[118..130], [0, 0, 0, 0, 0, 0, 0, 3, 0, 1, 0, 0]);
+    }
+}

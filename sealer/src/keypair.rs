@@ -1,0 +1,82 @@
+//! The enclave's HPKE key pair (RFC 9180 DHKEM(X25519, HKDF-SHA256)), derived on demand from the
+//! platform secret and never stored.
+
+use std::fmt;
+
+use attest::EnclavePublicKey;
+use hpke::kem::Kem as _;
+use hpke::Serializable as _;
+
+use crate::keys::{derive_key, KeyPolicy, KeyPurpose, PlatformSecret};
+
+/// The KEM: DHKEM(X25519, HKDF-SHA256), id 0x0020.
+pub(crate) type Kem = hpke::kem::X25519HkdfSha256;
+/// The KDF: HKDF-SHA256, id 0x0001.
+pub(crate) type Kdf = hpke::kdf::HkdfSha256;
+/// The AEAD: ChaCha20-Poly1305, id 0x0003.
+pub(crate) type Aead = hpke::aead::ChaCha20Poly1305;
+
+/// RFC 9180 KEM id of DHKEM(X25519, HKDF-SHA256).
+pub(crate) const KEM_ID: u16 = 0x0020;
+/// RFC 9180 KDF id of HKDF-SHA256.
+pub(crate) const KDF_ID: u16 = 0x0001;
+/// RFC 9180 AEAD id of ChaCha20-Poly1305.
+pub(crate) const AEAD_ID: u16 = 0x0003;
+
+/// An enclave's HPKE key pair for one key policy and debug bit.
+///
+/// The private key is zeroized on drop (x25519-dalek `StaticSecret`) and never printed.
+pub struct EnclaveKeyPair {
+    private: <Kem as hpke::kem::Kem>::PrivateKey,
+    public: EnclavePublicKey,
+    policy: KeyPolicy,
+    debug: bool,
+}
+
+impl EnclaveKeyPair {
+    /// Derives the key pair: RFC 9180 `DeriveKeyPair(ikm)` with
+    /// `ikm = derive_key(secret, HpkeEnclaveKey, policy, debug)`.
+    ///
+    /// This does not check that the enclave may use `policy`; the runtime should call
+    /// [`crate::EnclaveIdentity::keypair`], which does.
+    pub fn derive(secret: &PlatformSecret, policy: &KeyPolicy, debug: bool) -> Self {
+        let ikm = derive_key(secret, KeyPurpose::HpkeEnclaveKey, policy, debug);
+        let (private, public) = Kem::derive_keypair(ikm.as_slice());
+        let public = EnclavePublicKey::from_bytes(public.to_bytes().into());
+        Self {
+            private,
+            public,
+            policy: *policy,
+            debug,
+        }
+    }
+
+    /// The public key, as the attestation evidence carries it.
+    pub fn public(&self) -> EnclavePublicKey {
+        self.public
+    }
+
+    /// The policy the pair was derived for.
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
+    }
+
+    /// The debug bit the pair was derived with.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
+    pub(crate) fn private(&self) -> &<Kem as hpke::kem::Kem>::PrivateKey {
+        &self.private
+    }
+}
+
+impl fmt::Debug for EnclaveKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnclaveKeyPair")
+            .field("public", &self.public)
+            .field("policy", &self.policy)
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
+    }
+}

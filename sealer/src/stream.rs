@@ -1,0 +1,415 @@
+//! STREAM chunking (Hoang, Reyhanitabar, Rogaway, Vizár 2015, as in age): the payload is cut into
+//! 64 KiB chunks, each sealed with ChaCha20-Poly1305 under one key with the nonce
+//! `11-byte big-endian chunk counter || last-chunk flag`, empty associated data.
+//!
+//! Every chunk but the last holds exactly [`CHUNK_LEN`] plaintext bytes; the last holds
+//! 0..=[`CHUNK_LEN`] and is empty only when the whole payload is. A reader needs two chunk
+//! buffers whatever the payload size.
+
+use std::io::{self, Read, Write};
+
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{SealError, StreamError};
+
+/// Plaintext bytes per chunk: 64 KiB.
+pub const CHUNK_LEN: usize = 64 * 1024;
+/// The Poly1305 tag after each chunk.
+pub(crate) const TAG_LEN: usize = 16;
+const CHUNK_LEN_U64: u64 = CHUNK_LEN as u64;
+/// How far from its position a failing chunk is searched for, to tell reordering from tampering.
+const SEARCH_WINDOW: u64 = 16;
+
+/// A ChaCha20-Poly1305 key for one stream.
+pub(crate) struct StreamKey(LessSafeKey);
+
+impl StreamKey {
+    pub(crate) fn new(bytes: &[u8; 32]) -> Self {
+        #[allow(
+            clippy::expect_used,
+            reason = "ChaCha20-Poly1305 takes exactly 32-byte keys, which the type guarantees"
+        )]
+        let key = UnboundKey::new(&aead::CHACHA20_POLY1305, bytes).expect("32-byte key");
+        Self(LessSafeKey::new(key))
+    }
+}
+
+/// The nonce of chunk `counter`: 3 zero bytes, the 8-byte big-endian counter, the flag.
+fn nonce(counter: u64, last: bool) -> Nonce {
+    let [a, b, c, d, e, f, g, h] = counter.to_be_bytes();
+    Nonce::assume_unique_for_key([0, 0, 0, a, b, c, d, e, f, g, h, u8::from(last)])
+}
+
+/// Number of chunks of a payload of `len` bytes (at least one: the final chunk).
+pub(crate) fn chunk_count(len: u64) -> u64 {
+    len.div_ceil(CHUNK_LEN_U64).max(1)
+}
+
+/// Plaintext length of chunk `index` of a payload of `len` bytes.
+pub(crate) fn chunk_len(index: u64, len: u64) -> usize {
+    let rest = len.saturating_sub(index.saturating_mul(CHUNK_LEN_U64));
+    usize::try_from(rest.min(CHUNK_LEN_U64)).unwrap_or(CHUNK_LEN)
+}
+
+/// Seals chunks in order.
+pub(crate) struct ChunkSealer {
+    key: StreamKey,
+    counter: u64,
+    done: bool,
+}
+
+impl ChunkSealer {
+    pub(crate) fn new(key: StreamKey) -> Self {
+        Self {
+            key,
+            counter: 0,
+            done: false,
+        }
+    }
+
+    /// Encrypts `buf` (at most one chunk of plaintext) in place and appends the tag.
+    pub(crate) fn seal(&mut self, buf: &mut Vec<u8>, last: bool) -> Result<(), SealError> {
+        if self.done {
+            return Err(SealError::Poisoned);
+        }
+        let tag = self
+            .key
+            .0
+            .seal_in_place_separate_tag(nonce(self.counter, last), Aad::empty(), buf)
+            .map_err(|_| SealError::Encryption)?;
+        buf.extend_from_slice(tag.as_ref());
+        if last {
+            self.done = true;
+        } else {
+            self.counter = self
+                .counter
+                .checked_add(1)
+                .ok_or(SealError::TooManyChunks)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads up to `want` bytes into `buf` (cleared first), stopping early only at end of input.
+pub(crate) fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
+    let start = buf.len();
+    buf.resize(start.saturating_add(want), 0);
+    let mut filled = start;
+    while let Some(free) = buf.get_mut(filled..).filter(|free| !free.is_empty()) {
+        match reader.read(free) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(filled);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(filled);
+    Ok(())
+}
+
+/// How the reader knows where the stream ends.
+#[derive(Clone, Copy)]
+pub(crate) enum Plan {
+    /// The header declared the plaintext length: the chunk count and sizes are known.
+    Known { len: u64, chunks: u64 },
+    /// The final chunk is the one followed by end of input.
+    Unknown,
+}
+
+/// Why a chunk could not be produced.
+pub(crate) enum ChunkFailure {
+    Io(io::Error),
+    Stream(StreamError),
+}
+
+enum State {
+    Reading,
+    Done,
+    Failed(StreamError),
+}
+
+/// Reads, authenticates and decrypts a STREAM chunk by chunk, hashing every byte consumed.
+pub(crate) struct StreamReader<R> {
+    inner: R,
+    key: StreamKey,
+    plan: Plan,
+    next: u64,
+    pending: Option<u8>,
+    ciphertext: Vec<u8>,
+    plaintext: Zeroizing<Vec<u8>>,
+    hasher: Sha256,
+    total: u64,
+    state: State,
+}
+
+impl<R: Read> StreamReader<R> {
+    /// `hasher` has already absorbed the header.
+    pub(crate) fn new(inner: R, key: StreamKey, plan: Plan, hasher: Sha256) -> Self {
+        Self {
+            inner,
+            key,
+            plan,
+            next: 0,
+            pending: None,
+            ciphertext: Vec::with_capacity(CHUNK_LEN + TAG_LEN + 1),
+            plaintext: Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN)),
+            hasher,
+            total: 0,
+            state: State::Reading,
+        }
+    }
+
+    /// The next chunk's plaintext, or `None` after the final chunk (trailing data checked).
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<&[u8]>, ChunkFailure> {
+        match self.state {
+            State::Done => return Ok(None),
+            State::Failed(e) => return Err(ChunkFailure::Stream(e)),
+            State::Reading => {}
+        }
+        match self.advance() {
+            Ok(()) => Ok(Some(self.plaintext.as_slice())),
+            Err(failure) => {
+                self.plaintext.clear();
+                self.state = State::Failed(match &failure {
+                    ChunkFailure::Stream(e) => *e,
+                    ChunkFailure::Io(_) => StreamError::Poisoned,
+                });
+                Err(failure)
+            }
+        }
+    }
+
+    /// The plaintext of the chunk last returned (empty before the first and after a failure).
+    pub(crate) fn current(&self) -> &[u8] {
+        &self.plaintext
+    }
+
+    /// Plaintext bytes produced so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether the final chunk has been read and authenticated.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// SHA-256 of every byte consumed, header included.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+
+    fn advance(&mut self) -> Result<(), ChunkFailure> {
+        let index = self.next;
+        let want = match self.plan {
+            Plan::Known { len, .. } => chunk_len(index, len) + TAG_LEN,
+            Plan::Unknown => CHUNK_LEN + TAG_LEN,
+        };
+        self.ciphertext.clear();
+        self.ciphertext.extend(self.pending.take());
+        let already = self.ciphertext.len();
+        read_up_to(&mut self.inner, &mut self.ciphertext, want - already)
+            .map_err(ChunkFailure::Io)?;
+        let last = self.classify(index, want)?;
+        self.hasher.update(&self.ciphertext);
+        self.decrypt(index, last)?;
+        if last {
+            self.check_end()?;
+            self.state = State::Done;
+        } else {
+            self.next = index
+                .checked_add(1)
+                .ok_or(ChunkFailure::Stream(StreamError::TooManyChunks))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the chunk length and decides whether it is the final chunk.
+    fn classify(&mut self, index: u64, want: usize) -> Result<bool, ChunkFailure> {
+        let got = self.ciphertext.len();
+        let fail = |e| Err(ChunkFailure::Stream(e));
+        match self.plan {
+            Plan::Known { chunks, .. } => {
+                let last = index.saturating_add(1) == chunks;
+                match got {
+                    g if g == want => Ok(last),
+                    0 if last => fail(StreamError::MissingFinalChunk { chunk: index }),
+                    _ => fail(StreamError::Truncated { chunk: index }),
+                }
+            }
+            Plan::Unknown if got < TAG_LEN => fail(StreamError::Truncated { chunk: index }),
+            Plan::Unknown if got < want => Ok(true),
+            Plan::Unknown => {
+                let mut one = Vec::with_capacity(1);
+                read_up_to(&mut self.inner, &mut one, 1).map_err(ChunkFailure::Io)?;
+                self.pending = one.first().copied();
+                Ok(self.pending.is_none())
+            }
+        }
+    }
+
+    fn decrypt(&mut self, index: u64, last: bool) -> Result<(), ChunkFailure> {
+        if try_open(
+            &self.key,
+            &self.ciphertext,
+            &mut self.plaintext,
+            index,
+            last,
+        )
+        .is_err()
+        {
+            let e = self.diagnose(index, last);
+            return Err(ChunkFailure::Stream(e));
+        }
+        if last && self.plaintext.is_empty() && index > 0 {
+            return Err(ChunkFailure::Stream(StreamError::EmptyFinalChunk {
+                chunk: index,
+            }));
+        }
+        let len = u64::try_from(self.plaintext.len()).unwrap_or(u64::MAX);
+        self.total = self.total.saturating_add(len);
+        Ok(())
+    }
+
+    /// After the final chunk of a known-length stream, nothing may follow.
+    fn check_end(&mut self) -> Result<(), ChunkFailure> {
+        let mut one = Vec::with_capacity(1);
+        read_up_to(&mut self.inner, &mut one, 1).map_err(ChunkFailure::Io)?;
+        if one.is_empty() {
+            Ok(())
+        } else {
+            Err(ChunkFailure::Stream(StreamError::TrailingData))
+        }
+    }
+
+    /// A chunk failed at `index`: searches nearby positions and the other flag, so reordering,
+    /// dropping, duplication and truncation get their own error. Costs at most
+    /// `2 × (2 × SEARCH_WINDOW + 1)` chunk decryptions, only on failure.
+    fn diagnose(&mut self, index: u64, last: bool) -> StreamError {
+        let mut scratch = Zeroizing::new(Vec::with_capacity(self.ciphertext.len()));
+        let low = index.saturating_sub(SEARCH_WINDOW);
+        let high = index.saturating_add(SEARCH_WINDOW);
+        for candidate in low..=high {
+            for flag in [false, true] {
+                if (candidate == index && flag == last) || !self.plausible(candidate, flag) {
+                    continue;
+                }
+                if try_open(&self.key, &self.ciphertext, &mut scratch, candidate, flag).is_ok() {
+                    return match (candidate == index, last) {
+                        (true, true) => StreamError::MissingFinalChunk {
+                            chunk: index.saturating_add(1),
+                        },
+                        (true, false) => StreamError::TrailingData,
+                        (false, _) => StreamError::ChunkOutOfOrder {
+                            position: index,
+                            found: candidate,
+                        },
+                    };
+                }
+            }
+        }
+        StreamError::ChunkAuthentication { chunk: index }
+    }
+
+    /// Whether chunk `candidate` with flag `flag` could have the length just read.
+    fn plausible(&self, candidate: u64, flag: bool) -> bool {
+        match self.plan {
+            Plan::Known { len, chunks } => {
+                candidate < chunks
+                    && flag == (candidate.saturating_add(1) == chunks)
+                    && chunk_len(candidate, len) + TAG_LEN == self.ciphertext.len()
+            }
+            Plan::Unknown => true,
+        }
+    }
+}
+
+/// Decrypts `ciphertext` as chunk `counter` into `out`.
+fn try_open(
+    key: &StreamKey,
+    ciphertext: &[u8],
+    out: &mut Vec<u8>,
+    counter: u64,
+    last: bool,
+) -> Result<(), ring::error::Unspecified> {
+    out.clear();
+    out.extend_from_slice(ciphertext);
+    match key.0.open_in_place(nonce(counter, last), Aad::empty(), out) {
+        Ok(plain) => {
+            let len = plain.len();
+            out.truncate(len);
+            Ok(())
+        }
+        Err(e) => {
+            out.clear();
+            Err(e)
+        }
+    }
+}
+
+/// A writer that hashes what it passes on.
+pub(crate) struct HashingWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) hasher: Sha256,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.inner.write_all(bytes)?;
+        self.hasher.update(bytes);
+        Ok(())
+    }
+
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_arithmetic() {
+        assert_eq!(chunk_count(0), 1);
+        assert_eq!(chunk_count(1), 1);
+        assert_eq!(chunk_count(CHUNK_LEN_U64), 1);
+        assert_eq!(chunk_count(CHUNK_LEN_U64 + 1), 2);
+        assert_eq!(chunk_count(u64::MAX), 1 << 48);
+        assert_eq!(chunk_len(0, 0), 0);
+        assert_eq!(chunk_len(0, CHUNK_LEN_U64 + 1), CHUNK_LEN);
+        assert_eq!(chunk_len(1, CHUNK_LEN_U64 + 1), 1);
+        assert_eq!(chunk_len(2, CHUNK_LEN_U64 + 1), 0);
+    }
+
+    #[test]
+    fn nonce_is_counter_then_flag() {
+        let n = nonce(0x0102_0304_0506_0708, true);
+        assert_eq!(n.as_ref(), &[0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1]);
+        assert_eq!(nonce(0, false).as_ref(), &[0; 12]);
+    }
+
+    #[test]
+    fn sealer_refuses_chunks_after_the_final_one() {
+        let mut sealer = ChunkSealer::new(StreamKey::new(&[3; 32]));
+        let mut buf = vec![1, 2, 3];
+        sealer.seal(&mut buf, true).unwrap();
+        assert_eq!(buf.len(), 3 + TAG_LEN);
+        assert!(matches!(
+            sealer.seal(&mut buf, false),
+            Err(SealError::Poisoned)
+        ));
+    }
+}
