@@ -8,6 +8,11 @@
 //! - [`manifest`]: the signed enclave configuration (limits, capabilities, debug, svn).
 //! - [`keys`]: Ed25519 author keys as PKCS#8 / SPKI PEM, readable by `openssl pkey`.
 //! - [`bundle`]: the signed bundle (COSE_Sign1, RFC 9052) and its verification.
+//! - [`evidence`]: attestation evidence — EAT claims (RFC 9711) in a COSE_Sign1 with an X.509
+//!   chain; [`verify`]: the relying party's verifier and [`VerifierPolicy`].
+//! - [`receipt`]: signed execution receipts and their verification.
+//! - [`cose`]: the envelope both share, its OIDs and claim keys.
+//! - `platform` (feature `platform`): the simulated vendor root CA and attestation keys.
 //! - [`cbor`]: strict decoding of untrusted CBOR (size cap, recursion limit, no trailing bytes).
 //!
 //! Every byte format is specified in `docs/formats.md`.
@@ -15,13 +20,24 @@
 
 pub mod bundle;
 pub mod cbor;
+pub mod cose;
+pub mod evidence;
 pub mod identity;
 pub mod keys;
 pub mod manifest;
+#[cfg(feature = "platform")]
+pub mod platform;
+pub mod receipt;
+pub mod verify;
 
 pub use bundle::{BundleError, VerifiedBundle};
+pub use evidence::{Claims, EnclaveKeys, EvidenceError};
 pub use identity::{
     EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn,
 };
 pub use keys::{AuthorKey, AuthorPublicKey, KeyError};
 pub use manifest::{Capability, GuestKind, Limits, Manifest, ManifestError};
+#[cfg(feature = "platform")]
+pub use platform::{AttestationKey, PlatformError, VendorCa};
+pub use receipt::{verify_receipt, Outcome, ReceiptClaims, VerifiedReceipt};
+pub use verify::{verify, VerifiedEvidence, VerifierPolicy, VerifyError};
