@@ -31,6 +31,7 @@ check "author key readable by cryptography" "$py" -c "
 from cryptography.hazmat.primitives import serialization as s
 s.load_pem_private_key(open('author.key','rb').read(), None)
 s.load_pem_public_key(open('author.pub','rb').read())"
+check "evidence: x5chain, leaf, COSE signature, claims (cryptography + pycose + cbor2)" bash -c "cargo run --quiet -p attest --features platform --example make_evidence --manifest-path '$root/Cargo.toml' -- ev && '$py' '$root/tests/interop/evidence.py' ev"
 
 echo "interop: $passed passed, $failed failed"
 [ "$failed" = 0 ]
