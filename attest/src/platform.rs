@@ -2,7 +2,8 @@
 //! platform attestation certificates, as a TEE manufacturer does, and the platform attestation
 //! key that signs evidence and execution receipts.
 //!
-//! - Vendor root: self-signed X.509, ECDSA P-384, `basicConstraints` CA with path length 0,
+//! - Vendor root: self-signed X.509, ECDSA P-256 (P-384 roots are accepted on reload, but
+//!   verifying a P-384 chain costs ring ten times more), `basicConstraints` CA with path length 0,
 //!   `keyUsage` keyCertSign and cRLSign.
 //! - Attestation certificate: ECDSA P-256, not a CA, `keyUsage` digitalSignature, extended key
 //!   usage [`OID_ATTESTATION_SIGNING`], and the non-critical extension [`OID_PLATFORM_TCB`]
@@ -82,7 +83,7 @@ impl std::fmt::Debug for VendorCa {
 }
 
 impl VendorCa {
-    /// A new self-signed root with a fresh ECDSA P-384 key.
+    /// A new self-signed root with a fresh ECDSA P-256 key.
     ///
     /// # Errors
     /// [`PlatformError::BadValidity`] or [`PlatformError::Issue`].
@@ -91,7 +92,7 @@ impl VendorCa {
         not_before: SystemTime,
         not_after: SystemTime,
     ) -> Result<Self, PlatformError> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(issue_error)?;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(issue_error)?;
         let mut params = base_params(common_name, not_before, not_after)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

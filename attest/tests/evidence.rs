@@ -632,3 +632,25 @@ fn a_root_reloaded_from_pem_issues_verifiable_platforms() {
     claims.platform_id = key.platform_id();
     verify(&key.sign_evidence(&claims).unwrap(), &p.policy(), p.now).unwrap();
 }
+
+#[test]
+fn an_external_p384_root_can_issue_platforms() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+    let p = Platform::new();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let mut params = CertificateParams::new(vec![]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let cert = params.self_signed(&key).unwrap();
+    let ca = VendorCa::from_pem(&key.serialize_pem(), &cert.pem()).unwrap();
+    let platform = ca
+        .issue("p384-fleet", 7, p.now - hours(1), p.now + hours(1))
+        .unwrap();
+    let mut claims = p.claims();
+    claims.platform_id = platform.platform_id();
+    let report = platform.sign_evidence(&claims).unwrap();
+    let policy = VerifierPolicy::new(vec![cert.der().to_vec()])
+        .measurement(claims.measurement)
+        .nonce(NONCE.to_vec());
+    verify(&report, &policy, p.now).unwrap();
+}
