@@ -1,2 +1,62 @@
-//! Placeholder, replaced below.
-fn main() {}
+//! Throughput of sealing and opening (issue 7): `cargo bench -p sealer --bench stream`.
+//!
+//! Measures whole sealed inputs (HPKE setup + STREAM over the payload) and the enclave side
+//! (header, key derivation, open, read to the end), in memory, for 1 MiB and 64 MiB.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmark setup: a panic is a failed run"
+)]
+
+use std::io::{self, Read as _};
+
+use attest::{Measurement, PlatformId};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sealer::{
+    seal, EnclaveKeyPair, EvidenceDigest, KeyPolicy, PlatformSecret, SealTarget, SealedInputHeader,
+};
+
+fn bench(c: &mut Criterion) {
+    let secret = PlatformSecret::from_bytes([7; 32]);
+    let policy = KeyPolicy::Measurement(Measurement::from_bytes([1; 32]));
+    let keypair = EnclaveKeyPair::derive(&secret, &policy, false);
+    let target = SealTarget {
+        public_key: keypair.public(),
+        policy,
+        debug: false,
+        evidence_digest: EvidenceDigest::from_bytes([2; 32]),
+        platform_id: PlatformId::from_bytes([3; 32]),
+    };
+    let mut group = c.benchmark_group("stream");
+    group.sample_size(10);
+    for mib in [1usize, 64] {
+        let plain = vec![0x5a; mib << 20];
+        group.throughput(Throughput::Bytes(plain.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::new("seal", format!("{mib}MiB")),
+            &plain,
+            |b, p| {
+                b.iter(|| seal(&target, p.as_slice(), p.len() as u64, io::sink()).unwrap());
+            },
+        );
+        let mut sealed = Vec::new();
+        seal(&target, plain.as_slice(), plain.len() as u64, &mut sealed).unwrap();
+        group.bench_with_input(
+            BenchmarkId::new("open", format!("{mib}MiB")),
+            &sealed,
+            |b, s| {
+                b.iter(|| {
+                    let mut reader = s.as_slice();
+                    let header = SealedInputHeader::read(&mut reader).unwrap();
+                    let pair = EnclaveKeyPair::derive(&secret, header.policy(), header.debug());
+                    let (mut opened, _) = header.open(&pair, reader).unwrap();
+                    io::copy(&mut opened.by_ref(), &mut io::sink()).unwrap()
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization as s
 s.load_pem_private_key(open('author.key','rb').read(), None)
 s.load_pem_public_key(open('author.pub','rb').read())"
 check "evidence: x5chain, leaf, COSE signature, claims (cryptography + pycose + cbor2)" bash -c "cargo run --quiet -p attest --features platform --example make_evidence --manifest-path '$root/Cargo.toml' -- ev && '$py' '$root/tests/interop/evidence.py' ev"
+check "sealed input and output both ways, key derivation (pyhpke + cryptography)" "$py" "$root/tests/interop/sealed.py" "$root"
 
 echo "interop: $passed passed, $failed failed"
 [ "$failed" = 0 ]

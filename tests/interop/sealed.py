@@ -1,0 +1,204 @@
+"""Sealed input / sealed output interop, written from docs/formats.md ("Confidential I/O") alone.
+
+An independent client and an independent enclave (pyhpke for RFC 9180, cryptography for HKDF,
+ChaCha20-Poly1305 and SHA-256) exchange files with the Rust `sealer` library, driven through
+the `interop` example of the sealer crate (`sealer/examples/interop.rs`):
+
+1. key derivation: the enclave public keys derived here equal the library's;
+2. Python seals an input, the library opens it and seals a response, Python opens the response;
+3. the library seals an input, Python opens it as the enclave and responds, the library opens it;
+4. a sealed input with one flipped byte is refused by the library.
+
+Usage: sealed.py REPO_ROOT (exit 0 when every check passes).
+"""
+
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+from cryptography.hazmat.primitives import hmac
+from pyhpke import AEADId, CipherSuite, KDFId, KEMId
+
+SUITE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
+CHUNK = 65536
+TAG = 16
+ROOT = sys.argv[1]
+
+
+def build_interop():
+    """Builds the example once; returns the path of its executable."""
+    cmd = ["cargo", "build", "--quiet", "--manifest-path", os.path.join(ROOT, "Cargo.toml"),
+           "-p", "sealer", "--example", "interop", "--message-format=json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message.get("executable") \
+                and message["target"]["name"] == "interop":
+            return message["executable"]
+    raise AssertionError("cargo did not report the interop example")
+
+
+INTEROP = build_interop()
+
+
+def interop(*args):
+    return subprocess.run([INTEROP, *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def policy_block(kind, identity, debug, product=0, svn=0):
+    return bytes([kind, debug]) + identity + struct.pack(">HH", product, svn)
+
+
+def derive(secret, purpose, block):
+    info = b"enclave/v1/" + purpose + b"\x00" + block
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
+
+
+def enclave_keypair(secret, block):
+    return SUITE.kem.derive_key_pair(derive(secret, b"hpke-enclave-key", block))
+
+
+def nonce(counter, last):
+    return b"\x00\x00\x00" + struct.pack(">Q", counter) + bytes([1 if last else 0])
+
+
+def stream_seal(key, plaintext):
+    aead, out = ChaCha20Poly1305(key), []
+    pieces = [plaintext[i:i + CHUNK] for i in range(0, len(plaintext), CHUNK)] or [b""]
+    for i, piece in enumerate(pieces):
+        out.append(aead.encrypt(nonce(i, i == len(pieces) - 1), piece, b""))
+    return b"".join(out)
+
+
+def stream_open(key, body):
+    """Opens chunks whose final one is the one followed by end of data."""
+    aead, out, i = ChaCha20Poly1305(key), [], 0
+    while True:
+        chunk, body = body[:CHUNK + TAG], body[CHUNK + TAG:]
+        last = len(body) == 0
+        out.append(aead.decrypt(nonce(i, last), chunk, b""))
+        if last:
+            return b"".join(out)
+        i += 1
+
+
+def response_key(secret, enc, response_nonce):
+    salt = enc + response_nonce
+    h = hmac.HMAC(salt, hashes.SHA256())
+    h.update(secret)
+    prk = h.finalize()
+    return HKDFExpand(algorithm=hashes.SHA256(), length=32, info=b"key").derive(prk)
+
+
+def seal_input(pk, block, evidence, platform, plaintext):
+    bound = (b"ENCLSEAL" + struct.pack(">HHHH", 1, 0x20, 1, 3) + block + evidence + platform
+             + struct.pack(">QI", len(plaintext), CHUNK))
+    assert len(bound) == 130
+    enc, ctx = SUITE.create_sender_context(SUITE.kem.deserialize_public_key(pk), bound)
+    confirmation = ctx.seal(b"", b"")
+    payload_key = ctx.export(b"enclave/v1 sealed-input payload", 32)
+    response_secret = ctx.export(b"enclave/v1 sealed-output secret", 32)
+    sealed = bound + enc + confirmation + stream_seal(payload_key, plaintext)
+    return sealed, enc, response_secret
+
+
+def open_input_as_enclave(secret, sealed):
+    bound, enc, confirmation, body = sealed[:130], sealed[130:162], sealed[162:178], sealed[178:]
+    assert bound[:8] == b"ENCLSEAL" and struct.unpack(">HHHH", bound[8:16]) == (1, 0x20, 1, 3)
+    block = bound[16:54]
+    length, chunk = struct.unpack(">QI", bound[118:130])
+    assert chunk == CHUNK
+    ctx = SUITE.create_recipient_context(enc, enclave_keypair(secret, block).private_key, bound)
+    ctx.open(confirmation, b"")
+    plaintext = stream_open(ctx.export(b"enclave/v1 sealed-input payload", 32), body)
+    assert len(plaintext) == length
+    assert len(body) == length + TAG * max(1, -(-length // CHUNK))
+    return plaintext, enc, ctx.export(b"enclave/v1 sealed-output secret", 32)
+
+
+def seal_output(enc, response_secret, plaintext):
+    response_nonce = os.urandom(32)
+    key = response_key(response_secret, enc, response_nonce)
+    return b"ENCLRESP" + struct.pack(">H", 1) + response_nonce + stream_seal(key, plaintext)
+
+
+def open_output(enc, response_secret, sealed):
+    assert sealed[:10] == b"ENCLRESP\x00\x01"
+    return stream_open(response_key(response_secret, enc, sealed[10:42]), sealed[42:])
+
+
+def main():
+    work = tempfile.mkdtemp()
+    path = lambda name: os.path.join(work, name)  # noqa: E731
+    secret, measurement, signer = os.urandom(32), os.urandom(32), os.urandom(32)
+    evidence, platform = os.urandom(32), os.urandom(32)
+    product, svn = 7, 3
+    m_block = policy_block(1, measurement, 0)
+    s_block = policy_block(2, signer, 0, product, svn - 1)  # an older svn: still readable
+
+    # 1. Key derivation.
+    for block, policy in [(m_block, f"measurement:{measurement.hex()}"),
+                          (s_block, f"signer:{signer.hex()}:{product}:{svn - 1}")]:
+        ours = enclave_keypair(secret, block).public_key.to_public_bytes()
+        assert interop("public-key", secret.hex(), policy, "0") == ours.hex(), policy
+    debug_pk = enclave_keypair(secret, policy_block(1, measurement, 1)).public_key.to_public_bytes()
+    assert debug_pk != enclave_keypair(secret, m_block).public_key.to_public_bytes()
+
+    # 2. Python client -> Rust enclave -> Python client.
+    identity = [measurement.hex(), signer.hex(), str(product), str(svn), "0", platform.hex()]
+    for size in [0, 1, CHUNK, 2 * CHUNK + 123]:
+        plaintext = os.urandom(size)
+        pk = enclave_keypair(secret, s_block).public_key.to_public_bytes()
+        sealed, enc, response_secret = seal_input(pk, s_block, evidence, platform, plaintext)
+        answer = os.urandom(size + 5)
+        for name, data in [("in.sealed", sealed), ("answer", answer)]:
+            open(path(name), "wb").write(data)
+        digest = interop("open-input", secret.hex(), *identity, path("in.sealed"), path("plain"),
+                         path("answer"), path("out.sealed"))
+        assert digest == hashlib.sha256(sealed).hexdigest()
+        assert open(path("plain"), "rb").read() == plaintext, size
+        assert open_output(enc, response_secret, open(path("out.sealed"), "rb").read()) == answer
+
+    # 3. Rust client -> Python enclave -> Rust client.
+    plaintext = os.urandom(CHUNK + 1)
+    open(path("plain"), "wb").write(plaintext)
+    pk = enclave_keypair(secret, m_block).public_key.to_public_bytes()
+    interop("seal", pk.hex(), f"measurement:{measurement.hex()}", "0", evidence.hex(),
+            platform.hex(), path("plain"), path("in.sealed"), path("ctx"))
+    sealed, context = open(path("in.sealed"), "rb").read(), open(path("ctx"), "rb").read()
+    assert sealed[16:54] == m_block and sealed[54:86] == evidence and sealed[86:118] == platform
+    opened, enc, response_secret = open_input_as_enclave(secret, sealed)
+    assert opened == plaintext
+    assert len(context) == 208 and context[:10] == b"ENCLCTXT\x00\x01"
+    assert context[10:48] == m_block and context[48:80] == platform
+    assert context[80:112] == evidence and context[112:144] == hashlib.sha256(sealed).digest()
+    assert context[144:176] == enc and context[176:208] == response_secret
+    answer = os.urandom(3 * CHUNK)
+    open(path("out.sealed"), "wb").write(seal_output(enc, response_secret, answer))
+    interop("open-output", path("ctx"), path("out.sealed"), path("answer"))
+    assert open(path("answer"), "rb").read() == answer
+
+    # 4. A flipped byte is refused.
+    pk = enclave_keypair(secret, s_block).public_key.to_public_bytes()
+    sealed, _, _ = seal_input(pk, s_block, evidence, platform, b"x" * 100)
+    for offset in [60, 140, 170, 200]:
+        bad = bytearray(sealed)
+        bad[offset] ^= 1
+        open(path("in.sealed"), "wb").write(bad)
+        try:
+            interop("open-input", secret.hex(), *identity, path("in.sealed"), path("plain"),
+                    path("answer"), path("out.sealed"))
+        except subprocess.CalledProcessError:
+            continue
+        raise AssertionError(f"flipped byte {offset} accepted")
+
+
+if __name__ == "__main__":
+    main()
