@@ -8,18 +8,11 @@
     reason = "test code"
 )]
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const ECHO: &str = r#"(module
-    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
-    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
-    (memory (export "memory") 1)
-    (func (export "enclave_main")
-        (local $n i32)
-        (local.set $n (call $read (i32.const 1024) (i32.const 4096)))
-        (drop (call $write (i32.const 1024) (local.get $n)))))"#;
+use std::process::Command;
+
+use common::{mode, Dir, ECHO};
 
 const LOOP: &str = r#"(module
     (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
@@ -32,84 +25,6 @@ const FORBIDDEN: &str = r#"(module
     (import "env" "system" (func (param i32) (result i32)))
     (memory (export "memory") 1)
     (func (export "enclave_main")))"#;
-
-const MANIFEST: &str = "product_id = 1\nsvn = 1\ndebug = false\n[limits]\nfuel = 1000000\n";
-
-struct Dir {
-    dir: tempfile::TempDir,
-}
-
-impl Dir {
-    fn new() -> Self {
-        let dir = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        dir.write("enclave.toml", MANIFEST.as_bytes());
-        dir
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) {
-        std::fs::write(self.path(name), bytes).unwrap();
-    }
-
-    fn wat(&self, name: &str, wat: &str) {
-        self.write(name, &wat::parse_str(wat).unwrap());
-    }
-
-    fn enclave(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_enclave"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs and requires success, returning stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.enclave(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs and requires exit `code`, returning stderr.
-    fn fails(&self, code: i32, args: &[&str]) -> String {
-        let out = self.enclave(args);
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-        assert!(
-            out.stdout.is_empty(),
-            "{args:?} printed to stdout on failure"
-        );
-        stderr
-    }
-
-    fn signed(&self, wat: &str) {
-        self.ok(&["keygen", "--out", "author.key"]);
-        self.wat("app.wasm", wat);
-        self.ok(&[
-            "sign",
-            "--key",
-            "author.key",
-            "--manifest",
-            "enclave.toml",
-            "app.wasm",
-            "-o",
-            "app.enclave",
-        ]);
-    }
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
 
 #[test]
 fn keygen_writes_openssl_readable_keys_with_safe_modes() {

@@ -12,7 +12,6 @@ pub const MODULE_REFUSED: u8 = 4;
 /// The guest failed: trap, limit, abort, output limit.
 pub const GUEST_FAILED: u8 = 5;
 /// Evidence or a receipt failed verification or policy.
-#[allow(dead_code, reason = "used once the attest and verify commands land")]
 pub const EVIDENCE_REFUSED: u8 = 6;
 /// Sealed data was refused: wrong recipient, tampered, truncated, wrong context.
 pub const SEALED_REFUSED: u8 = 7;
@@ -34,6 +33,9 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             LoadError::Bundle(_) => BUNDLE_REFUSED,
             _ => MODULE_REFUSED,
         });
+    }
+    if error.is::<attest::verify::VerifyError>() {
+        return Some(EVIDENCE_REFUSED);
     }
     if let Some(run) = error.downcast_ref::<RunError>() {
         return Some(match run {

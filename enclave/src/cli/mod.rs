@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod attestation;
 mod author;
 pub mod exit;
 mod io;
+mod platform;
 mod run;
 
 /// A software enclave on WebAssembly: sign, measure, attest and run wasm guests in an isolated
@@ -30,6 +32,13 @@ enum Command {
     Inspect(author::InspectArgs),
     /// Load a bundle with every check and run it.
     Run(run::RunArgs),
+    /// Manage the simulated platform (the "hardware": vendor root, attestation key, secret).
+    #[command(subcommand)]
+    Platform(platform::PlatformCommand),
+    /// Produce attestation evidence for a bundle on this platform.
+    Attest(attestation::AttestArgs),
+    /// Verify attestation evidence against a pinned root and a policy.
+    Verify(attestation::VerifyArgs),
 }
 
 /// Runs one subcommand.
@@ -40,6 +49,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Measure(args) => author::measure(&args),
         Command::Inspect(args) => author::inspect(&args),
         Command::Run(args) => run::run(&args),
+        Command::Platform(command) => platform::platform(&command),
+        Command::Attest(args) => attestation::attest(&args),
+        Command::Verify(args) => attestation::verify(&args),
     }
 }
 

@@ -79,7 +79,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// A signer given as a hex id or as a public key file.
-fn parse_signer(text: &str) -> anyhow::Result<SignerId> {
+pub fn parse_signer(text: &str) -> anyhow::Result<SignerId> {
     if let Ok(id) = SignerId::from_hex(text) {
         return Ok(id);
     }

@@ -1,0 +1,283 @@
+//! The attestation flow from the command line: platform init, attest with a fresh nonce, verify,
+//! and every refusal the verifier owes a relying party, each with its exit code and message.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
+
+mod common;
+
+use common::{mode, Dir, ECHO};
+
+const NONCE: &str = "00112233445566778899aabbccddeeff";
+
+/// A platform, a signed echo enclave and evidence for it with `NONCE`; returns the measurement.
+fn attested(d: &Dir) -> String {
+    d.ok(&["platform", "init", "--name", "test-platform", "--tcb", "3"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(ECHO);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
+        .trim()
+        .to_owned()
+}
+
+fn verify_args<'a>(measurement: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        measurement,
+        "--nonce",
+        NONCE,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn platform_init_show_and_export() {
+    let d = Dir::new();
+    let out = d.ok(&["platform", "init", "--tcb", "7"]);
+    assert!(out.contains("tcb:         7"), "{out}");
+    for secret in ["platform.secret", "attestation.key", "vendor-root.key"] {
+        assert_eq!(mode(&d.path("platform").join(secret)), 0o600, "{secret}");
+    }
+    let err = d.fails(1, &["platform", "init"]);
+    assert!(err.contains("a platform already exists in"), "{err}");
+
+    let show: serde_json::Value =
+        serde_json::from_str(&d.ok(&["platform", "show", "--json"])).unwrap();
+    assert_eq!(show["tcb"], 7);
+    assert_eq!(show["platform_id"].as_str().unwrap().len(), 64);
+
+    // openssl reads every certificate, and the attestation certificate chains to the root.
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    let chain = d.path("platform").join("attestation.pem");
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&chain)
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let verify = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile", "root.pem", "-purpose", "any"])
+        .arg(&chain)
+        .current_dir(d.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    // A secret others can read is refused, as ssh refuses such keys.
+    let secret = d.path("platform").join("platform.secret");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let err = d.fails(1, &["platform", "show"]);
+    assert!(
+        err.contains("must not be accessible by group or others"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fleet_platforms_share_one_root() {
+    let d = Dir::new();
+    d.ok(&["platform", "init", "--name", "vendor"]);
+    let vendor = d.path("platform");
+    for n in ["a", "b"] {
+        let home = d.path(n);
+        d.ok(&[
+            "platform",
+            "init",
+            "--home",
+            home.to_str().unwrap(),
+            "--vendor-key",
+            vendor.join("vendor-root.key").to_str().unwrap(),
+            "--vendor-cert",
+            vendor.join("vendor-root.pem").to_str().unwrap(),
+        ]);
+        assert!(!home.join("vendor-root.key").exists());
+        assert_eq!(
+            std::fs::read(home.join("vendor-root.pem")).unwrap(),
+            std::fs::read(vendor.join("vendor-root.pem")).unwrap()
+        );
+    }
+}
+
+#[test]
+fn attest_then_verify() {
+    let d = Dir::new();
+    let m = attested(&d);
+    let out = d.ok(&verify_args(&m, &["--json"]));
+    let claims: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(claims["measurement"], m.as_str());
+    assert_eq!(claims["nonce"], NONCE);
+    assert_eq!(claims["platform_tcb"], 3);
+    assert_eq!(claims["debug"], false);
+    // By signer instead of measurement, with every policy flag satisfied.
+    let signer = d.ok(&["inspect", "app.enclave", "--json"]);
+    let signer: serde_json::Value = serde_json::from_str(&signer).unwrap();
+    d.ok(&[
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--signer",
+        signer["signer_id"].as_str().unwrap(),
+        "--nonce",
+        NONCE,
+        "--product-id",
+        "1",
+        "--min-svn",
+        "1",
+        "--min-tcb",
+        "3",
+    ]);
+}
+
+#[test]
+fn verify_refuses_policy_violations() {
+    let d = Dir::new();
+    let m = attested(&d);
+    let refuse = |args: &[&str], expect: &str| {
+        let err = d.fails(6, args);
+        assert_eq!(
+            err,
+            format!("error: report.cbor refused: {expect}\n"),
+            "{args:?}"
+        );
+    };
+    let mut wrong_nonce = verify_args(&m, &[]);
+    let other_nonce = "ff".repeat(16);
+    wrong_nonce[7] = &other_nonce;
+    refuse(
+        &wrong_nonce,
+        &format!("nonce mismatch: expected {other_nonce}, got {NONCE}"),
+    );
+    let other = "ab".repeat(32);
+    refuse(
+        &verify_args(&other, &[]),
+        &format!("measurement mismatch: got {m}"),
+    );
+    refuse(
+        &verify_args(&m, &["--min-svn", "2"]),
+        "svn 1 is below the minimum 2",
+    );
+    refuse(
+        &verify_args(&m, &["--min-tcb", "4"]),
+        "platform tcb 3 is below the minimum 4",
+    );
+    refuse(
+        &verify_args(&m, &["--product-id", "2"]),
+        "product id mismatch: expected 2, got 1",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let err = d.fails(6, &verify_args(&m, &["--max-age", "1s"]));
+    assert!(
+        err.starts_with("error: report.cbor refused: report is stale: issued "),
+        "{err}"
+    );
+
+    // A debug enclave is refused unless the verifier allows debug.
+    d.write("enclave.toml", b"product_id = 1\nsvn = 1\ndebug = true\n");
+    d.ok(&[
+        "sign",
+        "--key",
+        "author.key",
+        "--manifest",
+        "enclave.toml",
+        "app.wasm",
+        "-o",
+        "app.enclave",
+        "--force",
+    ]);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+        "--force",
+    ]);
+    let debug = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    refuse(&verify_args(debug.trim(), &[]), "debug enclave not allowed");
+    d.ok(&verify_args(debug.trim(), &["--allow-debug"]));
+}
+
+#[test]
+fn verify_refuses_another_root_and_damaged_evidence() {
+    let d = Dir::new();
+    let m = attested(&d);
+    // The same evidence checked against another vendor's root.
+    d.ok(&["platform", "init", "--home", "other"]);
+    d.ok(&[
+        "platform",
+        "export-root",
+        "--home",
+        "other",
+        "-o",
+        "other-root.pem",
+    ]);
+    let err = d.fails(
+        6,
+        &[
+            "verify",
+            "report.cbor",
+            "--root",
+            "other-root.pem",
+            "--measurement",
+            &m,
+            "--nonce",
+            NONCE,
+        ],
+    );
+    assert_eq!(
+        err,
+        "error: report.cbor refused: attestation certificate is not issued by a trusted root\n"
+    );
+
+    let good = std::fs::read(d.path("report.cbor")).unwrap();
+    let mut refused = 0;
+    for i in (0..good.len()).step_by(7) {
+        let mut evil = good.clone();
+        evil[i] ^= 0x04;
+        d.write("report.cbor", &evil);
+        d.fails(6, &verify_args(&m, &[]));
+        refused += 1;
+    }
+    for len in [0, 1, good.len() / 2, good.len() - 1] {
+        d.write("report.cbor", &good[..len]);
+        d.fails(6, &verify_args(&m, &[]));
+    }
+    let mut long = good.clone();
+    long.extend_from_slice(&[0; 3]);
+    d.write("report.cbor", &long);
+    d.fails(6, &verify_args(&m, &[]));
+    // A 100 MB file is refused from its size alone.
+    std::fs::File::create(d.path("report.cbor"))
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let err = d.fails(1, &verify_args(&m, &[]));
+    assert_eq!(
+        err,
+        "error: evidence report.cbor is 104857600 bytes, larger than the 65536-byte limit\n"
+    );
+    assert!(refused > 50);
+}

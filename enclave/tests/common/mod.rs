@@ -1,0 +1,97 @@
+//! Shared helpers of the CLI golden tests: a temporary directory to run `enclave` in.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The manifest `Dir::new` writes as `enclave.toml`.
+pub const MANIFEST: &str = "product_id = 1\nsvn = 1\ndebug = false\n[limits]\nfuel = 1000000\n";
+
+/// An echo guest: copies up to 4 KiB of input to the output.
+pub const ECHO: &str = r#"(module
+    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "enclave_main")
+        (local $n i32)
+        (local.set $n (call $read (i32.const 1024) (i32.const 4096)))
+        (drop (call $write (i32.const 1024) (local.get $n)))))"#;
+
+pub struct Dir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        let dir = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        dir.write("enclave.toml", MANIFEST.as_bytes());
+        dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.path(name), bytes).unwrap();
+    }
+
+    pub fn wat(&self, name: &str, wat: &str) {
+        self.write(name, &wat::parse_str(wat).unwrap());
+    }
+
+    pub fn enclave(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .args(args)
+            .current_dir(self.dir.path())
+            // Each test has its own platform, never the user's.
+            .env("ENCLAVE_HOME", self.path("platform"))
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and requires success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.enclave(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and requires exit `code`, returning stderr.
+    pub fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.enclave(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} printed to stdout on failure"
+        );
+        stderr
+    }
+
+    pub fn signed(&self, wat: &str) {
+        self.ok(&["keygen", "--out", "author.key"]);
+        self.wat("app.wasm", wat);
+        self.ok(&[
+            "sign",
+            "--key",
+            "author.key",
+            "--manifest",
+            "enclave.toml",
+            "app.wasm",
+            "-o",
+            "app.enclave",
+        ]);
+    }
+}
+
+pub fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
