@@ -2,10 +2,10 @@
 //! COSE_Sign1 (RFC 9052) signed with ES256 by a platform attestation key, whose X.509 chain
 //! travels in the protected `x5chain` header (RFC 9360), around an EAT claims map (RFC 9711).
 //!
-//! [`open`] runs the structural checks both token kinds share, in this order: size cap, CBOR and
+//! `open` (crate-private) runs the structural checks both token kinds share, in this order: size cap, CBOR and
 //! COSE structure, algorithm allow-list, content type, `x5chain`, the chain to a pinned root at
 //! the caller's time (webpki), the leaf's TCB extension, and the signature over the exact
-//! received bytes. Only then does the caller decode the claims, through [`ClaimReader`].
+//! received bytes. Only then does the caller decode the claims, through a strict claims reader.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -9,7 +9,7 @@
 //! - [`keys`]: Ed25519 author keys as PKCS#8 / SPKI PEM, readable by `openssl pkey`.
 //! - [`bundle`]: the signed bundle (COSE_Sign1, RFC 9052) and its verification.
 //! - [`evidence`]: attestation evidence — EAT claims (RFC 9711) in a COSE_Sign1 with an X.509
-//!   chain; [`verify`]: the relying party's verifier and [`VerifierPolicy`].
+//!   chain; [`mod@verify`]: the relying party's verifier and [`VerifierPolicy`].
 //! - [`receipt`]: signed execution receipts and their verification.
 //! - [`cose`]: the envelope both share, its OIDs and claim keys.
 //! - `platform` (feature `platform`): the simulated vendor root CA and attestation keys.
