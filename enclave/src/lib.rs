@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod confidential;
 pub mod engine;
 pub mod error;
 pub mod files;

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use attest::evidence::Claims;
+use attest::evidence::{Claims, EnclaveKeys};
 use attest::platform::{AttestationKey, VendorCa};
 use attest::PlatformId;
+use sealer::{EnclaveIdentity, EnclaveKeyPair, PlatformSecret};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -120,7 +121,7 @@ pub struct Platform {
     name: String,
     attestation: AttestationKey,
     root_pem: String,
-    secret: Zeroizing<[u8; SECRET_LEN]>,
+    secret: PlatformSecret,
 }
 
 impl std::fmt::Debug for Platform {
@@ -260,7 +261,7 @@ impl Platform {
             name: config.name,
             attestation,
             root_pem,
-            secret: Zeroizing::new(secret),
+            secret: PlatformSecret::from_bytes(secret),
         })
     }
 
@@ -295,8 +296,33 @@ impl Platform {
     }
 
     /// The platform secret every sealing key derives from. Never leaves the runtime.
-    pub fn secret(&self) -> &[u8; SECRET_LEN] {
+    pub fn sealing_secret(&self) -> &PlatformSecret {
         &self.secret
+    }
+
+    /// The identity `enclave` has on this platform, as sealing keys see it.
+    pub fn identity(&self, enclave: &Enclave) -> EnclaveIdentity {
+        let bundle = enclave.bundle();
+        let manifest = bundle.manifest();
+        EnclaveIdentity {
+            measurement: enclave.measurement(),
+            signer: bundle.signer_id(),
+            product_id: manifest.product_id,
+            svn: manifest.svn,
+            debug: manifest.debug,
+        }
+    }
+
+    /// The enclave's two HPKE public keys on this platform: bound to its measurement, and to its
+    /// signer and product id at its svn. Derived, never stored.
+    pub fn enclave_keys(&self, enclave: &Enclave) -> EnclaveKeys {
+        let identity = self.identity(enclave);
+        let public =
+            |policy| EnclaveKeyPair::derive(&self.secret, &policy, identity.debug).public();
+        EnclaveKeys {
+            measurement: public(identity.measurement_policy()),
+            signer: public(identity.signer_policy()),
+        }
     }
 
     /// The claims this platform attests for `enclave`, with the caller's nonce and report data.
@@ -326,7 +352,7 @@ impl Platform {
                 .map(|c| c.to_string())
                 .collect(),
             report_data: report_data.to_vec(),
-            enclave_keys: None,
+            enclave_keys: Some(self.enclave_keys(enclave)),
         }
     }
 

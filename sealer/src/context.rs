@@ -78,6 +78,12 @@ impl ClientContext {
         &self.enc
     }
 
+    /// The request id of the sealed input (its HPKE `enc`), which a receipt names as the
+    /// request's nonce.
+    pub fn request_id(&self) -> [u8; 32] {
+        self.enc
+    }
+
     pub(crate) fn response_secret(&self) -> &[u8; 32] {
         &self.response_secret
     }

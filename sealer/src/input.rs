@@ -255,6 +255,16 @@ impl SealedInputHeader {
         self.plaintext_len
     }
 
+    /// The request id: the HPKE encapsulated key `enc`, fresh for every sealed input. A receipt
+    /// names it as the request's nonce, and the client's context holds the same value.
+    pub fn request_id(&self) -> [u8; 32] {
+        let mut enc = [0u8; 32];
+        if let Some(bytes) = self.bytes.get(BOUND_LEN..BOUND_LEN + 32) {
+            enc.copy_from_slice(bytes);
+        }
+        enc
+    }
+
     /// Checks the input was sealed to this platform and to a policy `identity` may use, with
     /// its debug bit.
     ///

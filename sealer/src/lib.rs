@@ -26,6 +26,7 @@ pub mod input;
 pub mod keypair;
 pub mod keys;
 pub mod output;
+pub mod receipt;
 mod stream;
 
 pub use context::ClientContext;
@@ -35,4 +36,5 @@ pub use input::{seal, OpenReader, SealTarget, SealedInputHeader};
 pub use keypair::EnclaveKeyPair;
 pub use keys::{derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecret};
 pub use output::{open_output, FinishedOutput, OpenedOutput, ResponseSealer, SealWriter};
+pub use receipt::{check_receipt, ReceiptMismatch};
 pub use stream::CHUNK_LEN;

@@ -61,55 +61,106 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a relying party requires of evidence: shared by `verify` and `seal`.
 #[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
-    /// The evidence to verify.
-    evidence: PathBuf,
+pub struct PolicyArgs {
     /// The vendor root certificate(s) to trust (PEM). Repeatable.
     #[arg(long = "root", required = true, value_name = "FILE")]
-    roots: Vec<PathBuf>,
+    pub roots: Vec<PathBuf>,
     /// Accept this measurement. Repeatable; at least one --measurement or --signer is required.
     #[arg(
         long = "measurement",
         value_name = "HEX",
         required_unless_present = "signers"
     )]
-    measurements: Vec<Measurement>,
+    pub measurements: Vec<Measurement>,
     /// Accept enclaves by this signer (id or public key file). Repeatable.
     #[arg(long = "signer", value_name = "ID|FILE")]
-    signers: Vec<String>,
+    pub signers: Vec<String>,
     /// The nonce this verifier gave the attester, in hex.
     #[arg(long, value_name = "HEX")]
-    nonce: String,
+    pub nonce: String,
     /// Require this product id.
     #[arg(long)]
-    product_id: Option<u16>,
+    pub product_id: Option<u16>,
     /// Require at least this security version.
     #[arg(long)]
-    min_svn: Option<u16>,
+    pub min_svn: Option<u16>,
     /// Require at least this platform TCB version.
     #[arg(long)]
-    min_tcb: Option<u32>,
+    pub min_tcb: Option<u32>,
     /// Accept a debug enclave (refused by default: its memory and logs are not confidential).
     #[arg(long)]
-    allow_debug: bool,
+    pub allow_debug: bool,
     /// Refuse evidence older than this (e.g. 30s, 5m, 1h).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    max_age: Duration,
+    pub max_age: Duration,
+}
+
+impl PolicyArgs {
+    /// The pinned roots (DER).
+    pub fn roots(&self) -> anyhow::Result<Vec<Vec<u8>>> {
+        Self::roots_from(&self.roots)
+    }
+
+    /// Root certificates (DER) from PEM files.
+    pub fn roots_from(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut roots = Vec::new();
+        for path in paths {
+            let text = read_text(path, "root certificate")?;
+            let certs = pem::parse_many(text.as_bytes())
+                .with_context(|| format!("{} is not PEM", path.display()))?;
+            anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
+            roots.extend(certs.into_iter().map(pem::Pem::into_contents));
+        }
+        Ok(roots)
+    }
+
+    pub fn policy(&self) -> anyhow::Result<VerifierPolicy> {
+        let mut policy = VerifierPolicy::new(self.roots()?)
+            .nonce(parse_hex("--nonce", &self.nonce)?)
+            .allow_debug(self.allow_debug)
+            .max_age(self.max_age);
+        for m in &self.measurements {
+            policy = policy.measurement(*m);
+        }
+        for s in &self.signers {
+            policy = policy.signer(parse_signer(s)?);
+        }
+        if let Some(p) = self.product_id {
+            policy = policy.product_id(ProductId(p));
+        }
+        if let Some(s) = self.min_svn {
+            policy = policy.min_svn(Svn(s));
+        }
+        if let Some(t) = self.min_tcb {
+            policy = policy.min_platform_tcb(t);
+        }
+        Ok(policy)
+    }
+
+    /// Reads and verifies evidence from `path`.
+    pub fn verify(&self, path: &std::path::Path) -> anyhow::Result<VerifiedEvidence> {
+        let bytes = read_capped(path, attest::cose::MAX_TOKEN_BYTES as u64, "evidence")?;
+        let policy = self.policy()?;
+        attest::verify::verify(&bytes, &policy, SystemTime::now())
+            .with_context(|| format!("{} refused", path.display()))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The evidence to verify.
+    evidence: PathBuf,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Print the verified claims as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let bytes = read_capped(
-        &args.evidence,
-        attest::cose::MAX_TOKEN_BYTES as u64,
-        "evidence",
-    )?;
-    let policy = policy(args)?;
-    let verified = attest::verify::verify(&bytes, &policy, SystemTime::now())
-        .with_context(|| format!("{} refused", args.evidence.display()))?;
+    let verified = args.policy.verify(&args.evidence)?;
     if args.json {
         println!("{:#}", evidence_json(&verified));
     } else {
@@ -125,37 +176,6 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         println!("issued at:   {} (unix)", claims.issued_at);
     }
     Ok(())
-}
-
-fn policy(args: &VerifyArgs) -> anyhow::Result<VerifierPolicy> {
-    let mut roots = Vec::new();
-    for path in &args.roots {
-        let text = read_text(path, "root certificate")?;
-        let certs = pem::parse_many(text.as_bytes())
-            .with_context(|| format!("{} is not PEM", path.display()))?;
-        anyhow::ensure!(!certs.is_empty(), "{} holds no certificate", path.display());
-        roots.extend(certs.into_iter().map(pem::Pem::into_contents));
-    }
-    let mut policy = VerifierPolicy::new(roots)
-        .nonce(parse_hex("--nonce", &args.nonce)?)
-        .allow_debug(args.allow_debug)
-        .max_age(args.max_age);
-    for m in &args.measurements {
-        policy = policy.measurement(*m);
-    }
-    for s in &args.signers {
-        policy = policy.signer(parse_signer(s)?);
-    }
-    if let Some(p) = args.product_id {
-        policy = policy.product_id(ProductId(p));
-    }
-    if let Some(s) = args.min_svn {
-        policy = policy.min_svn(Svn(s));
-    }
-    if let Some(t) = args.min_tcb {
-        policy = policy.min_platform_tcb(t);
-    }
-    Ok(policy)
 }
 
 pub fn evidence_json(verified: &VerifiedEvidence) -> serde_json::Value {

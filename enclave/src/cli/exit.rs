@@ -34,8 +34,19 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             _ => MODULE_REFUSED,
         });
     }
-    if error.is::<attest::verify::VerifyError>() {
+    if error.is::<attest::verify::VerifyError>() || error.is::<sealer::ReceiptMismatch>() {
         return Some(EVIDENCE_REFUSED);
+    }
+    if error.is::<sealer::OpenError>() || error.is::<sealer::StreamError>() {
+        return Some(SEALED_REFUSED);
+    }
+    if let Some(confidential) = error.downcast_ref::<enclave::confidential::ConfidentialError>() {
+        use enclave::confidential::ConfidentialError;
+        return Some(match confidential {
+            ConfidentialError::Input(_) => SEALED_REFUSED,
+            ConfidentialError::Guest { .. } => GUEST_FAILED,
+            _ => FAILURE,
+        });
     }
     if let Some(run) = error.downcast_ref::<RunError>() {
         return Some(match run {

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod attestation;
 mod author;
+mod confidential;
 pub mod exit;
 mod io;
 mod platform;
@@ -39,6 +40,10 @@ enum Command {
     Attest(attestation::AttestArgs),
     /// Verify attestation evidence against a pinned root and a policy.
     Verify(attestation::VerifyArgs),
+    /// Verify an enclave's evidence, then encrypt an input that only it can read.
+    Seal(confidential::SealArgs),
+    /// Check a run's receipt against the client context, then decrypt its sealed output.
+    Open(confidential::OpenArgs),
 }
 
 /// Runs one subcommand.
@@ -52,6 +57,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Platform(command) => platform::platform(&command),
         Command::Attest(args) => attestation::attest(&args),
         Command::Verify(args) => attestation::verify(&args),
+        Command::Seal(args) => confidential::seal(&args),
+        Command::Open(args) => confidential::open(&args),
     }
 }
 

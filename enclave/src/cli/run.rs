@@ -1,16 +1,22 @@
-//! `enclave run`: load a bundle with every check and run it once.
+//! `enclave run`: load a bundle with every check and run it once, on a plaintext or a sealed
+//! input.
 
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Context as _;
 use attest::bundle::MAX_BUNDLE_BYTES;
-use attest::{AuthorPublicKey, SignerId};
-use enclave::files::{AtomicFile, Visibility};
-use enclave::{Enclave, Input, RunReport};
+use attest::{AuthorPublicKey, Capability, SignerId};
+use enclave::confidential::ConfidentialError;
+use enclave::files::{write_atomic, AtomicFile, Overwrite, Visibility};
+use enclave::platform::{Platform, PlatformReporter};
+use enclave::{Enclave, Input, ReportIssuer, RunReport};
 use sha2::{Digest, Sha256};
 
 use super::io::{read_capped, read_text};
+use super::platform::HomeArg;
 use super::ForceArg;
 
 #[derive(Debug, clap::Args)]
@@ -27,9 +33,15 @@ pub struct RunArgs {
     /// Repeatable.
     #[arg(long = "trusted-signer", value_name = "ID|FILE")]
     trusted_signers: Vec<String>,
+    /// For a sealed input: where to write the signed execution receipt. Written for failed runs
+    /// too (outcome "failed"), so the requester can see which code refused its input.
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
     /// Print a JSON run summary on standard output (needs --output).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    home: HomeArg,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -47,6 +59,32 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
     let enclave = Enclave::load(&bytes, &trusted)
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    // The platform is needed only by a guest that may ask for a report, or for a sealed input.
+    let sealed = match &args.input {
+        Some(path) => is_sealed(path)?,
+        None => false,
+    };
+    let wants_report = enclave.bundle().manifest().grants(Capability::Report);
+    let platform = if sealed || wants_report {
+        Some(Arc::new(args.home.open()?))
+    } else {
+        None
+    };
+    let reporter = match &platform {
+        Some(platform) if wants_report => Some(Arc::new(PlatformReporter::new(
+            platform.clone(),
+            &enclave,
+            SystemTime::now,
+        )) as Arc<dyn ReportIssuer>),
+        _ => None,
+    };
+    if let (true, Some(platform), Some(input)) = (sealed, &platform, &args.input) {
+        return run_sealed(args, &enclave, platform, input, reporter);
+    }
+    anyhow::ensure!(
+        args.receipt.is_none(),
+        "--receipt needs a sealed input (made by `enclave seal`)"
+    );
     let limit = enclave.bundle().manifest().limits.max_input_bytes;
     let input = open_input(args.input.as_deref(), limit)?;
 
@@ -54,7 +92,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(path) => {
             let file = AtomicFile::create(path, Visibility::Public, args.force.overwrite())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            let report = enclave.run(input, DigestWriter::new(file), None)?;
+            let report = enclave.run(input, DigestWriter::new(file), reporter)?;
             print_log(&report);
             let summary = Summary::of(&report);
             report
@@ -66,7 +104,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         None => {
             // Buffered (at most max_output_bytes) so that a failed run prints nothing.
-            let report = enclave.run(input, DigestWriter::new(Vec::new()), None)?;
+            let report = enclave.run(input, DigestWriter::new(Vec::new()), reporter)?;
             print_log(&report);
             std::io::stdout().write_all(&report.output.inner)?;
             Summary::of(&report)
@@ -74,6 +112,80 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     if args.json {
         println!("{:#}", summary.json);
+    }
+    Ok(())
+}
+
+/// Whether a file starts with the sealed-input magic (`docs/formats.md`).
+fn is_sealed(path: &Path) -> anyhow::Result<bool> {
+    let mut magic = [0u8; 8];
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read input {}", path.display()))?;
+    let n = file.read(&mut magic)?;
+    Ok(n == magic.len() && magic == sealer::input::INPUT_MAGIC)
+}
+
+/// A sealed input: opened inside the runtime, output sealed back to the requester, receipt
+/// signed by the platform.
+fn run_sealed(
+    args: &RunArgs,
+    enclave: &Enclave,
+    platform: &Platform,
+    input: &Path,
+    reporter: Option<Arc<dyn ReportIssuer>>,
+) -> anyhow::Result<()> {
+    let output = args
+        .output
+        .as_deref()
+        .context("a sealed input needs --output for the sealed output")?;
+    let overwrite = args.force.overwrite();
+    if let (Some(receipt), Overwrite::Refuse) = (&args.receipt, overwrite) {
+        anyhow::ensure!(
+            !receipt.exists(),
+            "{} already exists (use --force to replace it)",
+            receipt.display()
+        );
+    }
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(input)
+            .with_context(|| format!("cannot read input {}", input.display()))?,
+    );
+    let file = AtomicFile::create(output, Visibility::Public, overwrite)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
+        if let Some(path) = &args.receipt {
+            write_atomic(path, receipt, Visibility::Public, Overwrite::Allow)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    };
+    let run = match enclave.run_sealed(platform, reader, file, reporter, SystemTime::now) {
+        Ok(run) => run,
+        Err(ConfidentialError::Guest { error, receipt }) => {
+            write_receipt(&receipt)?;
+            return Err(error.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !run.log.is_empty() {
+        eprint!("{}", String::from_utf8_lossy(&run.log));
+    }
+    run.output
+        .commit()
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    write_receipt(&run.receipt)?;
+    if args.json {
+        let summary = serde_json::json!({
+            "measurement": run.claims.measurement.to_string(),
+            "fuel_used": run.claims.fuel_used,
+            "duration_ms": run.duration.as_secs_f64() * 1000.0,
+            "input_bytes": run.input_bytes,
+            "output_bytes": run.output_bytes,
+            "sealed_input_sha256": hex::encode(run.claims.input_digest),
+            "sealed_output_sha256": hex::encode(run.claims.output_digest),
+            "receipt": args.receipt.as_ref().map(|p| p.display().to_string()),
+        });
+        println!("{summary:#}");
     }
     Ok(())
 }

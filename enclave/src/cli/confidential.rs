@@ -1,0 +1,199 @@
+//! `enclave seal` and `enclave open`: the data owner's side of confidential I/O. Both run on the
+//! owner's machine; neither needs a platform.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use enclave::files::{write_atomic, AtomicFile, Visibility};
+use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputDigest};
+use sha2::{Digest, Sha256};
+
+use super::attestation::PolicyArgs;
+use super::io::read_capped;
+use super::ForceArg;
+
+/// Which of the enclave's attested keys to seal to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeyPolicyArg {
+    /// Only this exact enclave (its measurement) can open the input.
+    Measurement,
+    /// Any enclave by this signer with this product id at this svn or newer can open it.
+    Signer,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SealArgs {
+    /// The enclave's attestation evidence (from `enclave attest`), verified before anything is
+    /// sealed.
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Seal to the measurement-bound key or the signer-bound key [default: measurement if any
+    /// --measurement is given, else signer].
+    #[arg(long, value_enum)]
+    key_policy: Option<KeyPolicyArg>,
+    /// The plaintext to seal.
+    #[arg(long, short)]
+    input: PathBuf,
+    /// Where to write the sealed input.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Where to keep the client context needed to open the output (mode 0600)
+    /// [default: the --out path with `.context` appended].
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
+    let verified = args.policy.verify(&args.report)?;
+    let claims = verified.claims();
+    let keys = claims.enclave_keys.as_ref().with_context(|| {
+        format!(
+            "{} carries no enclave encryption keys: nothing to seal to",
+            args.report.display()
+        )
+    })?;
+    let kind = args
+        .key_policy
+        .unwrap_or(if args.policy.measurements.is_empty() {
+            KeyPolicyArg::Signer
+        } else {
+            KeyPolicyArg::Measurement
+        });
+    let (public_key, policy) = match kind {
+        KeyPolicyArg::Measurement => (keys.measurement, KeyPolicy::Measurement(claims.measurement)),
+        KeyPolicyArg::Signer => (
+            keys.signer,
+            KeyPolicy::Signer {
+                signer: claims.signer,
+                product_id: claims.product_id,
+                svn: claims.svn,
+            },
+        ),
+    };
+    let target = SealTarget {
+        public_key,
+        policy,
+        debug: claims.debug,
+        evidence_digest: EvidenceDigest::from_bytes(verified.digest()),
+        platform_id: claims.platform_id,
+    };
+    let context_path = args
+        .context
+        .clone()
+        .unwrap_or_else(|| append_extension(&args.out, "context"));
+    let overwrite = args.force.overwrite();
+
+    let plaintext = File::open(&args.input)
+        .with_context(|| format!("cannot read input {}", args.input.display()))?;
+    let len = plaintext.metadata()?.len();
+    let mut out = AtomicFile::create(&args.out, Visibility::Public, overwrite)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let context = sealer::seal(&target, BufReader::new(plaintext), len, &mut out)
+        .with_context(|| format!("cannot seal {}", args.input.display()))?;
+    // The context first: a sealed input without it could never be answered readably.
+    write_atomic(
+        &context_path,
+        &context.to_bytes(),
+        Visibility::Secret,
+        overwrite,
+    )
+    .with_context(|| format!("cannot write {}", context_path.display()))?;
+    out.commit()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "sealed input: {} ({len} plaintext bytes)",
+        args.out.display()
+    );
+    println!(
+        "context:      {} (mode 0600; needed to open the output)",
+        context_path.display()
+    );
+    println!(
+        "sealed to:    {} key of {}",
+        match kind {
+            KeyPolicyArg::Measurement => "measurement",
+            KeyPolicyArg::Signer => "signer",
+        },
+        claims.measurement
+    );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// The sealed output (from `enclave run`).
+    sealed: PathBuf,
+    /// The execution receipt of the run.
+    #[arg(long, value_name = "FILE")]
+    receipt: PathBuf,
+    /// The client context written by `enclave seal`.
+    #[arg(long, value_name = "FILE")]
+    context: PathBuf,
+    /// The vendor root certificate(s) the receipt must chain to (PEM). Repeatable.
+    #[arg(long = "root", required = true, value_name = "FILE")]
+    roots: Vec<PathBuf>,
+    /// Where to write the plaintext output (atomically, only once fully authenticated).
+    #[arg(long, short)]
+    out: PathBuf,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
+    let context_bytes =
+        zeroize::Zeroizing::new(read_capped(&args.context, 4096, "client context")?);
+    let context = ClientContext::from_bytes(&context_bytes)
+        .with_context(|| format!("cannot use client context {}", args.context.display()))?;
+    let roots = PolicyArgs::roots_from(&args.roots)?;
+    let receipt_bytes = read_capped(
+        &args.receipt,
+        attest::cose::MAX_TOKEN_BYTES as u64,
+        "receipt",
+    )?;
+    let receipt = attest::verify_receipt(&receipt_bytes, &roots, SystemTime::now())
+        .with_context(|| format!("{} refused", args.receipt.display()))?;
+    let output_digest = sha256_file(&args.sealed)?;
+    sealer::check_receipt(&context, &receipt, &output_digest)
+        .with_context(|| format!("{} refused", args.receipt.display()))?;
+
+    let sealed = File::open(&args.sealed)
+        .with_context(|| format!("cannot read {}", args.sealed.display()))?;
+    let mut out = AtomicFile::create(&args.out, Visibility::Secret, args.force.overwrite())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let opened = sealer::open_output(&context, BufReader::new(sealed), &mut out)
+        .with_context(|| format!("cannot open {}", args.sealed.display()))?;
+    out.commit()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let claims = receipt.claims();
+    println!(
+        "opened:      {} ({} bytes)",
+        args.out.display(),
+        opened.plaintext_len
+    );
+    println!("measurement: {}", claims.measurement);
+    println!("platform id: {}", claims.platform_id);
+    println!("fuel used:   {}", claims.fuel_used);
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<SealedOutputDigest> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(SealedOutputDigest::from_bytes(hasher.finalize().into()))
+}
+
+fn append_extension(path: &Path, extension: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(extension);
+    PathBuf::from(name)
+}
