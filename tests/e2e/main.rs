@@ -9,6 +9,7 @@
 )]
 
 mod bundles;
+mod confidential;
 mod guests;
 mod hostile;
 

@@ -1,4 +1,7 @@
-//! End-to-end tests of `enclave` (under `e2e/`), and the example guests they run.
+//! A test harness for confidential workloads ([`harness`]), the example guests, and (under
+//! `e2e/`) the end-to-end tests of `enclave`. See `docs/testing.md`.
+
+pub mod harness;
 
 /// The example guests from `guests/`, compiled from source by this crate's build script.
 pub mod guests {

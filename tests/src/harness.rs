@@ -1,0 +1,447 @@
+//! A test harness for confidential workloads: a throw-away platform and vendor root, an author
+//! key, and the whole flow — sign, attest, verify, seal, run, open — in a few calls, from an
+//! ordinary `cargo test`. Attack helpers put a workload under the same threats the project's own
+//! tests use; each returns the error the runtime or the client library gives.
+//!
+//! ```no_run
+//! use enclave_tests::harness::{manifest, Harness};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let h = Harness::new()?;
+//! let module = std::fs::read("my_guest.wasm")?;
+//! let enclave = h.load(&h.sign(&module, &manifest())?)?;
+//! // Attest with a fresh nonce, verify as the relying party, seal, run, check the receipt, open.
+//! let output = h.confidential(&enclave, b"secret input")?;
+//! assert_eq!(output.plaintext, b"expected output");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Everything lives in a temporary directory removed when the [`Harness`] is dropped.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use attest::receipt::VerifiedReceipt;
+use attest::{
+    AuthorKey, BundleError, Limits, Manifest, ProductId, Svn, VerifiedEvidence, VerifierPolicy,
+    VerifyError,
+};
+use enclave::confidential::{ConfidentialError, SealedRun};
+use enclave::platform::{InitOptions, Platform, PlatformError, PlatformReporter};
+use enclave::{Enclave, Input, LoadError, ReportIssuer, RunError, RunReport};
+use sealer::{
+    ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealError, SealTarget,
+    SealedOutputDigest,
+};
+use sha2::{Digest, Sha256};
+
+/// A production manifest (product 1, svn 1, not debug, default limits, no capabilities) to
+/// adjust in code.
+pub fn manifest() -> Manifest {
+    Manifest {
+        product_id: ProductId(1),
+        svn: Svn(1),
+        debug: false,
+        kind: attest::GuestKind::Enclave,
+        args: Vec::new(),
+        limits: Limits::default(),
+        capabilities: BTreeSet::new(),
+    }
+}
+
+/// Any error the harness passes on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// Creating the temporary directory or another I/O step failed.
+    #[error("harness i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The platform could not be created.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The author key could not be made.
+    #[error(transparent)]
+    Key(#[from] attest::KeyError),
+    /// Signing failed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The runtime refused the bundle.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A plain run failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// Evidence could not be made.
+    #[error(transparent)]
+    Evidence(#[from] attest::EvidenceError),
+    /// Evidence or a receipt failed verification.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Sealing failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// A confidential run failed.
+    #[error(transparent)]
+    Confidential(#[from] ConfidentialError),
+    /// The client refused the output.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Why the client (data owner) refused a run's result.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The receipt's signature, chain or claims failed.
+    #[error("receipt refused: {0}")]
+    Receipt(#[from] VerifyError),
+    /// The receipt is valid but not for this request or this output.
+    #[error("receipt refused: {0}")]
+    Mismatch(#[from] ReceiptMismatch),
+    /// The sealed output does not open with this context.
+    #[error("sealed output refused: {0}")]
+    Open(#[from] OpenError),
+}
+
+/// Which attested key a client seals to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealTo {
+    /// The measurement-bound key: only this exact enclave opens the input.
+    Measurement,
+    /// The signer-bound key: this signer's product at this svn or newer opens it.
+    Signer,
+}
+
+/// A sealed request as the client holds it.
+#[derive(Debug)]
+pub struct Sealed {
+    /// The sealed input bytes (what the operator sees).
+    pub bytes: Vec<u8>,
+    /// The client's secret context.
+    pub context: ClientContext,
+}
+
+/// What a confidential run gave back to the client.
+#[derive(Debug)]
+pub struct Opened {
+    /// The decrypted output.
+    pub plaintext: Vec<u8>,
+    /// The verified receipt.
+    pub receipt: VerifiedReceipt,
+    /// The sealed input, as the operator saw it.
+    pub sealed_input: Vec<u8>,
+    /// The sealed output, as the operator saw it.
+    pub sealed_output: Vec<u8>,
+    /// The receipt bytes.
+    pub receipt_bytes: Vec<u8>,
+}
+
+/// A throw-away platform, vendor root and author key.
+pub struct Harness {
+    dir: tempfile::TempDir,
+    platform: Arc<Platform>,
+    author: AuthorKey,
+    nonce_counter: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Harness {
+    /// A new platform (TCB 1) with its own vendor root, and a new author key.
+    ///
+    /// # Errors
+    /// I/O or key generation failures.
+    pub fn new() -> Result<Self, HarnessError> {
+        Self::with_tcb(1)
+    }
+
+    /// As [`Harness::new`], with the platform at TCB version `tcb`.
+    ///
+    /// # Errors
+    /// I/O or key generation failures.
+    pub fn with_tcb(tcb: u32) -> Result<Self, HarnessError> {
+        let dir = tempfile::tempdir()?;
+        let options = InitOptions {
+            name: "harness".into(),
+            tcb,
+            vendor: None,
+        };
+        let platform = Platform::init(&dir.path().join("platform"), options, SystemTime::now())?;
+        Ok(Self {
+            dir,
+            platform: Arc::new(platform),
+            author: AuthorKey::generate()?,
+            nonce_counter: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &Arc<Platform> {
+        &self.platform
+    }
+
+    /// The vendor root certificate (DER) a relying party pins.
+    pub fn root(&self) -> Vec<u8> {
+        self.platform
+            .attestation()
+            .chain()
+            .last()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The author key bundles are signed with.
+    pub fn author(&self) -> &AuthorKey {
+        &self.author
+    }
+
+    /// A scratch directory that lives as long as the harness.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Signs `module` with `manifest` under the harness's author key.
+    ///
+    /// # Errors
+    /// [`HarnessError::Bundle`].
+    pub fn sign(&self, module: &[u8], manifest: &Manifest) -> Result<Vec<u8>, HarnessError> {
+        Ok(attest::bundle::sign(&self.author, manifest, module)?)
+    }
+
+    /// Loads a bundle with every check, trusting only the harness's author.
+    ///
+    /// # Errors
+    /// [`HarnessError::Load`].
+    pub fn load(&self, bundle: &[u8]) -> Result<Enclave, HarnessError> {
+        Ok(Enclave::load(
+            bundle,
+            &[self.author.public_key().signer_id()],
+        )?)
+    }
+
+    /// A reporter for `enclave` on this platform, for guests with the `report` capability.
+    pub fn reporter(&self, enclave: &Enclave) -> Arc<dyn ReportIssuer> {
+        Arc::new(PlatformReporter::new(
+            self.platform.clone(),
+            enclave,
+            SystemTime::now,
+        ))
+    }
+
+    /// One plaintext run, output in memory.
+    ///
+    /// # Errors
+    /// [`HarnessError::Run`].
+    pub fn run(&self, enclave: &Enclave, input: &[u8]) -> Result<RunReport<Vec<u8>>, HarnessError> {
+        Ok(enclave.run(
+            Input::from_bytes(input.to_vec()),
+            Vec::new(),
+            Some(self.reporter(enclave)),
+        )?)
+    }
+
+    /// A fresh 16-byte nonce (unique within this harness, and random across harnesses).
+    pub fn nonce(&self) -> Vec<u8> {
+        let n = self
+            .nonce_counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut nonce = n.to_be_bytes().to_vec();
+        nonce.extend_from_slice(&Sha256::digest(self.dir().as_os_str().as_encoded_bytes())[..8]);
+        nonce
+    }
+
+    /// Evidence for `enclave` on this platform with `nonce`.
+    ///
+    /// # Errors
+    /// [`HarnessError::Evidence`].
+    pub fn attest(&self, enclave: &Enclave, nonce: &[u8]) -> Result<Vec<u8>, HarnessError> {
+        Ok(self
+            .platform
+            .attest(enclave, nonce, &[], SystemTime::now())?)
+    }
+
+    /// The relying party's default policy for `enclave`: this vendor root, its measurement,
+    /// `nonce`.
+    pub fn policy(&self, enclave: &Enclave, nonce: &[u8]) -> VerifierPolicy {
+        VerifierPolicy::new(vec![self.root()])
+            .measurement(enclave.measurement())
+            .nonce(nonce.to_vec())
+    }
+
+    /// Attests with a fresh nonce and verifies with [`Harness::policy`].
+    ///
+    /// # Errors
+    /// [`HarnessError::Evidence`], [`HarnessError::Verify`].
+    pub fn attest_and_verify(&self, enclave: &Enclave) -> Result<VerifiedEvidence, HarnessError> {
+        let nonce = self.nonce();
+        let evidence = self.attest(enclave, &nonce)?;
+        Ok(attest::verify(
+            &evidence,
+            &self.policy(enclave, &nonce),
+            SystemTime::now(),
+        )?)
+    }
+
+    /// Seals `plaintext` to the enclave described by verified `evidence`.
+    ///
+    /// # Errors
+    /// [`HarnessError::Seal`]; [`HarnessError::Verify`] if the evidence has no enclave keys.
+    pub fn seal(
+        &self,
+        evidence: &VerifiedEvidence,
+        to: SealTo,
+        plaintext: &[u8],
+    ) -> Result<Sealed, HarnessError> {
+        let claims = evidence.claims();
+        let keys = claims
+            .enclave_keys
+            .as_ref()
+            .ok_or(VerifyError::MalformedClaims(
+                "no enclave keys to seal to".into(),
+            ))?;
+        let (public_key, policy) = match to {
+            SealTo::Measurement => (keys.measurement, KeyPolicy::Measurement(claims.measurement)),
+            SealTo::Signer => (
+                keys.signer,
+                KeyPolicy::Signer {
+                    signer: claims.signer,
+                    product_id: claims.product_id,
+                    svn: claims.svn,
+                },
+            ),
+        };
+        let target = SealTarget {
+            public_key,
+            policy,
+            debug: claims.debug,
+            evidence_digest: EvidenceDigest::from_bytes(evidence.digest()),
+            platform_id: claims.platform_id,
+        };
+        let mut bytes = Vec::new();
+        let context = sealer::seal(&target, plaintext, plaintext.len() as u64, &mut bytes)?;
+        Ok(Sealed { bytes, context })
+    }
+
+    /// Runs `enclave` on a sealed input on this platform.
+    ///
+    /// # Errors
+    /// [`ConfidentialError`] as the runtime gives it.
+    pub fn run_sealed(
+        &self,
+        enclave: &Enclave,
+        sealed_input: &[u8],
+    ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
+        enclave.run_sealed(
+            &self.platform,
+            std::io::Cursor::new(sealed_input.to_vec()),
+            Vec::new(),
+            Some(self.reporter(enclave)),
+            SystemTime::now,
+        )
+    }
+
+    /// The client's side after a run: verifies the receipt against this vendor root, checks it
+    /// is for this request and this sealed output, then decrypts.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn open(
+        &self,
+        context: &ClientContext,
+        receipt: &[u8],
+        sealed_output: &[u8],
+    ) -> Result<(Vec<u8>, VerifiedReceipt), ClientError> {
+        let verified = attest::verify_receipt(receipt, &[self.root()], SystemTime::now())?;
+        let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed_output).into());
+        sealer::check_receipt(context, &verified, &digest)?;
+        let mut plaintext = Vec::new();
+        sealer::open_output(context, sealed_output, &mut plaintext)?;
+        Ok((plaintext, verified))
+    }
+
+    /// The whole confidential flow on `input`: attest with a fresh nonce, verify, seal to the
+    /// measurement key, run, check the receipt, open.
+    ///
+    /// # Errors
+    /// The first step's error.
+    pub fn confidential(&self, enclave: &Enclave, input: &[u8]) -> Result<Opened, HarnessError> {
+        let evidence = self.attest_and_verify(enclave)?;
+        let sealed = self.seal(&evidence, SealTo::Measurement, input)?;
+        let run = self.run_sealed(enclave, &sealed.bytes)?;
+        let (plaintext, receipt) = self.open(&sealed.context, &run.receipt, &run.output)?;
+        Ok(Opened {
+            plaintext,
+            receipt,
+            sealed_input: sealed.bytes,
+            sealed_output: run.output,
+            receipt_bytes: run.receipt,
+        })
+    }
+}
+
+/// Attacks on artifacts and enclaves, so a workload's tests can check it holds up under the same
+/// threats as the project's own. Each mutates bytes the way an operator or network attacker
+/// could; feed the result back to the runtime or client and assert the error.
+pub mod attacks {
+    use super::{manifest, Harness, HarnessError};
+    use attest::Manifest;
+
+    /// `bytes` with bit `bit` (0–7) of byte `index` flipped.
+    pub fn flip(bytes: &[u8], index: usize, bit: u8) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        if let Some(b) = out.get_mut(index) {
+            *b ^= 1 << (bit % 8);
+        }
+        out
+    }
+
+    /// The first `len` bytes.
+    pub fn truncate(bytes: &[u8], len: usize) -> Vec<u8> {
+        bytes.get(..len).unwrap_or(bytes).to_vec()
+    }
+
+    /// `bytes` followed by `garbage`.
+    pub fn append(bytes: &[u8], garbage: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        out.extend_from_slice(garbage);
+        out
+    }
+
+    /// Byte positions to attack in an artifact of `len` bytes: every byte of a small one, a
+    /// spread of about `samples` positions (always including the first and last 64) of a large
+    /// one.
+    pub fn positions(len: usize, samples: usize) -> Vec<usize> {
+        if len <= samples {
+            return (0..len).collect();
+        }
+        let stride = (len / samples.max(1)).max(1);
+        let mut out: Vec<usize> = (0..64.min(len)).collect();
+        out.extend((64..len.saturating_sub(64)).step_by(stride));
+        out.extend(len.saturating_sub(64)..len);
+        out.dedup();
+        out
+    }
+
+    /// A bundle of `module` signed with the same author as `h` but with a manifest changed by
+    /// `change` (e.g. a lower svn, debug on, more fuel): a "same signer, different enclave".
+    ///
+    /// # Errors
+    /// [`HarnessError::Bundle`].
+    pub fn resign(
+        h: &Harness,
+        module: &[u8],
+        change: impl FnOnce(&mut Manifest),
+    ) -> Result<Vec<u8>, HarnessError> {
+        let mut m = manifest();
+        change(&mut m);
+        h.sign(module, &m)
+    }
+}
