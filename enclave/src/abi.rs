@@ -30,8 +30,9 @@ pub const MAX_RANDOM_BYTES: u32 = 65_536;
 /// Largest `abort` message kept.
 pub const MAX_ABORT_MESSAGE: usize = 1024;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Num {
+/// A wasm number type in a host function's signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Num {
     I32,
     I64,
 }
@@ -58,6 +59,16 @@ const fn host_fn(
 }
 
 use Num::{I32, I64};
+
+/// Whether `func` has exactly the signature `params -> results`.
+pub(crate) fn signature_matches(
+    func: &wasmtime::FuncType,
+    params: &[Num],
+    results: &[Num],
+) -> bool {
+    func.params().map(num).eq(params.iter().map(|&n| Some(n)))
+        && func.results().map(num).eq(results.iter().map(|&n| Some(n)))
+}
 
 /// ABI v1, as documented in `docs/abi.md`.
 const ABI: &[HostFn] = &[
@@ -122,17 +133,7 @@ fn check_import(
     let ExternType::Func(func) = ty else {
         return Err("imported as a non-function".into());
     };
-    let params: Vec<_> = func.params().map(num).collect();
-    let results: Vec<_> = func.results().map(num).collect();
-    if params
-        .iter()
-        .copied()
-        .ne(host_fn.params.iter().map(|&n| Some(n)))
-        || results
-            .iter()
-            .copied()
-            .ne(host_fn.results.iter().map(|&n| Some(n)))
-    {
+    if !signature_matches(func, host_fn.params, host_fn.results) {
         return Err(format!(
             "wrong signature: expected {}, found {}",
             signature(host_fn.params, host_fn.results),
@@ -147,7 +148,7 @@ fn check_import(
     }
 }
 
-fn num(ty: ValType) -> Option<Num> {
+pub(crate) fn num(ty: ValType) -> Option<Num> {
     match ty {
         ValType::I32 => Some(Num::I32),
         ValType::I64 => Some(Num::I64),
@@ -155,7 +156,8 @@ fn num(ty: ValType) -> Option<Num> {
     }
 }
 
-fn signature(params: &[Num], results: &[Num]) -> String {
+/// A signature as `(i32, i32) -> (i32)`.
+pub(crate) fn signature(params: &[Num], results: &[Num]) -> String {
     let list = |xs: &[Num]| {
         xs.iter()
             .map(|n| if *n == I32 { "i32" } else { "i64" })

@@ -28,8 +28,10 @@ pub fn build(stack_bytes: u64) -> wasmtime::Result<Engine> {
         .wasm_shared_everything_threads(false)
         .cranelift_nan_canonicalization(true)
         .relaxed_simd_deterministic(true)
-        // One 32-bit memory. GC, exceptions and the component model are not compiled in (the
-        // `gc` and `component-model` cargo features are off), so they cannot be enabled here.
+        // One 32-bit memory. GC and exceptions are not compiled in (the `gc` cargo feature is
+        // off). The component model is compiled in, because wasmtime-wasi needs it for its own
+        // types, but guests are core modules only: it stays off.
+        .wasm_component_model(false)
         .wasm_memory64(false)
         .wasm_multi_memory(false)
         .wasm_gc(false)

@@ -67,9 +67,17 @@ pub enum RunError {
     /// The guest did something the host refuses (see [`GuestFault`]).
     #[error(transparent)]
     Fault(#[from] GuestFault),
-    /// The guest trapped.
+    /// The guest trapped. For a debug WASI guest, the message ends with the tail of its stderr.
     #[error("guest trapped: {0}")]
     Trap(String),
+    /// A WASI guest called `proc_exit` with a nonzero code.
+    #[error("guest exited with code {code}{}", diagnostics_suffix(.stderr))]
+    Exited {
+        /// The exit code (1..=125).
+        code: i32,
+        /// The tail of the guest's stderr, escaped, for debug enclaves; empty otherwise.
+        stderr: String,
+    },
     /// Reading the input failed; for sealed input this is where forgery is detected.
     #[error("reading input: {0}")]
     Input(std::io::Error),
@@ -82,6 +90,14 @@ pub enum RunError {
     /// The host could not run the guest (thread creation and the like).
     #[error("runtime failure: {0}")]
     Host(String),
+}
+
+fn diagnostics_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(" (stderr: {stderr})")
+    }
 }
 
 /// A guest did something that ends its run.

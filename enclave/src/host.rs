@@ -1,5 +1,6 @@
 //! Per-run host state: the guest's input and output, its limits, and the services it was
-//! granted. One `HostState` lives in one wasmtime `Store` for one run and is then dropped.
+//! granted. One `HostState` (or, for a WASI guest, one [`crate::wasi::WasiState`]) lives in one
+//! wasmtime `Store` for one run and is then dropped. [`GuestIo`] is the I/O both kinds share.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -105,9 +106,74 @@ impl<T: Write + Send + 'static> OutputSink for T {
     }
 }
 
-/// Everything a running guest can reach.
+/// Everything a running native guest can reach.
 pub struct HostState {
     limiter: Limiter,
+    io: GuestIo,
+    reporter: Option<Arc<dyn ReportIssuer>>,
+}
+
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostState")
+            .field("io", &self.io)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostState {
+    pub(crate) fn new(
+        io: GuestIo,
+        limits: &attest::Limits,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+    ) -> Self {
+        Self {
+            limiter: Limiter::new(limits),
+            io,
+            reporter,
+        }
+    }
+
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// Input bytes not yet read.
+    pub(crate) fn input_remaining(&self) -> u64 {
+        self.io.input_remaining()
+    }
+
+    /// See [`GuestIo::read_input`].
+    pub(crate) fn read_input(&mut self, dest: &mut [u8]) -> Result<usize, InputFailure> {
+        self.io.read_input(dest)
+    }
+
+    /// See [`GuestIo::write_output`].
+    pub(crate) fn write_output(&mut self, bytes: &[u8]) -> wasmtime::Result<()> {
+        self.io.write_output(bytes)
+    }
+
+    /// See [`GuestIo::log`].
+    pub(crate) fn log(&mut self, bytes: &[u8]) {
+        self.io.log(bytes);
+    }
+
+    pub(crate) fn report(&self, nonce: &[u8], data: &[u8]) -> Result<Vec<u8>, i32> {
+        let reporter = self.reporter.as_ref().ok_or(status::ERR_FAILED)?;
+        reporter.issue(nonce, data).map_err(|e| match e {
+            ReportRefused::BadSize => status::ERR_TOO_LARGE,
+            ReportRefused::Failed => status::ERR_FAILED,
+        })
+    }
+
+    /// The run's I/O, once the guest is done.
+    pub(crate) fn into_io(self) -> GuestIo {
+        self.io
+    }
+}
+
+/// A run's input, output and diagnostics, with their limits: the same for every kind of guest.
+pub(crate) struct GuestIo {
     input: Box<dyn Read + Send>,
     input_len: u64,
     input_read: u64,
@@ -116,30 +182,33 @@ pub struct HostState {
     output_limit: u64,
     debug: bool,
     log: Vec<u8>,
-    reporter: Option<Arc<dyn ReportIssuer>>,
 }
 
-impl std::fmt::Debug for HostState {
+impl std::fmt::Debug for GuestIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostState")
+        f.debug_struct("GuestIo")
             .field("input_read", &self.input_read)
             .field("output_written", &self.output_written)
             .finish_non_exhaustive()
     }
 }
 
-impl HostState {
+/// What a finished run's I/O amounted to.
+pub(crate) struct IoSummary {
+    pub output: Box<dyn OutputSink>,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub log: Vec<u8>,
+}
+
+impl GuestIo {
     pub(crate) fn new(
         input: Input,
         output: Box<dyn OutputSink>,
         limits: &attest::Limits,
         debug: bool,
-        reporter: Option<Arc<dyn ReportIssuer>>,
     ) -> Self {
         Self {
-            limiter: Limiter {
-                memory_bytes: limits.memory_bytes,
-            },
             input: input.reader,
             input_len: input.len,
             input_read: 0,
@@ -148,12 +217,7 @@ impl HostState {
             output_limit: limits.max_output_bytes,
             debug,
             log: Vec::new(),
-            reporter,
         }
-    }
-
-    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
-        &mut self.limiter
     }
 
     /// Input bytes not yet read.
@@ -209,6 +273,8 @@ impl HostState {
         }
     }
 
+    /// Appends to the output; past `max_output_bytes` nothing more is written and the run ends
+    /// with [`GuestFault::OutputLimit`].
     pub(crate) fn write_output(&mut self, bytes: &[u8]) -> wasmtime::Result<()> {
         let total = self.output_written.saturating_add(bytes.len() as u64);
         if total > self.output_limit {
@@ -222,34 +288,51 @@ impl HostState {
         Ok(())
     }
 
+    /// A debug log line (a newline is added when missing); dropped for production enclaves.
     pub(crate) fn log(&mut self, bytes: &[u8]) {
+        self.diagnostics(bytes);
+        if self.debug && !bytes.ends_with(b"\n") && self.log.len() < MAX_LOG_BYTES {
+            self.log.push(b'\n');
+        }
+    }
+
+    /// Raw diagnostic bytes (a WASI guest's stderr), kept up to [`MAX_LOG_BYTES`] for debug
+    /// enclaves and dropped for production ones.
+    pub(crate) fn diagnostics(&mut self, bytes: &[u8]) {
         if !self.debug {
             return;
         }
         let room = MAX_LOG_BYTES.saturating_sub(self.log.len());
         self.log
             .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
-        if !bytes.ends_with(b"\n") && self.log.len() < MAX_LOG_BYTES {
-            self.log.push(b'\n');
+    }
+
+    /// The diagnostics kept so far.
+    pub(crate) fn log_text(&self) -> &[u8] {
+        &self.log
+    }
+
+    pub(crate) fn finish(self) -> IoSummary {
+        IoSummary {
+            output: self.output,
+            input_bytes: self.input_read,
+            output_bytes: self.output_written,
+            log: self.log,
         }
-    }
-
-    pub(crate) fn report(&self, nonce: &[u8], data: &[u8]) -> Result<Vec<u8>, i32> {
-        let reporter = self.reporter.as_ref().ok_or(status::ERR_FAILED)?;
-        reporter.issue(nonce, data).map_err(|e| match e {
-            ReportRefused::BadSize => status::ERR_TOO_LARGE,
-            ReportRefused::Failed => status::ERR_FAILED,
-        })
-    }
-
-    pub(crate) fn finish(self) -> (Box<dyn OutputSink>, u64, u64, Vec<u8>) {
-        (self.output, self.input_read, self.output_written, self.log)
     }
 }
 
 /// Enforces the manifest's memory limit and bounds tables and instances.
-struct Limiter {
+pub(crate) struct Limiter {
     memory_bytes: u64,
+}
+
+impl Limiter {
+    pub(crate) fn new(limits: &attest::Limits) -> Self {
+        Self {
+            memory_bytes: limits.memory_bytes,
+        }
+    }
 }
 
 impl ResourceLimiter for Limiter {

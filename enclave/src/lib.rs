@@ -2,6 +2,8 @@
 //! no ambient capabilities and runs them under the limits their manifest declares.
 //!
 //! - [`Enclave`]: verify + compile a bundle once, run it many times, each run in a fresh store.
+//!   A guest is a native enclave module (`docs/abi.md`) or an unmodified WASI preview 1 command
+//!   whose only capability is stdio ([`wasi`], `docs/wasi.md`).
 //! - [`platform`]: the simulated hardware (vendor root, attestation key, platform secret).
 //! - [`files`]: atomic output and 0600 secret files, used by the CLI.
 //!
@@ -16,6 +18,7 @@ pub mod files;
 pub mod host;
 pub mod platform;
 pub mod runner;
+pub mod wasi;
 
 pub use error::{GuestFault, LoadError, RunError};
 pub use host::{Input, ReportIssuer, ReportRefused};

@@ -4,21 +4,27 @@
 //! measurement from the bytes it loaded, compiles the module and checks its imports against the
 //! granted ABI. `Enclave::run` gives each run a fresh store with the manifest's limits, so
 //! nothing of one run's memory is visible to the next.
+//!
+//! Native guests (`kind = "enclave"`) link the enclave ABI ([`crate::abi`]); WASI guests
+//! (`kind = "wasi"`) link WASI preview 1 ([`crate::wasi`]). Both get the same store setup and
+//! limits, and the same I/O accounting.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
-use attest::{Measurement, SignerId};
-use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
+use attest::{GuestKind, Manifest, Measurement, SignerId};
+use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
 use crate::engine::{self, EpochTicker};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
-    HostState, Input, InputFailure, MemoryLimitHit, OutputFailure, OutputSink, ReportIssuer,
+    GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
+    ReportIssuer,
 };
+use crate::wasi::{self, SharedIo, WasiState};
 
 /// Native stack the guest thread gets beyond the wasm stack limit, for host frames.
 const HOST_STACK_HEADROOM: usize = 2 << 20;
@@ -28,8 +34,14 @@ pub struct Enclave {
     bundle: VerifiedBundle,
     engine: Engine,
     module: Module,
-    pre: InstancePre<HostState>,
+    linked: Linked,
     _ticker: EpochTicker,
+}
+
+/// The module linked against the host functions of its kind.
+enum Linked {
+    Native(InstancePre<HostState>),
+    Wasi(InstancePre<WasiState>),
 }
 
 impl std::fmt::Debug for Enclave {
@@ -52,8 +64,12 @@ pub struct RunReport<W> {
     pub input_bytes: u64,
     /// Output bytes written.
     pub output_bytes: u64,
-    /// Debug log text (always empty for production enclaves).
+    /// Debug diagnostics: the `log` capability's lines for a native guest, stderr for a WASI
+    /// guest; at most 64 KiB, and always empty for production enclaves.
     pub log: Vec<u8>,
+    /// A WASI guest's exit status: `Some(0)` (it returned from `_start` or called
+    /// `proc_exit(0)`; a nonzero code is [`RunError::Exited`]). `None` for native guests.
+    pub exit_code: Option<i32>,
     /// The output writer, handed back so the caller can finish it (seal the last chunk, commit
     /// the file).
     pub output: W,
@@ -67,6 +83,7 @@ impl<W> std::fmt::Debug for RunReport<W> {
             .field("duration", &self.duration)
             .field("input_bytes", &self.input_bytes)
             .field("output_bytes", &self.output_bytes)
+            .field("exit_code", &self.exit_code)
             .finish_non_exhaustive()
     }
 }
@@ -102,18 +119,13 @@ impl Enclave {
         let engine = engine::build(manifest.limits.stack_bytes)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let module = compile(&engine, bundle.module())?;
-        abi::check_module(&module, manifest)?;
-        let mut linker = Linker::new(&engine);
-        abi::define(&mut linker, manifest).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| LoadError::InvalidModule(format!("{e:#}")))?;
+        let linked = link(&engine, &module, manifest)?;
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
         Ok(Self {
             bundle,
             engine,
             module,
-            pre,
+            linked,
             _ticker: ticker,
         })
     }
@@ -171,6 +183,7 @@ impl Enclave {
                 input_bytes,
                 output_bytes,
                 log,
+                exit_code,
                 output,
             } = report;
             let output = output.into_any().downcast::<W>().map_err(|_| {
@@ -184,6 +197,7 @@ impl Enclave {
                 input_bytes,
                 output_bytes,
                 log,
+                exit_code,
                 output,
             })
         })
@@ -196,9 +210,79 @@ impl Enclave {
         reporter: Option<Arc<dyn ReportIssuer>>,
     ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
         let manifest = self.bundle.manifest();
-        let limits = &manifest.limits;
         let started = Instant::now();
-        let state = HostState::new(input, output, limits, manifest.debug, reporter);
+        let io = GuestIo::new(input, output, &manifest.limits, manifest.debug);
+        let (summary, fuel_left, exit_code) = match &self.linked {
+            Linked::Native(pre) => {
+                let state = HostState::new(io, &manifest.limits, reporter);
+                let (state, fuel_left, _) = self.execute(pre, state, abi::ENTRY)?;
+                (finish(state.into_io())?, fuel_left, None)
+            }
+            Linked::Wasi(pre) => {
+                let (summary, fuel_left, code) = self.run_wasi(pre, io)?;
+                (summary, fuel_left, Some(code))
+            }
+        };
+        let IoSummary {
+            mut output,
+            input_bytes,
+            output_bytes,
+            log,
+        } = summary;
+        output.flush().map_err(RunError::Output)?;
+        Ok(RunReport {
+            measurement: self.bundle.measurement(),
+            fuel_used: manifest.limits.fuel.saturating_sub(fuel_left),
+            duration: started.elapsed(),
+            input_bytes,
+            output_bytes,
+            log,
+            exit_code,
+            output,
+        })
+    }
+
+    /// Runs a WASI command: its stdio streams share `io` with this function, which takes it back
+    /// once the store (and with it every stream) is gone.
+    fn run_wasi(
+        &self,
+        pre: &InstancePre<WasiState>,
+        io: GuestIo,
+    ) -> Result<(IoSummary, u64, i32), RunError> {
+        let manifest = self.bundle.manifest();
+        let io: SharedIo = Arc::new(Mutex::new(io));
+        let outcome = self.execute(pre, WasiState::new(&io, manifest), wasi::ENTRY);
+        let outcome = outcome.map(|(state, fuel_left, code)| {
+            drop(state);
+            (fuel_left, code.unwrap_or(0))
+        });
+        let io = Arc::try_unwrap(io)
+            .map_err(|_| RunError::Host("a WASI stream outlived its run (a bug)".into()))?
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok((fuel_left, 0)) => Ok((finish(io)?, fuel_left, 0)),
+            Ok((_, code)) => Err(RunError::Exited {
+                code,
+                stderr: stderr_tail(&io),
+            }),
+            Err(RunError::Trap(trap)) if !io.log_text().is_empty() => Err(RunError::Trap(format!(
+                "{trap} (stderr: {})",
+                stderr_tail(&io)
+            ))),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Instantiates and calls `entry` in a fresh store with the manifest's limits. Returns the
+    /// store's state, the fuel left and the code of a WASI `proc_exit`, if the guest called it.
+    fn execute<T: GuestState>(
+        &self,
+        pre: &InstancePre<T>,
+        state: T,
+        entry: &str,
+    ) -> Result<(T, u64, Option<i32>), RunError> {
+        let limits = &self.bundle.manifest().limits;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
         let fuel_error = |e: wasmtime::Error| RunError::Host(format!("{e:#}"));
@@ -206,34 +290,84 @@ impl Enclave {
         store.set_epoch_deadline(engine::deadline_ticks(limits.timeout_ms));
         store.epoch_deadline_trap();
 
-        let instance = self
-            .pre
+        let instance = pre
             .instantiate(&mut store)
             .map_err(|e| classify(e, limits, true))?;
         let entry = instance
-            .get_typed_func::<(), ()>(&mut store, abi::ENTRY)
+            .get_typed_func::<(), ()>(&mut store, entry)
             .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
-        entry
-            .call(&mut store, ())
-            .map_err(|e| classify(e, limits, false))?;
-        store
-            .data_mut()
-            .drain_input()
-            .map_err(|InputFailure(e)| RunError::Input(e))?;
-
+        let exit_code = match entry.call(&mut store, ()) {
+            Ok(()) => None,
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => Some(exit.0),
+                None => return Err(classify(e, limits, false)),
+            },
+        };
         let fuel_left = store.get_fuel().map_err(fuel_error)?;
-        let (mut output, input_bytes, output_bytes, log) = store.into_data().finish();
-        output.flush().map_err(RunError::Output)?;
-        Ok(RunReport {
-            measurement: self.bundle.measurement(),
-            fuel_used: limits.fuel.saturating_sub(fuel_left),
-            duration: started.elapsed(),
-            input_bytes,
-            output_bytes,
-            log,
-            output,
-        })
+        Ok((store.into_data(), fuel_left, exit_code))
     }
+}
+
+/// The store state of either kind of guest.
+trait GuestState: Send + 'static {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter;
+}
+
+impl GuestState for HostState {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        HostState::limiter(self)
+    }
+}
+
+impl GuestState for WasiState {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        WasiState::limiter(self)
+    }
+}
+
+/// Checks the module's imports against its kind's host functions and links it.
+fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked, LoadError> {
+    let setup = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+    let invalid = |e: wasmtime::Error| LoadError::InvalidModule(format!("{e:#}"));
+    match manifest.kind {
+        GuestKind::Enclave => {
+            abi::check_module(module, manifest)?;
+            let mut linker = Linker::new(engine);
+            abi::define(&mut linker, manifest).map_err(setup)?;
+            Ok(Linked::Native(
+                linker.instantiate_pre(module).map_err(invalid)?,
+            ))
+        }
+        GuestKind::Wasi => {
+            wasi::check_module(module)?;
+            let mut linker = Linker::new(engine);
+            wasi::define(&mut linker, manifest).map_err(setup)?;
+            Ok(Linked::Wasi(
+                linker.instantiate_pre(module).map_err(invalid)?,
+            ))
+        }
+    }
+}
+
+/// Authenticates the rest of the input (see [`GuestIo::drain_input`]) and hands back the I/O.
+fn finish(mut io: GuestIo) -> Result<IoSummary, RunError> {
+    io.drain_input()
+        .map_err(|InputFailure(e)| RunError::Input(e))?;
+    Ok(io.finish())
+}
+
+/// Most stderr bytes quoted in an error.
+const STDERR_TAIL: usize = 1024;
+
+/// The end of a debug guest's stderr, escaped for one line of an error message.
+fn stderr_tail(io: &GuestIo) -> String {
+    let text = io.log_text();
+    let tail = text
+        .get(text.len().saturating_sub(STDERR_TAIL)..)
+        .unwrap_or_default();
+    String::from_utf8_lossy(tail.trim_ascii())
+        .escape_debug()
+        .to_string()
 }
 
 fn compile(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {

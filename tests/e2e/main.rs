@@ -12,6 +12,7 @@ mod bundles;
 mod confidential;
 mod guests;
 mod hostile;
+mod wasi;
 
 use attest::{AuthorKey, Manifest};
 use enclave::{Enclave, Input, RunError};
