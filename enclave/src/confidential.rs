@@ -44,23 +44,22 @@ pub struct SealedRun<W> {
 pub enum ConfidentialError {
     /// The sealed input is not for this enclave or platform, or it was altered, truncated or
     /// reordered. Nothing ran, or the run was abandoned; no receipt.
-    #[error("sealed input refused: {0}")]
+    #[error("sealed input refused")]
     Input(#[source] OpenError),
     /// The guest failed. The receipt (outcome "failed") proves which code refused which input;
     /// there is no output.
     #[error("{error}")]
     Guest {
         /// What went wrong.
-        #[source]
         error: RunError,
         /// The signed receipt of the failed run.
         receipt: Vec<u8>,
     },
     /// Sealing the output failed (an I/O error of the output writer, or the random generator).
-    #[error("cannot seal the output: {0}")]
+    #[error("cannot seal the output")]
     Output(#[source] SealError),
     /// The platform could not sign the receipt.
-    #[error("cannot sign the receipt: {0}")]
+    #[error("cannot sign the receipt")]
     Receipt(#[source] EvidenceError),
 }
 

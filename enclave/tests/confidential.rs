@@ -1,0 +1,182 @@
+//! Confidential I/O from the command line: seal → run → open, the files each party sees, and the
+//! exit codes of refusals.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
+
+mod common;
+
+use common::{mode, Dir, ECHO};
+
+const NONCE: &str = "0123456789abcdef0123456789abcdef";
+const SECRET: &[u8] = b"the launch code is 0000";
+
+/// Platform, echo enclave, evidence, and an input sealed to it; returns the measurement.
+fn sealed(d: &Dir) -> String {
+    d.ok(&["platform", "init"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(ECHO);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    let m = d
+        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
+        .trim()
+        .to_owned();
+    d.write("secret.txt", SECRET);
+    d.ok(&[
+        "seal",
+        "--report",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        &m,
+        "--nonce",
+        NONCE,
+        "--input",
+        "secret.txt",
+        "-o",
+        "input.sealed",
+    ]);
+    m
+}
+
+fn run_sealed(d: &Dir) {
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "input.sealed",
+        "--output",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+    ]);
+}
+
+const OPEN: &[&str] = &[
+    "open",
+    "output.sealed",
+    "--receipt",
+    "receipt.cbor",
+    "--context",
+    "input.sealed.context",
+    "--root",
+    "root.pem",
+    "-o",
+    "result.txt",
+];
+
+#[test]
+fn seal_run_open() {
+    let d = Dir::new();
+    sealed(&d);
+    assert_eq!(mode(&d.path("input.sealed.context")), 0o600);
+    run_sealed(&d);
+    d.ok(OPEN);
+    assert_eq!(std::fs::read(d.path("result.txt")).unwrap(), SECRET);
+    assert_eq!(mode(&d.path("result.txt")), 0o600);
+    // What the operator sees holds no plaintext.
+    for file in [
+        "input.sealed",
+        "output.sealed",
+        "receipt.cbor",
+        "report.cbor",
+    ] {
+        let bytes = std::fs::read(d.path(file)).unwrap();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"launch code"),
+            "plaintext in {file}"
+        );
+    }
+}
+
+#[test]
+fn seal_refuses_evidence_it_cannot_verify() {
+    let d = Dir::new();
+    let m = sealed(&d);
+    let other_nonce = "ff".repeat(16);
+    let err = d.fails(
+        6,
+        &[
+            "seal",
+            "--report",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--measurement",
+            &m,
+            "--nonce",
+            &other_nonce,
+            "--input",
+            "secret.txt",
+            "-o",
+            "again.sealed",
+        ],
+    );
+    assert!(
+        err.starts_with("error: report.cbor refused: nonce mismatch"),
+        "{err}"
+    );
+    assert!(!d.path("again.sealed").exists());
+    assert!(!d.path("again.sealed.context").exists());
+}
+
+#[test]
+fn tampered_sealed_files_are_refused_with_their_exit_codes() {
+    let d = Dir::new();
+    sealed(&d);
+    let good = std::fs::read(d.path("input.sealed")).unwrap();
+    for i in [0, 9, 40, 150, 170, good.len() - 1] {
+        let mut evil = good.clone();
+        evil[i] ^= 0x01;
+        d.write("evil.sealed", &evil);
+        let out = d.enclave(&[
+            "run",
+            "app.enclave",
+            "--input",
+            "evil.sealed",
+            "--output",
+            "evil.out",
+            "--receipt",
+            "evil.receipt",
+        ]);
+        // Damage to the magic makes it a plaintext input, which --receipt refuses (exit 1);
+        // anything else is a sealed input refused (exit 7).
+        let expected = if i < 8 { 1 } else { 7 };
+        assert_eq!(out.status.code(), Some(expected), "flip at {i}");
+        assert!(!d.path("evil.out").exists());
+        assert!(!d.path("evil.receipt").exists());
+    }
+
+    run_sealed(&d);
+    let output = std::fs::read(d.path("output.sealed")).unwrap();
+    let mut evil = output.clone();
+    *evil.last_mut().unwrap() ^= 0x80;
+    d.write("output.sealed", &evil);
+    let err = d.fails(6, OPEN);
+    assert!(
+        err.starts_with("error: receipt.cbor refused: receipt is for sealed output "),
+        "{err}"
+    );
+    assert!(!d.path("result.txt").exists());
+    d.write("output.sealed", &output);
+
+    let receipt = std::fs::read(d.path("receipt.cbor")).unwrap();
+    let mut evil = receipt.clone();
+    evil[receipt.len() / 2] ^= 0x10;
+    d.write("receipt.cbor", &evil);
+    d.fails(6, OPEN);
+    d.write("receipt.cbor", &receipt);
+    d.ok(OPEN);
+}
