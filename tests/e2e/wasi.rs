@@ -1,8 +1,10 @@
 //! WASI guests (`kind = "wasi"`): ordinary `wasm32-wasip1` programs run with stdio as their only
 //! capability, under the same limits as native guests (docs/wasi.md).
 
+use attest::receipt::Outcome;
 use enclave::{Enclave, GuestFault, Input, LoadError, RunError};
 use enclave_tests::guests::{WASI_CSV, WASI_HOSTILE};
+use enclave_tests::harness::{manifest, Harness};
 
 use crate::{load, run, sign, BASE};
 
@@ -31,6 +33,8 @@ fn text(output: Vec<u8>) -> String {
 }
 
 const CSV: &str = "category,amount\r\nfood,12.50\nrent,800\n\nfood,-2.25\nbooks,19.99\nfood,0.01\n";
+const CSV_REPORT: &str =
+    "category,count,sum,mean\nbooks,1,19.99,19.99\nfood,3,10.26,3.42\nrent,1,800.00,800.00\n";
 
 #[test]
 fn csv_aggregation() {
@@ -38,16 +42,28 @@ fn csv_aggregation() {
     let report = csv
         .run(Input::from_bytes(CSV.as_bytes().to_vec()), Vec::new(), None)
         .unwrap();
-    assert_eq!(
-        text(report.output),
-        "category,count,sum,mean\nbooks,1,19.99,19.99\nfood,3,10.26,3.42\nrent,1,800.00,800.00\n"
-    );
+    assert_eq!(text(report.output), CSV_REPORT);
     assert_eq!(report.exit_code, Some(0));
     assert_eq!(report.input_bytes, CSV.len() as u64);
     assert_eq!(
         text(run(&csv, b"category,amount\n").unwrap()),
         "category,count,sum,mean\n"
     );
+}
+
+#[test]
+fn confidential_csv_through_seal_run_open() {
+    let h = Harness::new().unwrap();
+    let mut wasi = manifest();
+    wasi.kind = attest::GuestKind::Wasi;
+    let csv = h.load(&h.sign(WASI_CSV, &wasi).unwrap()).unwrap();
+    let out = h.confidential(&csv, CSV.as_bytes()).unwrap();
+    assert_eq!(text(out.plaintext), CSV_REPORT);
+    for seen in [&out.sealed_input, &out.sealed_output, &out.receipt_bytes] {
+        assert!(!seen.windows(4).any(|w| w == b"rent"), "plaintext visible");
+    }
+    assert_eq!(out.receipt.claims().outcome, Outcome::Success);
+    assert_eq!(out.receipt.claims().measurement, csv.measurement());
 }
 
 #[test]
