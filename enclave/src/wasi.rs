@@ -318,13 +318,15 @@ fn write_guest(caller: &mut Caller<'_, WasiState>, ptr: i32, bytes: &[u8]) -> Er
     let Some(memory) = memory(caller) else {
         return Errno::FAULT;
     };
-    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+    let Ok(len) = i32::try_from(bytes.len()) else {
+        return Errno::FAULT;
+    };
     match guest_range(ptr, len).and_then(|range| memory.data_mut(caller).get_mut(range)) {
-        Some(dest) => {
+        Some(dest) if dest.len() == bytes.len() => {
             dest.copy_from_slice(bytes);
             Errno::SUCCESS
         }
-        None => Errno::FAULT,
+        _ => Errno::FAULT,
     }
 }
 
