@@ -108,6 +108,22 @@ fn output_limit_is_exact() {
 }
 
 #[test]
+fn input_failures_end_the_run_as_for_native_guests() {
+    // A reader that ends before its declared length (a truncated sealed input, say).
+    let enclave = load(ECHO, "").unwrap();
+    let short = Input::new(std::io::Cursor::new(b"short".to_vec()), 10);
+    let err = enclave.run(short, Vec::new(), None).unwrap_err();
+    assert!(
+        matches!(&err, RunError::Input(e) if e.to_string() == "input ended after 5 of 10 bytes"),
+        "{err:?}"
+    );
+    // One that runs past it is caught after the guest finished.
+    let long = Input::new(std::io::Cursor::new(b"longer".to_vec()), 4);
+    let err = enclave.run(long, Vec::new(), None).unwrap_err();
+    assert!(matches!(&err, RunError::Input(_)), "{err:?}");
+}
+
+#[test]
 fn proc_exit_codes() {
     let enclave = load(ECHO, "").unwrap();
     let report = enclave
