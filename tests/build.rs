@@ -20,6 +20,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("hostile", "HOSTILE"),
     ("forbidden", "FORBIDDEN"),
     ("uses-random", "USES_RANDOM"),
+    ("attester", "ATTESTER"),
 ];
 
 /// WASI preview 1 programs (plain Rust std, no SDK), built for [`WASI_TARGET`].

@@ -8,6 +8,7 @@
     reason = "test code: a panic is a failing test"
 )]
 
+mod attestation;
 mod bundles;
 mod confidential;
 mod guests;

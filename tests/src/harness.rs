@@ -254,7 +254,8 @@ impl Harness {
             .nonce_counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut nonce = n.to_be_bytes().to_vec();
-        nonce.extend_from_slice(&Sha256::digest(self.dir().as_os_str().as_encoded_bytes())[..8]);
+        let salt = Sha256::digest(self.dir().as_os_str().as_encoded_bytes());
+        nonce.extend(salt.iter().take(8));
         nonce
     }
 
