@@ -12,7 +12,7 @@ use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputD
 use sha2::{Digest, Sha256};
 
 use super::attestation::PolicyArgs;
-use super::io::read_capped;
+use super::io::{read_capped, with_progress};
 use super::ForceArg;
 
 /// Which of the enclave's attested keys to seal to.
@@ -95,7 +95,8 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
     let len = plaintext.metadata()?.len();
     let mut out = AtomicFile::create(&args.out, Visibility::Public, overwrite)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let context = sealer::seal(&target, BufReader::new(plaintext), len, &mut out)
+    let reader = with_progress(BufReader::new(plaintext), len, "sealing");
+    let context = sealer::seal(&target, reader, len, &mut out)
         .with_context(|| format!("cannot seal {}", args.input.display()))?;
     // The context first: a sealed input without it could never be answered readably.
     write_atomic(
@@ -167,7 +168,9 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.sealed.display()))?;
     let mut out = AtomicFile::create(&args.out, Visibility::Secret, args.force.overwrite())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let opened = sealer::open_output(&context, BufReader::new(sealed), &mut out)
+    let len = sealed.metadata()?.len();
+    let reader = with_progress(BufReader::new(sealed), len, "opening");
+    let opened = sealer::open_output(&context, reader, &mut out)
         .with_context(|| format!("cannot open {}", args.sealed.display()))?;
     out.commit()
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -22,3 +22,26 @@ pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
     let bytes = read_capped(path, 1 << 20, what)?;
     String::from_utf8(bytes).with_context(|| format!("{what} {} is not UTF-8", path.display()))
 }
+
+/// Payloads above this size get a progress bar (on a terminal).
+const PROGRESS_THRESHOLD: u64 = 8 << 20;
+
+/// `reader`, counting towards a progress bar on standard error when that is a terminal and
+/// `len` is large; otherwise `reader` unchanged.
+pub fn with_progress<R: std::io::Read + Send + 'static>(
+    reader: R,
+    len: u64,
+    what: &str,
+) -> Box<dyn std::io::Read + Send> {
+    use std::io::IsTerminal as _;
+    if len < PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
+        return Box::new(reader);
+    }
+    let bar = indicatif::ProgressBar::new(len).with_message(what.to_owned());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>8} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Box::new(bar.wrap_read(reader))
+}

@@ -15,7 +15,7 @@ use enclave::platform::{Platform, PlatformReporter};
 use enclave::{Enclave, Input, ReportIssuer, RunReport};
 use sha2::{Digest, Sha256};
 
-use super::io::{read_capped, read_text};
+use super::io::{read_capped, read_text, with_progress};
 use super::platform::HomeArg;
 use super::ForceArg;
 
@@ -146,10 +146,10 @@ fn run_sealed(
             receipt.display()
         );
     }
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(input)
-            .with_context(|| format!("cannot read input {}", input.display()))?,
-    );
+    let file = std::fs::File::open(input)
+        .with_context(|| format!("cannot read input {}", input.display()))?;
+    let len = file.metadata()?.len();
+    let reader = with_progress(std::io::BufReader::new(file), len, "running");
     let file = AtomicFile::create(output, Visibility::Public, overwrite)
         .with_context(|| format!("cannot write {}", output.display()))?;
     let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
@@ -211,7 +211,10 @@ fn open_input(path: Option<&Path>, limit: u64) -> anyhow::Result<Input> {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot read input {}", path.display()))?;
             let len = file.metadata()?.len();
-            Ok(Input::new(std::io::BufReader::new(file), len))
+            Ok(Input::new(
+                with_progress(std::io::BufReader::new(file), len, "running"),
+                len,
+            ))
         }
         None => {
             // Read one byte past the limit so that an oversized input is refused by the runtime
