@@ -215,3 +215,56 @@ fn failed_runs_write_nothing() {
         "a temporary file was left"
     );
 }
+
+/// A plain WASI preview 1 command (what `wasm32-wasip1` compilers emit): echoes stdin to stdout.
+const WASI_ECHO: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 4) (i32.const 4096))
+        (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+        (i32.store (i32.const 4) (i32.load (i32.const 16)))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))"#;
+
+#[test]
+fn sign_and_run_a_plain_wasi_command() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\nkind = \"wasi\"\n",
+    );
+    d.signed(WASI_ECHO);
+    let out = d.ok(&["inspect", "app.enclave"]);
+    assert!(out.contains("wasi"), "{out}");
+    d.write("in.txt", b"hello from stdin");
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "in.txt",
+        "--output",
+        "out.txt",
+    ]);
+    assert_eq!(
+        std::fs::read(d.path("out.txt")).unwrap(),
+        b"hello from stdin"
+    );
+    // The same module signed as a native enclave is refused at load.
+    d.write("enclave.toml", b"product_id = 1\nsvn = 1\ndebug = false\n");
+    let err = d.fails(
+        4,
+        &[
+            "sign",
+            "--key",
+            "author.key",
+            "--manifest",
+            "enclave.toml",
+            "app.wasm",
+            "-o",
+            "native.enclave",
+        ],
+    );
+    assert!(err.contains("not part of the enclave ABI"), "{err}");
+}
