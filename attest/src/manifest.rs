@@ -172,6 +172,9 @@ pub mod bounds {
     pub const MAX_ARGS: usize = 256;
     /// Largest size of one WASI argument.
     pub const MAX_ARG_BYTES: usize = 4096;
+    /// Largest fuel and input/output size: the largest TOML integer (2^63 - 1), so that every
+    /// valid manifest, also one decoded from a bundle's CBOR, can be written as TOML.
+    pub const MAX_TOML_INTEGER: u64 = i64::MAX as u64;
 }
 
 /// Why a manifest was refused.
@@ -237,10 +240,10 @@ impl Manifest {
             MIN_MEMORY_BYTES,
             MAX_MEMORY_BYTES,
         )?;
-        check_range("fuel", l.fuel, 1, u64::MAX)?;
+        check_range("fuel", l.fuel, 1, MAX_TOML_INTEGER)?;
         check_range("timeout_ms", l.timeout_ms, 1, MAX_TIMEOUT_MS)?;
-        check_range("max_input_bytes", l.max_input_bytes, 0, u64::MAX)?;
-        check_range("max_output_bytes", l.max_output_bytes, 0, u64::MAX)?;
+        check_range("max_input_bytes", l.max_input_bytes, 0, MAX_TOML_INTEGER)?;
+        check_range("max_output_bytes", l.max_output_bytes, 0, MAX_TOML_INTEGER)?;
         check_range(
             "stack_bytes",
             l.stack_bytes,
@@ -451,6 +454,22 @@ mod tests {
             m.measure(&module).to_string(),
             "26ea6b1b97a9085f7fc9cb35745196d1055744ce043b5d70335fe7041b5266ff"
         );
+    }
+
+    #[test]
+    fn limits_beyond_toml_integers_are_refused() {
+        // Found by tests/proptest.rs: `to_toml` panicked on fuel = 2^63, which a bundle's CBOR
+        // manifest could carry.
+        let mut m = Manifest::from_toml(MINIMAL).unwrap();
+        m.limits.fuel = 1 << 63;
+        assert!(matches!(
+            m.validate(),
+            Err(ManifestError::LimitOutOfRange { field: "fuel", .. })
+        ));
+        m.limits.fuel = bounds::MAX_TOML_INTEGER;
+        m.limits.max_input_bytes = bounds::MAX_TOML_INTEGER;
+        m.limits.max_output_bytes = bounds::MAX_TOML_INTEGER;
+        assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
     }
 
     #[test]
