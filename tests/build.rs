@@ -21,6 +21,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("forbidden", "FORBIDDEN"),
     ("uses-random", "USES_RANDOM"),
     ("attester", "ATTESTER"),
+    ("counter", "COUNTER"),
 ];
 
 /// WASI preview 1 programs (plain Rust std, no SDK), built for [`WASI_TARGET`].

@@ -8,7 +8,7 @@ use attest::{Capability, Manifest};
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module, ValType};
 
 use crate::error::{GuestFault, LoadError};
-use crate::host::HostState;
+use crate::host::{HostState, SealPolicy};
 
 /// The import module every native guest imports from.
 pub const MODULE: &str = "enclave_v1";
@@ -23,12 +23,22 @@ pub mod status {
     pub const ERR_BUFFER_TOO_SMALL: i32 = -2;
     /// The operation failed.
     pub const ERR_FAILED: i32 = -3;
+    /// No such entry (store).
+    pub const ERR_NOT_FOUND: i32 = -4;
+    /// The key policy is not one this enclave may use.
+    pub const ERR_POLICY: i32 = -5;
 }
 
 /// Largest single `random` request.
 pub const MAX_RANDOM_BYTES: u32 = 65_536;
 /// Largest `abort` message kept.
 pub const MAX_ABORT_MESSAGE: usize = 1024;
+/// Largest plaintext a guest may seal: 1 MiB.
+pub const MAX_SEAL_PLAINTEXT: usize = sealer::blob::MAX_PLAINTEXT;
+/// Largest additional data a guest may seal: 64 KiB.
+pub const MAX_SEAL_AAD: usize = sealer::blob::MAX_AAD;
+/// Largest blob a guest may unseal.
+pub const MAX_SEALED_BLOB: usize = sealer::blob::MAX_BLOB;
 
 /// A wasm number type in a host function's signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +94,31 @@ const ABI: &[HostFn] = &[
         &[I32],
         Some(Capability::Report),
     ),
+    host_fn(
+        "seal",
+        &[I32, I32, I32, I32, I32, I32, I32],
+        &[I32],
+        Some(Capability::Seal),
+    ),
+    host_fn(
+        "unseal",
+        &[I32, I32, I32, I32, I32, I32],
+        &[I64],
+        Some(Capability::Seal),
+    ),
+    host_fn(
+        "store_get",
+        &[I32, I32, I32, I32],
+        &[I32],
+        Some(Capability::Store),
+    ),
+    host_fn(
+        "store_put",
+        &[I32, I32, I32, I32],
+        &[I32],
+        Some(Capability::Store),
+    ),
+    host_fn("store_delete", &[I32, I32], &[I32], Some(Capability::Store)),
 ];
 
 /// Checks every import and the required exports of `module` against the ABI and the manifest's
@@ -201,6 +236,15 @@ pub fn define(linker: &mut Linker<HostState>, manifest: &Manifest) -> wasmtime::
     }
     if manifest.grants(Capability::Report) {
         linker.func_wrap(MODULE, "report", report)?;
+    }
+    if manifest.grants(Capability::Seal) {
+        linker.func_wrap(MODULE, "seal", seal)?;
+        linker.func_wrap(MODULE, "unseal", unseal)?;
+    }
+    if manifest.grants(Capability::Store) {
+        linker.func_wrap(MODULE, "store_get", store_get)?;
+        linker.func_wrap(MODULE, "store_put", store_put)?;
+        linker.func_wrap(MODULE, "store_delete", store_delete)?;
     }
     Ok(())
 }
@@ -354,6 +398,165 @@ fn report(
     }
     write_guest(&mut caller, "report", out_ptr, &evidence)?;
     Ok(i32::try_from(evidence.len()).unwrap_or(status::ERR_TOO_LARGE))
+}
+
+/// Whether a guest-supplied length exceeds `max` (lengths are unsigned 32-bit).
+fn over(len: i32, max: usize) -> bool {
+    usize::try_from(len as u32).map_or(true, |len| len > max)
+}
+
+/// A guest-supplied capacity, as unsigned.
+fn capacity(cap: i32) -> usize {
+    usize::try_from(cap as u32).unwrap_or(usize::MAX)
+}
+
+/// `seal(policy, aad, plaintext) -> blob`: see `docs/abi.md`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the ABI passes each buffer as a pointer and a length"
+)]
+fn seal(
+    mut caller: Caller<'_, HostState>,
+    policy: i32,
+    aad_ptr: i32,
+    aad_len: i32,
+    pt_ptr: i32,
+    pt_len: i32,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    const NAME: &str = "seal";
+    if over(aad_len, MAX_SEAL_AAD) || over(pt_len, MAX_SEAL_PLAINTEXT) {
+        return Ok(status::ERR_TOO_LARGE);
+    }
+    let aad = read_guest(&mut caller, NAME, aad_ptr, aad_len)?;
+    let plaintext = zeroize::Zeroizing::new(read_guest(&mut caller, NAME, pt_ptr, pt_len)?);
+    check_out(&mut caller, NAME, out_ptr, out_cap)?;
+    let Some(policy) = SealPolicy::from_abi(policy) else {
+        return Ok(status::ERR_POLICY);
+    };
+    if sealer::blob::sealed_len(aad.len(), plaintext.len()) > capacity(out_cap) {
+        return Ok(status::ERR_BUFFER_TOO_SMALL);
+    }
+    let sealed = match caller
+        .data()
+        .services()
+        .and_then(|s| s.seal(policy, &aad, &plaintext))
+    {
+        Ok(sealed) => sealed,
+        Err(refused) => return Ok(refused.status()?),
+    };
+    if sealed.len() > capacity(out_cap) {
+        return Ok(status::ERR_BUFFER_TOO_SMALL);
+    }
+    write_guest(&mut caller, NAME, out_ptr, &sealed)?;
+    Ok(i32::try_from(sealed.len()).unwrap_or(status::ERR_TOO_LARGE))
+}
+
+/// `unseal(blob) -> (aad, plaintext)`: see `docs/abi.md`. Returns `aad_len << 32 | pt_len`.
+fn unseal(
+    mut caller: Caller<'_, HostState>,
+    blob_ptr: i32,
+    blob_len: i32,
+    aad_ptr: i32,
+    aad_cap: i32,
+    pt_ptr: i32,
+    pt_cap: i32,
+) -> wasmtime::Result<i64> {
+    const NAME: &str = "unseal";
+    if over(blob_len, MAX_SEALED_BLOB) {
+        return Ok(status::ERR_TOO_LARGE.into());
+    }
+    let blob = read_guest(&mut caller, NAME, blob_ptr, blob_len)?;
+    check_out(&mut caller, NAME, aad_ptr, aad_cap)?;
+    check_out(&mut caller, NAME, pt_ptr, pt_cap)?;
+    let opened = match caller.data().services().and_then(|s| s.unseal(&blob)) {
+        Ok(opened) => opened,
+        Err(refused) => return Ok(refused.status()?.into()),
+    };
+    if opened.aad.len() > capacity(aad_cap) || opened.plaintext.len() > capacity(pt_cap) {
+        return Ok(status::ERR_BUFFER_TOO_SMALL.into());
+    }
+    write_guest(&mut caller, NAME, aad_ptr, &opened.aad)?;
+    write_guest(&mut caller, NAME, pt_ptr, &opened.plaintext)?;
+    // Both lengths are below 2^31 (capped at 1 MiB), so the result is non-negative.
+    Ok(((opened.aad.len() as i64) << 32) | opened.plaintext.len() as i64)
+}
+
+fn store_get(
+    mut caller: Caller<'_, HostState>,
+    key_ptr: i32,
+    key_len: i32,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    const NAME: &str = "store_get";
+    if over(key_len, crate::store::MAX_KEY) {
+        return Ok(status::ERR_TOO_LARGE);
+    }
+    let key = read_guest(&mut caller, NAME, key_ptr, key_len)?;
+    check_out(&mut caller, NAME, out_ptr, out_cap)?;
+    let value = match caller.data().services().and_then(|s| s.store_get(&key)) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Ok(status::ERR_NOT_FOUND),
+        Err(refused) => return Ok(refused.status()?),
+    };
+    if value.len() > capacity(out_cap) {
+        return Ok(status::ERR_BUFFER_TOO_SMALL);
+    }
+    write_guest(&mut caller, NAME, out_ptr, &value)?;
+    Ok(i32::try_from(value.len()).unwrap_or(status::ERR_TOO_LARGE))
+}
+
+fn store_put(
+    mut caller: Caller<'_, HostState>,
+    key_ptr: i32,
+    key_len: i32,
+    value_ptr: i32,
+    value_len: i32,
+) -> wasmtime::Result<i32> {
+    const NAME: &str = "store_put";
+    if over(key_len, crate::store::MAX_KEY) || over(value_len, crate::store::MAX_VALUE) {
+        return Ok(status::ERR_TOO_LARGE);
+    }
+    let key = read_guest(&mut caller, NAME, key_ptr, key_len)?;
+    let value = zeroize::Zeroizing::new(read_guest(&mut caller, NAME, value_ptr, value_len)?);
+    match caller
+        .data()
+        .services()
+        .and_then(|s| s.store_put(&key, &value))
+    {
+        Ok(()) => Ok(0),
+        Err(refused) => Ok(refused.status()?),
+    }
+}
+
+fn store_delete(
+    mut caller: Caller<'_, HostState>,
+    key_ptr: i32,
+    key_len: i32,
+) -> wasmtime::Result<i32> {
+    const NAME: &str = "store_delete";
+    if over(key_len, crate::store::MAX_KEY) {
+        return Ok(status::ERR_TOO_LARGE);
+    }
+    let key = read_guest(&mut caller, NAME, key_ptr, key_len)?;
+    match caller.data().services().and_then(|s| s.store_delete(&key)) {
+        Ok(true) => Ok(0),
+        Ok(false) => Ok(status::ERR_NOT_FOUND),
+        Err(refused) => Ok(refused.status()?),
+    }
+}
+
+/// Checks an output buffer against memory before any work is done for it.
+fn check_out(
+    caller: &mut Caller<'_, HostState>,
+    function: &'static str,
+    ptr: i32,
+    cap: i32,
+) -> Result<(), GuestFault> {
+    let memory = memory(caller)?;
+    GuestBuf::check(function, ptr, cap, memory.data_size(&*caller)).map(drop)
 }
 
 #[cfg(test)]

@@ -129,4 +129,8 @@ pub enum GuestFault {
     /// The host's random number generator failed.
     #[error("the host random number generator failed")]
     HostRandomFailed,
+    /// The guest's sealed store cannot be trusted or written: tampered, rolled back, sealed by a
+    /// newer enclave version, or an I/O failure. The guest must not carry on without its state.
+    #[error("sealed store: {0}")]
+    Store(crate::store::StoreError),
 }

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
+use zeroize::Zeroizing;
 
 use crate::abi::status;
 use crate::error::GuestFault;
@@ -56,15 +57,97 @@ impl Input {
     }
 }
 
-/// Issues attestation evidence for the running enclave on a guest's request (the `report`
-/// capability). The runtime is given one by whoever holds the platform.
-pub trait ReportIssuer: Send + Sync {
-    /// Evidence over the enclave's identity with the guest's `nonce` and `report_data`.
+/// The platform services a native guest can ask for: attestation evidence (`report`), sealing
+/// (`seal`, `unseal`) and the persistent sealed store (`store_get`, `store_put`,
+/// `store_delete`). Whoever holds the platform gives the runtime one per enclave
+/// ([`crate::platform::PlatformReporter`] serves them all); every method refuses by default, so
+/// a test double implements only what it needs.
+///
+/// Every argument comes from the guest: implementations check sizes and never panic.
+pub trait PlatformServices: Send + Sync {
+    /// Evidence over the enclave's identity with the guest's `nonce` and `report_data` (the
+    /// EREPORT analog).
     ///
     /// # Errors
     /// A refusal the guest sees as [`status::ERR_TOO_LARGE`] (bad sizes) or
     /// [`status::ERR_FAILED`].
-    fn issue(&self, nonce: &[u8], report_data: &[u8]) -> Result<Vec<u8>, ReportRefused>;
+    fn issue(&self, _nonce: &[u8], _report_data: &[u8]) -> Result<Vec<u8>, ReportRefused> {
+        Err(ReportRefused::Failed)
+    }
+
+    /// Seals `plaintext` with `aad` to the enclave's identity under `policy` (`docs/formats.md`,
+    /// "Sealed blob").
+    ///
+    /// # Errors
+    /// [`ServiceRefused`].
+    fn seal(
+        &self,
+        _policy: SealPolicy,
+        _aad: &[u8],
+        _plaintext: &[u8],
+    ) -> Result<Vec<u8>, ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+
+    /// Opens a blob sealed by this enclave, or by one whose data it may read.
+    ///
+    /// # Errors
+    /// [`ServiceRefused`].
+    fn unseal(&self, _blob: &[u8]) -> Result<sealer::blob::Unsealed, ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+
+    /// The value stored under `key`, `None` if there is none.
+    ///
+    /// # Errors
+    /// [`ServiceRefused`]; [`ServiceRefused::Store`] ends the run.
+    fn store_get(&self, _key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+
+    /// Stores `value` under `key`; returns once the new state is durable.
+    ///
+    /// # Errors
+    /// [`ServiceRefused`]; [`ServiceRefused::Store`] ends the run.
+    fn store_put(&self, _key: &[u8], _value: &[u8]) -> Result<(), ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+
+    /// Removes `key`; `false` if it was absent. Returns once the new state is durable.
+    ///
+    /// # Errors
+    /// [`ServiceRefused`]; [`ServiceRefused::Store`] ends the run.
+    fn store_delete(&self, _key: &[u8]) -> Result<bool, ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+}
+
+/// The former name of [`PlatformServices`], from when it only issued reports; the runner and
+/// existing callers name it so.
+pub use self::PlatformServices as ReportIssuer;
+
+/// Which key a guest seals to (the `policy` argument of `enclave_v1.seal`, `docs/abi.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealPolicy {
+    /// Only this exact enclave (MRENCLAVE policy).
+    Measurement,
+    /// This signer's product at the enclave's own svn or newer (MRSIGNER policy).
+    Signer,
+    /// This signer's product at the given svn or newer; the svn may not exceed the enclave's.
+    SignerAt(attest::Svn),
+}
+
+impl SealPolicy {
+    /// Decodes the ABI's `policy` argument: `0` measurement, `1` signer at the enclave's svn,
+    /// `0x10000 | svn` signer at `svn`. Anything else is `None`.
+    pub fn from_abi(value: i32) -> Option<Self> {
+        match value as u32 {
+            0 => Some(Self::Measurement),
+            1 => Some(Self::Signer),
+            v if v >> 16 == 1 => Some(Self::SignerAt(attest::Svn((v & 0xffff) as u16))),
+            _ => None,
+        }
+    }
 }
 
 /// Why a guest's report request was refused.
@@ -75,6 +158,35 @@ pub enum ReportRefused {
     BadSize,
     /// The platform could not sign.
     Failed,
+}
+
+/// Why a seal, unseal or store request was refused. All but [`ServiceRefused::Store`] are
+/// status codes the guest handles.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum ServiceRefused {
+    /// An argument exceeds its cap: [`status::ERR_TOO_LARGE`].
+    TooLarge,
+    /// The key policy is not the enclave's to use (another measurement, signer or product, a
+    /// newer svn, the other debug mode, an unknown policy value): [`status::ERR_POLICY`].
+    Policy,
+    /// Anything else, including a blob that does not authenticate: [`status::ERR_FAILED`].
+    Failed,
+    /// The sealed store cannot be trusted or written (tampered, rolled back, I/O failure): the
+    /// run ends with this error, since the guest must not carry on as if its state were empty.
+    Store(crate::store::StoreError),
+}
+
+impl ServiceRefused {
+    /// The status the guest sees, or the fault that ends the run.
+    pub(crate) fn status(self) -> Result<i32, GuestFault> {
+        match self {
+            Self::TooLarge => Ok(status::ERR_TOO_LARGE),
+            Self::Policy => Ok(status::ERR_POLICY),
+            Self::Failed => Ok(status::ERR_FAILED),
+            Self::Store(error) => Err(GuestFault::Store(error)),
+        }
+    }
 }
 
 /// An input read failed; carried through wasmtime as the trap's cause.
@@ -164,6 +276,11 @@ impl HostState {
             ReportRefused::BadSize => status::ERR_TOO_LARGE,
             ReportRefused::Failed => status::ERR_FAILED,
         })
+    }
+
+    /// The platform services, or a refusal when the run has none.
+    pub(crate) fn services(&self) -> Result<&dyn PlatformServices, ServiceRefused> {
+        self.reporter.as_deref().ok_or(ServiceRefused::Failed)
     }
 
     /// The run's I/O, once the guest is done.

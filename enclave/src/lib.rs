@@ -5,6 +5,7 @@
 //!   A guest is a native enclave module (`docs/abi.md`) or an unmodified WASI preview 1 command
 //!   whose only capability is stdio ([`wasi`], `docs/wasi.md`).
 //! - [`platform`]: the simulated hardware (vendor root, attestation key, platform secret).
+//! - [`store`]: an enclave's persistent sealed store, with rollback protection.
 //! - [`files`]: atomic output and 0600 secret files, used by the CLI.
 //!
 //! The ABI a guest sees is in `docs/abi.md`; the threat model in `docs/threat-model.md`.
@@ -18,8 +19,9 @@ pub mod files;
 pub mod host;
 pub mod platform;
 pub mod runner;
+pub mod store;
 pub mod wasi;
 
 pub use error::{GuestFault, LoadError, RunError};
-pub use host::{Input, ReportIssuer, ReportRefused};
+pub use host::{Input, PlatformServices, ReportIssuer, ReportRefused, SealPolicy, ServiceRefused};
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};

@@ -17,19 +17,22 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use attest::bundle::VerifiedBundle;
 use attest::evidence::{Claims, EnclaveKeys};
 use attest::platform::{AttestationKey, VendorCa};
 use attest::PlatformId;
-use sealer::{EnclaveIdentity, EnclaveKeyPair, PlatformSecret};
+use sealer::blob::{self, BlobError, BlobKind, Unsealed};
+use sealer::{EnclaveIdentity, EnclaveKeyPair, KeyPolicy, PlatformSecret};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::files::{write_atomic, Overwrite, Visibility};
-use crate::host::{ReportIssuer, ReportRefused};
+use crate::host::{PlatformServices, ReportRefused, SealPolicy, ServiceRefused};
 use crate::runner::Enclave;
+use crate::store::{SealedStore, StoreError};
 
 /// The file names in a platform home.
 pub mod file {
@@ -302,10 +305,14 @@ impl Platform {
 
     /// The identity `enclave` has on this platform, as sealing keys see it.
     pub fn identity(&self, enclave: &Enclave) -> EnclaveIdentity {
-        let bundle = enclave.bundle();
+        self.bundle_identity(enclave.bundle())
+    }
+
+    /// The identity the enclave of a verified `bundle` has, as sealing keys see it.
+    pub fn bundle_identity(&self, bundle: &VerifiedBundle) -> EnclaveIdentity {
         let manifest = bundle.manifest();
         EnclaveIdentity {
-            measurement: enclave.measurement(),
+            measurement: bundle.measurement(),
             signer: bundle.signer_id(),
             product_id: manifest.product_id,
             svn: manifest.svn,
@@ -372,12 +379,15 @@ impl Platform {
     }
 }
 
-/// Serves a guest's `report` calls from a platform (the EREPORT analog), with the time taken from
-/// `clock` at each call.
+/// Serves a guest's platform services from a platform: `report` (the EREPORT analog, dated by
+/// `clock` at each call), `seal` / `unseal` (the EGETKEY seal-key analog) and the persistent
+/// sealed store ([`crate::store`]), all for one enclave's identity.
 pub struct PlatformReporter {
     platform: Arc<Platform>,
     claims: Claims,
+    identity: EnclaveIdentity,
     clock: fn() -> SystemTime,
+    store: Mutex<SealedStore>,
 }
 
 impl std::fmt::Debug for PlatformReporter {
@@ -389,18 +399,46 @@ impl std::fmt::Debug for PlatformReporter {
 }
 
 impl PlatformReporter {
-    /// A reporter for `enclave` on `platform`.
+    /// The services for `enclave` on `platform`. No I/O until the guest uses the store.
     pub fn new(platform: Arc<Platform>, enclave: &Enclave, clock: fn() -> SystemTime) -> Self {
         let claims = platform.claims(enclave, &[], &[], clock());
+        let identity = platform.identity(enclave);
+        let store = Mutex::new(SealedStore::new(platform.clone(), identity));
         Self {
             platform,
             claims,
+            identity,
             clock,
+            store,
         }
+    }
+
+    /// The key policy a guest's `policy` argument names for this enclave.
+    fn policy(&self, policy: SealPolicy) -> KeyPolicy {
+        match policy {
+            SealPolicy::Measurement => self.identity.measurement_policy(),
+            SealPolicy::Signer => self.identity.signer_policy(),
+            SealPolicy::SignerAt(svn) => KeyPolicy::Signer {
+                signer: self.identity.signer,
+                product_id: self.identity.product_id,
+                svn,
+            },
+        }
+    }
+
+    fn with_store<T>(
+        &self,
+        operation: impl FnOnce(&mut SealedStore) -> Result<T, StoreError>,
+    ) -> Result<T, ServiceRefused> {
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        operation(&mut store).map_err(|e| match e {
+            StoreError::TooLarge { .. } => ServiceRefused::TooLarge,
+            other => ServiceRefused::Store(other),
+        })
     }
 }
 
-impl ReportIssuer for PlatformReporter {
+impl PlatformServices for PlatformReporter {
     fn issue(&self, nonce: &[u8], report_data: &[u8]) -> Result<Vec<u8>, ReportRefused> {
         if !(attest::evidence::NONCE_LEN.contains(&nonce.len()))
             || report_data.len() > attest::evidence::MAX_REPORT_DATA
@@ -415,6 +453,61 @@ impl ReportIssuer for PlatformReporter {
             .attestation
             .sign_evidence(&claims)
             .map_err(|_| ReportRefused::Failed)
+    }
+
+    fn seal(
+        &self,
+        policy: SealPolicy,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ServiceRefused> {
+        blob::seal(
+            BlobKind::Sealed,
+            &self.platform.secret,
+            &self.identity,
+            &self.policy(policy),
+            aad,
+            plaintext,
+        )
+        .map_err(refusal)
+    }
+
+    fn unseal(&self, sealed: &[u8]) -> Result<Unsealed, ServiceRefused> {
+        blob::open(
+            BlobKind::Sealed,
+            &self.platform.secret,
+            &self.identity,
+            sealed,
+        )
+        .map_err(|e| {
+            match refusal(e) {
+                // The blob's own lengths are over the caps: malformed, not a guest argument.
+                ServiceRefused::TooLarge => ServiceRefused::Failed,
+                other => other,
+            }
+        })
+    }
+
+    fn store_get(&self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, ServiceRefused> {
+        self.with_store(|store| store.get(key))
+    }
+
+    fn store_put(&self, key: &[u8], value: &[u8]) -> Result<(), ServiceRefused> {
+        self.with_store(|store| store.put(key, value).map(drop))
+    }
+
+    fn store_delete(&self, key: &[u8]) -> Result<bool, ServiceRefused> {
+        self.with_store(|store| store.delete(key))
+    }
+}
+
+/// What the guest learns of a failed seal or unseal: a status code, no detail.
+fn refusal(error: BlobError) -> ServiceRefused {
+    match error {
+        BlobError::TooLarge { .. } => ServiceRefused::TooLarge,
+        BlobError::Policy(sealer::OpenError::MalformedPolicy(_)) => ServiceRefused::Failed,
+        BlobError::Policy(_) => ServiceRefused::Policy,
+        _ => ServiceRefused::Failed,
     }
 }
 

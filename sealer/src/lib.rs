@@ -8,6 +8,8 @@
 //!
 //! - [`keys`]: the [`PlatformSecret`], [`KeyPolicy`] (measurement or signer, SGX-style) and
 //!   [`derive_key`], which always binds the debug bit; [`EnclaveIdentity`] applies the svn rule.
+//! - [`blob`]: sealed blobs an enclave keeps for itself (AES-256-GCM, one key per blob), and
+//!   its sealed store state.
 //! - [`keypair`]: the enclave's HPKE key pair, derived, never stored.
 //! - [`input`]: the client seals ([`seal`]); the enclave reads the [`SealedInputHeader`], checks
 //!   its binding and opens it into an [`OpenReader`].
@@ -18,6 +20,7 @@
 //! `hpke` (RFC 9180); nothing here implements a primitive.
 #![deny(missing_docs)]
 
+pub mod blob;
 pub mod context;
 mod digest;
 mod entropy;

@@ -13,6 +13,7 @@ mod bundles;
 mod confidential;
 mod guests;
 mod hostile;
+mod storage;
 mod wasi;
 
 use attest::{AuthorKey, Manifest};

@@ -57,6 +57,42 @@ pub mod sys {
             out_ptr: *mut u8,
             out_cap: usize,
         ) -> i32;
+        /// Seals the plaintext with the AAD to this enclave's identity (capability `seal`).
+        pub fn seal(
+            policy: i32,
+            aad_ptr: *const u8,
+            aad_len: usize,
+            pt_ptr: *const u8,
+            pt_len: usize,
+            out_ptr: *mut u8,
+            out_cap: usize,
+        ) -> i32;
+        /// Opens a sealed blob; returns `aad_len << 32 | pt_len` (capability `seal`).
+        pub fn unseal(
+            blob_ptr: *const u8,
+            blob_len: usize,
+            aad_ptr: *mut u8,
+            aad_cap: usize,
+            pt_ptr: *mut u8,
+            pt_cap: usize,
+        ) -> i64;
+        /// Copies the value under the key to the buffer; returns its length (capability
+        /// `store`).
+        pub fn store_get(
+            key_ptr: *const u8,
+            key_len: usize,
+            out_ptr: *mut u8,
+            out_cap: usize,
+        ) -> i32;
+        /// Stores the value under the key, durably (capability `store`).
+        pub fn store_put(
+            key_ptr: *const u8,
+            key_len: usize,
+            value_ptr: *const u8,
+            value_len: usize,
+        ) -> i32;
+        /// Removes the key, durably (capability `store`).
+        pub fn store_delete(key_ptr: *const u8, key_len: usize) -> i32;
     }
 }
 
@@ -71,6 +107,8 @@ pub enum Error {
     Failed,
     /// No such entry.
     NotFound,
+    /// The key policy is not one this enclave may use (a newer svn, another enclave's data).
+    Policy,
     /// A status this SDK does not know (a newer host).
     Other(i32),
 }
@@ -79,11 +117,18 @@ impl Error {
     fn check(status: i32) -> Result<u32, Error> {
         match status {
             0.. => Ok(status.unsigned_abs()),
-            -1 => Err(Error::TooLarge),
-            -2 => Err(Error::BufferTooSmall),
-            -3 => Err(Error::Failed),
-            -4 => Err(Error::NotFound),
-            other => Err(Error::Other(other)),
+            negative => Err(Error::from_status(negative.into())),
+        }
+    }
+
+    fn from_status(status: i64) -> Error {
+        match status {
+            -1 => Error::TooLarge,
+            -2 => Error::BufferTooSmall,
+            -3 => Error::Failed,
+            -4 => Error::NotFound,
+            -5 => Error::Policy,
+            other => Error::Other(i32::try_from(other).unwrap_or(i32::MIN)),
         }
     }
 }
@@ -95,6 +140,7 @@ impl fmt::Display for Error {
             Error::BufferTooSmall => f.write_str("buffer too small"),
             Error::Failed => f.write_str("operation failed"),
             Error::NotFound => f.write_str("not found"),
+            Error::Policy => f.write_str("key policy refused"),
             Error::Other(code) => write!(f, "host status {code}"),
         }
     }
@@ -175,6 +221,176 @@ pub fn report(nonce: &[u8], data: &[u8]) -> Result<alloc::vec::Vec<u8>, Error> {
             Err(Error::BufferTooSmall) if out.len() < 1 << 20 => out.resize(out.len() * 2, 0),
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Which key [`seal`] uses, as SGX key policies do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealPolicy {
+    /// Only this exact enclave (same measurement) can unseal (MRENCLAVE).
+    Measurement,
+    /// This signer's product at this enclave's security version or newer can unseal (MRSIGNER):
+    /// upgrades keep reading the data.
+    Signer,
+    /// As [`SealPolicy::Signer`] at an older security version, so that enclaves back to that
+    /// version can still unseal. Must not exceed this enclave's own svn.
+    SignerAt(u16),
+}
+
+impl SealPolicy {
+    /// The ABI encoding (`docs/abi.md`).
+    pub const fn to_abi(self) -> i32 {
+        match self {
+            SealPolicy::Measurement => 0,
+            SealPolicy::Signer => 1,
+            SealPolicy::SignerAt(svn) => 0x1_0000 | svn as i32,
+        }
+    }
+}
+
+/// Largest plaintext [`seal`] takes: 1 MiB.
+pub const MAX_SEAL_PLAINTEXT: usize = 1 << 20;
+/// Largest AAD [`seal`] takes: 64 KiB.
+pub const MAX_SEAL_AAD: usize = 64 << 10;
+/// Largest store key: 256 bytes.
+pub const MAX_STORE_KEY: usize = 256;
+/// Largest store value: 64 KiB.
+pub const MAX_STORE_VALUE: usize = 64 << 10;
+
+/// The size of the blob that seals `aad_len` bytes of AAD and `plaintext_len` bytes
+/// (`docs/formats.md`, "Sealed blob").
+pub const fn sealed_len(aad_len: usize, plaintext_len: usize) -> usize {
+    100 + aad_len + plaintext_len
+}
+
+/// Seals `plaintext` with `aad` (authenticated, kept in clear) to this enclave under `policy`,
+/// into `out`; returns the blob's length. Needs the `seal` capability.
+pub fn seal_into(
+    policy: SealPolicy,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    // SAFETY: each pointer and length pair describes one of the slices; only `out` is written.
+    let status = unsafe {
+        sys::seal(
+            policy.to_abi(),
+            aad.as_ptr(),
+            aad.len(),
+            plaintext.as_ptr(),
+            plaintext.len(),
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    Error::check(status).map(|n| n as usize)
+}
+
+/// [`seal_into`] a new buffer of the right size.
+#[cfg(feature = "alloc")]
+pub fn seal(
+    policy: SealPolicy,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<alloc::vec::Vec<u8>, Error> {
+    let mut out = alloc::vec![0u8; sealed_len(aad.len(), plaintext.len())];
+    let n = seal_into(policy, aad, plaintext, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Opens `blob` into `aad_out` and `plaintext_out`; returns `(aad length, plaintext length)`.
+/// A buffer of `blob.len()` bytes is always large enough for either. Needs the `seal`
+/// capability; [`Error::Policy`] when the blob is for another enclave or a newer version,
+/// [`Error::Failed`] when it does not authenticate.
+pub fn unseal_into(
+    blob: &[u8],
+    aad_out: &mut [u8],
+    plaintext_out: &mut [u8],
+) -> Result<(usize, usize), Error> {
+    // SAFETY: each pointer and length pair describes one of the slices; the host writes only
+    // `aad_out` and `plaintext_out`.
+    let result = unsafe {
+        sys::unseal(
+            blob.as_ptr(),
+            blob.len(),
+            aad_out.as_mut_ptr(),
+            aad_out.len(),
+            plaintext_out.as_mut_ptr(),
+            plaintext_out.len(),
+        )
+    };
+    if result < 0 {
+        return Err(Error::from_status(result));
+    }
+    Ok(((result >> 32) as usize, (result & 0xffff_ffff) as usize))
+}
+
+/// An opened blob.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsealed {
+    /// The additional data, authenticated.
+    pub aad: alloc::vec::Vec<u8>,
+    /// The plaintext.
+    pub plaintext: alloc::vec::Vec<u8>,
+}
+
+/// [`unseal_into`] new buffers.
+#[cfg(feature = "alloc")]
+pub fn unseal(blob: &[u8]) -> Result<Unsealed, Error> {
+    let mut aad = alloc::vec![0u8; blob.len()];
+    let mut plaintext = alloc::vec![0u8; blob.len()];
+    let (aad_len, plaintext_len) = unseal_into(blob, &mut aad, &mut plaintext)?;
+    aad.truncate(aad_len);
+    plaintext.truncate(plaintext_len);
+    Ok(Unsealed { aad, plaintext })
+}
+
+/// Copies the value stored under `key` into `out`; returns its length, [`Error::NotFound`] if
+/// there is none, [`Error::BufferTooSmall`] if it does not fit. Needs the `store` capability.
+pub fn store_get_into(key: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    // SAFETY: each pointer and length pair describes one of the slices; only `out` is written.
+    let status = unsafe { sys::store_get(key.as_ptr(), key.len(), out.as_mut_ptr(), out.len()) };
+    Error::check(status).map(|n| n as usize)
+}
+
+/// The value stored under `key` (at most 256 bytes), `None` if there is none. Needs the
+/// `store` capability.
+#[cfg(feature = "alloc")]
+pub fn store_get(key: &[u8]) -> Result<Option<alloc::vec::Vec<u8>>, Error> {
+    let mut out = alloc::vec![0u8; 256];
+    loop {
+        match store_get_into(key, &mut out) {
+            Ok(n) => {
+                out.truncate(n);
+                return Ok(Some(out));
+            }
+            Err(Error::NotFound) => return Ok(None),
+            Err(Error::BufferTooSmall) if out.len() < MAX_STORE_VALUE => {
+                out.resize(MAX_STORE_VALUE, 0)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Stores `value` (at most 64 KiB) under `key` (at most 256 bytes). When this returns `Ok`, the
+/// update is durable and protected against rollback. Needs the `store` capability.
+pub fn store_put(key: &[u8], value: &[u8]) -> Result<(), Error> {
+    // SAFETY: each pointer and length pair describes one of the slices, which the host reads.
+    Error::check(unsafe { sys::store_put(key.as_ptr(), key.len(), value.as_ptr(), value.len()) })
+        .map(drop)
+}
+
+/// Removes `key`; `false` if it was absent. Durable when it returns. Needs the `store`
+/// capability.
+pub fn store_delete(key: &[u8]) -> Result<bool, Error> {
+    // SAFETY: the pointer and length describe `key`, which the host only reads.
+    match Error::check(unsafe { sys::store_delete(key.as_ptr(), key.len()) }) {
+        Ok(_) => Ok(true),
+        Err(Error::NotFound) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,0 +1,471 @@
+//! Sealing and the persistent sealed store, through the real `counter` guest: key policies and
+//! the svn upgrade rule, other platforms, tampering, rollback, and kill -9 during updates.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use attest::{Capability, Manifest, Svn};
+use enclave::platform::{Platform, PlatformReporter};
+use enclave::store::{SealedStore, StoreError};
+use enclave::{Enclave, GuestFault, Input, ReportIssuer, RunError, SealPolicy, ServiceRefused};
+use enclave_tests::guests::COUNTER;
+use enclave_tests::harness::{attacks, manifest, Harness};
+
+/// The counter guest's manifest at `svn`, with `seal` and `store`.
+fn counter_manifest(svn: u16) -> Manifest {
+    let mut m = manifest();
+    m.svn = Svn(svn);
+    m.capabilities = BTreeSet::from([Capability::Seal, Capability::Store]);
+    m
+}
+
+fn counter(h: &Harness, svn: u16) -> Enclave {
+    h.load(&h.sign(COUNTER, &counter_manifest(svn)).unwrap())
+        .unwrap()
+}
+
+/// Runs the counter guest on `commands`; its answers, one per line.
+fn run(h: &Harness, enclave: &Enclave, commands: &str) -> Result<Vec<String>, RunError> {
+    let report = enclave.run(
+        Input::from_bytes(commands.as_bytes().to_vec()),
+        Vec::new(),
+        Some(h.reporter(enclave)),
+    )?;
+    Ok(String::from_utf8(report.output)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+fn one(h: &Harness, enclave: &Enclave, command: &str) -> String {
+    let mut lines = run(h, enclave, command).unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    lines.remove(0)
+}
+
+fn store_of(platform: &Arc<Platform>, enclave: &Enclave) -> SealedStore {
+    SealedStore::new(platform.clone(), platform.identity(enclave))
+}
+
+fn store_error(result: Result<Vec<String>, RunError>) -> StoreError {
+    match result {
+        Err(RunError::Fault(GuestFault::Store(e))) => e,
+        other => panic!("expected a store fault, got {other:?}"),
+    }
+}
+
+#[test]
+fn sealed_blobs_round_trip_under_each_policy() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 3);
+    for policy in ["measurement", "signer", "signer:1", "signer:3"] {
+        let blob = one(&h, &enclave, &format!("seal {policy} hello {policy}"));
+        assert_eq!(
+            one(&h, &enclave, &format!("unseal {blob}")),
+            format!("aad=counter guest, plaintext=hello {policy}")
+        );
+    }
+    // An enclave may not seal for a version newer than its own.
+    assert_eq!(
+        one(&h, &enclave, "seal signer:4 x"),
+        "error: seal: key policy refused"
+    );
+}
+
+#[test]
+fn an_upgrade_reads_its_predecessors_data_never_the_reverse() {
+    let h = Harness::new().unwrap();
+    let (v1, v2) = (counter(&h, 1), counter(&h, 2));
+    let old = one(&h, &v1, "seal signer from v1");
+    assert_eq!(
+        one(&h, &v2, &format!("unseal {old}")),
+        "aad=counter guest, plaintext=from v1"
+    );
+    let new = one(&h, &v2, "seal signer from v2");
+    assert_eq!(
+        one(&h, &v1, &format!("unseal {new}")),
+        "error: unseal: key policy refused"
+    );
+    // v2 can still seal for v1 on purpose.
+    let shared = one(&h, &v2, "seal signer:1 for v1");
+    assert_eq!(
+        one(&h, &v1, &format!("unseal {shared}")),
+        "aad=counter guest, plaintext=for v1"
+    );
+}
+
+#[test]
+fn the_measurement_policy_refuses_any_other_module() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    let blob = one(&h, &enclave, "seal measurement mine");
+    // Same module and signer, another manifest: another measurement.
+    let other = h
+        .load(
+            &attacks::resign(&h, COUNTER, |m| {
+                m.capabilities = counter_manifest(1).capabilities;
+                m.limits.fuel -= 1;
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    assert_ne!(other.measurement(), enclave.measurement());
+    assert_eq!(
+        one(&h, &other, &format!("unseal {blob}")),
+        "error: unseal: key policy refused"
+    );
+    // And a debug build of the same enclave derives other keys, whatever the policy.
+    let debug = h
+        .load(
+            &h.sign(COUNTER, &{
+                let mut m = counter_manifest(1);
+                m.debug = true;
+                m
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    let signer_blob = one(&h, &enclave, "seal signer mine");
+    assert_eq!(
+        one(&h, &debug, &format!("unseal {signer_blob}")),
+        "error: unseal: key policy refused"
+    );
+}
+
+#[test]
+fn another_platform_cannot_unseal() {
+    let (h, other) = (Harness::new().unwrap(), Harness::new().unwrap());
+    let bundle = h.sign(COUNTER, &counter_manifest(1)).unwrap();
+    let enclave = h.load(&bundle).unwrap();
+    let blob = one(&h, &enclave, "seal signer secret");
+    let elsewhere = Enclave::load(&bundle, &[]).unwrap();
+    assert_eq!(
+        one(&other, &elsewhere, &format!("unseal {blob}")),
+        "error: unseal: operation failed"
+    );
+}
+
+#[test]
+fn every_flipped_bit_of_a_sealed_blob_is_refused() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    let services = h.reporter(&enclave);
+    let blob = services
+        .seal(SealPolicy::Signer, b"additional data", b"plaintext")
+        .unwrap();
+    let opened = services.unseal(&blob).unwrap();
+    assert_eq!(
+        (opened.aad.as_slice(), opened.plaintext.as_slice()),
+        (&b"additional data"[..], &b"plaintext"[..])
+    );
+    for i in 0..blob.len() {
+        for bit in 0..8 {
+            let refused = services.unseal(&attacks::flip(&blob, i, bit));
+            assert!(
+                matches!(
+                    refused,
+                    Err(ServiceRefused::Failed | ServiceRefused::Policy)
+                ),
+                "byte {i} bit {bit}"
+            );
+        }
+    }
+    for len in 0..blob.len() {
+        assert!(services.unseal(&attacks::truncate(&blob, len)).is_err());
+    }
+    assert!(services.unseal(&attacks::append(&blob, b"x")).is_err());
+}
+
+#[test]
+fn the_store_persists_across_runs() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    for n in 1..=3 {
+        assert_eq!(one(&h, &enclave, "incr visits"), format!("visits={n}"));
+    }
+    assert_eq!(
+        run(
+            &h,
+            &enclave,
+            "put colour blue\nget colour\ndel colour\nget colour\ndel colour"
+        )
+        .unwrap(),
+        [
+            "ok",
+            "colour=blue",
+            "deleted",
+            "colour not found",
+            "colour not found"
+        ]
+    );
+    // A fresh load of the same bundle, and the store state as the host sees it.
+    let again = counter(&h, 1);
+    assert_eq!(one(&h, &again, "get visits"), "visits=3");
+    let mut store = store_of(h.platform(), &enclave);
+    let state = store.load().unwrap();
+    assert_eq!(state.version, 5);
+    assert_eq!(state.entries.len(), 1);
+}
+
+#[test]
+fn the_store_follows_upgrades_and_refuses_downgrades() {
+    let h = Harness::new().unwrap();
+    let (v1, v2) = (counter(&h, 1), counter(&h, 2));
+    assert_eq!(one(&h, &v1, "incr n"), "n=1");
+    assert_eq!(one(&h, &v2, "incr n"), "n=2");
+    let error = store_error(run(&h, &v1, "get n"));
+    assert!(
+        error
+            .to_string()
+            .contains("sealed to svn 2, enclave is svn 1"),
+        "{error}"
+    );
+    // Another product of the same signer has a store of its own.
+    let other = h
+        .load(
+            &attacks::resign(&h, COUNTER, |m| {
+                m.capabilities = counter_manifest(1).capabilities;
+                m.product_id = attest::ProductId(2);
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(one(&h, &other, "get n"), "n not found");
+}
+
+#[test]
+fn every_flipped_bit_of_the_store_file_is_refused() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    run(&h, &enclave, "put a 1\nput b 2").unwrap();
+    let mut store = store_of(h.platform(), &enclave);
+    let path = store.paths().state.clone();
+    let good = std::fs::read(&path).unwrap();
+    for i in 0..good.len() {
+        for bit in 0..8 {
+            std::fs::write(&path, attacks::flip(&good, i, bit)).unwrap();
+            let mut fresh = store_of(h.platform(), &enclave);
+            assert!(fresh.get(b"a").is_err(), "byte {i} bit {bit}");
+        }
+    }
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(store.get(b"b").unwrap().unwrap().as_slice(), b"2");
+    // Through the guest, a tampered store ends the run with a clear error.
+    std::fs::write(&path, attacks::flip(&good, good.len() - 1, 0)).unwrap();
+    let error = store_error(run(&h, &enclave, "get a"));
+    assert!(error.to_string().contains("decryption failed"), "{error}");
+}
+
+#[test]
+fn a_rolled_back_store_is_refused() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    run(&h, &enclave, "incr n\nincr n").unwrap();
+    let store = store_of(h.platform(), &enclave);
+    let paths = store.paths().clone();
+    let old_state = std::fs::read(&paths.state).unwrap();
+    let old_counter = std::fs::read(&paths.counter).unwrap();
+    run(&h, &enclave, "incr n\nincr n").unwrap();
+
+    // The operator puts the old state back.
+    let new_state = std::fs::read(&paths.state).unwrap();
+    std::fs::write(&paths.state, &old_state).unwrap();
+    let error = store_error(run(&h, &enclave, "get n"));
+    assert_eq!(
+        error,
+        StoreError::RolledBack {
+            state: 2,
+            counter: 4
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "sealed state version 2 is older than the platform counter 4: rolled back"
+    );
+    // The counter rolled back instead.
+    std::fs::write(&paths.state, &new_state).unwrap();
+    std::fs::write(&paths.counter, &old_counter).unwrap();
+    assert_eq!(
+        store_error(run(&h, &enclave, "get n")),
+        StoreError::AheadOfCounter {
+            state: 4,
+            counter: 2
+        }
+    );
+    // The state deleted.
+    std::fs::write(&paths.counter, b"4\n").unwrap();
+    std::fs::remove_file(&paths.state).unwrap();
+    assert_eq!(
+        store_error(run(&h, &enclave, "get n")),
+        StoreError::Missing { counter: 4 }
+    );
+    // A crash between the state write and the counter bump: the state is one ahead, and the
+    // next load finishes the bump.
+    std::fs::write(&paths.state, &new_state).unwrap();
+    std::fs::write(&paths.counter, b"3\n").unwrap();
+    assert_eq!(one(&h, &enclave, "get n"), "n=4");
+    assert_eq!(std::fs::read(&paths.counter).unwrap(), b"4\n");
+}
+
+#[test]
+fn another_platform_refuses_the_store() {
+    let (h, other) = (Harness::new().unwrap(), Harness::new().unwrap());
+    let bundle = h.sign(COUNTER, &counter_manifest(1)).unwrap();
+    let enclave = h.load(&bundle).unwrap();
+    run(&h, &enclave, "incr n").unwrap();
+    let elsewhere = Enclave::load(&bundle, &[]).unwrap();
+    // Copy the store and its counter to the other platform's home, where they land at the same
+    // paths (the store id depends on the signer, product and debug bit only).
+    let (from, to) = (
+        store_of(h.platform(), &enclave).paths().clone(),
+        store_of(other.platform(), &elsewhere).paths().clone(),
+    );
+    std::fs::create_dir_all(&to.dir).unwrap();
+    std::fs::create_dir_all(to.counter.parent().unwrap()).unwrap();
+    std::fs::copy(&from.state, &to.state).unwrap();
+    std::fs::copy(&from.counter, &to.counter).unwrap();
+    let error = store_error(run(&other, &elsewhere, "get n"));
+    assert!(error.to_string().contains("decryption failed"), "{error}");
+}
+
+#[test]
+fn store_and_seal_need_their_capabilities() {
+    let h = Harness::new().unwrap();
+    let error = h.load(&h.sign(COUNTER, &manifest()).unwrap()).unwrap_err();
+    let text = error.to_string();
+    for function in ["seal", "unseal", "store_get", "store_put", "store_delete"] {
+        assert!(
+            text.contains(&format!("enclave_v1.{function}: capability")),
+            "{text}"
+        );
+    }
+}
+
+/// Set in the child process of the kill -9 test: the directory with its platform and bundle.
+const CRASH_CHILD: &str = "ENCLAVE_STORE_CRASH_CHILD";
+/// Updates the child attempts per round.
+const UPDATES: usize = 1_000;
+
+/// The child of [`kill_9_never_loses_an_acknowledged_update`]: runs the counter guest on 1,000
+/// `incr n` commands, its output going straight to standard output, one acknowledged value per
+/// line. Does nothing unless started by that test.
+#[test]
+#[ignore = "run as a child process by kill_9_never_loses_an_acknowledged_update"]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CRASH_CHILD).map(PathBuf::from) else {
+        return;
+    };
+    let platform = Arc::new(Platform::open(&dir.join("platform")).unwrap());
+    let enclave = Enclave::load(&std::fs::read(dir.join("counter.enclave")).unwrap(), &[]).unwrap();
+    let services: Arc<dyn ReportIssuer> =
+        Arc::new(PlatformReporter::new(platform, &enclave, SystemTime::now));
+    let input = "incr n\n".repeat(UPDATES);
+    enclave
+        .run(
+            Input::from_bytes(input.into_bytes()),
+            std::io::stdout(),
+            Some(services),
+        )
+        .unwrap();
+}
+
+/// A random number below `bound`, from the standard library's randomly keyed hasher.
+fn random_below(bound: u64) -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u64(bound);
+    hasher.finish() % bound.max(1)
+}
+
+/// Starts the child, lets it acknowledge a random number of updates, waits a random fraction of
+/// a millisecond or more, and kills it with SIGKILL. Returns the last value it acknowledged.
+fn crash_round(dir: &Path, wait_for: u64) -> Option<u64> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "storage::crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(value) = line.strip_prefix("n=").and_then(|v| v.parse::<u64>().ok()) {
+                let _ = tx.send(value);
+            }
+        }
+    });
+    let mut last = None;
+    let mut seen = 0;
+    while seen < wait_for {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(value) => {
+                last = Some(value);
+                seen += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(Duration::from_micros(random_below(3_000)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    // Every line the child printed before it died was acknowledged.
+    while let Ok(value) = rx.try_recv() {
+        last = Some(value);
+    }
+    last
+}
+
+#[test]
+fn kill_9_never_loses_an_acknowledged_update() {
+    let h = Harness::new().unwrap();
+    let mut m = counter_manifest(1);
+    m.limits.timeout_ms = 600_000;
+    let bundle = h.sign(COUNTER, &m).unwrap();
+    std::fs::write(h.dir().join("counter.enclave"), &bundle).unwrap();
+    let enclave = h.load(&bundle).unwrap();
+    let mut floor = 0;
+    for round in 0..5 {
+        let acknowledged = crash_round(h.dir(), 1 + random_below(300));
+        // Load the store fresh, as the next process would.
+        let mut store = store_of(h.platform(), &enclave);
+        let value = match store.get(b"n") {
+            Ok(Some(bytes)) => std::str::from_utf8(&bytes).unwrap().parse::<u64>().unwrap(),
+            Ok(None) => 0,
+            Err(e) => panic!("round {round}: the store does not load after kill -9: {e}"),
+        };
+        if let Some(acknowledged) = acknowledged {
+            assert!(
+                value >= acknowledged,
+                "round {round}: acknowledged {acknowledged}, store holds {value}"
+            );
+            // At most the one update in flight when the child died is there unacknowledged.
+            assert!(
+                value <= acknowledged + 1,
+                "round {round}: {value} > {acknowledged} + 1"
+            );
+        }
+        assert!(
+            value >= floor,
+            "round {round}: went back from {floor} to {value}"
+        );
+        floor = value;
+    }
+    assert!(floor > 0, "no update was ever acknowledged");
+    // The state still works through the guest.
+    assert_eq!(one(&h, &enclave, "incr n"), format!("n={}", floor + 1));
+}
