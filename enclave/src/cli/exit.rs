@@ -48,11 +48,27 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             _ => FAILURE,
         });
     }
+    if error.is::<enclave::store::InspectError>() || error.is::<sealer::blob::BlobError>() {
+        return Some(SEALED_REFUSED);
+    }
+    if let Some(store) = error.downcast_ref::<enclave::store::StoreError>() {
+        return Some(store_code(store));
+    }
     if let Some(run) = error.downcast_ref::<RunError>() {
         return Some(match run {
             RunError::Input(_) => SEALED_REFUSED,
+            RunError::Fault(enclave::GuestFault::Store(store)) => store_code(store),
             _ => GUEST_FAILED,
         });
     }
     None
+}
+
+/// A store that does not load (tampered, rolled back, another platform) is sealed data refused;
+/// an I/O failure is not.
+fn store_code(error: &enclave::store::StoreError) -> u8 {
+    match error {
+        enclave::store::StoreError::Io { .. } => FAILURE,
+        _ => SEALED_REFUSED,
+    }
 }

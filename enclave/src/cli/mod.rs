@@ -11,6 +11,7 @@ pub mod exit;
 mod io;
 mod platform;
 mod run;
+mod storage;
 
 /// A software enclave on WebAssembly: sign, measure, attest and run wasm guests in an isolated
 /// store, with encrypted inputs and outputs.
@@ -44,6 +45,9 @@ enum Command {
     Seal(confidential::SealArgs),
     /// Check a run's receipt against the client context, then decrypt its sealed output.
     Open(confidential::OpenArgs),
+    /// Open a debug enclave's sealed blob or store state, to inspect it (refused for production
+    /// enclaves).
+    Unseal(storage::UnsealArgs),
 }
 
 /// Runs one subcommand.
@@ -59,6 +63,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => attestation::verify(&args),
         Command::Seal(args) => confidential::seal(&args),
         Command::Open(args) => confidential::open(&args),
+        Command::Unseal(args) => storage::unseal(&args),
     }
 }
 

@@ -56,6 +56,8 @@ pub enum PlatformCommand {
     Show(ShowArgs),
     /// Print (or write) the vendor root certificate that verifiers pin.
     ExportRoot(ExportRootArgs),
+    /// Show the monotonic counters that protect enclave stores against rollback.
+    Counters(super::storage::CountersArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +103,7 @@ pub fn platform(command: &PlatformCommand) -> anyhow::Result<()> {
         PlatformCommand::Init(args) => init(args),
         PlatformCommand::Show(args) => show(args),
         PlatformCommand::ExportRoot(args) => export_root(args),
+        PlatformCommand::Counters(args) => super::storage::counters(args),
     }
 }
 

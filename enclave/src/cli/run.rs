@@ -64,7 +64,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(path) => is_sealed(path)?,
         None => false,
     };
-    let wants_report = enclave.bundle().manifest().grants(Capability::Report);
+    // The platform serves the `report`, `seal` and `store` capabilities.
+    let manifest = enclave.bundle().manifest();
+    let wants_report = [Capability::Report, Capability::Seal, Capability::Store]
+        .into_iter()
+        .any(|c| manifest.grants(c));
     let platform = if sealed || wants_report {
         Some(Arc::new(args.home.open()?))
     } else {
