@@ -392,8 +392,13 @@ impl Harness {
 /// threats as the project's own. Each mutates bytes the way an operator or network attacker
 /// could; feed the result back to the runtime or client and assert the error.
 pub mod attacks {
+    use std::time::SystemTime;
+
     use super::{manifest, Harness, HarnessError};
-    use attest::Manifest;
+    use attest::{Manifest, VerifyError};
+    use enclave::confidential::ConfidentialError;
+    use enclave::{Enclave, LoadError, RunError};
+    use sealer::OpenError;
 
     /// `bytes` with bit `bit` (0–7) of byte `index` flipped.
     pub fn flip(bytes: &[u8], index: usize, bit: u8) -> Vec<u8> {
@@ -444,5 +449,68 @@ pub mod attacks {
         let mut m = manifest();
         change(&mut m);
         h.sign(module, &m)
+    }
+
+    /// Loads `bundle` with one bit flipped at `index`: the runtime's refusal, or `None` if it
+    /// loaded (a finding).
+    pub fn tamper_bundle(h: &Harness, bundle: &[u8], index: usize) -> Option<LoadError> {
+        match h.load(&flip(bundle, index, 0)) {
+            Err(HarnessError::Load(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Replaces the module inside a signed bundle with `other` while keeping the signature, as an
+    /// operator substituting code would: the runtime's refusal, or `None` if it loaded.
+    pub fn swap_module(
+        h: &Harness,
+        bundle: &[u8],
+        module: &[u8],
+        other: &[u8],
+    ) -> Option<LoadError> {
+        let Some(at) = bundle.windows(module.len()).position(|w| w == module) else {
+            return None;
+        };
+        // With another length the CBOR length prefix no longer fits either: the parser or the
+        // signature check refuses it.
+        let mut evil = bundle.to_vec();
+        evil.splice(at..at + module.len(), other.iter().copied());
+        match h.load(&evil) {
+            Err(HarnessError::Load(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Presents `old_evidence` (made for another nonce) to a verifier expecting `fresh_nonce`.
+    pub fn replay_report(
+        h: &Harness,
+        enclave: &Enclave,
+        old_evidence: &[u8],
+        fresh_nonce: &[u8],
+    ) -> Option<VerifyError> {
+        attest::verify(
+            old_evidence,
+            &h.policy(enclave, fresh_nonce),
+            SystemTime::now(),
+        )
+        .err()
+    }
+
+    /// Runs a sealed input meant for one enclave on another (e.g. a lower svn, a debug build,
+    /// another module): the runtime's refusal, or `None` if it ran.
+    pub fn run_elsewhere(h: &Harness, other: &Enclave, sealed_input: &[u8]) -> Option<OpenError> {
+        match h.run_sealed(other, sealed_input) {
+            Err(ConfidentialError::Input(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Runs `enclave` on `input` expecting it to fail (exhausted fuel or memory, a trap, …): the
+    /// run's error, or `None` if it succeeded.
+    pub fn exhaust(h: &Harness, enclave: &Enclave, input: &[u8]) -> Option<RunError> {
+        match h.run(enclave, input) {
+            Err(HarnessError::Run(e)) => Some(e),
+            _ => None,
+        }
     }
 }

@@ -1,0 +1,224 @@
+//! The adversarial matrix: for every artifact a party receives, single-bit flips sampled across
+//! the whole artifact, truncations, appended garbage, and each field swapped with the same field
+//! of another valid artifact. Every variant must be refused with the right class of error; the
+//! totals are printed (`cargo test -- --nocapture matrix`).
+
+use std::time::SystemTime;
+
+use ciborium::Value;
+use enclave::confidential::ConfidentialError;
+use enclave::LoadError;
+use enclave_tests::guests::{STATS, WORDCOUNT};
+use enclave_tests::harness::{attacks, manifest, ClientError, Harness, SealTo};
+
+#[derive(Default)]
+struct Tally {
+    flips: usize,
+    truncations: usize,
+    appends: usize,
+    swaps: usize,
+}
+
+impl Tally {
+    fn print(&self, artifact: &str) {
+        println!(
+            "matrix: {artifact:<13} {:>5} bit flips, {:>3} truncations, {} appends, {} field swaps: all refused",
+            self.flips, self.truncations, self.appends, self.swaps
+        );
+    }
+}
+
+/// Every mutation of `good` but the swaps, each checked by `refused`.
+fn mutate(good: &[u8], samples: usize, refused: impl Fn(&[u8]) -> bool) -> Tally {
+    let mut tally = Tally::default();
+    for i in attacks::positions(good.len(), samples) {
+        let evil = attacks::flip(good, i, (i % 8) as u8);
+        assert!(refused(&evil), "bit flip at {i} of {} accepted", good.len());
+        tally.flips += 1;
+    }
+    for len in attacks::positions(good.len(), 40) {
+        assert!(
+            refused(&attacks::truncate(good, len)),
+            "truncation to {len} accepted"
+        );
+        tally.truncations += 1;
+    }
+    for garbage in [&[0u8][..], &[0xff; 1024][..]] {
+        assert!(
+            refused(&attacks::append(good, garbage)),
+            "appended garbage accepted"
+        );
+        tally.appends += 1;
+    }
+    tally
+}
+
+/// The four fields of a tagged COSE_Sign1 (protected, unprotected, payload, signature).
+fn cose_fields(bytes: &[u8]) -> Vec<Value> {
+    match ciborium::from_reader::<Value, _>(bytes).unwrap() {
+        Value::Tag(18, inner) => match *inner {
+            Value::Array(fields) => fields,
+            other => panic!("not an array: {other:?}"),
+        },
+        other => panic!("not tag 18: {other:?}"),
+    }
+}
+
+/// `a` with field `i` taken from `b`.
+fn cose_swap(a: &[u8], b: &[u8], i: usize) -> Vec<u8> {
+    let mut fields = cose_fields(a);
+    fields[i] = cose_fields(b)[i].clone();
+    let mut out = Vec::new();
+    ciborium::into_writer(&Value::Tag(18, Box::new(Value::Array(fields))), &mut out).unwrap();
+    out
+}
+
+/// Swaps of each COSE field that differs between two valid artifacts.
+fn cose_swaps(a: &[u8], b: &[u8], refused: impl Fn(&[u8]) -> bool) -> usize {
+    let mut swaps = 0;
+    for i in 0..4 {
+        if cose_fields(a)[i] != cose_fields(b)[i] {
+            assert!(refused(&cose_swap(a, b, i)), "COSE field {i} swap accepted");
+            swaps += 1;
+        }
+    }
+    swaps
+}
+
+#[test]
+fn every_artifact_refuses_every_mutation() {
+    let h = Harness::new().unwrap();
+    let wordcount_bundle = h.sign(WORDCOUNT, &manifest()).unwrap();
+    let stats_bundle = h.sign(STATS, &manifest()).unwrap();
+    let wordcount = h.load(&wordcount_bundle).unwrap();
+    let stats = h.load(&stats_bundle).unwrap();
+
+    // Bundles.
+    let bundle_refused = |b: &[u8]| {
+        matches!(
+            h.load(b),
+            Err(enclave_tests::harness::HarnessError::Load(
+                LoadError::Bundle(_)
+            ))
+        )
+    };
+    let mut tally = mutate(&wordcount_bundle, 400, bundle_refused);
+    tally.swaps = cose_swaps(&wordcount_bundle, &stats_bundle, bundle_refused);
+    tally.print("bundle");
+
+    // Evidence.
+    let nonce = h.nonce();
+    let evidence = h.attest(&wordcount, &nonce).unwrap();
+    let other_evidence = h.attest(&stats, &nonce).unwrap();
+    let policy = h.policy(&wordcount, &nonce);
+    let evidence_refused = |e: &[u8]| attest::verify(e, &policy, SystemTime::now()).is_err();
+    assert!(!evidence_refused(&evidence));
+    let mut tally = mutate(&evidence, 400, evidence_refused);
+    tally.swaps = cose_swaps(&evidence, &other_evidence, evidence_refused);
+    tally.print("evidence");
+
+    // Sealed inputs, sealed outputs and receipts of two requests to the same enclave.
+    let verified = h.attest_and_verify(&wordcount).unwrap();
+    let text = "alpha beta gamma ".repeat(5_000); // 85 kB: two chunks
+    let one = h
+        .seal(&verified, SealTo::Measurement, text.as_bytes())
+        .unwrap();
+    let two = h
+        .seal(&verified, SealTo::Measurement, text.as_bytes())
+        .unwrap();
+    let input_refused = |s: &[u8]| {
+        matches!(
+            h.run_sealed(&wordcount, s),
+            Err(ConfidentialError::Input(_))
+        )
+    };
+    let mut tally = mutate(&one.bytes, 300, input_refused);
+    // Fields: the header (178 bytes: key binding, enc, key confirmation) and each chunk.
+    let header = one.bytes.len() - text.len() - 2 * 16;
+    let chunk = sealer::CHUNK_LEN + 16;
+    let fields = [
+        0..header,
+        header..header + chunk,
+        header + chunk..one.bytes.len(),
+    ];
+    for field in fields {
+        let mut evil = one.bytes.clone();
+        evil[field.clone()].copy_from_slice(&two.bytes[field]);
+        assert!(input_refused(&evil), "sealed input field swap accepted");
+        tally.swaps += 1;
+    }
+    tally.print("sealed input");
+
+    let run_one = h.run_sealed(&wordcount, &one.bytes).unwrap();
+    let run_two = h.run_sealed(&wordcount, &two.bytes).unwrap();
+    let output_refused = |o: &[u8]| {
+        matches!(
+            h.open(&one.context, &run_one.receipt, o),
+            Err(ClientError::Mismatch(_) | ClientError::Open(_))
+        )
+    };
+    assert!(!output_refused(&run_one.output));
+    let mut tally = mutate(&run_one.output, 200, output_refused);
+    // Fields: magic + version + response nonce (42 bytes), then the chunks.
+    for field in [0..42, 42..run_one.output.len().min(run_two.output.len())] {
+        let mut evil = run_one.output.clone();
+        evil[field.clone()].copy_from_slice(&run_two.output[field]);
+        assert!(output_refused(&evil), "sealed output field swap accepted");
+        tally.swaps += 1;
+    }
+    tally.print("sealed output");
+
+    let receipt_refused = |r: &[u8]| {
+        matches!(
+            h.open(&one.context, r, &run_one.output),
+            Err(ClientError::Receipt(_) | ClientError::Mismatch(_))
+        )
+    };
+    let mut tally = mutate(&run_one.receipt, 300, receipt_refused);
+    tally.swaps = cose_swaps(&run_one.receipt, &run_two.receipt, receipt_refused);
+    tally.print("receipt");
+}
+
+#[test]
+fn attack_helpers_return_the_runtime_errors() {
+    let h = Harness::new().unwrap();
+    let bundle = h.sign(WORDCOUNT, &manifest()).unwrap();
+    let enclave = h.load(&bundle).unwrap();
+    assert!(matches!(
+        attacks::tamper_bundle(&h, &bundle, bundle.len() / 2),
+        Some(LoadError::Bundle(_))
+    ));
+    // The same length of other code under the original signature.
+    let mut other = WORDCOUNT.to_vec();
+    other[WORDCOUNT.len() / 2] ^= 1;
+    assert!(matches!(
+        attacks::swap_module(&h, &bundle, WORDCOUNT, &other),
+        Some(LoadError::Bundle(attest::BundleError::BadSignature))
+    ));
+    let old = h.attest(&enclave, &h.nonce()).unwrap();
+    assert!(matches!(
+        attacks::replay_report(&h, &enclave, &old, &h.nonce()),
+        Some(attest::VerifyError::NonceMismatch { .. })
+    ));
+    let sealed = h
+        .seal(
+            &h.attest_and_verify(&enclave).unwrap(),
+            SealTo::Measurement,
+            b"x",
+        )
+        .unwrap();
+    let debug = h
+        .load(&attacks::resign(&h, WORDCOUNT, |m| m.debug = true).unwrap())
+        .unwrap();
+    assert!(matches!(
+        attacks::run_elsewhere(&h, &debug, &sealed.bytes),
+        Some(sealer::OpenError::DebugMismatch { .. })
+    ));
+    let starved = h
+        .load(&attacks::resign(&h, WORDCOUNT, |m| m.limits.fuel = 1000).unwrap())
+        .unwrap();
+    assert!(matches!(
+        attacks::exhaust(&h, &starved, b"many words here"),
+        Some(enclave::RunError::FuelExhausted { fuel: 1000 })
+    ));
+}
