@@ -3,16 +3,17 @@
 //! ordinary `cargo test`. Attack helpers put a workload under the same threats the project's own
 //! tests use; each returns the error the runtime or the client library gives.
 //!
-//! ```no_run
+//! ```
+//! use enclave_tests::guests::WORDCOUNT;
 //! use enclave_tests::harness::{manifest, Harness};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let h = Harness::new()?;
-//! let module = std::fs::read("my_guest.wasm")?;
-//! let enclave = h.load(&h.sign(&module, &manifest())?)?;
+//! let h = Harness::new()?; // a throw-away vendor root, platform and author key
+//! let enclave = h.load(&h.sign(WORDCOUNT, &manifest())?)?;
 //! // Attest with a fresh nonce, verify as the relying party, seal, run, check the receipt, open.
-//! let output = h.confidential(&enclave, b"secret input")?;
-//! assert_eq!(output.plaintext, b"expected output");
+//! let output = h.confidential(&enclave, b"to be or not to be")?;
+//! assert_eq!(output.plaintext, b"be\t2\nto\t2\nnot\t1\nor\t1\n");
+//! assert_eq!(output.receipt.claims().measurement, enclave.measurement());
 //! # Ok(())
 //! # }
 //! ```
