@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod cache;
 pub mod confidential;
 pub mod engine;
 pub mod error;

@@ -5,12 +5,18 @@
 //! granted ABI. `Enclave::run` gives each run a fresh store with the manifest's limits, so
 //! nothing of one run's memory is visible to the next.
 //!
+//! Fast paths: `Enclave::load_cached` takes compiled code from an authenticated cache
+//! ([`crate::cache`]) instead of compiling; each run takes a pre-reserved instance slot from the
+//! engine's pool ([`engine::build_pooled`]); and runs made on a thread started by
+//! [`Enclave::on_guest_thread`] execute right there, without a thread of their own.
+//!
 //! Native guests (`kind = "enclave"`) link the enclave ABI ([`crate::abi`]); WASI guests
 //! (`kind = "wasi"`) link WASI preview 1 ([`crate::wasi`]). Both get the same store setup and
 //! limits, and the same I/O accounting.
 
+use std::cell::Cell;
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
@@ -18,7 +24,8 @@ use attest::{GuestKind, Manifest, Measurement, SignerId};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
-use crate::engine::{self, EpochTicker};
+use crate::cache::{self, CacheOutcome, CodeCache};
+use crate::engine::{self, EngineFingerprint, EpochTicker};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
@@ -29,12 +36,20 @@ use crate::wasi::{self, SharedIo, WasiState};
 /// Native stack the guest thread gets beyond the wasm stack limit, for host frames.
 const HOST_STACK_HEADROOM: usize = 2 << 20;
 
+thread_local! {
+    /// The native stack of the current thread when [`Enclave::on_guest_thread`] started it and
+    /// no run is executing on it; zero on every other thread.
+    static GUEST_STACK: Cell<usize> = const { Cell::new(0) };
+}
+
 /// A verified, compiled enclave, ready to run any number of times.
 pub struct Enclave {
     bundle: VerifiedBundle,
     engine: Engine,
     module: Module,
     linked: Linked,
+    slots: Slots,
+    cache: Option<CacheOutcome>,
     _ticker: EpochTicker,
 }
 
@@ -105,9 +120,23 @@ impl Enclave {
     /// # Errors
     /// [`LoadError`] naming the first failed check.
     pub fn load(bundle_bytes: &[u8], trusted_signers: &[SignerId]) -> Result<Self, LoadError> {
+        Self::load_cached(bundle_bytes, trusted_signers, None)
+    }
+
+    /// As [`Enclave::load`], with the compiled code taken from `cache` when it holds an
+    /// authenticated entry for this module and engine, and stored there otherwise. The bundle
+    /// is verified and measured the same way either way.
+    ///
+    /// # Errors
+    /// As [`Enclave::load`]. Cache problems are not errors: the module is compiled instead.
+    pub fn load_cached(
+        bundle_bytes: &[u8],
+        trusted_signers: &[SignerId],
+        cache: Option<&CodeCache>,
+    ) -> Result<Self, LoadError> {
         let bundle = bundle::verify(bundle_bytes)?;
         bundle.require_signer(trusted_signers)?;
-        Self::from_verified(bundle)
+        Self::from_verified_cached(bundle, cache)
     }
 
     /// Compiles an already verified bundle.
@@ -115,10 +144,28 @@ impl Enclave {
     /// # Errors
     /// [`LoadError`] for an invalid module or one that imports outside the granted ABI.
     pub fn from_verified(bundle: VerifiedBundle) -> Result<Self, LoadError> {
+        Self::from_verified_cached(bundle, None)
+    }
+
+    /// As [`Enclave::from_verified`], through `cache` (see [`Enclave::load_cached`]).
+    ///
+    /// # Errors
+    /// As [`Enclave::from_verified`].
+    pub fn from_verified_cached(
+        bundle: VerifiedBundle,
+        cache: Option<&CodeCache>,
+    ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
-        let engine = engine::build(manifest.limits.stack_bytes)
+        let engine = engine::build_pooled(&manifest.limits)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let module = compile(&engine, bundle.module())?;
+        let (module, outcome) = match cache {
+            Some(cache) => {
+                let fingerprint = EngineFingerprint::of(&engine, manifest.limits.stack_bytes);
+                let (module, outcome) = cache.module(&engine, &fingerprint, bundle.module())?;
+                (module, Some(outcome))
+            }
+            None => (cache::compile(&engine, bundle.module())?, None),
+        };
         let linked = link(&engine, &module, manifest)?;
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
         Ok(Self {
@@ -126,8 +173,46 @@ impl Enclave {
             engine,
             module,
             linked,
+            slots: Slots::new(engine::POOL_INSTANCES),
+            cache: outcome,
             _ticker: ticker,
         })
+    }
+
+    /// What the compiled-code cache did at load; `None` when loaded without one.
+    pub fn cache_outcome(&self) -> Option<CacheOutcome> {
+        self.cache
+    }
+
+    /// Runs `f` on a new thread with enough native stack for this enclave's guests. Every
+    /// [`Enclave::run`] (or [`Enclave::run_sealed`]) that `f` makes, of this enclave or any other
+    /// whose stack limit fits, executes on that thread instead of starting one per run: the way
+    /// to serve many requests. Guest stack overflows stay traps either way.
+    ///
+    /// # Errors
+    /// [`RunError::Host`] when the thread cannot start or `f` panics.
+    pub fn on_guest_thread<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, RunError> {
+        let stack = self.native_stack();
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("enclave-guest".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, || {
+                    GUEST_STACK.with(|s| s.set(stack));
+                    f()
+                })
+                .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
+                .join()
+                .map_err(|_| RunError::Host("the guest thread panicked".into()))
+        })
+    }
+
+    /// The native stack a run needs: the wasm stack limit and room for host frames.
+    fn native_stack(&self) -> usize {
+        let stack = self.bundle.manifest().limits.stack_bytes;
+        usize::try_from(stack)
+            .unwrap_or(usize::MAX)
+            .saturating_add(HOST_STACK_HEADROOM)
     }
 
     /// The verified bundle this enclave was loaded from.
@@ -165,17 +250,27 @@ impl Enclave {
                 limit: limits.max_input_bytes,
             });
         }
-        let stack = usize::try_from(limits.stack_bytes).unwrap_or(usize::MAX);
-        std::thread::scope(|scope| {
-            std::thread::Builder::new()
-                .name("enclave-guest".into())
-                .stack_size(stack.saturating_add(HOST_STACK_HEADROOM))
-                .spawn_scoped(scope, || self.run_here(input, Box::new(output), reporter))
-                .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
-                .join()
-                .map_err(|_| RunError::Host("the guest thread panicked".into()))?
-        })
-        .and_then(|report| {
+        let stack = self.native_stack();
+        let here = GUEST_STACK.with(Cell::get);
+        let report = if here >= stack {
+            // A thread from `on_guest_thread` with stack to spare. While the guest runs, a nested
+            // run (from a host function) would find no stack recorded and start its own thread.
+            GUEST_STACK.with(|s| s.set(0));
+            let report = self.run_here(input, Box::new(output), reporter);
+            GUEST_STACK.with(|s| s.set(here));
+            report
+        } else {
+            std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("enclave-guest".into())
+                    .stack_size(stack)
+                    .spawn_scoped(scope, || self.run_here(input, Box::new(output), reporter))
+                    .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
+                    .join()
+                    .map_err(|_| RunError::Host("the guest thread panicked".into()))?
+            })
+        };
+        report.and_then(|report| {
             let RunReport {
                 measurement,
                 fuel_used,
@@ -283,6 +378,9 @@ impl Enclave {
         entry: &str,
     ) -> Result<(T, u64, Option<i32>), RunError> {
         let limits = &self.bundle.manifest().limits;
+        // Declared before the store, so the slot is given back after the store (and with it the
+        // instance) is gone.
+        let _slot = self.slots.acquire();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
         let fuel_error = |e: wasmtime::Error| RunError::Host(format!("{e:#}"));
@@ -305,6 +403,45 @@ impl Enclave {
         };
         let fuel_left = store.get_fuel().map_err(fuel_error)?;
         Ok((store.into_data(), fuel_left, exit_code))
+    }
+}
+
+/// Counts the engine pool's free instance slots, so that a run beyond the pool's capacity waits
+/// for one instead of failing.
+struct Slots {
+    free: Mutex<u32>,
+    returned: Condvar,
+}
+
+/// A taken slot; given back on drop.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(count: u32) -> Self {
+        Self {
+            free: Mutex::new(count),
+            returned: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
+        *free = free.saturating_add(1);
+        self.0.returned.notify_one();
     }
 }
 
@@ -370,10 +507,6 @@ fn stderr_tail(io: &GuestIo) -> String {
         .to_string()
 }
 
-fn compile(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
-    Module::new(engine, bytes).map_err(|e| LoadError::InvalidModule(format!("{e:#}")))
-}
-
 /// Compiles `module` with the default engine and lists its interface, without checking it
 /// against any manifest (for `enclave inspect`).
 ///
@@ -382,7 +515,7 @@ fn compile(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
 pub fn describe_module(module: &[u8]) -> Result<ModuleInterface, LoadError> {
     let engine = engine::build(attest::Limits::default().stack_bytes)
         .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    Ok(interface(&compile(&engine, module)?))
+    Ok(interface(&cache::compile(&engine, module)?))
 }
 
 fn interface(module: &Module) -> ModuleInterface {

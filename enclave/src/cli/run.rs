@@ -57,7 +57,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .map(|s| parse_signer(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
-    let enclave = Enclave::load(&bytes, &trusted)
+    let cache = enclave::cache::CodeCache::find(args.home.resolve().ok()); // compiled-code cache
+    let enclave = Enclave::load_cached(&bytes, &trusted, cache.as_ref())
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     // The platform is needed only by a guest that may ask for a report, or for a sealed input.
     let sealed = match &args.input {

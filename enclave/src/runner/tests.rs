@@ -278,3 +278,117 @@ fn the_host_keeps_serving_after_hostile_runs() {
         assert_eq!(run(&echo, b"ok").unwrap(), b"ok");
     }
 }
+
+/// A guest that, on input "w", writes markers into its initial page and into a page it grows;
+/// on any other input it grows the same page and outputs what it finds at both places.
+const SNOOP: &str = r#"(local $n i32)
+    (local.set $n (call $read (i32.const 1024) (i32.const 1)))
+    (drop (memory.grow (i32.const 1)))
+    (if (i32.eq (i32.load8_u (i32.const 1024)) (i32.const 119))
+        (then
+            (i32.store (i32.const 40000) (i32.const 0x5ec2e75))
+            (i32.store (i32.const 70000) (i32.const 0x5ec2e75)))
+        (else
+            (i32.store (i32.const 2000) (i32.load (i32.const 40000)))
+            (i32.store (i32.const 2004) (i32.load (i32.const 70000)))
+            (drop (call $write (i32.const 2000) (i32.const 8)))))"#;
+
+#[test]
+fn no_memory_survives_into_the_next_run() {
+    let enclave = load(&guest(SNOOP), "").unwrap();
+    // Pool slots are reused: many writes, then many reads, on the same pool.
+    for _ in 0..3 {
+        assert_eq!(run(&enclave, b"w").unwrap(), b"");
+        assert_eq!(run(&enclave, b"r").unwrap(), [0; 8]);
+    }
+    enclave
+        .on_guest_thread(|| {
+            for _ in 0..3 {
+                assert_eq!(run(&enclave, b"w").unwrap(), b"");
+                assert_eq!(run(&enclave, b"r").unwrap(), [0; 8]);
+            }
+        })
+        .unwrap();
+}
+
+#[test]
+fn runs_on_a_guest_thread_keep_every_limit() {
+    let echo = load(&guest(ECHO), "").unwrap();
+    let deep = load(&guest("(drop (call $recurse (i32.const 0)))"), "").unwrap();
+    let bomb = load(&guest("(loop (br 0))"), "[limits]\nfuel = 100000\n").unwrap();
+    echo.on_guest_thread(|| {
+        for _ in 0..3 {
+            assert_eq!(run(&echo, b"hi").unwrap(), b"hi");
+            assert!(matches!(
+                run(&deep, b""),
+                Err(RunError::StackOverflow { .. })
+            ));
+            assert!(matches!(
+                run(&bomb, b""),
+                Err(RunError::FuelExhausted { .. })
+            ));
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_guest_thread_too_small_for_a_bigger_stack_is_not_used() {
+    let small = load(&guest(ECHO), "[limits]\nstack_bytes = 65536\n").unwrap();
+    let big = load(
+        &guest("(drop (call $recurse (i32.const 0)))"),
+        "[limits]\nstack_bytes = 8388608\n",
+    )
+    .unwrap();
+    // `big` needs more native stack than `small`'s thread has: it gets a thread of its own,
+    // and its overflow is still the wasm limit's trap.
+    small
+        .on_guest_thread(|| {
+            assert!(matches!(
+                run(&big, b""),
+                Err(RunError::StackOverflow { limit: 8388608 })
+            ));
+        })
+        .unwrap();
+}
+
+#[test]
+fn more_concurrent_runs_than_pool_slots_wait_for_a_slot() {
+    let enclave = load(&guest(ECHO), "").unwrap();
+    let threads = usize::try_from(engine::POOL_INSTANCES).unwrap() * 2;
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..threads)
+            .map(|i| {
+                let enclave = &enclave;
+                scope.spawn(move || {
+                    let input = format!("run {i}");
+                    (0..5).all(|_| run(enclave, input.as_bytes()).unwrap() == input.as_bytes())
+                })
+            })
+            .collect();
+        for run in runs {
+            assert!(run.join().unwrap());
+        }
+    });
+}
+
+#[test]
+fn cached_load_runs_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path().to_owned(), &[1; 32]);
+    let module = wat::parse_str(guest(ECHO)).unwrap();
+    let manifest = Manifest::from_toml(BASE).unwrap();
+    let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
+    let first = Enclave::load_cached(&bytes, &[], Some(&cache)).unwrap();
+    let second = Enclave::load_cached(&bytes, &[], Some(&cache)).unwrap();
+    assert_eq!(first.cache_outcome(), Some(CacheOutcome::Miss));
+    assert_eq!(second.cache_outcome(), Some(CacheOutcome::Hit));
+    assert_eq!(Enclave::load(&bytes, &[]).unwrap().cache_outcome(), None);
+    assert_eq!(second.measurement(), first.measurement());
+    assert_eq!(run(&second, b"cached").unwrap(), b"cached");
+    // The signature is checked before the cache is consulted.
+    let mut evil = bytes.clone();
+    let last = evil.len() - 1;
+    evil[last] ^= 1;
+    assert!(Enclave::load_cached(&evil, &[], Some(&cache)).is_err());
+}
