@@ -561,6 +561,11 @@ fn check_out(
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "test code: a panic is a failing test"
+    )]
     use super::*;
 
     #[test]
@@ -579,5 +584,177 @@ mod tests {
                 len: u32::MAX
             })
         );
+    }
+
+    /// A guest that calls `function` (of type `params -> result`) with `args` and traps unless
+    /// it returns `expected`.
+    fn caller_of(
+        function: &str,
+        params: &str,
+        result: &str,
+        args: &[i64],
+        expected: i64,
+    ) -> String {
+        let ty = if result == "i64" { "i64" } else { "i32" };
+        let args: String = args.iter().map(|a| format!("(i32.const {a}) ")).collect();
+        format!(
+            r#"(module
+                (import "enclave_v1" "{function}" (func $f (param {params}) (result {result})))
+                (memory (export "memory") 1)
+                (func (export "enclave_main")
+                    (if ({ty}.ne (call $f {args}) ({ty}.const {expected})) (then unreachable))))"#
+        )
+    }
+
+    fn run(wat: &str) -> Result<(), crate::RunError> {
+        let manifest = attest::Manifest::from_toml(
+            "product_id = 1\nsvn = 1\ndebug = false\ncapabilities = [\"seal\", \"store\"]\n",
+        )
+        .unwrap();
+        let module = wat::parse_str(wat).unwrap();
+        let key = attest::AuthorKey::generate().unwrap();
+        let bundle = attest::bundle::sign(&key, &manifest, &module).unwrap();
+        let enclave = crate::Enclave::load(&bundle, &[]).unwrap();
+        enclave
+            .run(crate::Input::from_bytes(Vec::new()), Vec::new(), None)
+            .map(drop)
+    }
+
+    #[test]
+    fn seal_and_store_check_caps_then_every_buffer() {
+        const SEAL: &str = "i32 i32 i32 i32 i32 i32 i32";
+        const UNSEAL: &str = "i32 i32 i32 i32 i32 i32";
+        let page = 65536;
+        let out_of_bounds = |wat: &str, function: &str| match run(wat) {
+            Err(crate::RunError::Fault(GuestFault::OutOfBounds { function: f, .. })) => {
+                assert_eq!(f, function)
+            }
+            other => panic!("{function}: expected an out-of-bounds fault, got {other:?}"),
+        };
+        // Over a cap: a status, whatever the pointer.
+        let too_large = i64::from(status::ERR_TOO_LARGE);
+        for wat in [
+            caller_of("seal", SEAL, "i32", &[0, -1, 65537, 0, 0, 0, 0], too_large),
+            caller_of(
+                "seal",
+                SEAL,
+                "i32",
+                &[0, 0, 0, -1, 1048577, 0, 0],
+                too_large,
+            ),
+            caller_of("unseal", UNSEAL, "i64", &[-1, -1, 0, 0, 0, 0], too_large),
+            caller_of(
+                "store_get",
+                "i32 i32 i32 i32",
+                "i32",
+                &[-1, 257, 0, 0],
+                too_large,
+            ),
+            caller_of(
+                "store_put",
+                "i32 i32 i32 i32",
+                "i32",
+                &[0, 0, -1, 65537],
+                too_large,
+            ),
+            caller_of("store_delete", "i32 i32", "i32", &[-1, -1], too_large),
+        ] {
+            run(&wat).unwrap();
+        }
+        // Within the caps, every buffer is checked, output buffers included, before any work.
+        out_of_bounds(
+            &caller_of("seal", SEAL, "i32", &[0, page - 1, 2, 0, 0, 0, 0], 0),
+            "seal",
+        );
+        out_of_bounds(
+            &caller_of("seal", SEAL, "i32", &[0, 0, 0, 0, 0, page, 1], 0),
+            "seal",
+        );
+        out_of_bounds(
+            &caller_of("seal", SEAL, "i32", &[7, 0, 0, 0, 0, -16, 64], 0),
+            "seal",
+        );
+        out_of_bounds(
+            &caller_of("unseal", UNSEAL, "i64", &[page, 1, 0, 0, 0, 0], 0),
+            "unseal",
+        );
+        out_of_bounds(
+            &caller_of("unseal", UNSEAL, "i64", &[0, 0, 0, 0, page - 8, 9], 0),
+            "unseal",
+        );
+        out_of_bounds(
+            &caller_of("store_get", "i32 i32 i32 i32", "i32", &[0, 1, page, 1], 0),
+            "store_get",
+        );
+        out_of_bounds(
+            &caller_of("store_put", "i32 i32 i32 i32", "i32", &[0, 1, page, 1], 0),
+            "store_put",
+        );
+        out_of_bounds(
+            &caller_of("store_delete", "i32 i32", "i32", &[page, 1], 0),
+            "store_delete",
+        );
+        // In bounds, an unknown policy is refused, and without platform services everything
+        // else fails cleanly.
+        let policy = i64::from(status::ERR_POLICY);
+        run(&caller_of(
+            "seal",
+            SEAL,
+            "i32",
+            &[2, 0, 0, 0, 0, 0, 0],
+            policy,
+        ))
+        .unwrap();
+        run(&caller_of(
+            "seal",
+            SEAL,
+            "i32",
+            &[0x20000, 0, 0, 0, 0, 0, 0],
+            policy,
+        ))
+        .unwrap();
+        let small = i64::from(status::ERR_BUFFER_TOO_SMALL);
+        run(&caller_of(
+            "seal",
+            SEAL,
+            "i32",
+            &[0, 0, 0, 0, 0, 0, 99],
+            small,
+        ))
+        .unwrap();
+        let failed = i64::from(status::ERR_FAILED);
+        run(&caller_of(
+            "seal",
+            SEAL,
+            "i32",
+            &[0, 0, 0, 0, 0, 0, 100],
+            failed,
+        ))
+        .unwrap();
+        run(&caller_of(
+            "store_get",
+            "i32 i32 i32 i32",
+            "i32",
+            &[0, 1, 0, 0],
+            failed,
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn seal_policies_decode() {
+        assert_eq!(SealPolicy::from_abi(0), Some(SealPolicy::Measurement));
+        assert_eq!(SealPolicy::from_abi(1), Some(SealPolicy::Signer));
+        assert_eq!(
+            SealPolicy::from_abi(0x1_0005),
+            Some(SealPolicy::SignerAt(attest::Svn(5)))
+        );
+        assert_eq!(
+            SealPolicy::from_abi(0x1_ffff),
+            Some(SealPolicy::SignerAt(attest::Svn(0xffff)))
+        );
+        for bad in [2, 0xffff, 0x2_0000, -1, i32::MIN] {
+            assert_eq!(SealPolicy::from_abi(bad), None, "{bad:#x}");
+        }
     }
 }

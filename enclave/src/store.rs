@@ -329,11 +329,33 @@ impl SealedStore {
     fn current(&mut self) -> Result<&StoreState, StoreError> {
         let counter = read_counter(&self.paths.counter)?;
         if self.cached.as_ref().map(|s| s.version) != Some(counter) {
+            if self.cached.is_none() {
+                self.remove_leftovers();
+            }
             self.cached = None;
             let state = self.load_from_disk(counter)?;
             self.cached = Some(state);
         }
         self.cached.as_ref().ok_or(StoreError::Missing { counter })
+    }
+
+    /// Removes the temporary files a process killed in the middle of a state write left in the
+    /// store directory. Called under the lock, so no write of this store is in progress. (A
+    /// killed counter write can leave one in `counters/`, shared by every store; it is never
+    /// read.)
+    fn remove_leftovers(&self) {
+        let Ok(listing) = fs::read_dir(&self.paths.dir) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".enclave-tmp-")
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn load_from_disk(&self, counter: u64) -> Result<StoreState, StoreError> {

@@ -466,6 +466,13 @@ fn kill_9_never_loses_an_acknowledged_update() {
         floor = value;
     }
     assert!(floor > 0, "no update was ever acknowledged");
-    // The state still works through the guest.
+    // The state still works through the guest, and no temporary file of a killed write is left.
     assert_eq!(one(&h, &enclave, "incr n"), format!("n={}", floor + 1));
+    let dir = store_of(h.platform(), &enclave).paths().dir.clone();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["lock", "state"]);
 }
