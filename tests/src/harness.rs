@@ -469,9 +469,7 @@ pub mod attacks {
         module: &[u8],
         other: &[u8],
     ) -> Option<LoadError> {
-        let Some(at) = bundle.windows(module.len()).position(|w| w == module) else {
-            return None;
-        };
+        let at = bundle.windows(module.len()).position(|w| w == module)?;
         // With another length the CBOR length prefix no longer fits either: the parser or the
         // signature check refuses it.
         let mut evil = bundle.to_vec();
