@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Whole-process benchmarks, side by side with peers in the same run on the same machine, printed
+# as a table (docs/performance.md explains each row). Usage:
+#
+#   bench/run.sh            # everything, including the 1 GiB sealing comparison
+#   bench/run.sh --quick    # 1 MiB payloads only (a minute)
+#
+# Needs: a release build (made here), `age` (installed from Debian's packages if missing), GNU time,
+# and the wasmtime CLI 48 as the peer of `enclave run`: $WASMTIME if set, else built once into
+# target/bench-tools with `cargo install --locked wasmtime-cli@48.0.8` (a long build, cached
+# afterwards). Without it the wasmtime rows say so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+quick=false
+[[ ${1:-} == --quick ]] && quick=true
+
+rustup target add wasm32-unknown-unknown wasm32-wasip1 >/dev/null 2>&1 || true
+if ! command -v age >/dev/null; then
+    echo "installing age (Debian package) as the sealing peer" >&2
+    if [[ $(id -u) == 0 ]]; then apt-get install -y -qq age >/dev/null; else sudo apt-get install -y -qq age >/dev/null; fi
+fi
+target=${CARGO_TARGET_DIR:-$root/target}
+cargo build --quiet --release -p enclave
+cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
+cargo build --quiet --release --target wasm32-wasip1 --manifest-path guests/Cargo.toml -p wasi-csv
+enclave=$target/release/enclave
+wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
+csv_wasm=$root/guests/target/wasm32-wasip1/release/wasi-csv.wasm
+
+wasmtime=${WASMTIME:-$root/target/bench-tools/bin/wasmtime}
+if [[ ! -x $wasmtime ]]; then
+    echo "building the wasmtime CLI 48 into target/bench-tools (once; a long build)" >&2
+    cargo install --quiet --locked wasmtime-cli@48.0.8 --root "$root/target/bench-tools" >&2 ||
+        echo "cannot install wasmtime-cli: the wasmtime rows are left out" >&2
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+export ENCLAVE_HOME=$work/platform
+
+# One attested enclave to seal to.
+"$enclave" platform init >/dev/null
+"$enclave" platform export-root -o root.pem
+"$enclave" keygen --out author.key >/dev/null
+cp "$root/examples/wordcount.toml" enclave.toml
+"$enclave" sign --key author.key --manifest enclave.toml "$wasm" -o app.enclave >/dev/null
+m=$("$enclave" measure "$wasm" --manifest enclave.toml)
+nonce=$(openssl rand -hex 16)
+"$enclave" attest app.enclave --nonce "$nonce" -o report.cbor >/dev/null
+age-keygen -o age.key 2>/dev/null
+recipient=$(age-keygen -y age.key)
+
+# time_cmd CMD...: best of 3 wall-clock seconds and the peak RSS (KiB) of that run; standard
+# input from $stdin (default /dev/null).
+time_cmd() {
+    local best="" rss=""
+    for _ in 1 2 3; do
+        /usr/bin/time -f "%e %M" -o t.txt "$@" <"${stdin:-/dev/null}" >/dev/null 2>t.err ||
+            { cat t.err >&2; return 1; }
+        read -r secs kib <t.txt
+        if [[ -z $best ]] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; rss=$kib; fi
+    done
+    echo "$best $rss"
+}
+
+rows=()
+row() { rows+=("$(printf '%-44s %10s %12s %12s' "$1" "$2" "$3" "$4")"); }
+
+seal_vs_age() {
+    local label=$1 bytes=$2
+    head -c "$bytes" /dev/urandom >plain.bin
+    read -r es er < <(time_cmd "$enclave" seal --report report.cbor --root root.pem --measurement "$m" \
+        --nonce "$nonce" --max-age 1d --input plain.bin -o sealed.bin --force)
+    read -r as ar < <(time_cmd age -r "$recipient" -o aged.bin plain.bin)
+    local mib
+    mib=$(awk "BEGIN{print $bytes/1048576}")
+    row "seal $label: enclave seal" "${es}s" "$(awk "BEGIN{printf \"%.0f MiB/s\", $mib/($es>0?$es:0.001)}")" "$((er / 1024)) MiB"
+    row "seal $label: age -r (peer)" "${as}s" "$(awk "BEGIN{printf \"%.0f MiB/s\", $mib/($as>0?$as:0.001)}")" "$((ar / 1024)) MiB"
+    row "  ratio enclave/age throughput" "" "$(awk "BEGIN{printf \"%.2fx\", ($as>0?$as:0.001)/($es>0?$es:0.001)}")" ""
+    rm -f plain.bin sealed.bin sealed.bin.context aged.bin
+}
+
+seal_vs_age "1 MiB" $((1 << 20))
+$quick || seal_vs_age "1 GiB" $((1 << 30))
+
+# The full confidential path for a small input, one process per step (what a user waits for).
+head -c 1024 "$root/examples/sample.txt" >small.txt
+full_path() {
+    "$enclave" seal --report report.cbor --root root.pem --measurement "$m" --nonce "$nonce" \
+        --max-age 1d --input small.txt -o in.sealed --force >/dev/null
+    "$enclave" run app.enclave --input in.sealed --output out.sealed --receipt receipt.cbor --force >/dev/null
+    "$enclave" open out.sealed --receipt receipt.cbor --context in.sealed.context --root root.pem \
+        -o result.txt --force >/dev/null
+}
+export -f full_path
+export enclave m nonce
+read -r fs fr < <(time_cmd bash -c full_path)
+row "seal -> run -> open, small input (3 processes)" "${fs}s" "" "$((fr / 1024)) MiB"
+read -r ps pr < <(time_cmd "$enclave" run app.enclave --input small.txt --output plain.out --force)
+row "run, plaintext small input (1 process)" "${ps}s" "" "$((pr / 1024)) MiB"
+
+# The same WASI guest and input in `enclave run` and `wasmtime run`, plaintext stdio: cold (every
+# run compiles) and with compiled code cached on both sides (the enclave's authenticated cache
+# under the platform home; wasmtime's precompiled module with --allow-precompiled).
+ratio() { awk "BEGIN{printf \"%.2fx\", $1/($2>0?$2:0.001)}"; }
+cat >csv.toml <<'TOML'
+product_id = 2
+svn = 1
+debug = false
+kind = "wasi"
+TOML
+"$enclave" sign --key author.key --manifest csv.toml "$csv_wasm" -o csv.enclave >/dev/null
+{
+    echo category,amount
+    awk 'BEGIN{for (i = 0; i < 60000; i++) printf "cat%d,%d.%02d\n", i % 50, i % 997, i % 100}'
+} >big.csv
+printf 'category,amount\nfood,12.50\nrent,800\n' >small.csv
+wasi_rows() {
+    local label=$1 input=$2
+    export stdin=$input
+    read -r ec er < <(time_cmd env ENCLAVE_HOME="$work/no-platform" "$enclave" run csv.enclave)
+    "$enclave" run csv.enclave <"$input" >/dev/null # fills the cache
+    read -r eh eh_rss < <(time_cmd "$enclave" run csv.enclave)
+    row "wasi-csv $label: enclave run, cold" "${ec}s" "" "$((er / 1024)) MiB"
+    row "wasi-csv $label: enclave run, cached" "${eh}s" "" "$((eh_rss / 1024)) MiB"
+    if [[ -x $wasmtime ]]; then
+        read -r wc wr < <(time_cmd "$wasmtime" run -C cache=n "$csv_wasm")
+        "$wasmtime" compile "$csv_wasm" -o csv.cwasm
+        read -r wh wh_rss < <(time_cmd "$wasmtime" run --allow-precompiled csv.cwasm)
+        row "wasi-csv $label: wasmtime run, cold" "${wc}s" "" "$((wr / 1024)) MiB"
+        row "wasi-csv $label: wasmtime run, precompiled" "${wh}s" "" "$((wh_rss / 1024)) MiB"
+        row "  ratio enclave/wasmtime wall, cold" "" "$(ratio "$ec" "$wc")" ""
+        row "  ratio enclave/wasmtime wall, cached" "" "$(ratio "$eh" "$wh")" ""
+    else
+        row "wasi-csv $label: wasmtime run" "n/a" "not installed" ""
+    fi
+    unset stdin
+}
+wasi_rows "small" small.csv
+wasi_rows "$(($(stat -c %s big.csv) / 1024)) KiB" big.csv
+
+printf '\n%-44s %10s %12s %12s\n' "benchmark (best of 3)" "wall" "throughput" "peak RSS"
+printf '%s\n' "${rows[@]}"
+printf '\nmachine: %s, %s cores (%s); %s; %s\n' "$(uname -m)" "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+    "$(age --version 2>/dev/null | sed 's/^/age /')" "$("$wasmtime" --version 2>/dev/null || echo 'no wasmtime')"
