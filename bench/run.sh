@@ -8,7 +8,7 @@
 # Needs: a release build (made here), `age` (installed from Debian's packages if missing), GNU time,
 # and the wasmtime CLI 48 as the peer of `enclave run`: $WASMTIME if set, else built once into
 # target/bench-tools with `cargo install --locked wasmtime-cli@48.0.8` (a long build, cached
-# afterwards). Without it the wasmtime rows say so.
+# afterwards; WASMTIME=none skips it). Without it the wasmtime rows say so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,7 +29,7 @@ wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
 csv_wasm=$root/guests/target/wasm32-wasip1/release/wasi-csv.wasm
 
 wasmtime=${WASMTIME:-$root/target/bench-tools/bin/wasmtime}
-if [[ ! -x $wasmtime ]]; then
+if [[ ! -x $wasmtime && ${WASMTIME:-} != none ]]; then
     echo "building the wasmtime CLI 48 into target/bench-tools (once; a long build)" >&2
     cargo install --quiet --locked wasmtime-cli@48.0.8 --root "$root/target/bench-tools" >&2 ||
         echo "cannot install wasmtime-cli: the wasmtime rows are left out" >&2
