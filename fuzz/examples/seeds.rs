@@ -13,13 +13,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use attest::{
-    Capability, Claims, EnclaveKeys, GuestKind, Limits, Manifest, ModuleDigest, Outcome,
-    ProductId, ReceiptClaims, Svn,
+    Capability, Claims, EnclaveKeys, GuestKind, Limits, Manifest, ModuleDigest, Outcome, ProductId,
+    ReceiptClaims, Svn,
 };
 use enclave_fuzz::{fixture_path, fixtures, NONCE, NOW_SECS};
-use sealer::{
-    ClientContext, EnclaveKeyPair, EvidenceDigest, SealTarget, SealedInputHeader,
-};
+use sealer::{ClientContext, EnclaveKeyPair, EvidenceDigest, SealTarget, SealedInputHeader};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -47,7 +45,10 @@ fn main() -> Result<()> {
     abi(&mut seeds)?;
     blobs(&mut seeds)?;
     for (target, count) in &seeds.counts {
-        println!("{target}: {count} seeds in {}", corpus.join(target).display());
+        println!(
+            "{target}: {count} seeds in {}",
+            corpus.join(target).display()
+        );
     }
     Ok(())
 }
@@ -75,7 +76,13 @@ impl Seeds {
 
     /// A seed of a target whose first byte selects the mode (even: as received, odd: payload
     /// to be signed by the target).
-    fn add_moded(&mut self, target: &'static str, name: &str, mode: u8, bytes: &[u8]) -> Result<()> {
+    fn add_moded(
+        &mut self,
+        target: &'static str,
+        name: &str,
+        mode: u8,
+        bytes: &[u8],
+    ) -> Result<()> {
         self.add(target, name, &[&[mode][..], bytes].concat())
     }
 }
@@ -265,7 +272,11 @@ fn sealed(seeds: &mut Seeds) -> Result<()> {
     for (signer, debug, len) in cases {
         let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let (sealed, context) = seal(&target(signer, debug), &plaintext)?;
-        let name = format!("{}-{}-{len}", if signer { "signer" } else { "measurement" }, u8::from(debug));
+        let name = format!(
+            "{}-{}-{len}",
+            if signer { "signer" } else { "measurement" },
+            u8::from(debug)
+        );
         seeds.add("sealed_input", &name, &sealed)?;
         seeds.add("client_context", &name, context.to_bytes().as_slice())?;
     }
@@ -298,7 +309,11 @@ fn manifests(seeds: &mut Seeds) -> Result<()> {
     for (i, m) in manifests_list().iter().enumerate() {
         seeds.add("manifest", &format!("manifest-{i}"), m.to_toml().as_bytes())?;
     }
-    seeds.add("manifest", "minimal", b"product_id = 7\nsvn = 2\ndebug = false\n")?;
+    seeds.add(
+        "manifest",
+        "minimal",
+        b"product_id = 7\nsvn = 2\ndebug = false\n",
+    )?;
     Ok(())
 }
 

@@ -22,10 +22,10 @@ use attest::{Capability, Claims, GuestKind, Limits, Manifest, ProductId, Svn};
 use enclave::{
     Enclave, Input, LoadError, ReportIssuer, ReportRefused, RunError, SealPolicy, ServiceRefused,
 };
+use libfuzzer_sys::fuzz_target;
 use sealer::blob::{self, BlobError, BlobKind};
 use sealer::{EnclaveIdentity, KeyPolicy};
 use zeroize::Zeroizing;
-use libfuzzer_sys::fuzz_target;
 
 const PAGE: u32 = 65_536;
 const MAX_OUTPUT: u64 = 4096;
@@ -55,8 +55,9 @@ impl Word {
         ];
         let v = match self {
             Word::Small(n) => u32::from(n),
-            Word::PageEdge(pages, delta) => (u32::from(pages % 8) * PAGE)
-                .wrapping_add_signed(i32::from(delta)),
+            Word::PageEdge(pages, delta) => {
+                (u32::from(pages % 8) * PAGE).wrapping_add_signed(i32::from(delta))
+            }
             Word::Special(i) => SPECIAL[usize::from(i) % SPECIAL.len()],
             Word::Raw(n) => n,
         };
@@ -78,18 +79,49 @@ enum Call {
     Abort(Buf),
     Random(Buf),
     Log(Buf),
-    Report { nonce: Buf, data: Buf, out: Buf },
-    Seal { policy: Word, aad: Buf, plaintext: Buf, out: Buf },
-    Unseal { blob: Buf, aad: Buf, plaintext: Buf },
+    Report {
+        nonce: Buf,
+        data: Buf,
+        out: Buf,
+    },
+    Seal {
+        policy: Word,
+        aad: Buf,
+        plaintext: Buf,
+        out: Buf,
+    },
+    Unseal {
+        blob: Buf,
+        aad: Buf,
+        plaintext: Buf,
+    },
     /// Seals a buffer to `out`, then unseals what the call returned from there.
-    SealUnseal { policy: Word, aad: Buf, plaintext: Buf, out: Word, to: Buf },
-    StoreGet { key: Buf, out: Buf },
-    StorePut { key: Buf, value: Buf },
+    SealUnseal {
+        policy: Word,
+        aad: Buf,
+        plaintext: Buf,
+        out: Word,
+        to: Buf,
+    },
+    StoreGet {
+        key: Buf,
+        out: Buf,
+    },
+    StorePut {
+        key: Buf,
+        value: Buf,
+    },
     StoreDelete(Buf),
     Grow(u8),
-    Store8 { at: Word, value: u8 },
+    Store8 {
+        at: Word,
+        value: u8,
+    },
     /// Repeats a `write_output` of a small buffer `count` times (output limit, fuel).
-    WriteLoop { count: u16, len: u8 },
+    WriteLoop {
+        count: u16,
+        len: u8,
+    },
     /// Burns fuel: a loop of `count` iterations (fuel or timeout ends the run).
     Spin(u32),
 }
@@ -149,7 +181,11 @@ fn import(name: &str) -> &'static str {
 }
 
 fn buf_args(b: &Buf) -> String {
-    format!("(i32.const {}) (i32.const {})", b.ptr.value(), b.len.value())
+    format!(
+        "(i32.const {}) (i32.const {})",
+        b.ptr.value(),
+        b.len.value()
+    )
 }
 
 fn emit(call: &Call, wat: &mut String) {
@@ -218,7 +254,10 @@ fn emit(call: &Call, wat: &mut String) {
         Call::StoreDelete(key) => format!("(drop (call $store_delete {}))", buf_args(key)),
         Call::Grow(pages) => format!("(drop (memory.grow (i32.const {pages})))"),
         Call::Store8 { at, value } => {
-            format!("(i32.store8 (i32.const {}) (i32.const {value}))", at.value())
+            format!(
+                "(i32.store8 (i32.const {}) (i32.const {value}))",
+                at.value()
+            )
         }
         Call::WriteLoop { count, len } => format!(
             "(local.set $i (i32.const {count}))
@@ -397,7 +436,10 @@ fuzz_target!(|program: Program| {
     let all_granted = imports.iter().all(|f| grants(&manifest, f));
     let enclave = match Enclave::load(&bundle, &[]) {
         Ok(enclave) => {
-            assert!(all_granted, "loaded a module importing an ungranted function");
+            assert!(
+                all_granted,
+                "loaded a module importing an ungranted function"
+            );
             enclave
         }
         Err(LoadError::ForbiddenImports(_)) if !all_granted => return,
@@ -411,7 +453,8 @@ fuzz_target!(|program: Program| {
         _ => {}
     }
     let input = Input::new(std::io::Cursor::new(bytes), declared);
-    let mut identity = enclave_fuzz::identity(enclave_fuzz::fixtures().author.public_key().signer_id());
+    let mut identity =
+        enclave_fuzz::identity(enclave_fuzz::fixtures().author.public_key().signer_id());
     identity.debug = program.debug;
     let reporter: Arc<dyn ReportIssuer> = Arc::new(FixtureServices {
         identity,

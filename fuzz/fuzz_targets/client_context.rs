@@ -6,6 +6,10 @@ use sealer::ClientContext;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(context) = ClientContext::from_bytes(data) {
-        assert_eq!(context.to_bytes().as_slice(), data, "decoding is not canonical");
+        assert_eq!(
+            context.to_bytes().as_slice(),
+            data,
+            "decoding is not canonical"
+        );
     }
 });

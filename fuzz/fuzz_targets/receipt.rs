@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(receipt.platform_tcb(), enclave_fuzz::TCB);
-    assert_eq!(receipt.claims().platform_id, fixtures.attestation.platform_id());
+    assert_eq!(
+        receipt.claims().platform_id,
+        fixtures.attestation.platform_id()
+    );
     let request = receipt.claims().request_nonce.clone();
     assert!(receipt.check_request_nonce(&request).is_ok());
     // Re-signed with the platform key, the claims verify to the same claims.

@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
     match read {
         Ok(_) => {
             // The reader only ends after the final chunk authenticated and nothing followed it.
-            assert_eq!(plaintext.len() as u64, declared, "ended before the declared length");
+            assert_eq!(
+                plaintext.len() as u64,
+                declared,
+                "ended before the declared length"
+            );
             open.finish().expect("a fully read input finishes");
         }
         Err(e) => {
