@@ -102,6 +102,67 @@ fn seal_run_open() {
 }
 
 #[test]
+fn seal_streams_to_standard_output() {
+    let d = Dir::new();
+    let m = sealed(&d);
+    let args = |context: Option<&'static str>| {
+        let mut args = vec![
+            "seal",
+            "--report",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--measurement",
+            &m,
+            "--nonce",
+            NONCE,
+            "--input",
+            "secret.txt",
+            "-o",
+            "-",
+        ];
+        args.extend(context.iter().flat_map(|c| ["--context", *c]));
+        args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .args(args)
+            .current_dir(d.dir.path())
+            .env("ENCLAVE_HOME", d.path("platform"))
+            .output()
+            .unwrap()
+    };
+    let out = run(args(None));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "error: sealing to standard output (-o -) needs --context FILE\n"
+    );
+    // An existing context is refused before anything is written to stdout.
+    let out = run(args(Some("input.sealed.context")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+
+    let out = run(args(Some("piped.context")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .starts_with("sealed input: standard output"));
+    assert_eq!(mode(&d.path("piped.context")), 0o600);
+    d.write("input.sealed", &out.stdout);
+    run_sealed(&d);
+    let mut open = OPEN.to_vec();
+    open[5] = "piped.context";
+    d.ok(&open);
+    assert_eq!(std::fs::read(d.path("result.txt")).unwrap(), SECRET);
+}
+
+#[test]
 fn seal_refuses_evidence_it_cannot_verify() {
     let d = Dir::new();
     let m = sealed(&d);

@@ -7,6 +7,7 @@
 //! buffers whatever the payload size.
 
 use std::io::{self, Read, Write};
+use std::sync::mpsc;
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest as _, Sha256};
@@ -74,12 +75,7 @@ impl ChunkSealer {
         if self.done {
             return Err(SealError::Poisoned);
         }
-        let tag = self
-            .key
-            .0
-            .seal_in_place_separate_tag(nonce(self.counter, last), Aad::empty(), buf)
-            .map_err(|_| SealError::Encryption)?;
-        buf.extend_from_slice(tag.as_ref());
+        seal_chunk(&self.key, self.counter, last, buf)?;
         if last {
             self.done = true;
         } else {
@@ -89,6 +85,167 @@ impl ChunkSealer {
                 .ok_or(SealError::TooManyChunks)?;
         }
         Ok(())
+    }
+}
+
+/// Encrypts `buf` in place as chunk `counter` and appends its tag.
+fn seal_chunk(
+    key: &StreamKey,
+    counter: u64,
+    last: bool,
+    buf: &mut Vec<u8>,
+) -> Result<(), SealError> {
+    let tag = key
+        .0
+        .seal_in_place_separate_tag(nonce(counter, last), Aad::empty(), buf)
+        .map_err(|_| SealError::Encryption)?;
+    buf.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Seals a whole payload of exactly `len` bytes from `plaintext` as STREAM chunks to `out`,
+/// encrypting on up to `workers` threads while this thread reads, hashes and writes in order.
+///
+/// The bytes written are those of the sequential [`ChunkSealer`] (the nonce depends only on the
+/// chunk index); only the encryption runs in parallel. At most `2 × workers + 1` chunk buffers
+/// exist at once, whatever `len`. Payloads of fewer than [`PARALLEL_MIN_CHUNKS`] chunks, or
+/// `workers <= 1`, are sealed on this thread alone.
+pub(crate) fn seal_stream<W: Write>(
+    key: StreamKey,
+    plaintext: &mut impl Read,
+    len: u64,
+    out: &mut HashingWriter<W>,
+    workers: usize,
+) -> Result<(), SealError> {
+    let chunks = chunk_count(len);
+    let workers = u64::try_from(workers).unwrap_or(1).min(chunks).max(1);
+    if workers == 1 || chunks < PARALLEL_MIN_CHUNKS {
+        let mut sealer = ChunkSealer::new(key);
+        let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN));
+        let mut reader = ChunkReader::new(plaintext, len);
+        for index in 0..chunks {
+            reader.read_chunk(index, &mut buf)?;
+            sealer.seal(&mut buf, index.saturating_add(1) == chunks)?;
+            out.write_all(&buf)?;
+        }
+        return reader.finish();
+    }
+
+    let key = &key;
+    std::thread::scope(|scope| {
+        // Chunk i goes to worker i % workers and comes back on that worker's result channel,
+        // so taking results round-robin yields them in chunk order.
+        let mut lanes = Vec::new();
+        for _ in 0..workers {
+            let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Zeroizing<Vec<u8>>)>(LANE_DEPTH);
+            let (done_tx, done_rx) = mpsc::channel();
+            scope.spawn(move || {
+                for (index, mut buf) in work_rx {
+                    let last = index.saturating_add(1) == chunks;
+                    let sealed = seal_chunk(key, index, last, &mut buf).map(|()| buf);
+                    if done_tx.send(sealed).is_err() {
+                        break;
+                    }
+                }
+            });
+            lanes.push((work_tx, done_rx));
+        }
+        let window = workers.saturating_mul(LANE_DEPTH_U64);
+        let lane = |index: u64| {
+            let i = usize::try_from(index % workers).unwrap_or(0);
+            lanes.get(i).ok_or(SealError::Poisoned)
+        };
+        let mut reader = ChunkReader::new(plaintext, len);
+        let mut spare: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut written = 0u64;
+        for index in 0..chunks {
+            if index.saturating_sub(written) >= window {
+                spare.push(collect(lane(written)?, out)?);
+                written = written.saturating_add(1);
+            }
+            let mut buf = spare
+                .pop()
+                .unwrap_or_else(|| Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN)));
+            reader.read_chunk(index, &mut buf)?;
+            lane(index)?
+                .0
+                .send((index, buf))
+                .map_err(|_| SealError::Poisoned)?;
+        }
+        while written < chunks {
+            collect(lane(written)?, out)?;
+            written = written.saturating_add(1);
+        }
+        reader.finish()
+        // Leaving the scope drops the work senders, which ends the workers, and joins them.
+    })
+}
+
+/// Below this many chunks a payload is sealed on the calling thread: starting threads would
+/// cost more than they save.
+pub(crate) const PARALLEL_MIN_CHUNKS: u64 = 8;
+/// Chunks queued per worker.
+const LANE_DEPTH: usize = 2;
+const LANE_DEPTH_U64: u64 = LANE_DEPTH as u64;
+
+type Lane = (
+    mpsc::SyncSender<(u64, Zeroizing<Vec<u8>>)>,
+    mpsc::Receiver<Result<Zeroizing<Vec<u8>>, SealError>>,
+);
+
+/// Waits for the next sealed chunk of `lane`, writes it and returns its buffer for reuse.
+fn collect<W: Write>(
+    lane: &Lane,
+    out: &mut HashingWriter<W>,
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let mut buf = lane.1.recv().map_err(|_| SealError::Poisoned)??;
+    out.write_all(&buf)?;
+    buf.clear();
+    Ok(buf)
+}
+
+/// Reads a payload of a declared length chunk by chunk and notices when it is shorter or longer.
+struct ChunkReader<'a, R> {
+    inner: &'a mut R,
+    len: u64,
+    done: u64,
+}
+
+impl<'a, R: Read> ChunkReader<'a, R> {
+    fn new(inner: &'a mut R, len: u64) -> Self {
+        Self {
+            inner,
+            len,
+            done: 0,
+        }
+    }
+
+    /// Fills `buf` (cleared first) with the plaintext of chunk `index`.
+    fn read_chunk(&mut self, index: u64, buf: &mut Vec<u8>) -> Result<(), SealError> {
+        let want = chunk_len(index, self.len);
+        buf.clear();
+        read_up_to(self.inner, buf, want)?;
+        self.done = self
+            .done
+            .saturating_add(u64::try_from(buf.len()).unwrap_or(u64::MAX));
+        if buf.len() < want {
+            return Err(SealError::InputShorter {
+                declared: self.len,
+                actual: self.done,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that the plaintext ends where it was declared to.
+    fn finish(self) -> Result<(), SealError> {
+        let mut one = Vec::with_capacity(1);
+        read_up_to(self.inner, &mut one, 1)?;
+        if one.is_empty() {
+            Ok(())
+        } else {
+            Err(SealError::InputLonger { declared: self.len })
+        }
     }
 }
 

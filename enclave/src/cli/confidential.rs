@@ -2,12 +2,12 @@
 //! owner's machine; neither needs a platform.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use enclave::files::{write_atomic, AtomicFile, Visibility};
+use enclave::files::{write_atomic, AtomicFile, Overwrite, Visibility};
 use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputDigest};
 use sha2::{Digest, Sha256};
 
@@ -39,7 +39,8 @@ pub struct SealArgs {
     /// The plaintext to seal.
     #[arg(long, short)]
     input: PathBuf,
-    /// Where to write the sealed input.
+    /// Where to write the sealed input (atomically), or `-` for standard output (streamed, as
+    /// `age` does; then --context is required).
     #[arg(long, short)]
     out: PathBuf,
     /// Where to keep the client context needed to open the output (mode 0600)
@@ -84,20 +85,44 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         evidence_digest: EvidenceDigest::from_bytes(verified.digest()),
         platform_id: claims.platform_id,
     };
-    let context_path = args
-        .context
-        .clone()
-        .unwrap_or_else(|| append_extension(&args.out, "context"));
+    let to_stdout = args.out.as_os_str() == "-";
+    let context_path = match (&args.context, to_stdout) {
+        (Some(path), _) => path.clone(),
+        (None, false) => append_extension(&args.out, "context"),
+        (None, true) => anyhow::bail!("sealing to standard output (-o -) needs --context FILE"),
+    };
+    if to_stdout && std::io::stdout().is_terminal() {
+        anyhow::bail!("refusing to write a sealed input to a terminal: redirect standard output");
+    }
     let overwrite = args.force.overwrite();
+    if overwrite == Overwrite::Refuse && context_path.symlink_metadata().is_ok() {
+        // Checked before sealing so a stream already sent to stdout is never left unanswerable.
+        anyhow::bail!(
+            "{} already exists (use --force to replace it)",
+            context_path.display()
+        );
+    }
 
     let plaintext = File::open(&args.input)
         .with_context(|| format!("cannot read input {}", args.input.display()))?;
     let len = plaintext.metadata()?.len();
-    let mut out = AtomicFile::create(&args.out, Visibility::Public, overwrite)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
     let reader = with_progress(BufReader::new(plaintext), len, "sealing");
-    let context = sealer::seal(&target, reader, len, &mut out)
-        .with_context(|| format!("cannot seal {}", args.input.display()))?;
+    let sealed_name = if to_stdout {
+        "standard output".to_owned()
+    } else {
+        args.out.display().to_string()
+    };
+    let (context, file) = if to_stdout {
+        let context = sealer::seal(&target, reader, len, std::io::stdout().lock())
+            .with_context(|| format!("cannot seal {}", args.input.display()))?;
+        (context, None)
+    } else {
+        let mut out = AtomicFile::create(&args.out, Visibility::Public, overwrite)
+            .with_context(|| format!("cannot write {sealed_name}"))?;
+        let context = sealer::seal(&target, reader, len, &mut out)
+            .with_context(|| format!("cannot seal {}", args.input.display()))?;
+        (context, Some(out))
+    };
     // The context first: a sealed input without it could never be answered readably.
     write_atomic(
         &context_path,
@@ -106,24 +131,27 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         overwrite,
     )
     .with_context(|| format!("cannot write {}", context_path.display()))?;
-    out.commit()
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
-    println!(
-        "sealed input: {} ({len} plaintext bytes)",
-        args.out.display()
-    );
-    println!(
-        "context:      {} (mode 0600; needed to open the output)",
-        context_path.display()
-    );
-    println!(
-        "sealed to:    {} key of {}",
+    if let Some(out) = file {
+        out.commit()
+            .with_context(|| format!("cannot write {sealed_name}"))?;
+    }
+    // On stderr when the sealed input itself went to stdout.
+    let summary = format!(
+        "sealed input: {sealed_name} ({len} plaintext bytes)\n\
+         context:      {} (mode 0600; needed to open the output)\n\
+         sealed to:    {} key of {}",
+        context_path.display(),
         match kind {
             KeyPolicyArg::Measurement => "measurement",
             KeyPolicyArg::Signer => "signer",
         },
         claims.measurement
     );
+    if to_stdout {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(())
 }
 
