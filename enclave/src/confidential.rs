@@ -105,20 +105,22 @@ impl Enclave {
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
 
         let claims =
-            |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome| ReceiptClaims {
-                issued_at: unix_seconds(now()),
-                platform_id: platform.platform_id(),
-                measurement: self.measurement(),
-                signer: self.bundle().signer_id(),
-                product_id: identity.product_id,
-                svn: identity.svn,
-                debug: identity.debug,
-                input_digest,
-                output_digest,
-                request_nonce: request_nonce.clone(),
-                fuel_used,
-                outcome,
-                exit_code: None,
+            |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome, exit_code| {
+                ReceiptClaims {
+                    issued_at: unix_seconds(now()),
+                    platform_id: platform.platform_id(),
+                    measurement: self.measurement(),
+                    signer: self.bundle().signer_id(),
+                    product_id: identity.product_id,
+                    svn: identity.svn,
+                    debug: identity.debug,
+                    input_digest,
+                    output_digest,
+                    request_nonce: request_nonce.clone(),
+                    fuel_used,
+                    outcome,
+                    exit_code,
+                }
             };
         let sign = |claims: &ReceiptClaims| {
             platform
@@ -136,6 +138,7 @@ impl Enclave {
                     *finished.digest.as_bytes(),
                     report.fuel_used,
                     Outcome::Success,
+                    report.exit_code,
                 );
                 Ok(SealedRun {
                     output: finished.writer,
@@ -153,11 +156,16 @@ impl Enclave {
                 // really was for this enclave, even if the guest stopped reading early.
                 let input_digest = shared.finish().map_err(ConfidentialError::Input)?;
                 let message = truncate(&error.to_string(), MAX_FAILURE_MESSAGE);
+                let exit_code = match &error {
+                    RunError::Exited { code, .. } => Some(*code),
+                    _ => None,
+                };
                 let claims = claims(
                     *input_digest.as_bytes(),
                     [0; 32],
                     0,
                     Outcome::Failed { message },
+                    exit_code,
                 );
                 Err(ConfidentialError::Guest {
                     error,

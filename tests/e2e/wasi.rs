@@ -2,9 +2,12 @@
 //! capability, under the same limits as native guests (docs/wasi.md).
 
 use attest::receipt::Outcome;
+use std::time::SystemTime;
+
+use enclave::confidential::ConfidentialError;
 use enclave::{Enclave, GuestFault, Input, LoadError, RunError};
 use enclave_tests::guests::{WASI_CSV, WASI_HOSTILE};
-use enclave_tests::harness::{manifest, Harness};
+use enclave_tests::harness::{manifest, Harness, SealTo};
 
 use crate::{load, run, sign, BASE};
 
@@ -64,6 +67,38 @@ fn confidential_csv_through_seal_run_open() {
     }
     assert_eq!(out.receipt.claims().outcome, Outcome::Success);
     assert_eq!(out.receipt.claims().measurement, csv.measurement());
+    assert_eq!(out.receipt.claims().exit_code, Some(0));
+
+    // A failing exit is in the signed receipt too, with the outcome "failed".
+    let evidence = h.attest_and_verify(&csv).unwrap();
+    let sealed = h
+        .seal(
+            &evidence,
+            SealTo::Measurement,
+            b"category,amount
+food,twelve
+",
+        )
+        .unwrap();
+    let receipt = match h.run_sealed(&csv, &sealed.bytes) {
+        Err(ConfidentialError::Guest { error, receipt }) => {
+            assert!(
+                matches!(error, RunError::Exited { code: 2, .. }),
+                "{error:?}"
+            );
+            receipt
+        }
+        other => panic!("{other:?}"),
+    };
+    let verified =
+        attest::receipt::verify_receipt(&receipt, &[h.root()], SystemTime::now()).unwrap();
+    assert_eq!(verified.claims().exit_code, Some(2));
+    assert_eq!(
+        verified.claims().outcome,
+        Outcome::Failed {
+            message: "guest exited with code 2".into()
+        }
+    );
 }
 
 #[test]
