@@ -132,6 +132,80 @@ fn run_with_files_and_stdio() {
     assert_eq!(out.stdout, b"piped");
 }
 
+/// Echoes its input after one byte that counts the runs this instance has seen (its memory
+/// and a global), and traps on an input starting with `!`.
+const COUNTING_ECHO: &str = r#"(module
+    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (global $runs (mut i32) (i32.const 0))
+    (func (export "enclave_main")
+        (local $n i32)
+        (global.set $runs (i32.add (global.get $runs) (i32.const 1)))
+        (i32.store8 (i32.const 0)
+            (i32.add (i32.load8_u (i32.const 0)) (global.get $runs)))
+        (local.set $n (call $read (i32.const 1) (i32.const 4096)))
+        (if (i32.eq (i32.load8_u (i32.const 1)) (i32.const 33)) (then unreachable))
+        (drop (call $write (i32.const 0) (i32.add (local.get $n) (i32.const 1))))))"#;
+
+#[test]
+fn run_many_inputs_each_in_a_fresh_instance() {
+    let d = Dir::new();
+    d.signed(COUNTING_ECHO);
+    for (name, text) in [("a.txt", "alpha"), ("b.txt", "!boom"), ("c.txt", "gamma")] {
+        d.write(name, text.as_bytes());
+    }
+    let args = |inputs: &[&'static str], outputs: &[&'static str]| {
+        let mut args = vec!["run", "app.enclave", "--json"];
+        args.extend(inputs.iter().flat_map(|i| ["--input", *i]));
+        args.extend(outputs.iter().flat_map(|o| ["--output", *o]));
+        args
+    };
+    let summary = d.ok(&args(&["a.txt", "c.txt"], &["a.out", "c.out"]));
+    // One byte 1 each time: no run sees the memory or globals of the one before.
+    assert_eq!(std::fs::read(d.path("a.out")).unwrap(), b"\x01alpha");
+    assert_eq!(std::fs::read(d.path("c.out")).unwrap(), b"\x01gamma");
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary[0]["input"], "a.txt");
+    assert_eq!(summary[1]["input"], "c.txt");
+    assert_eq!(summary[1]["output_sha256"], hex_sha256(b"\x01gamma"));
+
+    // A failing input fails alone: the others' outputs are written, the exit code is the
+    // failure's, and the summary says which failed.
+    let out = d.enclave(&args(
+        &["a.txt", "b.txt", "c.txt"],
+        &["a2.out", "b2.out", "c2.out"],
+    ));
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: b.txt: guest trapped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: 1 of 3 runs failed, the first on b.txt: guest trapped"),
+        "{stderr}"
+    );
+    assert!(d.path("a2.out").exists() && d.path("c2.out").exists());
+    assert!(!d.path("b2.out").exists());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("guest trapped"));
+    assert_eq!(summary[2]["output_bytes"], 6);
+
+    // Inputs and outputs must pair up; nothing runs otherwise.
+    let err = d.fails(1, &args(&["a.txt", "c.txt"], &["x.out"]));
+    assert_eq!(
+        err,
+        "error: 2 inputs need 2 --output files, one per --input in the same order (got 1)\n"
+    );
+    let err = d.fails(1, &args(&["a.txt", "c.txt"], &["x.out", "x.out"]));
+    assert_eq!(err, "error: x.out is given twice as a destination\n");
+    assert!(!d.path("x.out").exists());
+}
+
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))

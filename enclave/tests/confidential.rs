@@ -102,6 +102,80 @@ fn seal_run_open() {
 }
 
 #[test]
+fn run_many_sealed_inputs_with_a_receipt_each() {
+    let d = Dir::new();
+    let m = sealed(&d);
+    d.write("second.txt", b"another secret");
+    d.ok(&[
+        "seal",
+        "--report",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        &m,
+        "--nonce",
+        NONCE,
+        "--input",
+        "second.txt",
+        "-o",
+        "second.sealed",
+    ]);
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "-i",
+        "input.sealed",
+        "-i",
+        "second.sealed",
+        "-o",
+        "output.sealed",
+        "-o",
+        "second.out",
+        "--receipt",
+        "receipt.cbor",
+        "--receipt",
+        "second.receipt",
+    ]);
+    d.ok(OPEN);
+    assert_eq!(std::fs::read(d.path("result.txt")).unwrap(), SECRET);
+    d.ok(&[
+        "open",
+        "second.out",
+        "--receipt",
+        "second.receipt",
+        "--context",
+        "second.sealed.context",
+        "--root",
+        "root.pem",
+        "-o",
+        "second.txt.out",
+    ]);
+    assert_eq!(
+        std::fs::read(d.path("second.txt.out")).unwrap(),
+        b"another secret"
+    );
+    // A receipt belongs to its own input: swapped, it is refused.
+    let err = d.fails(
+        6,
+        &[
+            "open",
+            "second.out",
+            "--receipt",
+            "receipt.cbor",
+            "--context",
+            "second.sealed.context",
+            "--root",
+            "root.pem",
+            "-o",
+            "swapped.txt",
+        ],
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!d.path("swapped.txt").exists());
+}
+
+#[test]
 fn seal_streams_to_standard_output() {
     let d = Dir::new();
     let m = sealed(&d);

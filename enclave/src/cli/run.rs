@@ -23,21 +23,25 @@ use super::ForceArg;
 pub struct RunArgs {
     /// The signed bundle.
     bundle: PathBuf,
-    /// Read input from this file instead of standard input.
+    /// Read input from this file instead of standard input. Repeatable: the module is loaded
+    /// once and each input runs, in order, in a fresh instance with its own --output.
     #[arg(long, short)]
-    input: Option<PathBuf>,
-    /// Write output to this file (atomically, only on success) instead of standard output.
+    input: Vec<PathBuf>,
+    /// Write output to this file (atomically, only on success) instead of standard output. One
+    /// per --input when there are several.
     #[arg(long, short)]
-    output: Option<PathBuf>,
+    output: Vec<PathBuf>,
     /// Only run bundles signed by this signer: a 64-hex-digit signer id or a public key file.
     /// Repeatable.
     #[arg(long = "trusted-signer", value_name = "ID|FILE")]
     trusted_signers: Vec<String>,
     /// For a sealed input: where to write the signed execution receipt. Written for failed runs
-    /// too (outcome "failed"), so the requester can see which code refused its input.
+    /// too (outcome "failed"), so the requester can see which code refused its input. With
+    /// several inputs, one per --input or none.
     #[arg(long, value_name = "FILE")]
-    receipt: Option<PathBuf>,
-    /// Print a JSON run summary on standard output (needs --output).
+    receipt: Vec<PathBuf>,
+    /// Print a JSON run summary on standard output (needs --output); with several inputs, an
+    /// array with one summary per input, in order.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -46,9 +50,25 @@ pub struct RunArgs {
     force: ForceArg,
 }
 
+/// One input to run and where its results go.
+struct Job<'a> {
+    input: Option<&'a Path>,
+    output: Option<&'a Path>,
+    receipt: Option<&'a Path>,
+    sealed: bool,
+}
+
+/// What every run of one `enclave run` shares: the loaded module and its platform services.
+struct Loaded {
+    enclave: Enclave,
+    platform: Option<Arc<Platform>>,
+    reporter: Option<Arc<dyn ReportIssuer>>,
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let jobs = jobs(args)?;
     anyhow::ensure!(
-        !args.json || args.output.is_some(),
+        !args.json || jobs.iter().all(|job| job.output.is_some()),
         "--json needs --output: standard output carries the guest's output"
     );
     let trusted = args
@@ -60,17 +80,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let cache = enclave::cache::CodeCache::find(args.home.resolve().ok()); // compiled-code cache
     let enclave = Enclave::load_cached(&bytes, &trusted, cache.as_ref())
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
-    // The platform is needed only by a guest that may ask for a report, or for a sealed input.
-    let sealed = match &args.input {
-        Some(path) => is_sealed(path)?,
-        None => false,
-    };
-    // The platform serves the `report`, `seal` and `store` capabilities.
+    // The platform serves the `report`, `seal` and `store` capabilities, and opens sealed inputs.
     let manifest = enclave.bundle().manifest();
     let wants_report = [Capability::Report, Capability::Seal, Capability::Store]
         .into_iter()
         .any(|c| manifest.grants(c));
-    let platform = if sealed || wants_report {
+    let platform = if wants_report || jobs.iter().any(|job| job.sealed) {
         Some(Arc::new(args.home.open()?))
     } else {
         None
@@ -83,42 +98,146 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         )) as Arc<dyn ReportIssuer>),
         _ => None,
     };
-    if let (true, Some(platform), Some(input)) = (sealed, &platform, &args.input) {
-        return run_sealed(args, &enclave, platform, input, reporter);
+    let loaded = Loaded {
+        enclave,
+        platform,
+        reporter,
+    };
+
+    if let [job] = jobs.as_slice() {
+        let summary = run_one(args, &loaded, job)?;
+        if args.json {
+            println!("{summary:#}");
+        }
+        return Ok(());
+    }
+    // Several inputs: every run on one guest thread, each in a fresh instance of the module
+    // compiled once (docs/performance.md, "Warm instances").
+    let results = loaded.enclave.on_guest_thread(|| {
+        jobs.iter()
+            .map(|job| run_one(args, &loaded, job))
+            .collect::<Vec<_>>()
+    })?;
+    let mut summaries = Vec::new();
+    let mut failures = Vec::new();
+    for (job, result) in jobs.iter().zip(results) {
+        let name = job.input.map_or("-".into(), |p| p.display().to_string());
+        match result {
+            Ok(mut summary) => {
+                if let Some(fields) = summary.as_object_mut() {
+                    fields.insert("input".into(), name.into());
+                }
+                summaries.push(summary);
+            }
+            Err(error) => {
+                eprintln!("error: {name}: {error:#}");
+                summaries.push(serde_json::json!({ "input": name, "error": format!("{error:#}") }));
+                failures.push((name, error));
+            }
+        }
+    }
+    if args.json {
+        println!("{:#}", serde_json::Value::Array(summaries));
+    }
+    let failed = failures.len();
+    match failures.into_iter().next() {
+        // The exit code is the first failure's.
+        Some((name, first)) => Err(first.context(format!(
+            "{failed} of {} runs failed, the first on {name}",
+            jobs.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Pairs the inputs with their outputs and receipts.
+fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
+    let (inputs, outputs, receipts) = (&args.input, &args.output, &args.receipt);
+    if inputs.len() <= 1 {
+        anyhow::ensure!(
+            outputs.len() <= 1 && receipts.len() <= 1,
+            "one --input takes at most one --output and one --receipt"
+        );
+        let input = inputs.first().map(PathBuf::as_path);
+        return Ok(vec![Job {
+            input,
+            output: outputs.first().map(PathBuf::as_path),
+            receipt: receipts.first().map(PathBuf::as_path),
+            sealed: input.map(is_sealed).transpose()?.unwrap_or(false),
+        }]);
     }
     anyhow::ensure!(
-        args.receipt.is_none(),
+        outputs.len() == inputs.len(),
+        "{} inputs need {} --output files, one per --input in the same order (got {})",
+        inputs.len(),
+        inputs.len(),
+        outputs.len()
+    );
+    anyhow::ensure!(
+        receipts.is_empty() || receipts.len() == inputs.len(),
+        "{} inputs need no --receipt or {} of them, one per --input (got {})",
+        inputs.len(),
+        inputs.len(),
+        receipts.len()
+    );
+    let mut seen = std::collections::HashSet::new();
+    for path in outputs.iter().chain(receipts) {
+        anyhow::ensure!(
+            seen.insert(path),
+            "{} is given twice as a destination",
+            path.display()
+        );
+    }
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            Ok(Job {
+                input: Some(input.as_path()),
+                output: outputs.get(i).map(PathBuf::as_path),
+                receipt: receipts.get(i).map(PathBuf::as_path),
+                sealed: is_sealed(input)?,
+            })
+        })
+        .collect()
+}
+
+/// Runs one input; returns its JSON summary.
+fn run_one(args: &RunArgs, loaded: &Loaded, job: &Job<'_>) -> anyhow::Result<serde_json::Value> {
+    let enclave = &loaded.enclave;
+    let reporter = loaded.reporter.clone();
+    if let (true, Some(platform), Some(input)) = (job.sealed, &loaded.platform, job.input) {
+        return run_sealed(args, job, enclave, platform, input, reporter);
+    }
+    anyhow::ensure!(
+        job.receipt.is_none(),
         "--receipt needs a sealed input (made by `enclave seal`)"
     );
     let limit = enclave.bundle().manifest().limits.max_input_bytes;
-    let input = open_input(args.input.as_deref(), limit)?;
+    let input = open_input(job.input, limit)?;
 
-    let summary = match &args.output {
+    match job.output {
         Some(path) => {
             let file = AtomicFile::create(path, Visibility::Public, args.force.overwrite())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             let report = enclave.run(input, DigestWriter::new(file), reporter)?;
             print_log(&report);
-            let summary = Summary::of(&report);
+            let summary = summary(&report);
             report
                 .output
                 .inner
                 .commit()
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            summary
+            Ok(summary)
         }
         None => {
             // Buffered (at most max_output_bytes) so that a failed run prints nothing.
             let report = enclave.run(input, DigestWriter::new(Vec::new()), reporter)?;
             print_log(&report);
             std::io::stdout().write_all(&report.output.inner)?;
-            Summary::of(&report)
+            Ok(summary(&report))
         }
-    };
-    if args.json {
-        println!("{:#}", summary.json);
     }
-    Ok(())
 }
 
 /// Whether a file starts with the sealed-input magic (`docs/formats.md`).
@@ -134,17 +253,17 @@ fn is_sealed(path: &Path) -> anyhow::Result<bool> {
 /// signed by the platform.
 fn run_sealed(
     args: &RunArgs,
+    job: &Job<'_>,
     enclave: &Enclave,
     platform: &Platform,
     input: &Path,
     reporter: Option<Arc<dyn ReportIssuer>>,
-) -> anyhow::Result<()> {
-    let output = args
+) -> anyhow::Result<serde_json::Value> {
+    let output = job
         .output
-        .as_deref()
         .context("a sealed input needs --output for the sealed output")?;
     let overwrite = args.force.overwrite();
-    if let (Some(receipt), Overwrite::Refuse) = (&args.receipt, overwrite) {
+    if let (Some(receipt), Overwrite::Refuse) = (job.receipt, overwrite) {
         anyhow::ensure!(
             !receipt.exists(),
             "{} already exists (use --force to replace it)",
@@ -158,7 +277,7 @@ fn run_sealed(
     let file = AtomicFile::create(output, Visibility::Public, overwrite)
         .with_context(|| format!("cannot write {}", output.display()))?;
     let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
-        if let Some(path) = &args.receipt {
+        if let Some(path) = job.receipt {
             write_atomic(path, receipt, Visibility::Public, Overwrite::Allow)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
@@ -179,20 +298,17 @@ fn run_sealed(
         .commit()
         .with_context(|| format!("cannot write {}", output.display()))?;
     write_receipt(&run.receipt)?;
-    if args.json {
-        let summary = serde_json::json!({
-            "measurement": run.claims.measurement.to_string(),
-            "fuel_used": run.claims.fuel_used,
-            "duration_ms": run.duration.as_secs_f64() * 1000.0,
-            "input_bytes": run.input_bytes,
-            "output_bytes": run.output_bytes,
-            "sealed_input_sha256": hex::encode(run.claims.input_digest),
-            "sealed_output_sha256": hex::encode(run.claims.output_digest),
-            "receipt": args.receipt.as_ref().map(|p| p.display().to_string()),
-        });
-        println!("{summary:#}");
-    }
-    Ok(())
+    Ok(serde_json::json!({
+        "measurement": run.claims.measurement.to_string(),
+        "fuel_used": run.claims.fuel_used,
+        "duration_ms": run.duration.as_secs_f64() * 1000.0,
+        "input_bytes": run.input_bytes,
+        "output_bytes": run.output_bytes,
+        "exit_code": run.claims.exit_code,
+        "sealed_input_sha256": hex::encode(run.claims.input_digest),
+        "sealed_output_sha256": hex::encode(run.claims.output_digest),
+        "receipt": job.receipt.map(|p| p.display().to_string()),
+    }))
 }
 
 /// A signer given as a hex id or as a public key file.
@@ -266,22 +382,15 @@ impl<W: Write> Write for DigestWriter<W> {
     }
 }
 
-struct Summary {
-    json: serde_json::Value,
-}
-
-impl Summary {
-    fn of<W>(report: &RunReport<DigestWriter<W>>) -> Self {
-        let digest = hex::encode(report.output.hasher.clone().finalize());
-        Self {
-            json: serde_json::json!({
-                "measurement": report.measurement.to_string(),
-                "fuel_used": report.fuel_used,
-                "duration_ms": report.duration.as_secs_f64() * 1000.0,
-                "input_bytes": report.input_bytes,
-                "output_bytes": report.output_bytes,
-                "output_sha256": digest,
-            }),
-        }
-    }
+/// The JSON summary of a plaintext run.
+fn summary<W>(report: &RunReport<DigestWriter<W>>) -> serde_json::Value {
+    serde_json::json!({
+        "measurement": report.measurement.to_string(),
+        "fuel_used": report.fuel_used,
+        "duration_ms": report.duration.as_secs_f64() * 1000.0,
+        "input_bytes": report.input_bytes,
+        "output_bytes": report.output_bytes,
+        "exit_code": report.exit_code,
+        "output_sha256": hex::encode(report.output.hasher.clone().finalize()),
+    })
 }
