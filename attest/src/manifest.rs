@@ -56,7 +56,9 @@ pub enum GuestKind {
 pub struct Limits {
     /// Maximum linear memory, in bytes.
     pub memory_bytes: u64,
-    /// Fuel budget: roughly one unit per wasm instruction executed.
+    /// Fuel budget: roughly one unit per wasm instruction executed. `0` means unmetered: no
+    /// instruction counting (faster guest code), only `timeout_ms` bounds a run, and the fuel
+    /// used is reported as 0.
     pub fuel: u64,
     /// Wall-clock budget for one run, in milliseconds.
     pub timeout_ms: u64,
@@ -240,7 +242,7 @@ impl Manifest {
             MIN_MEMORY_BYTES,
             MAX_MEMORY_BYTES,
         )?;
-        check_range("fuel", l.fuel, 1, MAX_TOML_INTEGER)?;
+        check_range("fuel", l.fuel, 0, MAX_TOML_INTEGER)?;
         check_range("timeout_ms", l.timeout_ms, 1, MAX_TIMEOUT_MS)?;
         check_range("max_input_bytes", l.max_input_bytes, 0, MAX_TOML_INTEGER)?;
         check_range("max_output_bytes", l.max_output_bytes, 0, MAX_TOML_INTEGER)?;

@@ -44,7 +44,7 @@ const SLOT_MEMORY_BYTES: u64 = 1 << 32;
 /// # Errors
 /// When wasmtime refuses the configuration (a bug, not an input problem).
 pub fn build(stack_bytes: u64) -> wasmtime::Result<Engine> {
-    Engine::new(&config(stack_bytes))
+    Engine::new(&config(stack_bytes, Metering::Fuel))
 }
 
 /// Builds the engine a loaded enclave runs in: [`build`]'s settings with a pool of
@@ -53,7 +53,12 @@ pub fn build(stack_bytes: u64) -> wasmtime::Result<Engine> {
 /// # Errors
 /// When wasmtime refuses the configuration, or the operating system the pool's address space.
 pub fn build_pooled(limits: &Limits) -> wasmtime::Result<Engine> {
-    let mut config = config(limits.stack_bytes);
+    let metering = if limits.fuel == 0 {
+        Metering::TimeOnly
+    } else {
+        Metering::Fuel
+    };
+    let mut config = config(limits.stack_bytes, metering);
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool()))
         .memory_init_cow(true);
@@ -80,7 +85,18 @@ fn pool() -> PoolingAllocationConfig {
 /// wasmtime's default async stack size.
 const DEFAULT_ASYNC_STACK: usize = 2 << 20;
 
-fn config(stack_bytes: u64) -> Config {
+/// How a run's work is bounded besides the wall-clock deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metering {
+    /// Fuel instrumentation: a deterministic instruction budget, and the fuel used is reported
+    /// (it costs guest speed: a counter update in every basic block).
+    Fuel,
+    /// `limits.fuel = 0`: no instruction counting; only the epoch deadline (`timeout_ms`) stops
+    /// a run.
+    TimeOnly,
+}
+
+fn config(stack_bytes: u64, metering: Metering) -> Config {
     let stack = usize::try_from(stack_bytes).unwrap_or(usize::MAX);
     let mut config = Config::new();
     config
@@ -98,7 +114,7 @@ fn config(stack_bytes: u64) -> Config {
         .wasm_gc(false)
         .wasm_stack_switching(false)
         // Limits: fuel for instructions, epochs for wall-clock time, a bounded stack.
-        .consume_fuel(true)
+        .consume_fuel(metering == Metering::Fuel)
         .epoch_interruption(true)
         .max_wasm_stack(stack)
         // wasmtime refuses a wasm stack larger than the async stack size (2 MiB by default),

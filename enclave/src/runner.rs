@@ -384,7 +384,10 @@ impl Enclave {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
         let fuel_error = |e: wasmtime::Error| RunError::Host(format!("{e:#}"));
-        store.set_fuel(limits.fuel).map_err(fuel_error)?;
+        let metered = limits.fuel != 0;
+        if metered {
+            store.set_fuel(limits.fuel).map_err(fuel_error)?;
+        }
         store.set_epoch_deadline(engine::deadline_ticks(limits.timeout_ms));
         store.epoch_deadline_trap();
 
@@ -401,7 +404,11 @@ impl Enclave {
                 None => return Err(classify(e, limits, false)),
             },
         };
-        let fuel_left = store.get_fuel().map_err(fuel_error)?;
+        let fuel_left = if metered {
+            store.get_fuel().map_err(fuel_error)?
+        } else {
+            0
+        };
         Ok((store.into_data(), fuel_left, exit_code))
     }
 }

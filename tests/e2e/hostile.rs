@@ -97,6 +97,34 @@ fn wall_clock_limit_stops_a_loop_with_unlimited_fuel() {
 }
 
 #[test]
+fn unmetered_guests_are_stopped_by_the_wall_clock() {
+    // fuel = 0: no instruction counting, so the deadline is the only bound.
+    let hostile = load(HOSTILE, "[limits]\nfuel = 0\ntimeout_ms = 100\n");
+    assert!(matches!(
+        run(&hostile, b"loop"),
+        Err(RunError::Timeout { timeout_ms: 100 })
+    ));
+    // The other limits hold as with fuel.
+    assert!(matches!(
+        run(&hostile, b"memory"),
+        Err(RunError::MemoryLimit { .. })
+    ));
+    assert!(matches!(
+        run(&hostile, b"recurse"),
+        Err(RunError::StackOverflow { .. })
+    ));
+    // Same output as metered, reported fuel 0, another measurement.
+    let unmetered = load(WORDCOUNT, "[limits]\nfuel = 0\n");
+    let metered = load(WORDCOUNT, "");
+    let input = enclave::Input::from_bytes(b"b a b".to_vec());
+    let report = unmetered.run(input, Vec::new(), None).unwrap();
+    assert_eq!(report.output, b"b\t2\na\t1\n");
+    assert_eq!(report.fuel_used, 0);
+    assert_eq!(run(&metered, b"b a b").unwrap(), report.output);
+    assert_ne!(unmetered.measurement(), metered.measurement());
+}
+
+#[test]
 fn forbidden_imports_are_refused_at_load() {
     let err = enclave::Enclave::load(&crate::sign(FORBIDDEN, ""), &[]).unwrap_err();
     let text = err.to_string();

@@ -172,7 +172,11 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     );
     println!("limits:");
     println!("  memory_bytes      {}", l.memory_bytes);
-    println!("  fuel              {}", l.fuel);
+    if l.fuel == 0 {
+        println!("  fuel              unmetered (timeout only)");
+    } else {
+        println!("  fuel              {}", l.fuel);
+    }
     println!("  timeout_ms        {}", l.timeout_ms);
     println!("  max_input_bytes   {}", l.max_input_bytes);
     println!("  max_output_bytes  {}", l.max_output_bytes);
