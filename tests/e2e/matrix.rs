@@ -6,9 +6,15 @@
 use std::time::SystemTime;
 
 use ciborium::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use attest::Capability;
 use enclave::confidential::ConfidentialError;
-use enclave::LoadError;
-use enclave_tests::guests::{STATS, WORDCOUNT};
+use enclave::platform::Platform;
+use enclave::store::SealedStore;
+use enclave::{Enclave, Input, LoadError, SealPolicy, ServiceRefused};
+use enclave_tests::guests::{COUNTER, STATS, WORDCOUNT};
 use enclave_tests::harness::{attacks, manifest, ClientError, Harness, SealTo};
 
 #[derive(Default)]
@@ -177,6 +183,107 @@ fn every_artifact_refuses_every_mutation() {
     let mut tally = mutate(&run_one.receipt, 300, receipt_refused);
     tally.swaps = cose_swaps(&run_one.receipt, &run_two.receipt, receipt_refused);
     tally.print("receipt");
+}
+
+/// The fields of a sealed blob or store state (`docs/formats.md`, "Sealed blob"): policy block,
+/// key id, additional data, ciphertext, tag.
+fn blob_fields(blob: &[u8]) -> [std::ops::Range<usize>; 5] {
+    let aad_len = u32::from_be_bytes(blob[80..84].try_into().unwrap()) as usize;
+    let end = blob.len();
+    [
+        10..48,
+        48..80,
+        84..84 + aad_len,
+        84 + aad_len..end - 16,
+        end - 16..end,
+    ]
+}
+
+/// Swaps each field that differs between two blobs of the same layout.
+fn blob_swaps(a: &[u8], b: &[u8], refused: impl Fn(&[u8]) -> bool) -> usize {
+    assert_eq!(blob_fields(a), blob_fields(b), "same layout");
+    let mut swaps = 0;
+    for field in blob_fields(a) {
+        if a[field.clone()] != b[field.clone()] {
+            let mut evil = a.to_vec();
+            evil[field.clone()].copy_from_slice(&b[field.clone()]);
+            assert!(refused(&evil), "blob field {field:?} swap accepted");
+            swaps += 1;
+        }
+    }
+    swaps
+}
+
+#[test]
+fn sealed_blobs_and_store_files_refuse_every_mutation() {
+    let h = Harness::new().unwrap();
+    let mut m = manifest();
+    m.capabilities = BTreeSet::from([Capability::Seal, Capability::Store]);
+    let counter = h.load(&h.sign(COUNTER, &m).unwrap()).unwrap();
+
+    // Sealed blobs, through the host's unseal service (what the guest's `unseal` calls).
+    let services = h.reporter(&counter);
+    let blob = services
+        .seal(SealPolicy::Signer, b"additional data 1", b"plaintext")
+        .unwrap();
+    let other = services
+        .seal(SealPolicy::Measurement, b"additional data 2", b"plaintext")
+        .unwrap();
+    assert_eq!(
+        services.unseal(&blob).unwrap().plaintext.as_slice(),
+        b"plaintext"
+    );
+    let blob_refused = |b: &[u8]| {
+        matches!(
+            services.unseal(b),
+            Err(ServiceRefused::Failed | ServiceRefused::Policy)
+        )
+    };
+    let mut tally = mutate(&blob, 400, blob_refused);
+    tally.swaps = blob_swaps(&blob, &other, blob_refused);
+    assert_eq!(tally.swaps, 5);
+    tally.print("sealed blob");
+
+    // The store state file: the current state, against an older state of the same store.
+    let run = |commands: &str| {
+        counter
+            .run(
+                Input::from_bytes(commands.as_bytes().to_vec()),
+                Vec::new(),
+                Some(h.reporter(&counter)),
+            )
+            .unwrap()
+    };
+    let store = |platform: &Arc<Platform>, enclave: &Enclave| {
+        SealedStore::new(platform.clone(), platform.identity(enclave))
+    };
+    run("put a 1\nput b 2");
+    let path = store(h.platform(), &counter).paths().state.clone();
+    let older = std::fs::read(&path).unwrap();
+    run("put a 3");
+    let good = std::fs::read(&path).unwrap();
+    let store_refused = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        store(h.platform(), &counter).get(b"a").is_err()
+    };
+    assert!(!store_refused(&good));
+    let mut tally = mutate(&good, 400, store_refused);
+    tally.swaps = blob_swaps(&good, &older, store_refused);
+    assert!(
+        store_refused(&older),
+        "the older state (a rollback) accepted"
+    );
+    tally.swaps += 1;
+    tally.print("store file");
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(
+        store(h.platform(), &counter)
+            .get(b"a")
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+        b"3"
+    );
 }
 
 #[test]
