@@ -9,8 +9,7 @@
 //! elsewhere) before it is reused, so nothing of one run's memory reaches the next.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -167,10 +166,11 @@ impl std::hash::Hasher for Sha256Hasher {
 }
 
 /// A thread that advances an engine's epoch every [`EPOCH_TICK`] so that deadlines fire. It
-/// stops when dropped.
+/// stops when dropped, at once: it waits on a channel that the drop disconnects, not in a sleep
+/// (which would make every process exit wait up to a tick).
 #[derive(Debug)]
 pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -180,13 +180,12 @@ impl EpochTicker {
     /// # Errors
     /// When the operating system cannot start a thread.
     pub fn start(engine: &Engine) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (engine, flag) = (engine.weak(), stop.clone());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let engine = engine.weak();
         let thread = std::thread::Builder::new()
             .name("enclave-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
                     match engine.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
@@ -194,7 +193,7 @@ impl EpochTicker {
                 }
             })?;
         Ok(Self {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -202,9 +201,10 @@ impl EpochTicker {
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        // Disconnecting the channel wakes the thread.
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
-            // The thread only sleeps and ticks; it cannot panic, and a join error changes nothing.
+            // The thread only waits and ticks; it cannot panic, and a join error changes nothing.
             let _ = thread.join();
         }
     }
