@@ -129,6 +129,11 @@ fn attest_then_verify() {
     assert_eq!(claims["nonce"], NONCE);
     assert_eq!(claims["platform_tcb"], 3);
     assert_eq!(claims["debug"], false);
+    // Attesting compiled the module into the platform's code cache, so a run starts warm.
+    let entries = std::fs::read_dir(d.path("platform").join("cache"))
+        .unwrap()
+        .count();
+    assert_eq!(entries, 1);
     // By signer instead of measurement, with every policy flag satisfied.
     let signer = d.ok(&["inspect", "app.enclave", "--json"]);
     let signer: serde_json::Value = serde_json::from_str(&signer).unwrap();

@@ -47,7 +47,9 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let platform = args.home.open()?;
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
-    let enclave = Enclave::load(&bytes, &trusted)
+    // The platform's compiled-code cache: a later `enclave run` of the bundle starts warm.
+    let cache = enclave::cache::CodeCache::for_platform(&platform);
+    let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let evidence = platform.attest(&enclave, &nonce, &report_data, SystemTime::now())?;
     write_public(&args.out, &evidence, args.force)?;
