@@ -416,8 +416,15 @@ impl Enclave {
 /// Counts the engine pool's free instance slots, so that a run beyond the pool's capacity waits
 /// for one instead of failing.
 struct Slots {
-    free: Mutex<u32>,
+    state: Mutex<SlotCount>,
     returned: Condvar,
+}
+
+struct SlotCount {
+    free: u32,
+    /// Runs blocked in [`Slots::acquire`]: a returned slot wakes one only if there is one (a
+    /// condition variable's notify is a system call even with nobody waiting).
+    waiting: u32,
 }
 
 /// A taken slot; given back on drop.
@@ -426,29 +433,36 @@ struct Slot<'a>(&'a Slots);
 impl Slots {
     fn new(count: u32) -> Self {
         Self {
-            free: Mutex::new(count),
+            state: Mutex::new(SlotCount {
+                free: count,
+                waiting: 0,
+            }),
             returned: Condvar::new(),
         }
     }
 
     fn acquire(&self) -> Slot<'_> {
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.free == 0 {
+            state.waiting = state.waiting.saturating_add(1);
+            state = self
                 .returned
-                .wait(free)
+                .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
+            state.waiting = state.waiting.saturating_sub(1);
         }
-        *free -= 1;
+        state.free -= 1;
         Slot(self)
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut free = self.0.free.lock().unwrap_or_else(PoisonError::into_inner);
-        *free = free.saturating_add(1);
-        self.0.returned.notify_one();
+        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.free = state.free.saturating_add(1);
+        if state.waiting > 0 {
+            self.0.returned.notify_one();
+        }
     }
 }
 
