@@ -15,6 +15,25 @@ use common::{mode, Dir, ECHO};
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
 const SECRET: &[u8] = b"the launch code is 0000";
 
+/// `enclave seal` of `input` to the echo enclave's measurement `m`, with `nonce`, to `out`.
+fn seal_args<'a>(m: &'a str, nonce: &'a str, input: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "seal",
+        "--report",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        m,
+        "--nonce",
+        nonce,
+        "--input",
+        input,
+        "-o",
+        out,
+    ]
+}
+
 /// Platform, echo enclave, evidence, and an input sealed to it; returns the measurement.
 fn sealed(d: &Dir) -> String {
     d.ok(&["platform", "init"]);
@@ -33,21 +52,7 @@ fn sealed(d: &Dir) -> String {
         .trim()
         .to_owned();
     d.write("secret.txt", SECRET);
-    d.ok(&[
-        "seal",
-        "--report",
-        "report.cbor",
-        "--root",
-        "root.pem",
-        "--measurement",
-        &m,
-        "--nonce",
-        NONCE,
-        "--input",
-        "secret.txt",
-        "-o",
-        "input.sealed",
-    ]);
+    d.ok(&seal_args(&m, NONCE, "secret.txt", "input.sealed"));
     m
 }
 
@@ -106,21 +111,7 @@ fn run_many_sealed_inputs_with_a_receipt_each() {
     let d = Dir::new();
     let m = sealed(&d);
     d.write("second.txt", b"another secret");
-    d.ok(&[
-        "seal",
-        "--report",
-        "report.cbor",
-        "--root",
-        "root.pem",
-        "--measurement",
-        &m,
-        "--nonce",
-        NONCE,
-        "--input",
-        "second.txt",
-        "-o",
-        "second.sealed",
-    ]);
+    d.ok(&seal_args(&m, NONCE, "second.txt", "second.sealed"));
     d.ok(&[
         "run",
         "app.enclave",
@@ -180,21 +171,7 @@ fn seal_streams_to_standard_output() {
     let d = Dir::new();
     let m = sealed(&d);
     let args = |context: Option<&'static str>| {
-        let mut args = vec![
-            "seal",
-            "--report",
-            "report.cbor",
-            "--root",
-            "root.pem",
-            "--measurement",
-            &m,
-            "--nonce",
-            NONCE,
-            "--input",
-            "secret.txt",
-            "-o",
-            "-",
-        ];
+        let mut args = seal_args(&m, NONCE, "secret.txt", "-");
         args.extend(context.iter().flat_map(|c| ["--context", *c]));
         args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>()
     };
@@ -243,21 +220,7 @@ fn seal_refuses_evidence_it_cannot_verify() {
     let other_nonce = "ff".repeat(16);
     let err = d.fails(
         6,
-        &[
-            "seal",
-            "--report",
-            "report.cbor",
-            "--root",
-            "root.pem",
-            "--measurement",
-            &m,
-            "--nonce",
-            &other_nonce,
-            "--input",
-            "secret.txt",
-            "-o",
-            "again.sealed",
-        ],
+        &seal_args(&m, &other_nonce, "secret.txt", "again.sealed"),
     );
     assert!(
         err.starts_with("error: report.cbor refused: nonce mismatch"),
