@@ -82,6 +82,28 @@ pub fn seal<R: Read, W: Write>(
     )
 }
 
+/// As [`seal`], with at most `workers` threads encrypting besides the calling thread; `1` (or 0)
+/// seals on the calling thread alone, for callers that schedule their own threads.
+///
+/// # Errors
+/// As [`seal`].
+pub fn seal_with_workers<R: Read, W: Write>(
+    target: &SealTarget,
+    plaintext: R,
+    plaintext_len: u64,
+    out: W,
+    workers: usize,
+) -> Result<ClientContext, SealError> {
+    seal_with(
+        &mut SystemEntropy::new(),
+        target,
+        plaintext,
+        plaintext_len,
+        out,
+        workers,
+    )
+}
+
 /// Threads that encrypt a large payload besides the calling thread: the machine's parallelism,
 /// at most 4 (beyond that the writer's hashing and I/O are the limit).
 fn default_workers() -> usize {

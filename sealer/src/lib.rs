@@ -35,7 +35,7 @@ mod stream;
 pub use context::ClientContext;
 pub use digest::{EvidenceDigest, SealedInputDigest, SealedOutputDigest};
 pub use error::{OpenError, SealError, StreamError};
-pub use input::{seal, OpenReader, SealTarget, SealedInputHeader};
+pub use input::{seal, seal_with_workers, OpenReader, SealTarget, SealedInputHeader};
 pub use keypair::EnclaveKeyPair;
 pub use keys::{derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecret};
 pub use output::{open_output, FinishedOutput, OpenedOutput, ResponseSealer, SealWriter};
