@@ -72,14 +72,7 @@ pub fn seal<R: Read, W: Write>(
     plaintext_len: u64,
     out: W,
 ) -> Result<ClientContext, SealError> {
-    seal_with(
-        &mut SystemEntropy::new(),
-        target,
-        plaintext,
-        plaintext_len,
-        out,
-        default_workers(),
-    )
+    seal_with_workers(target, plaintext, plaintext_len, out, default_workers())
 }
 
 /// As [`seal`], with at most `workers` threads encrypting besides the calling thread; `1` (or 0)
