@@ -70,6 +70,14 @@ pub struct Limits {
     pub stack_bytes: u64,
 }
 
+impl Limits {
+    /// Whether runs count instructions against [`Limits::fuel`]; `fuel = 0` means unmetered
+    /// (only `timeout_ms` bounds a run).
+    pub fn is_metered(&self) -> bool {
+        self.fuel != 0
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

@@ -52,10 +52,10 @@ pub fn build(stack_bytes: u64) -> wasmtime::Result<Engine> {
 /// # Errors
 /// When wasmtime refuses the configuration, or the operating system the pool's address space.
 pub fn build_pooled(limits: &Limits) -> wasmtime::Result<Engine> {
-    let metering = if limits.fuel == 0 {
-        Metering::TimeOnly
-    } else {
+    let metering = if limits.is_metered() {
         Metering::Fuel
+    } else {
+        Metering::TimeOnly
     };
     let mut config = config(limits.stack_bytes, metering);
     config

@@ -42,9 +42,7 @@ impl AtomicFile {
     /// `AlreadyExists` when `path` exists and `overwrite` is [`Overwrite::Refuse`]; any error
     /// creating the temporary file.
     pub fn create(path: &Path, visibility: Visibility, overwrite: Overwrite) -> io::Result<Self> {
-        if overwrite == Overwrite::Refuse && path.symlink_metadata().is_ok() {
-            return Err(already_exists(path));
-        }
+        refuse_existing(path, overwrite)?;
         let dir = parent(path);
         // NamedTempFile creates the file 0600, so a secret is never readable by others, even
         // for an instant.
@@ -106,6 +104,18 @@ pub fn write_atomic(
     let mut file = AtomicFile::create(path, visibility, overwrite)?;
     file.write_all(bytes)?;
     file.commit()
+}
+
+/// Fails with `AlreadyExists` (naming `--force`) when `path` exists and `overwrite` is
+/// [`Overwrite::Refuse`]: for checking a destination before work that cannot be undone.
+///
+/// # Errors
+/// `AlreadyExists`.
+pub fn refuse_existing(path: &Path, overwrite: Overwrite) -> io::Result<()> {
+    if overwrite == Overwrite::Refuse && path.symlink_metadata().is_ok() {
+        return Err(already_exists(path));
+    }
+    Ok(())
 }
 
 /// Flushes a directory so a rename inside it survives a crash.

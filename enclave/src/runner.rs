@@ -384,7 +384,7 @@ impl Enclave {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
         let fuel_error = |e: wasmtime::Error| RunError::Host(format!("{e:#}"));
-        let metered = limits.fuel != 0;
+        let metered = limits.is_metered();
         if metered {
             store.set_fuel(limits.fuel).map_err(fuel_error)?;
         }

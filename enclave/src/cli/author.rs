@@ -172,10 +172,10 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     );
     println!("limits:");
     println!("  memory_bytes      {}", l.memory_bytes);
-    if l.fuel == 0 {
-        println!("  fuel              unmetered (timeout only)");
-    } else {
+    if l.is_metered() {
         println!("  fuel              {}", l.fuel);
+    } else {
+        println!("  fuel              unmetered (timeout only)");
     }
     println!("  timeout_ms        {}", l.timeout_ms);
     println!("  max_input_bytes   {}", l.max_input_bytes);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use enclave::files::{write_atomic, AtomicFile, Overwrite, Visibility};
+use enclave::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
 use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputDigest};
 use sha2::{Digest, Sha256};
 
@@ -95,13 +95,8 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         anyhow::bail!("refusing to write a sealed input to a terminal: redirect standard output");
     }
     let overwrite = args.force.overwrite();
-    if overwrite == Overwrite::Refuse && context_path.symlink_metadata().is_ok() {
-        // Checked before sealing so a stream already sent to stdout is never left unanswerable.
-        anyhow::bail!(
-            "{} already exists (use --force to replace it)",
-            context_path.display()
-        );
-    }
+    // Checked before sealing so a stream already sent to stdout is never left unanswerable.
+    refuse_existing(&context_path, overwrite)?;
 
     let plaintext = File::open(&args.input)
         .with_context(|| format!("cannot read input {}", args.input.display()))?;

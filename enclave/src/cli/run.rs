@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use attest::bundle::MAX_BUNDLE_BYTES;
 use attest::{AuthorPublicKey, Capability, SignerId};
 use enclave::confidential::ConfidentialError;
-use enclave::files::{write_atomic, AtomicFile, Overwrite, Visibility};
+use enclave::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
 use enclave::platform::{Platform, PlatformReporter};
 use enclave::{Enclave, Input, ReportIssuer, RunReport};
 use sha2::{Digest, Sha256};
@@ -119,7 +119,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
     })?;
     let mut summaries = Vec::new();
-    let mut failures = Vec::new();
+    let mut failed = 0;
+    let mut first_failure = None;
     for (job, result) in jobs.iter().zip(results) {
         let name = job.input.map_or("-".into(), |p| p.display().to_string());
         match result {
@@ -132,15 +133,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             Err(error) => {
                 eprintln!("error: {name}: {error:#}");
                 summaries.push(serde_json::json!({ "input": name, "error": format!("{error:#}") }));
-                failures.push((name, error));
+                failed += 1;
+                first_failure.get_or_insert((name, error));
             }
         }
     }
     if args.json {
         println!("{:#}", serde_json::Value::Array(summaries));
     }
-    let failed = failures.len();
-    match failures.into_iter().next() {
+    match first_failure {
         // The exit code is the first failure's.
         Some((name, first)) => Err(first.context(format!(
             "{failed} of {} runs failed, the first on {name}",
@@ -263,12 +264,8 @@ fn run_sealed(
         .output
         .context("a sealed input needs --output for the sealed output")?;
     let overwrite = args.force.overwrite();
-    if let (Some(receipt), Overwrite::Refuse) = (job.receipt, overwrite) {
-        anyhow::ensure!(
-            !receipt.exists(),
-            "{} already exists (use --force to replace it)",
-            receipt.display()
-        );
+    if let Some(receipt) = job.receipt {
+        refuse_existing(receipt, overwrite)?;
     }
     let file = std::fs::File::open(input)
         .with_context(|| format!("cannot read input {}", input.display()))?;
