@@ -7,7 +7,7 @@
 use attest::{Capability, Manifest};
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module, ValType};
 
-use crate::error::{GuestFault, LoadError};
+use crate::error::{GuestFault, GuestMessage, LoadError};
 use crate::host::{HostState, SealPolicy};
 
 /// The import module every native guest imports from.
@@ -354,7 +354,8 @@ fn abort(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Res
     let buf = GuestBuf::check("abort", ptr, len, data.len())?;
     let shown = buf.len().min(MAX_ABORT_MESSAGE);
     let bytes = data.get(buf.start..buf.start + shown).unwrap_or_default();
-    Err(GuestFault::Aborted(String::from_utf8_lossy(bytes).escape_debug().to_string()).into())
+    let text = String::from_utf8_lossy(bytes).escape_debug().to_string();
+    Err(GuestFault::Aborted(GuestMessage::confidential(text)).into())
 }
 
 fn random(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {

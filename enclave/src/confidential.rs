@@ -46,14 +46,19 @@ pub enum ConfidentialError {
     /// reordered. Nothing ran, or the run was abandoned; no receipt.
     #[error("sealed input refused")]
     Input(#[source] OpenError),
-    /// The guest failed. The receipt (outcome "failed") proves which code refused which input;
-    /// there is no output.
+    /// The guest failed. The receipt (outcome "failed") proves which code refused which input
+    /// and names `report`, the failure sealed to the requester in place of an output. The
+    /// error's `Display` is what the operator may see: for a production enclave the guest's own
+    /// words are withheld ([`RunError::guest_message`]); `report` is the only place they go.
     #[error("{error}")]
     Guest {
         /// What went wrong.
         error: RunError,
         /// The signed receipt of the failed run.
         receipt: Vec<u8>,
+        /// The sealed failure report (a sealed output whose plaintext is
+        /// [`RunError::to_requester_string`]), for the requester to open.
+        report: Vec<u8>,
     },
     /// Sealing the output failed (an I/O error of the output writer, or the random generator).
     #[error("cannot seal the output")]
@@ -102,6 +107,8 @@ impl Enclave {
         let len = reader.plaintext_len();
         let shared = SharedReader(Arc::new(Mutex::new(Some(reader))));
         let input = Input::new(shared.clone(), len);
+        // Kept to seal a failure report instead, should the run fail.
+        let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
 
         let claims =
@@ -155,14 +162,17 @@ impl Enclave {
                 // Authenticate the rest of the input, so the receipt names a sealed input that
                 // really was for this enclave, even if the guest stopped reading early.
                 let input_digest = shared.finish().map_err(ConfidentialError::Input)?;
+                // The receipt is public: it gets the operator's view of the failure. The
+                // requester gets the whole of it, the guest's own words included, sealed.
                 let message = truncate(&error.to_string(), MAX_FAILURE_MESSAGE);
+                let report = seal_report(failure_sealer, &error)?;
                 let exit_code = match &error {
                     RunError::Exited { code, .. } => Some(*code),
                     _ => None,
                 };
                 let claims = claims(
                     *input_digest.as_bytes(),
-                    [0; 32],
+                    *report.digest.as_bytes(),
                     0,
                     Outcome::Failed { message },
                     exit_code,
@@ -170,11 +180,32 @@ impl Enclave {
                 Err(ConfidentialError::Guest {
                     error,
                     receipt: sign(&claims)?,
+                    report: report.writer,
                 })
             }
         }
     }
 }
+
+/// Seals the requester's account of a failed run (`docs/formats.md`, "Failed runs").
+fn seal_report(
+    sealer: sealer::ResponseSealer,
+    error: &RunError,
+) -> Result<sealer::FinishedOutput<Vec<u8>>, ConfidentialError> {
+    let text = zeroize::Zeroizing::new(truncate(&error.to_requester_string(), MAX_FAILURE_REPORT));
+    let mut writer = sealer
+        .writer(Vec::with_capacity(MAX_FAILURE_REPORT + 128))
+        .map_err(ConfidentialError::Output)?;
+    writer
+        .write_all(text.as_bytes())
+        .map_err(|e| ConfidentialError::Output(e.into()))?;
+    writer.finish().map_err(ConfidentialError::Output)
+}
+
+/// Largest failure report sealed to the requester, in bytes: room for the category and the
+/// guest's message (at most 1 KiB of its bytes, escaped); anything longer is cut at a character
+/// boundary.
+pub const MAX_FAILURE_REPORT: usize = 8192;
 
 /// The guest's input stream, shared so that the runtime can authenticate its end after the run.
 struct SharedReader<R>(Arc<Mutex<Option<OpenReader<R>>>>);

@@ -92,6 +92,88 @@ pub enum RunError {
     Host(String),
 }
 
+impl RunError {
+    /// What the guest itself said about its failure (its abort or panic message), whether or
+    /// not [`Display`](std::fmt::Display) shows it. For a confidential run this goes to the
+    /// requester, sealed, and nowhere else.
+    pub fn guest_message(&self) -> Option<&GuestMessage> {
+        match self {
+            Self::Fault(GuestFault::Aborted(message)) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Lets [`Display`](std::fmt::Display) show the guest's own words: for debug enclaves,
+    /// whose operator may see everything the guest says.
+    pub(crate) fn disclose_guest_message(mut self) -> Self {
+        if let Self::Fault(GuestFault::Aborted(message)) = &mut self {
+            message.disclosed = true;
+        }
+        self
+    }
+
+    /// The failure with the guest's own words in it, for the requester of a confidential run
+    /// (never for the operator of a production enclave).
+    pub fn to_requester_string(&self) -> String {
+        match self.guest_message() {
+            Some(message) => format!("guest aborted: {}", message.text()),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// What a guest said when it failed: its `abort` message, or the panic message the SDK passes
+/// to `abort`. Guests quote their input in such messages (`bad salary "abc"`), so for a
+/// production enclave the text is as confidential as the input: `Display` and `Debug` show it
+/// only once the runtime has disclosed it (debug enclaves), and a confidential run seals it to
+/// the requester (`docs/threat-model.md`, "What a guest says").
+#[derive(Clone, PartialEq, Eq)]
+pub struct GuestMessage {
+    text: zeroize::Zeroizing<String>,
+    disclosed: bool,
+}
+
+impl GuestMessage {
+    /// A message from the guest, not disclosed to the operator.
+    pub(crate) fn confidential(text: String) -> Self {
+        Self {
+            text: zeroize::Zeroizing::new(text),
+            disclosed: false,
+        }
+    }
+
+    /// The guest's words (escaped, at most 1 KiB). Only for the requester, or the operator of
+    /// a debug enclave.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `Display` shows the text (a debug enclave's).
+    pub fn is_disclosed(&self) -> bool {
+        self.disclosed
+    }
+}
+
+impl std::fmt::Display for GuestMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.disclosed {
+            f.write_str(&self.text)
+        } else {
+            f.write_str(WITHHELD)
+        }
+    }
+}
+
+impl std::fmt::Debug for GuestMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GuestMessage({self})")
+    }
+}
+
+/// What the operator and the receipt see instead of a production guest's message.
+pub const WITHHELD: &str =
+    "<message withheld: a production enclave's words go only to the requester, sealed>";
+
 fn diagnostics_suffix(stderr: &str) -> String {
     if stderr.is_empty() {
         String::new()
@@ -120,9 +202,10 @@ pub enum GuestFault {
         /// The limit.
         limit: u64,
     },
-    /// The guest called `abort`, or panicked.
+    /// The guest called `abort`, or panicked. What it said is confidential for a production
+    /// enclave: see [`GuestMessage`].
     #[error("guest aborted: {0}")]
-    Aborted(String),
+    Aborted(GuestMessage),
     /// The guest exports no memory (checked at load; kept for defence in depth).
     #[error("guest has no exported memory")]
     NoMemory,

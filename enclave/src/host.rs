@@ -120,6 +120,36 @@ pub trait PlatformServices: Send + Sync {
     fn store_delete(&self, _key: &[u8]) -> Result<bool, ServiceRefused> {
         Err(ServiceRefused::Failed)
     }
+
+    /// Called by the runtime before each run of a guest granted the `store` capability, before
+    /// the run's deadline starts; the run holds the returned scope until it ends. The store
+    /// operations of one run are one transaction: an implementation serialises the runs that
+    /// hold a store (across threads and processes), so a read-modify-write through
+    /// `store_get` then `store_put` never loses a concurrent update (`docs/abi.md`, "Store").
+    ///
+    /// # Errors
+    /// [`ServiceRefused::Store`] when the store cannot be locked; the run does not start.
+    fn begin_run(&self) -> Result<RunScope, ServiceRefused> {
+        Ok(RunScope::default())
+    }
+}
+
+/// What a run holds from [`PlatformServices::begin_run`] until it ends (a store transaction);
+/// dropping it ends the transaction.
+#[derive(Default)]
+pub struct RunScope(Option<Box<dyn Send>>);
+
+impl RunScope {
+    /// A scope that holds `guard` until the run ends.
+    pub fn holding(guard: impl Send + 'static) -> Self {
+        Self(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for RunScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RunScope").field(&self.0.is_some()).finish()
+    }
 }
 
 /// The former name of [`PlatformServices`], from when it only issued reports; the runner and

@@ -23,6 +23,8 @@ pub mod runner;
 pub mod store;
 pub mod wasi;
 
-pub use error::{GuestFault, LoadError, RunError};
-pub use host::{Input, PlatformServices, ReportIssuer, ReportRefused, SealPolicy, ServiceRefused};
+pub use error::{GuestFault, GuestMessage, LoadError, RunError};
+pub use host::{
+    Input, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy, ServiceRefused,
+};
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};

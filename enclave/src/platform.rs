@@ -17,7 +17,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use attest::bundle::VerifiedBundle;
@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::files::{write_atomic, Overwrite, Visibility};
-use crate::host::{PlatformServices, ReportRefused, SealPolicy, ServiceRefused};
+use crate::host::{PlatformServices, ReportRefused, RunScope, SealPolicy, ServiceRefused};
 use crate::runner::Enclave;
 use crate::store::{SealedStore, StoreError};
 
@@ -387,7 +387,10 @@ pub struct PlatformReporter {
     claims: Claims,
     identity: EnclaveIdentity,
     clock: fn() -> SystemTime,
-    store: Mutex<SealedStore>,
+    store: Arc<Mutex<SealedStore>>,
+    /// Lets one run at a time hold the store (its transaction), across this process's threads;
+    /// the store's file lock does the same across processes.
+    gate: Arc<StoreGate>,
 }
 
 impl std::fmt::Debug for PlatformReporter {
@@ -403,13 +406,14 @@ impl PlatformReporter {
     pub fn new(platform: Arc<Platform>, enclave: &Enclave, clock: fn() -> SystemTime) -> Self {
         let claims = platform.claims(enclave, &[], &[], clock());
         let identity = platform.identity(enclave);
-        let store = Mutex::new(SealedStore::new(platform.clone(), identity));
+        let store = Arc::new(Mutex::new(SealedStore::new(platform.clone(), identity)));
         Self {
             platform,
             claims,
             identity,
             clock,
             store,
+            gate: Arc::default(),
         }
     }
 
@@ -498,6 +502,60 @@ impl PlatformServices for PlatformReporter {
 
     fn store_delete(&self, key: &[u8]) -> Result<bool, ServiceRefused> {
         self.with_store(|store| store.delete(key))
+    }
+
+    /// Waits for the runs before it to end, then holds the store for this run.
+    fn begin_run(&self) -> Result<RunScope, ServiceRefused> {
+        let turn = self.gate.enter();
+        self.with_store(SealedStore::begin)?;
+        Ok(RunScope::holding(StoreTransaction {
+            store: self.store.clone(),
+            _turn: turn,
+        }))
+    }
+}
+
+/// One run's hold on a store; ends the store's transaction when dropped, then lets the next
+/// run in (fields drop in order).
+struct StoreTransaction {
+    store: Arc<Mutex<SealedStore>>,
+    _turn: GateTurn,
+}
+
+impl Drop for StoreTransaction {
+    fn drop(&mut self) {
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .end();
+    }
+}
+
+/// A turnstile: one [`GateTurn`] at a time.
+#[derive(Default)]
+struct StoreGate {
+    busy: Mutex<bool>,
+    free: Condvar,
+}
+
+impl StoreGate {
+    fn enter(self: &Arc<Self>) -> GateTurn {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy {
+            busy = self.free.wait(busy).unwrap_or_else(PoisonError::into_inner);
+        }
+        *busy = true;
+        GateTurn(self.clone())
+    }
+}
+
+/// The turn of the run that entered the gate; the next may enter once it is dropped.
+struct GateTurn(Arc<StoreGate>);
+
+impl Drop for GateTurn {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.free.notify_one();
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
-use attest::{GuestKind, Manifest, Measurement, SignerId};
+use attest::{Capability, GuestKind, Manifest, Measurement, SignerId};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
@@ -29,7 +29,7 @@ use crate::engine::{self, EngineFingerprint, EpochTicker};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
-    ReportIssuer,
+    ReportIssuer, RunScope, ServiceRefused,
 };
 use crate::wasi::{self, SharedIo, WasiState};
 
@@ -270,6 +270,10 @@ impl Enclave {
                     .map_err(|_| RunError::Host("the guest thread panicked".into()))?
             })
         };
+        // A debug enclave's operator may read what its guest says; a production guest's words
+        // stay confidential (`RunError::guest_message`).
+        let debug = self.bundle.manifest().debug;
+        let report = report.map_err(|e| if debug { e.disclose_guest_message() } else { e });
         report.and_then(|report| {
             let RunReport {
                 measurement,
@@ -309,6 +313,13 @@ impl Enclave {
         let io = GuestIo::new(input, output, &manifest.limits, manifest.debug);
         let (summary, fuel_left, exit_code) = match &self.linked {
             Linked::Native(pre) => {
+                // Held to the end of the run: its store operations are one transaction.
+                let _scope = match &reporter {
+                    Some(services) if manifest.grants(Capability::Store) => {
+                        services.begin_run().map_err(store_refused)?
+                    }
+                    _ => RunScope::default(),
+                };
                 let state = HostState::new(io, &manifest.limits, reporter);
                 let (state, fuel_left, _) = self.execute(pre, state, abi::ENTRY)?;
                 (finish(state.into_io())?, fuel_left, None)
@@ -504,6 +515,14 @@ fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked,
                 linker.instantiate_pre(module).map_err(invalid)?,
             ))
         }
+    }
+}
+
+/// A store that could not be held for a run: the run does not start.
+fn store_refused(refused: ServiceRefused) -> RunError {
+    match refused.status() {
+        Err(fault) => RunError::Fault(fault),
+        Ok(status) => RunError::Host(format!("the platform refused the store (status {status})")),
     }
 }
 

@@ -211,6 +211,8 @@ pub struct SealedStore {
     id: StoreId,
     paths: StorePaths,
     cached: Option<StoreState>,
+    /// The store's file lock while a transaction holds it ([`SealedStore::begin`]).
+    held: Option<File>,
 }
 
 impl fmt::Debug for SealedStore {
@@ -233,7 +235,28 @@ impl SealedStore {
             id,
             paths,
             cached: None,
+            held: None,
         }
+    }
+
+    /// Starts a transaction: takes the store's exclusive file lock (waiting while another
+    /// process or transaction holds it) and keeps it until [`SealedStore::end`], so that every
+    /// operation in between sees the state the previous one left and no other writer comes
+    /// between them. A run of a guest with the `store` capability is one transaction
+    /// ([`crate::PlatformServices::begin_run`]). Without one, each operation locks on its own.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the lock cannot be taken.
+    pub fn begin(&mut self) -> Result<(), StoreError> {
+        if self.held.is_none() {
+            self.held = Some(self.take_lock()?);
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction: releases the lock. Every change made in it is already durable.
+    pub fn end(&mut self) {
+        self.held = None;
     }
 
     /// The store's id.
@@ -414,9 +437,18 @@ impl SealedStore {
         .map_err(|e| io_error(path, &e))
     }
 
+    /// The store's exclusive lock for one operation: `None` inside a transaction, which holds
+    /// it already (a second `flock` through another descriptor would wait for ourselves).
+    fn lock(&self) -> Result<Option<File>, StoreError> {
+        match self.held {
+            Some(_) => Ok(None),
+            None => self.take_lock().map(Some),
+        }
+    }
+
     /// Creates the directories (0700) and takes the store's exclusive lock, released when the
     /// returned file is dropped (or the process dies).
-    fn lock(&self) -> Result<File, StoreError> {
+    fn take_lock(&self) -> Result<File, StoreError> {
         for dir in [&self.paths.dir, &self.platform.home().join("counters")] {
             if !dir.is_dir() {
                 fs::DirBuilder::new()

@@ -40,7 +40,10 @@ fn response_key(secret: &[u8; 32], enc: &[u8; 32], response_nonce: &[u8; 32]) ->
     StreamKey::new(&key)
 }
 
-/// What the enclave keeps from opening an input to encrypt its one response.
+/// What the enclave keeps from opening an input to encrypt its response. Cloned only to seal a
+/// failed run's report instead of the output (`docs/formats.md`, "Failed runs"): one response
+/// is ever released per input, each under its own fresh response nonce.
+#[derive(Clone)]
 pub struct ResponseSealer {
     enc: [u8; 32],
     secret: Zeroizing<[u8; 32]>,

@@ -77,7 +77,9 @@ pub enum ReceiptMismatch {
         /// Of the file.
         file: SealedOutputDigest,
     },
-    /// The run failed; there is no output to open.
+    /// The run failed, and the sealed output the receipt names is the failure report sealed to
+    /// the requester (`docs/formats.md`, "Failed runs"), not an output. The string is the
+    /// receipt's failure category.
     #[error("the enclave's run failed: {0}")]
     Failed(String),
 }
@@ -144,15 +146,15 @@ pub fn check_receipt(
     if claims.request_nonce != context.request_id() {
         return Err(ReceiptMismatch::Request);
     }
-    if let Outcome::Failed { message } = &claims.outcome {
-        return Err(ReceiptMismatch::Failed(message.clone()));
-    }
     let named = SealedOutputDigest::from_bytes(claims.output_digest);
     if named != *output {
         return Err(ReceiptMismatch::Output {
             receipt: named,
             file: *output,
         });
+    }
+    if let Outcome::Failed { message } = &claims.outcome {
+        return Err(ReceiptMismatch::Failed(message.clone()));
     }
     Ok(())
 }

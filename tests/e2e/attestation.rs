@@ -76,12 +76,21 @@ fn report_requests_the_host_refuses() {
     let enclave = attester();
     // Nonces must be 8 to 64 bytes: the guest sees ERR_TOO_LARGE and reports it.
     let err = run_with(&enclave, Some(&platform), b"short").unwrap_err();
-    assert_eq!(err.to_string(), "guest aborted: report: argument too large");
+    assert_eq!(
+        err.to_requester_string(),
+        "guest aborted: report: argument too large"
+    );
     let err = run_with(&enclave, Some(&platform), &[7; 65]).unwrap_err();
-    assert_eq!(err.to_string(), "guest aborted: report: argument too large");
+    assert_eq!(
+        err.to_requester_string(),
+        "guest aborted: report: argument too large"
+    );
     // No platform to report from: ERR_FAILED.
     let err = run_with(&enclave, None, NONCE).unwrap_err();
-    assert_eq!(err.to_string(), "guest aborted: report: operation failed");
+    assert_eq!(
+        err.to_requester_string(),
+        "guest aborted: report: operation failed"
+    );
 }
 
 #[test]

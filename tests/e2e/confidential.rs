@@ -268,17 +268,27 @@ fn a_failed_run_yields_a_signed_failure_receipt_and_no_output() {
     let sealed = h
         .seal(&evidence, SealTo::Measurement, b"huge-output")
         .unwrap();
-    let (error, receipt) = match h.run_sealed(&hostile, &sealed.bytes) {
-        Err(ConfidentialError::Guest { error, receipt }) => (error, receipt),
+    let (error, receipt, report) = match h.run_sealed(&hostile, &sealed.bytes) {
+        Err(ConfidentialError::Guest {
+            error,
+            receipt,
+            report,
+        }) => (error, receipt, report),
         other => panic!("{other:?}"),
     };
     assert!(matches!(
         error,
         RunError::Fault(GuestFault::OutputLimit { limit: 1_048_576 })
     ));
+    // The receipt names the sealed failure report, not the partial output.
     match h.open(&sealed.context, &receipt, b"") {
-        Err(ClientError::Mismatch(ReceiptMismatch::Failed(message))) => {
-            assert_eq!(message, error.to_string());
+        Err(ClientError::Mismatch(ReceiptMismatch::Output { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    match h.open(&sealed.context, &receipt, &report) {
+        Err(ClientError::GuestFailed { category, report }) => {
+            assert_eq!(category, error.to_string());
+            assert_eq!(report, "output limit of 1048576 bytes exceeded");
         }
         other => panic!("{other:?}"),
     }

@@ -34,7 +34,10 @@ fn wordcount_is_right_across_chunk_boundaries() {
 #[test]
 fn wordcount_refuses_invalid_utf8() {
     let err = run(&load(WORDCOUNT, ""), b"ok \xff\xfe bad").unwrap_err();
-    assert!(err.to_string().starts_with("guest aborted: "), "{err}");
+    assert!(
+        err.to_requester_string().starts_with("guest aborted: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -59,7 +62,8 @@ fn stats_over_csv_and_cbor() {
     );
     let err = run(&enclave, b"1\n2\nabc\n").unwrap_err();
     assert!(
-        err.to_string().starts_with("guest aborted: stats: line 3"),
+        err.to_requester_string()
+            .starts_with("guest aborted: stats: line 3"),
         "{err}"
     );
 }

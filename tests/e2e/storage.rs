@@ -476,3 +476,134 @@ fn kill_9_never_loses_an_acknowledged_update() {
     files.sort();
     assert_eq!(files, ["lock", "state"]);
 }
+
+/// Set in the children of [`concurrent_processes_lose_no_update`]: the directory with the
+/// platform and the bundle.
+const INCREMENT_CHILD: &str = "ENCLAVE_STORE_INCREMENT_CHILD";
+/// Runs each concurrent child or thread makes, each one `incr n`: a `store_get` then a
+/// `store_put`, the read-modify-write that loses updates unless a run is one transaction.
+const INCREMENTS: usize = 30;
+
+/// The child of [`concurrent_processes_lose_no_update`]: [`INCREMENTS`] runs of `incr n`, each
+/// its own run. Does nothing unless started by that test.
+#[test]
+#[ignore = "run as a child process by concurrent_processes_lose_no_update"]
+fn increment_child() {
+    let Some(dir) = std::env::var_os(INCREMENT_CHILD).map(PathBuf::from) else {
+        return;
+    };
+    let platform = Arc::new(Platform::open(&dir.join("platform")).unwrap());
+    let enclave = Enclave::load(&std::fs::read(dir.join("counter.enclave")).unwrap(), &[]).unwrap();
+    let services: Arc<dyn ReportIssuer> =
+        Arc::new(PlatformReporter::new(platform, &enclave, SystemTime::now));
+    for _ in 0..INCREMENTS {
+        let report = enclave
+            .run(
+                Input::from_bytes(b"incr n\n".to_vec()),
+                Vec::new(),
+                Some(services.clone()),
+            )
+            .unwrap();
+        assert!(report.output.starts_with(b"n="));
+    }
+}
+
+fn counter_value(h: &Harness, enclave: &Enclave) -> u64 {
+    match store_of(h.platform(), enclave).get(b"n").unwrap() {
+        Some(bytes) => std::str::from_utf8(&bytes).unwrap().parse().unwrap(),
+        None => 0,
+    }
+}
+
+#[test]
+fn concurrent_processes_lose_no_update() {
+    let h = Harness::new().unwrap();
+    let mut m = counter_manifest(1);
+    // Waiting for the store is not counted against a run's deadline; this only keeps a
+    // loaded machine from failing a run that is not about time.
+    m.limits.timeout_ms = 600_000;
+    let bundle = h.sign(COUNTER, &m).unwrap();
+    std::fs::write(h.dir().join("counter.enclave"), &bundle).unwrap();
+    let enclave = h.load(&bundle).unwrap();
+    assert_eq!(one(&h, &enclave, "incr n"), "n=1");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "storage::increment_child",
+                    "--exact",
+                    "--ignored",
+                    "--test-threads=1",
+                ])
+                .env(INCREMENT_CHILD, h.dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(counter_value(&h, &enclave), 1 + 3 * INCREMENTS as u64);
+}
+
+#[test]
+fn concurrent_runs_in_one_process_lose_no_update() {
+    let h = Harness::new().unwrap();
+    let mut m = counter_manifest(1);
+    m.limits.timeout_ms = 600_000;
+    let enclave = h.load(&h.sign(COUNTER, &m).unwrap()).unwrap();
+    // One set of services shared by every thread, as a server shares it between requests.
+    let services = h.reporter(&enclave);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..INCREMENTS {
+                    enclave
+                        .run(
+                            Input::from_bytes(b"incr n\n".to_vec()),
+                            Vec::new(),
+                            Some(services.clone()),
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(counter_value(&h, &enclave), 4 * INCREMENTS as u64);
+}
+
+#[test]
+fn a_run_holds_the_store_until_it_ends() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    let services = h.reporter(&enclave);
+    let first = services.begin_run().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let services = &services;
+        scope.spawn(move || {
+            let second = services.begin_run().unwrap();
+            tx.send(()).unwrap();
+            drop(second);
+        });
+        // Another run of the same store (here on another thread; another process waits on the
+        // file lock the same way) cannot begin while the first holds it. A slow machine can
+        // only make this more certain.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            rx.try_recv().is_err(),
+            "a second run began inside the first"
+        );
+        drop(first);
+        rx.recv().unwrap();
+    });
+    // And a run made while nothing holds the store goes through.
+    assert_eq!(one(&h, &enclave, "incr n"), "n=1");
+}

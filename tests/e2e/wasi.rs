@@ -81,7 +81,7 @@ food,twelve
         )
         .unwrap();
     let receipt = match h.run_sealed(&csv, &sealed.bytes) {
-        Err(ConfidentialError::Guest { error, receipt }) => {
+        Err(ConfidentialError::Guest { error, receipt, .. }) => {
             assert!(
                 matches!(error, RunError::Exited { code: 2, .. }),
                 "{error:?}"

@@ -104,6 +104,14 @@ pub enum ClientError {
     /// The sealed output does not open with this context.
     #[error("sealed output refused: {0}")]
     Open(#[from] OpenError),
+    /// The run failed; its receipt names the sealed failure report, opened here.
+    #[error("the enclave's run failed: {category}: {report}")]
+    GuestFailed {
+        /// The receipt's failure claim: what the operator may see.
+        category: String,
+        /// The failure report sealed to the requester, with the guest's own words.
+        report: String,
+    },
 }
 
 /// Which attested key a client seals to.
@@ -363,10 +371,20 @@ impl Harness {
     ) -> Result<(Vec<u8>, VerifiedReceipt), ClientError> {
         let verified = attest::verify_receipt(receipt, &[self.root()], SystemTime::now())?;
         let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed_output).into());
-        sealer::check_receipt(context, &verified, &digest)?;
+        let failed = match sealer::check_receipt(context, &verified, &digest) {
+            Ok(()) => None,
+            Err(ReceiptMismatch::Failed(category)) => Some(category),
+            Err(mismatch) => return Err(mismatch.into()),
+        };
         let mut plaintext = Vec::new();
         sealer::open_output(context, sealed_output, &mut plaintext)?;
-        Ok((plaintext, verified))
+        match failed {
+            None => Ok((plaintext, verified)),
+            Some(category) => Err(ClientError::GuestFailed {
+                category,
+                report: String::from_utf8_lossy(&plaintext).into_owned(),
+            }),
+        }
     }
 
     /// The whole confidential flow on `input`: attest with a fresh nonce, verify, seal to the

@@ -2,16 +2,19 @@
 //! owner's machine; neither needs a platform.
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal as _};
+use std::io::{BufReader, IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use enclave::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
-use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputDigest};
+use sealer::{
+    ClientContext, EvidenceDigest, KeyPolicy, ReceiptMismatch, SealTarget, SealedOutputDigest,
+};
 use sha2::{Digest, Sha256};
 
 use super::attestation::PolicyArgs;
+use super::exit::GuestFailed;
 use super::io::{read_capped, with_progress};
 use super::ForceArg;
 
@@ -184,8 +187,15 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     let receipt = attest::verify_receipt(&receipt_bytes, &roots, SystemTime::now())
         .with_context(|| format!("{} refused", args.receipt.display()))?;
     let output_digest = sha256_file(&args.sealed)?;
-    sealer::check_receipt(&context, &receipt, &output_digest)
-        .with_context(|| format!("{} refused", args.receipt.display()))?;
+    match sealer::check_receipt(&context, &receipt, &output_digest) {
+        Ok(()) => {}
+        Err(ReceiptMismatch::Failed(category)) => {
+            return Err(failure_report(args, &context, &category));
+        }
+        Err(mismatch) => {
+            return Err(mismatch).with_context(|| format!("{} refused", args.receipt.display()))
+        }
+    }
 
     let sealed = File::open(&args.sealed)
         .with_context(|| format!("cannot read {}", args.sealed.display()))?;
@@ -208,6 +218,34 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     println!("fuel used:   {}", claims.fuel_used);
     Ok(())
 }
+
+/// A failed run's receipt names a sealed failure report in place of the output: open it (it is
+/// for the requester, who runs this command) and fail with what it says, as `enclave run` fails
+/// for a guest failure (exit 5).
+fn failure_report(args: &OpenArgs, context: &ClientContext, category: &str) -> anyhow::Error {
+    let opened = File::open(&args.sealed)
+        .map_err(anyhow::Error::from)
+        .and_then(|file| {
+            let mut report = Vec::new();
+            let capped = BufReader::new(file).take(MAX_FAILURE_REPORT_SEALED);
+            sealer::open_output(context, capped, &mut report)?;
+            Ok(report)
+        });
+    let report = match opened {
+        Ok(report) => format!(
+            "the guest's report, sealed to you: {}",
+            String::from_utf8_lossy(&report)
+        ),
+        Err(error) => format!(
+            "its failure report {} does not open: {error:#}",
+            args.sealed.display()
+        ),
+    };
+    anyhow::Error::new(GuestFailed(report)).context(format!("the enclave's run failed: {category}"))
+}
+
+/// Largest sealed failure report read: the report's cap plus the sealed output's framing.
+const MAX_FAILURE_REPORT_SEALED: u64 = enclave::confidential::MAX_FAILURE_REPORT as u64 + 4096;
 
 fn sha256_file(path: &Path) -> anyhow::Result<SealedOutputDigest> {
     let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;

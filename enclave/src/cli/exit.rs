@@ -16,6 +16,11 @@ pub const EVIDENCE_REFUSED: u8 = 6;
 /// Sealed data was refused: wrong recipient, tampered, truncated, wrong context.
 pub const SEALED_REFUSED: u8 = 7;
 
+/// A guest failure learned from its receipt (`enclave open` of a failed run's report).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GuestFailed(pub String);
+
 /// The exit code for an error chain: the first classified error in it wins.
 pub fn code_for(error: &anyhow::Error) -> u8 {
     error.chain().find_map(classify).unwrap_or(FAILURE)
@@ -33,6 +38,9 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             LoadError::Bundle(_) => BUNDLE_REFUSED,
             _ => MODULE_REFUSED,
         });
+    }
+    if error.is::<GuestFailed>() {
+        return Some(GUEST_FAILED);
     }
     if error.is::<attest::verify::VerifyError>() || error.is::<sealer::ReceiptMismatch>() {
         return Some(EVIDENCE_REFUSED);

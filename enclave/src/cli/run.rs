@@ -1,9 +1,9 @@
 //! `enclave run`: load a bundle with every check and run it once, on a plaintext or a sealed
 //! input.
 
-use std::io::{Read as _, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -13,6 +13,7 @@ use enclave::confidential::ConfidentialError;
 use enclave::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
 use enclave::platform::{Platform, PlatformReporter};
 use enclave::{Enclave, Input, ReportIssuer, RunReport};
+use sealer::input::INPUT_MAGIC;
 use sha2::{Digest, Sha256};
 
 use super::io::{read_capped, read_text, with_progress};
@@ -52,17 +53,68 @@ pub struct RunArgs {
 
 /// One input to run and where its results go.
 struct Job<'a> {
+    /// `None`: standard input.
     input: Option<&'a Path>,
     output: Option<&'a Path>,
     receipt: Option<&'a Path>,
-    sealed: bool,
 }
 
 /// What every run of one `enclave run` shares: the loaded module and its platform services.
-struct Loaded {
+struct Loaded<'a> {
     enclave: Enclave,
-    platform: Option<Arc<Platform>>,
+    home: &'a HomeArg,
+    /// Opened when a guest capability or a sealed input first needs it.
+    platform: OnceLock<Arc<Platform>>,
     reporter: Option<Arc<dyn ReportIssuer>>,
+}
+
+impl Loaded<'_> {
+    fn platform(&self) -> anyhow::Result<Arc<Platform>> {
+        if let Some(platform) = self.platform.get() {
+            return Ok(platform.clone());
+        }
+        let platform = Arc::new(self.home.open()?);
+        Ok(self.platform.get_or_init(|| platform).clone())
+    }
+}
+
+/// An input opened exactly once (a FIFO or a `<(…)` process substitution cannot be opened
+/// twice), with its first bytes already read to tell a sealed input from a plaintext one and
+/// put back in front of the rest.
+struct OpenedInput {
+    reader: Box<dyn Read + Send>,
+    /// The size of a regular file; `None` for a pipe, a FIFO or standard input.
+    len: Option<u64>,
+    /// Whether it starts with the sealed-input magic (`docs/formats.md`).
+    sealed: bool,
+    name: String,
+}
+
+impl OpenedInput {
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        let (mut reader, len, name): (Box<dyn Read + Send>, _, _) = match path {
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read input {}", path.display()))?;
+                let meta = file.metadata()?;
+                let len = meta.is_file().then_some(meta.len());
+                (Box::new(file), len, path.display().to_string())
+            }
+            None => (Box::new(std::io::stdin()), None, "standard input".into()),
+        };
+        let mut head = Vec::with_capacity(INPUT_MAGIC.len());
+        (&mut reader)
+            .take(INPUT_MAGIC.len() as u64)
+            .read_to_end(&mut head)
+            .with_context(|| format!("cannot read input {name}"))?;
+        let sealed = head == INPUT_MAGIC;
+        Ok(Self {
+            reader: Box::new(std::io::Cursor::new(head).chain(reader)),
+            len,
+            sealed,
+            name,
+        })
+    }
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -85,21 +137,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let wants_report = [Capability::Report, Capability::Seal, Capability::Store]
         .into_iter()
         .any(|c| manifest.grants(c));
-    let platform = if wants_report || jobs.iter().any(|job| job.sealed) {
-        Some(Arc::new(args.home.open()?))
+    let platform = OnceLock::new();
+    let reporter = if wants_report {
+        let opened = Arc::new(args.home.open()?);
+        let reporter = PlatformReporter::new(opened.clone(), &enclave, SystemTime::now);
+        let _ = platform.set(opened);
+        Some(Arc::new(reporter) as Arc<dyn ReportIssuer>)
     } else {
         None
     };
-    let reporter = match &platform {
-        Some(platform) if wants_report => Some(Arc::new(PlatformReporter::new(
-            platform.clone(),
-            &enclave,
-            SystemTime::now,
-        )) as Arc<dyn ReportIssuer>),
-        _ => None,
-    };
     let loaded = Loaded {
         enclave,
+        home: &args.home,
         platform,
         reporter,
     };
@@ -164,7 +213,6 @@ fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
             input,
             output: outputs.first().map(PathBuf::as_path),
             receipt: receipts.first().map(PathBuf::as_path),
-            sealed: input.map(is_sealed).transpose()?.unwrap_or(false),
         }]);
     }
     anyhow::ensure!(
@@ -189,33 +237,34 @@ fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
             path.display()
         );
     }
-    inputs
+    Ok(inputs
         .iter()
         .enumerate()
-        .map(|(i, input)| {
-            Ok(Job {
-                input: Some(input.as_path()),
-                output: outputs.get(i).map(PathBuf::as_path),
-                receipt: receipts.get(i).map(PathBuf::as_path),
-                sealed: is_sealed(input)?,
-            })
+        .map(|(i, input)| Job {
+            input: Some(input.as_path()),
+            output: outputs.get(i).map(PathBuf::as_path),
+            receipt: receipts.get(i).map(PathBuf::as_path),
         })
-        .collect()
+        .collect())
 }
 
 /// Runs one input; returns its JSON summary.
-fn run_one(args: &RunArgs, loaded: &Loaded, job: &Job<'_>) -> anyhow::Result<serde_json::Value> {
+fn run_one(
+    args: &RunArgs,
+    loaded: &Loaded<'_>,
+    job: &Job<'_>,
+) -> anyhow::Result<serde_json::Value> {
     let enclave = &loaded.enclave;
     let reporter = loaded.reporter.clone();
-    if let (true, Some(platform), Some(input)) = (job.sealed, &loaded.platform, job.input) {
-        return run_sealed(args, job, enclave, platform, input, reporter);
+    let opened = OpenedInput::open(job.input)?;
+    // With --receipt the input is meant to be sealed: one that is not is refused as sealed data
+    // (its magic), not run as plaintext.
+    if opened.sealed || job.receipt.is_some() {
+        let platform = loaded.platform()?;
+        return run_sealed(args, job, enclave, &platform, opened, reporter);
     }
-    anyhow::ensure!(
-        job.receipt.is_none(),
-        "--receipt needs a sealed input (made by `enclave seal`)"
-    );
     let limit = enclave.bundle().manifest().limits.max_input_bytes;
-    let input = open_input(job.input, limit)?;
+    let input = plaintext_input(opened, limit)?;
 
     match job.output {
         Some(path) => {
@@ -241,15 +290,6 @@ fn run_one(args: &RunArgs, loaded: &Loaded, job: &Job<'_>) -> anyhow::Result<ser
     }
 }
 
-/// Whether a file starts with the sealed-input magic (`docs/formats.md`).
-fn is_sealed(path: &Path) -> anyhow::Result<bool> {
-    let mut magic = [0u8; 8];
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read input {}", path.display()))?;
-    let n = file.read(&mut magic)?;
-    Ok(n == magic.len() && magic == sealer::input::INPUT_MAGIC)
-}
-
 /// A sealed input: opened inside the runtime, output sealed back to the requester, receipt
 /// signed by the platform.
 fn run_sealed(
@@ -257,7 +297,7 @@ fn run_sealed(
     job: &Job<'_>,
     enclave: &Enclave,
     platform: &Platform,
-    input: &Path,
+    input: OpenedInput,
     reporter: Option<Arc<dyn ReportIssuer>>,
 ) -> anyhow::Result<serde_json::Value> {
     let output = job
@@ -267,10 +307,11 @@ fn run_sealed(
     if let Some(receipt) = job.receipt {
         refuse_existing(receipt, overwrite)?;
     }
-    let file = std::fs::File::open(input)
-        .with_context(|| format!("cannot read input {}", input.display()))?;
-    let len = file.metadata()?.len();
-    let reader = with_progress(std::io::BufReader::new(file), len, "running");
+    let reader = with_progress(
+        std::io::BufReader::new(input.reader),
+        input.len.unwrap_or(0),
+        "running",
+    );
     let file = AtomicFile::create(output, Visibility::Public, overwrite)
         .with_context(|| format!("cannot write {}", output.display()))?;
     let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
@@ -282,7 +323,16 @@ fn run_sealed(
     };
     let run = match enclave.run_sealed(platform, reader, file, reporter, SystemTime::now) {
         Ok(run) => run,
-        Err(ConfidentialError::Guest { error, receipt }) => {
+        Err(ConfidentialError::Guest {
+            error,
+            receipt,
+            report,
+        }) => {
+            // In place of the output: the failure, the guest's own words included, sealed to
+            // the requester (`enclave open` shows it). The operator sees only `error`, which
+            // withholds a production guest's words.
+            write_atomic(output, &report, Visibility::Public, overwrite)
+                .with_context(|| format!("cannot write {}", output.display()))?;
             write_receipt(&receipt)?;
             return Err(error.into());
         }
@@ -323,25 +373,22 @@ pub fn parse_signer(text: &str) -> anyhow::Result<SignerId> {
     Ok(key.signer_id())
 }
 
-fn open_input(path: Option<&Path>, limit: u64) -> anyhow::Result<Input> {
-    match path {
-        Some(path) => {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot read input {}", path.display()))?;
-            let len = file.metadata()?.len();
-            Ok(Input::new(
-                with_progress(std::io::BufReader::new(file), len, "running"),
-                len,
-            ))
-        }
+/// A plaintext input: a regular file streams with its size known; a pipe, a FIFO or standard
+/// input is read into memory first, one byte past the limit so that an oversized input is
+/// refused by the runtime with its usual error without reading an unbounded stream.
+fn plaintext_input(input: OpenedInput, limit: u64) -> anyhow::Result<Input> {
+    match input.len {
+        Some(len) => Ok(Input::new(
+            with_progress(std::io::BufReader::new(input.reader), len, "running"),
+            len,
+        )),
         None => {
-            // Read one byte past the limit so that an oversized input is refused by the runtime
-            // with its usual error, without reading an unbounded stream.
             let mut bytes = Vec::new();
-            std::io::stdin()
-                .lock()
+            input
+                .reader
                 .take(limit.saturating_add(1))
-                .read_to_end(&mut bytes)?;
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read input {}", input.name))?;
             Ok(Input::from_bytes(bytes))
         }
     }

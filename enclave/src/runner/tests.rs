@@ -178,10 +178,24 @@ fn input_past_the_limit_is_refused_before_running() {
 #[test]
 fn abort_and_traps_name_their_cause() {
     let enclave = load(&guest("(call $abort (i32.const 0) (i32.const 13))"), "").unwrap();
+    let error = run(&enclave, b"").unwrap_err();
+    assert_eq!(error.to_requester_string(), "guest aborted: hostile abort");
+    // A production guest's words are confidential: the operator's view withholds them.
     assert_eq!(
-        run(&enclave, b"").unwrap_err().to_string(),
-        "guest aborted: hostile abort"
+        error.to_string(),
+        format!("guest aborted: {}", crate::error::WITHHELD)
     );
+    assert_eq!(
+        error.guest_message().map(|m| (m.text(), m.is_disclosed())),
+        Some(("hostile abort", false))
+    );
+    assert!(!format!("{error:?}").contains("hostile abort"));
+    // A debug enclave's operator sees them.
+    let module = wat::parse_str(guest("(call $abort (i32.const 0) (i32.const 13))")).unwrap();
+    let manifest = Manifest::from_toml("product_id = 1\nsvn = 1\ndebug = true\n").unwrap();
+    let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
+    let error = run(&Enclave::load(&bytes, &[]).unwrap(), b"").unwrap_err();
+    assert_eq!(error.to_string(), "guest aborted: hostile abort");
     let enclave = load(&guest("unreachable"), "").unwrap();
     assert_eq!(
         run(&enclave, b"").unwrap_err().to_string(),
