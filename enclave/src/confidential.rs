@@ -11,13 +11,39 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use attest::receipt::{Outcome, ReceiptClaims, MAX_FAILURE_MESSAGE};
-use attest::EvidenceError;
-use sealer::{OpenError, OpenReader, SealError, SealedInputHeader};
+use attest::{EvidenceError, PlatformId};
+use sealer::{
+    EnclaveIdentity, EnclaveKeyPair, KeyPolicy, OpenError, OpenReader, SealError, SealedInputHeader,
+};
 
 use crate::error::RunError;
 use crate::host::{Input, ReportIssuer};
-use crate::platform::{unix_seconds, Platform};
 use crate::runner::Enclave;
+
+/// What a confidential run needs from the platform under it: the platform's id, the enclave's
+/// HPKE key pair for the key policy a sealed input names (derived from the platform secret, which
+/// never leaves the platform), and the platform's signature over the receipt.
+/// [`crate::platform::Platform`] is the simulated one.
+pub trait ConfidentialPlatform: Send + Sync {
+    /// The platform's id, which a sealed input must name.
+    fn platform_id(&self) -> PlatformId;
+
+    /// The key pair of `identity` for `policy`.
+    ///
+    /// # Errors
+    /// [`OpenError`] when the policy is not one `identity` may use.
+    fn enclave_keypair(
+        &self,
+        identity: &EnclaveIdentity,
+        policy: &KeyPolicy,
+    ) -> Result<EnclaveKeyPair, OpenError>;
+
+    /// The platform's signed receipt (COSE_Sign1) over `claims`.
+    ///
+    /// # Errors
+    /// [`EvidenceError`] when it cannot sign.
+    fn sign_receipt(&self, claims: &ReceiptClaims) -> Result<Vec<u8>, EvidenceError>;
+}
 
 /// A successful confidential run.
 #[derive(Debug)]
@@ -81,7 +107,7 @@ impl Enclave {
     /// [`ConfidentialError`]; whatever reached `output` must be discarded.
     pub fn run_sealed<R, W>(
         &self,
-        platform: &Platform,
+        platform: &dyn ConfidentialPlatform,
         mut sealed_input: R,
         output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
@@ -93,13 +119,13 @@ impl Enclave {
     {
         let header =
             SealedInputHeader::read(&mut sealed_input).map_err(ConfidentialError::Input)?;
-        let identity = platform.identity(self);
+        let identity = self.identity();
         header
             .check_binding(&identity, &platform.platform_id())
             .map_err(ConfidentialError::Input)?;
         let request_nonce = header.request_id().to_vec();
-        let keypair = identity
-            .keypair(platform.sealing_secret(), header.policy())
+        let keypair = platform
+            .enclave_keypair(&identity, header.policy())
             .map_err(ConfidentialError::Input)?;
         let (reader, response) = header
             .open(&keypair, sealed_input)
@@ -131,7 +157,6 @@ impl Enclave {
             };
         let sign = |claims: &ReceiptClaims| {
             platform
-                .attestation()
                 .sign_receipt(claims)
                 .map_err(ConfidentialError::Receipt)
         };
@@ -206,6 +231,12 @@ fn seal_report(
 /// guest's message (at most 1 KiB of its bytes, escaped); anything longer is cut at a character
 /// boundary.
 pub const MAX_FAILURE_REPORT: usize = 8192;
+
+/// Seconds since the Unix epoch; 0 for a clock before it.
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// The guest's input stream, shared so that the runtime can authenticate its end after the run.
 struct SharedReader<R>(Arc<Mutex<Option<OpenReader<R>>>>);

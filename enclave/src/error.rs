@@ -170,6 +170,44 @@ impl std::fmt::Debug for GuestMessage {
     }
 }
 
+/// Why the platform's sealed store failed a run: a type the platform defines (the runtime does
+/// not know the store's), carried as it is so that a caller can downcast it
+/// ([`StoreFault::downcast_ref`]).
+#[derive(Clone)]
+pub struct StoreFault(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreFault {
+    /// Carries the platform's `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+
+    /// The platform's error, if it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Display for StoreFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for StoreFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreFault").field(&self.0).finish()
+    }
+}
+
+impl PartialEq for StoreFault {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for StoreFault {}
+
 /// What the operator and the receipt see instead of a production guest's message.
 pub const WITHHELD: &str =
     "<message withheld: a production enclave's words go only to the requester, sealed>";
@@ -215,5 +253,5 @@ pub enum GuestFault {
     /// The guest's sealed store cannot be trusted or written: tampered, rolled back, sealed by a
     /// newer enclave version, or an I/O failure. The guest must not carry on without its state.
     #[error("sealed store: {0}")]
-    Store(crate::store::StoreError),
+    Store(StoreFault),
 }

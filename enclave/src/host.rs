@@ -204,7 +204,7 @@ pub enum ServiceRefused {
     Failed,
     /// The sealed store cannot be trusted or written (tampered, rolled back, I/O failure): the
     /// run ends with this error, since the guest must not carry on as if its state were empty.
-    Store(crate::store::StoreError),
+    Store(crate::error::StoreFault),
 }
 
 impl ServiceRefused {

@@ -23,7 +23,7 @@ pub mod runner;
 pub mod store;
 pub mod wasi;
 
-pub use error::{GuestFault, GuestMessage, LoadError, RunError};
+pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::{
     Input, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy, ServiceRefused,
 };

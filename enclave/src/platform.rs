@@ -29,6 +29,8 @@ use sealer::{EnclaveIdentity, EnclaveKeyPair, KeyPolicy, PlatformSecret};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::confidential::ConfidentialPlatform;
+use crate::error::StoreFault;
 use crate::files::{write_atomic, Overwrite, Visibility};
 use crate::host::{PlatformServices, ReportRefused, RunScope, SealPolicy, ServiceRefused};
 use crate::runner::Enclave;
@@ -305,19 +307,12 @@ impl Platform {
 
     /// The identity `enclave` has on this platform, as sealing keys see it.
     pub fn identity(&self, enclave: &Enclave) -> EnclaveIdentity {
-        self.bundle_identity(enclave.bundle())
+        enclave.identity()
     }
 
     /// The identity the enclave of a verified `bundle` has, as sealing keys see it.
     pub fn bundle_identity(&self, bundle: &VerifiedBundle) -> EnclaveIdentity {
-        let manifest = bundle.manifest();
-        EnclaveIdentity {
-            measurement: bundle.measurement(),
-            signer: bundle.signer_id(),
-            product_id: manifest.product_id,
-            svn: manifest.svn,
-            debug: manifest.debug,
-        }
+        crate::runner::identity_of(bundle)
     }
 
     /// The enclave's two HPKE public keys on this platform: bound to its measurement, and to its
@@ -379,6 +374,27 @@ impl Platform {
     }
 }
 
+impl ConfidentialPlatform for Platform {
+    fn platform_id(&self) -> PlatformId {
+        Platform::platform_id(self)
+    }
+
+    fn enclave_keypair(
+        &self,
+        identity: &EnclaveIdentity,
+        policy: &KeyPolicy,
+    ) -> Result<EnclaveKeyPair, sealer::OpenError> {
+        identity.keypair(&self.secret, policy)
+    }
+
+    fn sign_receipt(
+        &self,
+        claims: &attest::receipt::ReceiptClaims,
+    ) -> Result<Vec<u8>, attest::evidence::EvidenceError> {
+        self.attestation.sign_receipt(claims)
+    }
+}
+
 /// Serves a guest's platform services from a platform: `report` (the EREPORT analog, dated by
 /// `clock` at each call), `seal` / `unseal` (the EGETKEY seal-key analog) and the persistent
 /// sealed store ([`crate::store`]), all for one enclave's identity.
@@ -437,7 +453,7 @@ impl PlatformReporter {
         let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         operation(&mut store).map_err(|e| match e {
             StoreError::TooLarge { .. } => ServiceRefused::TooLarge,
-            other => ServiceRefused::Store(other),
+            other => ServiceRefused::Store(StoreFault::new(other)),
         })
     }
 }
@@ -569,11 +585,7 @@ fn refusal(error: BlobError) -> ServiceRefused {
     }
 }
 
-/// Seconds since the Unix epoch; 0 for a clock before it.
-pub fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use crate::confidential::unix_seconds;
 
 fn write(
     home: &Path,

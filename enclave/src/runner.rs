@@ -220,6 +220,11 @@ impl Enclave {
         &self.bundle
     }
 
+    /// The identity sealing keys see: measurement, signer, product id, svn and debug mode.
+    pub fn identity(&self) -> sealer::EnclaveIdentity {
+        identity_of(&self.bundle)
+    }
+
     /// The measurement, recomputed at load from the bytes loaded.
     pub fn measurement(&self) -> Measurement {
         self.bundle.measurement()
@@ -421,6 +426,18 @@ impl Enclave {
             0
         };
         Ok((store.into_data(), fuel_left, exit_code))
+    }
+}
+
+/// The identity the enclave of a verified `bundle` has, as sealing keys see it.
+pub fn identity_of(bundle: &VerifiedBundle) -> sealer::EnclaveIdentity {
+    let manifest = bundle.manifest();
+    sealer::EnclaveIdentity {
+        measurement: bundle.measurement(),
+        signer: bundle.signer_id(),
+        product_id: manifest.product_id,
+        svn: manifest.svn,
+        debug: manifest.debug,
     }
 }
 

@@ -54,7 +54,9 @@ fn store_of(platform: &Arc<Platform>, enclave: &Enclave) -> SealedStore {
 
 fn store_error(result: Result<Vec<String>, RunError>) -> StoreError {
     match result {
-        Err(RunError::Fault(GuestFault::Store(e))) => e,
+        Err(RunError::Fault(GuestFault::Store(e))) => {
+            e.downcast_ref::<StoreError>().unwrap().clone()
+        }
         other => panic!("expected a store fault, got {other:?}"),
     }
 }

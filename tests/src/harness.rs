@@ -350,7 +350,7 @@ impl Harness {
         sealed_input: &[u8],
     ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
         enclave.run_sealed(
-            &self.platform,
+            self.platform.as_ref(),
             std::io::Cursor::new(sealed_input.to_vec()),
             Vec::new(),
             Some(self.reporter(enclave)),

@@ -65,7 +65,9 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(run) = error.downcast_ref::<RunError>() {
         return Some(match run {
             RunError::Input(_) => SEALED_REFUSED,
-            RunError::Fault(enclave::GuestFault::Store(store)) => store_code(store),
+            RunError::Fault(enclave::GuestFault::Store(fault)) => fault
+                .downcast_ref::<enclave::store::StoreError>()
+                .map_or(SEALED_REFUSED, store_code),
             _ => GUEST_FAILED,
         });
     }
