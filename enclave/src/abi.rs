@@ -2,7 +2,11 @@
 //! linking, and the host functions themselves.
 //!
 //! Every pointer and length a guest passes is checked against its memory before the host reads or
-//! writes; a bad one ends the run (see [`crate::error::GuestFault`]).
+//! writes; a bad one ends the run (see [`crate::error::GuestFault`]). A length the host copies is
+//! first checked against its documented cap ([`CappedLen`]), so no host allocation is ever sized
+//! by what a guest asked for: the guest's memory can be gigabytes, the host's copy of it is not.
+
+use std::ops::RangeBounds;
 
 use attest::{Capability, Manifest};
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module, ValType};
@@ -39,6 +43,10 @@ pub const MAX_SEAL_PLAINTEXT: usize = sealer::blob::MAX_PLAINTEXT;
 pub const MAX_SEAL_AAD: usize = sealer::blob::MAX_AAD;
 /// Largest blob a guest may unseal.
 pub const MAX_SEALED_BLOB: usize = sealer::blob::MAX_BLOB;
+/// The nonce lengths `report` accepts: 8 ..= 64 bytes, the evidence format's own bounds.
+pub const REPORT_NONCE_LEN: std::ops::RangeInclusive<usize> = attest::evidence::NONCE_LEN;
+/// Largest report data `report` accepts: 64 bytes, the evidence format's own bound.
+pub const MAX_REPORT_DATA: usize = attest::evidence::MAX_REPORT_DATA;
 
 /// A wasm number type in a host function's signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,16 +300,30 @@ fn memory(caller: &mut Caller<'_, HostState>) -> Result<Memory, GuestFault> {
     }
 }
 
-/// Copies guest bytes out of memory.
+/// A guest-supplied length within its documented cap: the only kind of length [`read_guest`]
+/// copies, so a copy sized by an unchecked guest value does not compile.
+#[derive(Clone, Copy, Debug)]
+struct CappedLen(i32);
+
+impl CappedLen {
+    /// `len`, read as unsigned 32-bit, if `allowed` contains it; `None` is the guest's
+    /// [`status::ERR_TOO_LARGE`]. Nothing of the guest's memory is touched.
+    fn within(len: i32, allowed: impl RangeBounds<usize>) -> Option<Self> {
+        let n = usize::try_from(len as u32).ok()?;
+        allowed.contains(&n).then_some(Self(len))
+    }
+}
+
+/// Copies a guest buffer, of a length already checked against its cap, out of memory.
 fn read_guest(
     caller: &mut Caller<'_, HostState>,
     function: &'static str,
     ptr: i32,
-    len: i32,
+    len: CappedLen,
 ) -> Result<Vec<u8>, GuestFault> {
     let memory = memory(caller)?;
     let data = memory.data(&caller);
-    let buf = GuestBuf::check(function, ptr, len, data.len())?;
+    let buf = GuestBuf::check(function, ptr, len.0, data.len())?;
     Ok(data
         .get(buf.start..buf.end)
         .map(<[u8]>::to_vec)
@@ -379,6 +401,9 @@ fn log(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Resul
     Ok(0)
 }
 
+/// `report(nonce, report_data) -> evidence`: see `docs/abi.md`. Both lengths are checked
+/// against their caps before any guest memory is read, and every buffer, the output included,
+/// against memory before the platform does any work.
 fn report(
     mut caller: Caller<'_, HostState>,
     nonce_ptr: i32,
@@ -388,22 +413,25 @@ fn report(
     out_ptr: i32,
     out_cap: i32,
 ) -> wasmtime::Result<i32> {
-    let nonce = read_guest(&mut caller, "report", nonce_ptr, nonce_len)?;
-    let report_data = read_guest(&mut caller, "report", data_ptr, data_len)?;
+    const NAME: &str = "report";
+    let (Some(nonce_len), Some(data_len)) = (
+        CappedLen::within(nonce_len, REPORT_NONCE_LEN),
+        CappedLen::within(data_len, ..=MAX_REPORT_DATA),
+    ) else {
+        return Ok(status::ERR_TOO_LARGE);
+    };
+    let nonce = read_guest(&mut caller, NAME, nonce_ptr, nonce_len)?;
+    let report_data = read_guest(&mut caller, NAME, data_ptr, data_len)?;
+    check_out(&mut caller, NAME, out_ptr, out_cap)?;
     let evidence = match caller.data().report(&nonce, &report_data) {
         Ok(evidence) => evidence,
         Err(code) => return Ok(code),
     };
-    if evidence.len() > out_cap as u32 as usize {
+    if evidence.len() > capacity(out_cap) {
         return Ok(status::ERR_BUFFER_TOO_SMALL);
     }
-    write_guest(&mut caller, "report", out_ptr, &evidence)?;
+    write_guest(&mut caller, NAME, out_ptr, &evidence)?;
     Ok(i32::try_from(evidence.len()).unwrap_or(status::ERR_TOO_LARGE))
-}
-
-/// Whether a guest-supplied length exceeds `max` (lengths are unsigned 32-bit).
-fn over(len: i32, max: usize) -> bool {
-    usize::try_from(len as u32).map_or(true, |len| len > max)
 }
 
 /// A guest-supplied capacity, as unsigned.
@@ -427,9 +455,12 @@ fn seal(
     out_cap: i32,
 ) -> wasmtime::Result<i32> {
     const NAME: &str = "seal";
-    if over(aad_len, MAX_SEAL_AAD) || over(pt_len, MAX_SEAL_PLAINTEXT) {
+    let (Some(aad_len), Some(pt_len)) = (
+        CappedLen::within(aad_len, ..=MAX_SEAL_AAD),
+        CappedLen::within(pt_len, ..=MAX_SEAL_PLAINTEXT),
+    ) else {
         return Ok(status::ERR_TOO_LARGE);
-    }
+    };
     let aad = read_guest(&mut caller, NAME, aad_ptr, aad_len)?;
     let plaintext = zeroize::Zeroizing::new(read_guest(&mut caller, NAME, pt_ptr, pt_len)?);
     check_out(&mut caller, NAME, out_ptr, out_cap)?;
@@ -465,9 +496,9 @@ fn unseal(
     pt_cap: i32,
 ) -> wasmtime::Result<i64> {
     const NAME: &str = "unseal";
-    if over(blob_len, MAX_SEALED_BLOB) {
+    let Some(blob_len) = CappedLen::within(blob_len, ..=MAX_SEALED_BLOB) else {
         return Ok(status::ERR_TOO_LARGE.into());
-    }
+    };
     let blob = read_guest(&mut caller, NAME, blob_ptr, blob_len)?;
     check_out(&mut caller, NAME, aad_ptr, aad_cap)?;
     check_out(&mut caller, NAME, pt_ptr, pt_cap)?;
@@ -492,9 +523,9 @@ fn store_get(
     out_cap: i32,
 ) -> wasmtime::Result<i32> {
     const NAME: &str = "store_get";
-    if over(key_len, crate::store::MAX_KEY) {
+    let Some(key_len) = CappedLen::within(key_len, ..=crate::store::MAX_KEY) else {
         return Ok(status::ERR_TOO_LARGE);
-    }
+    };
     let key = read_guest(&mut caller, NAME, key_ptr, key_len)?;
     check_out(&mut caller, NAME, out_ptr, out_cap)?;
     let value = match caller.data().services().and_then(|s| s.store_get(&key)) {
@@ -517,9 +548,12 @@ fn store_put(
     value_len: i32,
 ) -> wasmtime::Result<i32> {
     const NAME: &str = "store_put";
-    if over(key_len, crate::store::MAX_KEY) || over(value_len, crate::store::MAX_VALUE) {
+    let (Some(key_len), Some(value_len)) = (
+        CappedLen::within(key_len, ..=crate::store::MAX_KEY),
+        CappedLen::within(value_len, ..=crate::store::MAX_VALUE),
+    ) else {
         return Ok(status::ERR_TOO_LARGE);
-    }
+    };
     let key = read_guest(&mut caller, NAME, key_ptr, key_len)?;
     let value = zeroize::Zeroizing::new(read_guest(&mut caller, NAME, value_ptr, value_len)?);
     match caller
@@ -538,9 +572,9 @@ fn store_delete(
     key_len: i32,
 ) -> wasmtime::Result<i32> {
     const NAME: &str = "store_delete";
-    if over(key_len, crate::store::MAX_KEY) {
+    let Some(key_len) = CappedLen::within(key_len, ..=crate::store::MAX_KEY) else {
         return Ok(status::ERR_TOO_LARGE);
-    }
+    };
     let key = read_guest(&mut caller, NAME, key_ptr, key_len)?;
     match caller.data().services().and_then(|s| s.store_delete(&key)) {
         Ok(true) => Ok(0),

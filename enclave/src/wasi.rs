@@ -252,7 +252,8 @@ enum Clock {
 /// since the run started (so it says nothing about the host's uptime).
 fn clock_time_get(
     grants: Grants,
-) -> impl Fn(Caller<'_, WasiState>, i32, i64, i32) -> i32 + Send + Sync + 'static {
+) -> impl Fn(Caller<'_, WasiState>, i32, i64, i32) -> wasmtime::Result<i32> + Send + Sync + 'static
+{
     move |mut caller, id, _precision, ptr| {
         let nanos = match grants.clock(id) {
             Ok(Clock::Wall) => SystemTime::now()
@@ -260,74 +261,90 @@ fn clock_time_get(
                 .unwrap_or_default()
                 .as_nanos(),
             Ok(Clock::Monotonic) => caller.data().started.elapsed().as_nanos(),
-            Err(errno) => return errno.code(),
+            Err(errno) => return Ok(errno.code()),
         };
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
-        write_guest(&mut caller, ptr, &nanos.to_le_bytes()).code()
+        write_guest(&mut caller, "clock_time_get", ptr, &nanos.to_le_bytes())?;
+        Ok(Errno::SUCCESS.code())
     }
 }
 
-fn clock_res_get(grants: Grants) -> impl Fn(Caller<'_, WasiState>, i32, i32) -> i32 {
+fn clock_res_get(
+    grants: Grants,
+) -> impl Fn(Caller<'_, WasiState>, i32, i32) -> wasmtime::Result<i32> {
     move |mut caller, id, ptr| {
         let resolution: u64 = match grants.clock(id) {
             Ok(Clock::Wall) => 1_000,
             Ok(Clock::Monotonic) => 1,
-            Err(errno) => return errno.code(),
+            Err(errno) => return Ok(errno.code()),
         };
-        write_guest(&mut caller, ptr, &resolution.to_le_bytes()).code()
+        write_guest(&mut caller, "clock_res_get", ptr, &resolution.to_le_bytes())?;
+        Ok(Errno::SUCCESS.code())
     }
 }
 
-/// Fills the buffer from the host CSPRNG, as the native `random` function does.
+/// Fills the buffer from the host CSPRNG, as the native `random` function does: in place, so
+/// nothing the size of the guest's request is allocated (wasmtime-wasi's own `random_get` would
+/// allocate it).
 fn random_get(grants: Grants) -> impl Fn(Caller<'_, WasiState>, i32, i32) -> wasmtime::Result<i32> {
     move |mut caller, ptr, len| {
         if !grants.random {
             return Ok(Errno::NOTCAPABLE.code());
         }
-        let Some(memory) = memory(&mut caller) else {
-            return Ok(Errno::FAULT.code());
-        };
-        let Some(dest) =
-            guest_range(ptr, len).and_then(|range| memory.data_mut(&mut caller).get_mut(range))
-        else {
-            return Ok(Errno::FAULT.code());
-        };
+        let memory = memory(&mut caller)?;
+        let dest = guest_slice(memory.data_mut(&mut caller), "random_get", ptr, len)?;
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), dest)
             .map_err(|_| GuestFault::HostRandomFailed)?;
         Ok(Errno::SUCCESS.code())
     }
 }
 
-fn memory(caller: &mut Caller<'_, WasiState>) -> Option<wasmtime::Memory> {
+/// A buffer outside the guest's memory. WASI says a function given an out-of-bounds pointer
+/// traps, and wasmtime-wasi's functions do; so do these, and the run ends (as a native guest's
+/// does, `docs/abi.md`).
+#[derive(Debug, thiserror::Error)]
+#[error("guest passed an out-of-bounds buffer to {MODULE}.{function} (ptr={ptr:#x}, len={len:#x})")]
+struct OutOfBounds {
+    function: &'static str,
+    ptr: u32,
+    len: u32,
+}
+
+fn memory(caller: &mut Caller<'_, WasiState>) -> Result<wasmtime::Memory, GuestFault> {
     match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Some(memory),
-        _ => None,
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => Err(GuestFault::NoMemory),
     }
 }
 
-/// The byte range of a guest buffer: both values are unsigned 32-bit, and the end must not
-/// overflow. Whether it fits in memory is for `get`/`get_mut` to say.
-fn guest_range(ptr: i32, len: i32) -> Option<std::ops::Range<usize>> {
-    let start = usize::try_from(ptr as u32).ok()?;
-    let end = start.checked_add(usize::try_from(len as u32).ok()?)?;
-    Some(start..end)
+/// The guest buffer at `ptr` of `len` bytes (both unsigned 32-bit), in place.
+fn guest_slice<'a>(
+    data: &'a mut [u8],
+    function: &'static str,
+    ptr: i32,
+    len: i32,
+) -> Result<&'a mut [u8], OutOfBounds> {
+    let (ptr, len) = (ptr as u32, len as u32);
+    let range = usize::try_from(ptr).ok().and_then(|start| {
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        Some(start..end)
+    });
+    range
+        .and_then(|range| data.get_mut(range))
+        .ok_or(OutOfBounds { function, ptr, len })
 }
 
-/// Copies `bytes` to guest memory at `ptr`: `EFAULT` if they do not fit.
-fn write_guest(caller: &mut Caller<'_, WasiState>, ptr: i32, bytes: &[u8]) -> Errno {
-    let Some(memory) = memory(caller) else {
-        return Errno::FAULT;
-    };
-    let Ok(len) = i32::try_from(bytes.len()) else {
-        return Errno::FAULT;
-    };
-    match guest_range(ptr, len).and_then(|range| memory.data_mut(caller).get_mut(range)) {
-        Some(dest) if dest.len() == bytes.len() => {
-            dest.copy_from_slice(bytes);
-            Errno::SUCCESS
-        }
-        _ => Errno::FAULT,
-    }
+/// Copies `bytes` (a fixed-size result) to guest memory at `ptr`.
+fn write_guest(
+    caller: &mut Caller<'_, WasiState>,
+    function: &'static str,
+    ptr: i32,
+    bytes: &[u8; 8],
+) -> wasmtime::Result<()> {
+    let memory = memory(caller)?;
+    let dest = guest_slice(memory.data_mut(caller), function, ptr, 8)?;
+    dest.copy_from_slice(bytes);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,8 +14,6 @@ impl Errno {
     pub const SUCCESS: Errno = Errno(0);
     /// Bad file descriptor: there is no such descriptor.
     pub const BADF: Errno = Errno(8);
-    /// A buffer lies outside the guest's memory.
-    pub const FAULT: Errno = Errno(21);
     /// An invalid argument (an unknown clock id).
     pub const INVAL: Errno = Errno(28);
     /// "Capabilities insufficient": the call is not permitted in an enclave, or the manifest
@@ -32,7 +30,6 @@ impl Errno {
         match self.0 {
             0 => "SUCCESS",
             8 => "EBADF",
-            21 => "EFAULT",
             28 => "EINVAL",
             76 => "ENOTCAPABLE",
             _ => "?",
