@@ -342,3 +342,132 @@ fn sign_and_run_a_plain_wasi_command() {
     );
     assert!(err.contains("not part of the enclave ABI"), "{err}");
 }
+
+const NONCE: &str = "0123456789abcdef0123456789abcdef";
+
+/// A platform, the echo enclave, evidence, an input sealed to its measurement, a run and its
+/// receipt: everything `enclave open` needs.
+fn sealed_and_run(d: &Dir) {
+    d.ok(&["platform", "init"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(ECHO);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    d.write("secret.txt", b"the launch code is 0000");
+    d.ok(&[
+        "seal",
+        "--report",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        m.trim(),
+        "--nonce",
+        NONCE,
+        "--input",
+        "secret.txt",
+        "-o",
+        "input.sealed",
+    ]);
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+    ]);
+}
+
+const OPEN_EVIL: &[&str] = &[
+    "open",
+    "output.sealed",
+    "--receipt",
+    "receipt.cbor",
+    "--context",
+    "evil.context",
+    "--root",
+    "root.pem",
+    "-o",
+    "result.txt",
+];
+
+/// What `enclave open` says of a client context (version 2, measurement policy) with one byte
+/// changed at `offset`: the exit code and the start of the message after "error: ".
+fn context_refusal(offset: usize) -> (i32, &'static str) {
+    match offset {
+        0..8 => (
+            7,
+            "cannot use client context evil.context: not a client context",
+        ),
+        8..10 => (
+            7,
+            "cannot use client context evil.context: unsupported format version",
+        ),
+        10 | 44..48 => (
+            7,
+            "cannot use client context evil.context: malformed key policy",
+        ),
+        11 => (6, "receipt.cbor refused: receipt says debug = false"),
+        12..44 => (6, "receipt.cbor refused: receipt is for measurement"),
+        48..80 => (6, "receipt.cbor refused: receipt is from platform"),
+        80..112 => (6, "receipt.cbor refused: receipt is for sealed input"),
+        112..144 => (6, "receipt.cbor refused: receipt is for another request"),
+        144..176 => (7, "cannot open output.sealed: "),
+        _ => unreachable!("a client context is 176 bytes"),
+    }
+}
+
+/// Issue 12, item 5: 32 single-byte changes to a client context (its evidence digest, bytes
+/// 80..112 of version 1) were accepted by `open`. Version 2 has no unchecked field: every byte
+/// is compared with the receipt or needed to decrypt, so every change is refused, each with
+/// its reason, and nothing is written.
+#[test]
+fn open_refuses_every_single_byte_change_to_a_client_context() {
+    let d = Dir::new();
+    sealed_and_run(&d);
+    let good = std::fs::read(d.path("input.sealed.context")).unwrap();
+    assert_eq!(good.len(), 176);
+    d.write("evil.context", &good);
+    d.ok(OPEN_EVIL);
+    std::fs::remove_file(d.path("result.txt")).unwrap();
+    for offset in 0..good.len() {
+        let mut evil = good.clone();
+        evil[offset] ^= 0x01;
+        d.write("evil.context", &evil);
+        let (code, reason) = context_refusal(offset);
+        let err = d.fails(code, OPEN_EVIL);
+        assert!(
+            err.starts_with(&format!("error: {reason}")),
+            "byte {offset}: {err}"
+        );
+        assert!(!d.path("result.txt").exists(), "byte {offset}");
+    }
+}
+
+/// A version 1 context (208 bytes, with the unchecked evidence digest) is refused by its
+/// version, with what to do.
+#[test]
+fn open_refuses_a_version_1_client_context() {
+    let d = Dir::new();
+    sealed_and_run(&d);
+    let v2 = std::fs::read(d.path("input.sealed.context")).unwrap();
+    let v1 = [&v2[..8], &[0, 1], &v2[10..80], &[0xee; 32], &v2[80..]].concat();
+    d.write("evil.context", &v1);
+    let err = d.fails(7, OPEN_EVIL);
+    assert_eq!(
+        err,
+        "error: cannot use client context evil.context (a version 1 context, from an older \
+         enclave: seal the input again): unsupported format version 1\n"
+    );
+    assert!(!d.path("result.txt").exists());
+}

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use enclave::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
-use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputDigest};
+use sealer::{ClientContext, EvidenceDigest, KeyPolicy, OpenError, SealTarget, SealedOutputDigest};
 use sha2::{Digest, Sha256};
 
 use super::attestation::PolicyArgs;
@@ -173,8 +173,20 @@ pub struct OpenArgs {
 pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     let context_bytes =
         zeroize::Zeroizing::new(read_capped(&args.context, 4096, "client context")?);
-    let context = ClientContext::from_bytes(&context_bytes)
-        .with_context(|| format!("cannot use client context {}", args.context.display()))?;
+    let context = ClientContext::from_bytes(&context_bytes).map_err(|error| {
+        // Version 1 held an evidence digest nothing could check (docs/formats.md, "Client
+        // context"); say what to do rather than only that the version is unknown.
+        let hint = match error {
+            OpenError::UnsupportedVersion(1) => {
+                " (a version 1 context, from an older enclave: seal the input again)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(error).context(format!(
+            "cannot use client context {}{hint}",
+            args.context.display()
+        ))
+    })?;
     let roots = PolicyArgs::roots_from(&args.roots)?;
     let receipt_bytes = read_capped(
         &args.receipt,
