@@ -345,6 +345,67 @@ fn sign_and_run_a_plain_wasi_command() {
 
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
 
+/// A private key that group or others can access is refused, as ssh refuses one, before it is
+/// used; nothing is written.
+#[test]
+fn private_keys_others_can_access_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = Dir::new();
+    d.signed(ECHO);
+    let chmod = |name: &str, mode: u32| {
+        std::fs::set_permissions(d.path(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let sign = [
+        "sign",
+        "--key",
+        "author.key",
+        "--manifest",
+        "enclave.toml",
+        "app.wasm",
+    ];
+    for mode in [0o644, 0o640, 0o604, 0o660, 0o700 | 0o004] {
+        chmod("author.key", mode);
+        let err = d.fails(1, &[&sign[..], &["-o", "again.enclave"]].concat());
+        assert_eq!(
+            err,
+            format!(
+                "error: author key author.key has mode {mode:04o}: a private key must not be \
+                 accessible by group or others (chmod 600 author.key)\n"
+            )
+        );
+        assert!(!d.path("again.enclave").exists());
+    }
+    chmod("author.key", 0o600);
+    d.ok(&[&sign[..], &["-o", "again.enclave"]].concat());
+    chmod("author.key", 0o400);
+    d.ok(&[&sign[..], &["-o", "again.enclave", "--force"]].concat());
+
+    // The fleet's vendor root key, read by `platform init --vendor-key`, likewise.
+    d.ok(&["platform", "init"]);
+    std::fs::copy(d.path("platform/vendor-root.key"), d.path("fleet.key")).unwrap();
+    std::fs::copy(d.path("platform/vendor-root.pem"), d.path("fleet.pem")).unwrap();
+    chmod("fleet.key", 0o644);
+    let join = [
+        "platform",
+        "init",
+        "--home",
+        "second",
+        "--vendor-key",
+        "fleet.key",
+        "--vendor-cert",
+        "fleet.pem",
+    ];
+    let err = d.fails(1, &join);
+    assert_eq!(
+        err,
+        "error: vendor root key fleet.key has mode 0644: a private key must not be accessible \
+         by group or others (chmod 600 fleet.key)\n"
+    );
+    assert!(!d.path("second").exists());
+    chmod("fleet.key", 0o600);
+    d.ok(&join);
+}
+
 /// A platform, the echo enclave, evidence, an input sealed to its measurement, a run and its
 /// receipt: everything `enclave open` needs.
 fn sealed_and_run(d: &Dir) {

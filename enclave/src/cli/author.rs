@@ -8,7 +8,7 @@ use attest::{AuthorKey, Manifest, ModuleDigest};
 use enclave::files::{write_atomic, Visibility};
 use enclave::{describe_module, Enclave};
 
-use super::io::{read_capped, read_text};
+use super::io::{read_capped, read_private_key, read_text};
 use super::{public_key_path, ForceArg};
 
 #[derive(Debug, clap::Args)]
@@ -50,8 +50,8 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
 pub struct SignArgs {
     /// The wasm module to sign.
     module: PathBuf,
-    /// The author's private key (PKCS#8 PEM).
-    #[arg(long)]
+    /// The author's private key (PKCS#8 PEM); refused if group or others can access it.
+    #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// The enclave manifest (TOML).
     #[arg(long)]
@@ -64,7 +64,7 @@ pub struct SignArgs {
 }
 
 pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
-    let key = AuthorKey::from_pkcs8_pem(&read_text(&args.key, "key")?)
+    let key = AuthorKey::from_pkcs8_pem(&read_private_key(&args.key, "author key")?)
         .with_context(|| format!("cannot use key {}", args.key.display()))?;
     let manifest = read_manifest(&args.manifest)?;
     let module = read_module(&args.module)?;
