@@ -343,7 +343,125 @@ fn sign_and_run_a_plain_wasi_command() {
     assert!(err.contains("not part of the enclave ABI"), "{err}");
 }
 
+/// Seals its input (up to 1 KiB) under the measurement policy with the AAD "aad", and writes
+/// the sealed blob to its output: one guest that exercises every command writing a file.
+const SEALER: &str = r#"(module
+    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (import "enclave_v1" "seal" (func $seal (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "aad")
+    (func (export "enclave_main")
+        (local $n i32) (local $len i32)
+        (local.set $n (call $read (i32.const 1024) (i32.const 1024)))
+        (local.set $len (call $seal (i32.const 0) (i32.const 0) (i32.const 3)
+            (i32.const 1024) (local.get $n) (i32.const 4096) (i32.const 8192)))
+        (drop (call $write (i32.const 4096) (local.get $len)))))"#;
+
 const NONCE: &str = "0123456789abcdef0123456789abcdef";
+
+/// Every command that writes a file takes `-o`, `--output` and (for old scripts) `--out`.
+#[test]
+fn every_output_flag_has_one_spelling_and_the_old_alias() {
+    for flag in ["-o", "--output", "--out"] {
+        let d = Dir::new();
+        d.write(
+            "enclave.toml",
+            b"product_id = 1\nsvn = 1\ndebug = true\ncapabilities = [\"seal\"]\n",
+        );
+        d.write("secret.txt", b"sealed secret");
+        d.wat("app.wasm", SEALER);
+        d.ok(&["platform", "init"]);
+        d.ok(&["platform", "export-root", flag, "root.pem"]);
+        d.ok(&["keygen", flag, "author.key"]);
+        d.ok(&[
+            "sign",
+            "--key",
+            "author.key",
+            "--manifest",
+            "enclave.toml",
+            "app.wasm",
+            flag,
+            "app.enclave",
+        ]);
+        d.ok(&[
+            "attest",
+            "app.enclave",
+            "--nonce",
+            NONCE,
+            flag,
+            "report.cbor",
+        ]);
+        let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+        d.ok(&[
+            "seal",
+            "--report",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--measurement",
+            m.trim(),
+            "--nonce",
+            NONCE,
+            "--allow-debug",
+            "--input",
+            "secret.txt",
+            flag,
+            "input.sealed",
+        ]);
+        d.ok(&[
+            "run",
+            "app.enclave",
+            "--input",
+            "input.sealed",
+            flag,
+            "output.sealed",
+            "--receipt",
+            "receipt.cbor",
+        ]);
+        d.ok(&[
+            "open",
+            "output.sealed",
+            "--receipt",
+            "receipt.cbor",
+            "--context",
+            "input.sealed.context",
+            "--root",
+            "root.pem",
+            flag,
+            "blob.bin",
+        ]);
+        d.ok(&[
+            "unseal",
+            "blob.bin",
+            "--bundle",
+            "app.enclave",
+            flag,
+            "plain.txt",
+        ]);
+        assert_eq!(
+            std::fs::read(d.path("plain.txt")).unwrap(),
+            b"sealed secret",
+            "{flag}"
+        );
+    }
+    // The help of each shows the one spelling, and the alias.
+    let d = Dir::new();
+    for command in [
+        &["keygen"][..],
+        &["sign"],
+        &["run"],
+        &["attest"],
+        &["seal"],
+        &["open"],
+        &["unseal"],
+        &["platform", "export-root"],
+    ] {
+        let help = d.ok(&[command, &["--help"]].concat());
+        assert!(help.contains("-o, --output <FILE>"), "{command:?}: {help}");
+        assert!(help.contains("[alias: --out]"), "{command:?}: {help}");
+    }
+}
 
 /// A private key that group or others can access is refused, as ssh refuses one, before it is
 /// used; nothing is written.

@@ -13,25 +13,26 @@ use super::{public_key_path, ForceArg};
 
 #[derive(Debug, clap::Args)]
 pub struct KeygenArgs {
-    /// Where to write the private key; the public key goes beside it with the extension `.pub`.
-    #[arg(long, short)]
-    out: PathBuf,
+    /// Where to write the private key (mode 0600); the public key goes beside it with the
+    /// extension `.pub`.
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
     #[command(flatten)]
     force: ForceArg,
 }
 
 pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     let key = AuthorKey::generate()?;
-    let public_path = public_key_path(&args.out);
-    anyhow::ensure!(public_path != args.out, "--out must not end in .pub");
+    let public_path = public_key_path(&args.output);
+    anyhow::ensure!(public_path != args.output, "--output must not end in .pub");
     let overwrite = args.force.overwrite();
     write_atomic(
-        &args.out,
+        &args.output,
         key.to_pkcs8_pem().as_bytes(),
         Visibility::Secret,
         overwrite,
     )
-    .with_context(|| format!("cannot write {}", args.out.display()))?;
+    .with_context(|| format!("cannot write {}", args.output.display()))?;
     let public = key.public_key();
     write_atomic(
         &public_path,
@@ -40,7 +41,7 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
         overwrite,
     )
     .with_context(|| format!("cannot write {}", public_path.display()))?;
-    println!("private key: {} (mode 0600)", args.out.display());
+    println!("private key: {} (mode 0600)", args.output.display());
     println!("public key:  {}", public_path.display());
     println!("signer id:   {}", public.signer_id());
     Ok(())
@@ -57,7 +58,7 @@ pub struct SignArgs {
     #[arg(long)]
     manifest: PathBuf,
     /// Where to write the bundle.
-    #[arg(long, short)]
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
     #[command(flatten)]
     force: ForceArg,

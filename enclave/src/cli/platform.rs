@@ -93,8 +93,8 @@ pub struct ExportRootArgs {
     #[command(flatten)]
     home: HomeArg,
     /// Write to this file instead of standard output.
-    #[arg(long, short)]
-    out: Option<PathBuf>,
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: Option<PathBuf>,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -176,7 +176,7 @@ fn show(args: &ShowArgs) -> anyhow::Result<()> {
 
 fn export_root(args: &ExportRootArgs) -> anyhow::Result<()> {
     let platform = args.home.open()?;
-    match &args.out {
+    match &args.output {
         Some(path) => write_public(path, platform.root_pem().as_bytes(), args.force),
         None => {
             print!("{}", platform.root_pem());
