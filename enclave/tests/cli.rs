@@ -650,3 +650,54 @@ fn open_refuses_a_version_1_client_context() {
     );
     assert!(!d.path("result.txt").exists());
 }
+
+/// docs/formats.md, "Attestation evidence": -70007 lists the capabilities in the order the
+/// runtime declares them (not sorted by name), and -70009 is `[measurement key, signer key]`.
+#[test]
+fn evidence_orders_capabilities_and_enclave_keys_as_documented() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\n\
+          capabilities = [\"store\", \"seal\", \"report\", \"log\", \"random\"]\n",
+    );
+    d.ok(&["platform", "init"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(ECHO);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    let claims: serde_json::Value = serde_json::from_str(&d.ok(&[
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        m.trim(),
+        "--nonce",
+        NONCE,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        claims["capabilities"],
+        serde_json::json!(["random", "log", "report", "seal", "store"])
+    );
+    // The raw CBOR: array(2), bstr(32) measurement key, bstr(32) signer key.
+    let key = |name: &str| hex::decode(claims["enclave_keys"][name].as_str().unwrap()).unwrap();
+    let expected = [
+        &[0x82, 0x58, 0x20][..],
+        &key("measurement"),
+        &[0x58, 0x20],
+        &key("signer"),
+    ]
+    .concat();
+    let evidence = std::fs::read(d.path("report.cbor")).unwrap();
+    assert!(evidence.windows(expected.len()).any(|w| w == expected));
+}

@@ -659,6 +659,42 @@ fn client_context_version_1_is_refused() {
     assert_eq!(ctx.request_id().as_slice(), &v2[112..144]);
 }
 
+/// docs/formats.md, "Key derivation": the salt is the empty string, which gives the same keys as
+/// RFC 5869's default of 32 zero bytes (HMAC zero-pads short keys), and `info` is
+/// "enclave/v1/" || purpose || 0x00 || policy block.
+#[test]
+fn key_derivation_is_as_documented() {
+    use ring::hkdf;
+    struct Len32;
+    impl hkdf::KeyType for Len32 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let m = [0x11; 32];
+    let block = [&[1u8, 1][..], &m, &[0, 0, 0, 0]].concat();
+    let info: [&[u8]; 4] = [b"enclave/v1/", b"sealed-blob", &[0], &block];
+    let expected = |salt: &[u8]| {
+        let mut key = [0u8; 32];
+        hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
+            .extract(&[7; 32])
+            .expand(&info, Len32)
+            .unwrap()
+            .fill(&mut key)
+            .unwrap();
+        key
+    };
+    let derived = sealer::derive_key(
+        &secret(),
+        sealer::KeyPurpose::SealedBlob,
+        &KeyPolicy::Measurement(Measurement::from_bytes(m)),
+        true,
+    );
+    assert_eq!(*derived, expected(&[]));
+    assert_eq!(*derived, expected(&[0; 32]));
+    assert_ne!(*derived, expected(b"enclave"));
+}
+
 #[test]
 fn open_reader_errors_are_typed_io_errors() {
     let plain = payload(2 * CHUNK_LEN + 1);
