@@ -524,6 +524,29 @@ fn private_keys_others_can_access_are_refused() {
     d.ok(&join);
 }
 
+/// An input over the manifest's `max_input_bytes` fails the run with exit code 5, as a limit.
+#[test]
+fn inputs_over_max_input_bytes_exit_with_code_5() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\n[limits]\nmax_input_bytes = 16\n",
+    );
+    d.signed(ECHO);
+    d.write("in.txt", &[b'x'; 17]);
+    let err = d.fails(
+        5,
+        &["run", "app.enclave", "--input", "in.txt", "-o", "out.txt"],
+    );
+    assert_eq!(
+        err,
+        "error: input is 17 bytes, larger than the manifest's max_input_bytes = 16\n"
+    );
+    assert!(!d.path("out.txt").exists());
+    d.write("in.txt", &[b'x'; 16]);
+    d.ok(&["run", "app.enclave", "--input", "in.txt", "-o", "out.txt"]);
+}
+
 /// A platform, the echo enclave, evidence, an input sealed to its measurement, a run and its
 /// receipt: everything `enclave open` needs.
 fn sealed_and_run(d: &Dir) {
