@@ -342,3 +342,385 @@ fn sign_and_run_a_plain_wasi_command() {
     );
     assert!(err.contains("not part of the enclave ABI"), "{err}");
 }
+
+/// Seals its input (up to 1 KiB) under the measurement policy with the AAD "aad", and writes
+/// the sealed blob to its output: one guest that exercises every command writing a file.
+const SEALER: &str = r#"(module
+    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (import "enclave_v1" "seal" (func $seal (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "aad")
+    (func (export "enclave_main")
+        (local $n i32) (local $len i32)
+        (local.set $n (call $read (i32.const 1024) (i32.const 1024)))
+        (local.set $len (call $seal (i32.const 0) (i32.const 0) (i32.const 3)
+            (i32.const 1024) (local.get $n) (i32.const 4096) (i32.const 8192)))
+        (drop (call $write (i32.const 4096) (local.get $len)))))"#;
+
+const NONCE: &str = "0123456789abcdef0123456789abcdef";
+
+/// Every command that writes a file takes `-o`, `--output` and (for old scripts) `--out`.
+#[test]
+fn every_output_flag_has_one_spelling_and_the_old_alias() {
+    for flag in ["-o", "--output", "--out"] {
+        let d = Dir::new();
+        d.write(
+            "enclave.toml",
+            b"product_id = 1\nsvn = 1\ndebug = true\ncapabilities = [\"seal\"]\n",
+        );
+        d.write("secret.txt", b"sealed secret");
+        d.wat("app.wasm", SEALER);
+        d.ok(&["platform", "init"]);
+        d.ok(&["platform", "export-root", flag, "root.pem"]);
+        d.ok(&["keygen", flag, "author.key"]);
+        d.ok(&[
+            "sign",
+            "--key",
+            "author.key",
+            "--manifest",
+            "enclave.toml",
+            "app.wasm",
+            flag,
+            "app.enclave",
+        ]);
+        d.ok(&[
+            "attest",
+            "app.enclave",
+            "--nonce",
+            NONCE,
+            flag,
+            "report.cbor",
+        ]);
+        let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+        d.ok(&[
+            "seal",
+            "--report",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--measurement",
+            m.trim(),
+            "--nonce",
+            NONCE,
+            "--allow-debug",
+            "--input",
+            "secret.txt",
+            flag,
+            "input.sealed",
+        ]);
+        d.ok(&[
+            "run",
+            "app.enclave",
+            "--input",
+            "input.sealed",
+            flag,
+            "output.sealed",
+            "--receipt",
+            "receipt.cbor",
+        ]);
+        d.ok(&[
+            "open",
+            "output.sealed",
+            "--receipt",
+            "receipt.cbor",
+            "--context",
+            "input.sealed.context",
+            "--root",
+            "root.pem",
+            flag,
+            "blob.bin",
+        ]);
+        d.ok(&[
+            "unseal",
+            "blob.bin",
+            "--bundle",
+            "app.enclave",
+            flag,
+            "plain.txt",
+        ]);
+        assert_eq!(
+            std::fs::read(d.path("plain.txt")).unwrap(),
+            b"sealed secret",
+            "{flag}"
+        );
+    }
+    // The help of each shows the one spelling, and the alias.
+    let d = Dir::new();
+    for command in [
+        &["keygen"][..],
+        &["sign"],
+        &["run"],
+        &["attest"],
+        &["seal"],
+        &["open"],
+        &["unseal"],
+        &["platform", "export-root"],
+    ] {
+        let help = d.ok(&[command, &["--help"]].concat());
+        assert!(help.contains("-o, --output <FILE>"), "{command:?}: {help}");
+        assert!(help.contains("[alias: --out]"), "{command:?}: {help}");
+    }
+}
+
+/// A private key that group or others can access is refused, as ssh refuses one, before it is
+/// used; nothing is written.
+#[test]
+fn private_keys_others_can_access_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = Dir::new();
+    d.signed(ECHO);
+    let chmod = |name: &str, mode: u32| {
+        std::fs::set_permissions(d.path(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let sign = [
+        "sign",
+        "--key",
+        "author.key",
+        "--manifest",
+        "enclave.toml",
+        "app.wasm",
+    ];
+    for mode in [0o644, 0o640, 0o604, 0o660, 0o700 | 0o004] {
+        chmod("author.key", mode);
+        let err = d.fails(1, &[&sign[..], &["-o", "again.enclave"]].concat());
+        assert_eq!(
+            err,
+            format!(
+                "error: author key author.key has mode {mode:04o}: a private key must not be \
+                 accessible by group or others (chmod 600 author.key)\n"
+            )
+        );
+        assert!(!d.path("again.enclave").exists());
+    }
+    chmod("author.key", 0o600);
+    d.ok(&[&sign[..], &["-o", "again.enclave"]].concat());
+    chmod("author.key", 0o400);
+    d.ok(&[&sign[..], &["-o", "again.enclave", "--force"]].concat());
+
+    // The fleet's vendor root key, read by `platform init --vendor-key`, likewise.
+    d.ok(&["platform", "init"]);
+    std::fs::copy(d.path("platform/vendor-root.key"), d.path("fleet.key")).unwrap();
+    std::fs::copy(d.path("platform/vendor-root.pem"), d.path("fleet.pem")).unwrap();
+    chmod("fleet.key", 0o644);
+    let join = [
+        "platform",
+        "init",
+        "--home",
+        "second",
+        "--vendor-key",
+        "fleet.key",
+        "--vendor-cert",
+        "fleet.pem",
+    ];
+    let err = d.fails(1, &join);
+    assert_eq!(
+        err,
+        "error: vendor root key fleet.key has mode 0644: a private key must not be accessible \
+         by group or others (chmod 600 fleet.key)\n"
+    );
+    assert!(!d.path("second").exists());
+    chmod("fleet.key", 0o600);
+    d.ok(&join);
+}
+
+/// An input over the manifest's `max_input_bytes` fails the run with exit code 5, as a limit.
+#[test]
+fn inputs_over_max_input_bytes_exit_with_code_5() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\n[limits]\nmax_input_bytes = 16\n",
+    );
+    d.signed(ECHO);
+    d.write("in.txt", &[b'x'; 17]);
+    let err = d.fails(
+        5,
+        &["run", "app.enclave", "--input", "in.txt", "-o", "out.txt"],
+    );
+    assert_eq!(
+        err,
+        "error: input is 17 bytes, larger than the manifest's max_input_bytes = 16\n"
+    );
+    assert!(!d.path("out.txt").exists());
+    d.write("in.txt", &[b'x'; 16]);
+    d.ok(&["run", "app.enclave", "--input", "in.txt", "-o", "out.txt"]);
+}
+
+/// A platform, the echo enclave, evidence, an input sealed to its measurement, a run and its
+/// receipt: everything `enclave open` needs.
+fn sealed_and_run(d: &Dir) {
+    d.ok(&["platform", "init"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(ECHO);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    d.write("secret.txt", b"the launch code is 0000");
+    d.ok(&[
+        "seal",
+        "--report",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        m.trim(),
+        "--nonce",
+        NONCE,
+        "--input",
+        "secret.txt",
+        "-o",
+        "input.sealed",
+    ]);
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+    ]);
+}
+
+const OPEN_EVIL: &[&str] = &[
+    "open",
+    "output.sealed",
+    "--receipt",
+    "receipt.cbor",
+    "--context",
+    "evil.context",
+    "--root",
+    "root.pem",
+    "-o",
+    "result.txt",
+];
+
+/// What `enclave open` says of a client context (version 2, measurement policy) with one byte
+/// changed at `offset`: the exit code and the start of the message after "error: ".
+fn context_refusal(offset: usize) -> (i32, &'static str) {
+    match offset {
+        0..8 => (
+            7,
+            "cannot use client context evil.context: not a client context",
+        ),
+        8..10 => (
+            7,
+            "cannot use client context evil.context: unsupported format version",
+        ),
+        10 | 44..48 => (
+            7,
+            "cannot use client context evil.context: malformed key policy",
+        ),
+        11 => (6, "receipt.cbor refused: receipt says debug = false"),
+        12..44 => (6, "receipt.cbor refused: receipt is for measurement"),
+        48..80 => (6, "receipt.cbor refused: receipt is from platform"),
+        80..112 => (6, "receipt.cbor refused: receipt is for sealed input"),
+        112..144 => (6, "receipt.cbor refused: receipt is for another request"),
+        144..176 => (7, "cannot open output.sealed: "),
+        _ => unreachable!("a client context is 176 bytes"),
+    }
+}
+
+/// Issue 12, item 5: 32 single-byte changes to a client context (its evidence digest, bytes
+/// 80..112 of version 1) were accepted by `open`. Version 2 has no unchecked field: every byte
+/// is compared with the receipt or needed to decrypt, so every change is refused, each with
+/// its reason, and nothing is written.
+#[test]
+fn open_refuses_every_single_byte_change_to_a_client_context() {
+    let d = Dir::new();
+    sealed_and_run(&d);
+    let good = std::fs::read(d.path("input.sealed.context")).unwrap();
+    assert_eq!(good.len(), 176);
+    d.write("evil.context", &good);
+    d.ok(OPEN_EVIL);
+    std::fs::remove_file(d.path("result.txt")).unwrap();
+    for offset in 0..good.len() {
+        let mut evil = good.clone();
+        evil[offset] ^= 0x01;
+        d.write("evil.context", &evil);
+        let (code, reason) = context_refusal(offset);
+        let err = d.fails(code, OPEN_EVIL);
+        assert!(
+            err.starts_with(&format!("error: {reason}")),
+            "byte {offset}: {err}"
+        );
+        assert!(!d.path("result.txt").exists(), "byte {offset}");
+    }
+}
+
+/// A version 1 context (208 bytes, with the unchecked evidence digest) is refused by its
+/// version, with what to do.
+#[test]
+fn open_refuses_a_version_1_client_context() {
+    let d = Dir::new();
+    sealed_and_run(&d);
+    let v2 = std::fs::read(d.path("input.sealed.context")).unwrap();
+    let v1 = [&v2[..8], &[0, 1], &v2[10..80], &[0xee; 32], &v2[80..]].concat();
+    d.write("evil.context", &v1);
+    let err = d.fails(7, OPEN_EVIL);
+    assert_eq!(
+        err,
+        "error: cannot use client context evil.context (a version 1 context, from an older \
+         enclave: seal the input again): unsupported format version 1\n"
+    );
+    assert!(!d.path("result.txt").exists());
+}
+
+/// docs/formats.md, "Attestation evidence": -70007 lists the capabilities in the order the
+/// runtime declares them (not sorted by name), and -70009 is `[measurement key, signer key]`.
+#[test]
+fn evidence_orders_capabilities_and_enclave_keys_as_documented() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\n\
+          capabilities = [\"store\", \"seal\", \"report\", \"log\", \"random\"]\n",
+    );
+    d.ok(&["platform", "init"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(ECHO);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    let claims: serde_json::Value = serde_json::from_str(&d.ok(&[
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        m.trim(),
+        "--nonce",
+        NONCE,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        claims["capabilities"],
+        serde_json::json!(["random", "log", "report", "seal", "store"])
+    );
+    // The raw CBOR: array(2), bstr(32) measurement key, bstr(32) signer key.
+    let key = |name: &str| hex::decode(claims["enclave_keys"][name].as_str().unwrap()).unwrap();
+    let expected = [
+        &[0x82, 0x58, 0x20][..],
+        &key("measurement"),
+        &[0x58, 0x20],
+        &key("signer"),
+    ]
+    .concat();
+    let evidence = std::fs::read(d.path("report.cbor")).unwrap();
+    assert!(evidence.windows(expected.len()).any(|w| w == expected));
+}

@@ -1,23 +1,30 @@
 //! The client context: what a client keeps between sealing an input and opening the enclave's
 //! output (`docs/formats.md`, "Client context"). It holds the response secret: whoever has it
 //! can read the output, so the CLI writes it with mode 0600.
+//!
+//! Every field is either compared with the signed receipt by [`crate::check_receipt`] (policy,
+//! debug bit, platform id, sealed input digest, request id) or needed to open the output
+//! (request id, response secret). Version 1 also held the digest of the evidence the input was
+//! sealed against, which nothing at opening time can check — neither the receipt nor the sealed
+//! output names it; the sealed input's header does, and the receipt's sealed input digest
+//! already covers that header — so version 2 dropped it and version 1 is refused.
 
 use std::fmt;
 
 use attest::PlatformId;
 use zeroize::Zeroizing;
 
-use crate::digest::{EvidenceDigest, SealedInputDigest};
+use crate::digest::SealedInputDigest;
 use crate::error::OpenError;
 use crate::input::SealTarget;
 use crate::keys::{decode_policy, encode_policy, KeyPolicy, POLICY_BLOCK_LEN};
 
 /// The first 8 bytes of an encoded client context.
 pub const CONTEXT_MAGIC: [u8; 8] = *b"ENCLCTXT";
-/// The client context format version.
-pub const CONTEXT_VERSION: u16 = 1;
-/// Length of an encoded client context.
-pub const CONTEXT_LEN: usize = 8 + 2 + POLICY_BLOCK_LEN + 5 * 32;
+/// The client context format version (2: version 1 had an unchecked evidence digest).
+pub const CONTEXT_VERSION: u16 = 2;
+/// Length of an encoded client context: 176 bytes.
+pub const CONTEXT_LEN: usize = 8 + 2 + POLICY_BLOCK_LEN + 4 * 32;
 
 /// What the client keeps between [`crate::seal`] and [`crate::open_output`]. Zeroized on drop;
 /// `Debug` does not show the secret.
@@ -25,7 +32,6 @@ pub struct ClientContext {
     policy: KeyPolicy,
     debug: bool,
     platform_id: PlatformId,
-    evidence_digest: EvidenceDigest,
     sealed_input_digest: SealedInputDigest,
     enc: [u8; 32],
     response_secret: Zeroizing<[u8; 32]>,
@@ -42,7 +48,6 @@ impl ClientContext {
             policy: target.policy,
             debug: target.debug,
             platform_id: target.platform_id,
-            evidence_digest: target.evidence_digest,
             sealed_input_digest,
             enc,
             response_secret,
@@ -64,11 +69,6 @@ impl ClientContext {
         self.platform_id
     }
 
-    /// The digest of the evidence the input was sealed against.
-    pub fn evidence_digest(&self) -> EvidenceDigest {
-        self.evidence_digest
-    }
-
     /// SHA-256 of the sealed input the client produced (a receipt must name it).
     pub fn sealed_input_digest(&self) -> SealedInputDigest {
         self.sealed_input_digest
@@ -88,42 +88,40 @@ impl ClientContext {
         &self.response_secret
     }
 
-    /// The 208-byte encoding (secret inside: zeroized on drop).
+    /// The 176-byte encoding (secret inside: zeroized on drop).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(CONTEXT_LEN));
         out.extend_from_slice(&CONTEXT_MAGIC);
         out.extend_from_slice(&CONTEXT_VERSION.to_be_bytes());
         out.extend_from_slice(&encode_policy(&self.policy, self.debug));
         out.extend_from_slice(self.platform_id.as_bytes());
-        out.extend_from_slice(self.evidence_digest.as_bytes());
         out.extend_from_slice(self.sealed_input_digest.as_bytes());
         out.extend_from_slice(&self.enc);
         out.extend_from_slice(self.response_secret.as_slice());
         out
     }
 
-    /// Decodes exactly [`CONTEXT_LEN`] bytes.
+    /// Decodes exactly [`CONTEXT_LEN`] bytes. The magic and the version are checked before the
+    /// length, so that a version 1 context (208 bytes) is refused as such.
     ///
     /// # Errors
-    /// [`OpenError::MalformedContext`] for another length, [`OpenError::NotClientContext`],
-    /// [`OpenError::UnsupportedVersion`], [`OpenError::MalformedPolicy`].
+    /// [`OpenError::NotClientContext`], [`OpenError::UnsupportedVersion`],
+    /// [`OpenError::MalformedContext`] for another length, [`OpenError::MalformedPolicy`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, OpenError> {
-        let bytes: &[u8; CONTEXT_LEN] = bytes
-            .try_into()
-            .map_err(|_| OpenError::MalformedContext("not 208 bytes"))?;
-        let (magic, rest) = split::<8>(bytes);
-        if magic != CONTEXT_MAGIC {
+        let wrong_length = || OpenError::MalformedContext("not 176 bytes");
+        let (magic, rest) = bytes.split_first_chunk::<8>().ok_or_else(wrong_length)?;
+        if *magic != CONTEXT_MAGIC {
             return Err(OpenError::NotClientContext);
         }
-        let (version, rest) = split::<2>(rest);
-        let version = u16::from_be_bytes(version);
+        let (version, rest) = rest.split_first_chunk::<2>().ok_or_else(wrong_length)?;
+        let version = u16::from_be_bytes(*version);
         if version != CONTEXT_VERSION {
             return Err(OpenError::UnsupportedVersion(version));
         }
+        let rest: &[u8; CONTEXT_LEN - 10] = rest.try_into().map_err(|_| wrong_length())?;
         let (block, rest) = split::<POLICY_BLOCK_LEN>(rest);
         let (policy, debug) = decode_policy(&block)?;
         let (platform, rest) = split::<32>(rest);
-        let (evidence, rest) = split::<32>(rest);
         let (input, rest) = split::<32>(rest);
         let (enc, rest) = split::<32>(rest);
         let (secret, _) = split::<32>(rest);
@@ -131,7 +129,6 @@ impl ClientContext {
             policy,
             debug,
             platform_id: PlatformId::from_bytes(platform),
-            evidence_digest: EvidenceDigest::from_bytes(evidence),
             sealed_input_digest: SealedInputDigest::from_bytes(input),
             enc,
             response_secret: Zeroizing::new(secret),
@@ -153,7 +150,6 @@ impl fmt::Debug for ClientContext {
             .field("policy", &self.policy)
             .field("debug", &self.debug)
             .field("platform_id", &self.platform_id)
-            .field("evidence_digest", &self.evidence_digest)
             .field("sealed_input_digest", &self.sealed_input_digest)
             .finish_non_exhaustive()
     }

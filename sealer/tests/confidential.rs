@@ -174,7 +174,7 @@ fn header_getters_report_what_was_sealed() {
     assert_eq!(header.plaintext_len(), 5);
     assert_eq!(*ctx.policy(), policy);
     assert_eq!(ctx.platform_id(), platform());
-    assert_eq!(ctx.evidence_digest(), header.evidence_digest());
+    assert_eq!(ctx.request_id().as_slice(), &sealed[130..162]);
 }
 
 #[test]
@@ -601,17 +601,24 @@ fn seal_refuses_a_plaintext_of_the_wrong_length() {
 fn client_context_round_trips_and_refuses_malformed_bytes() {
     let (sealed, ctx) = seal_bytes(&target(), b"q");
     let bytes = ctx.to_bytes();
-    assert_eq!(bytes.len(), 208);
+    assert_eq!(bytes.len(), 176);
     let back = ClientContext::from_bytes(&bytes).unwrap();
     assert_eq!(back.to_bytes(), bytes);
     let (_, response) = open_input(&sealed).unwrap();
     let out = respond(response, b"a");
     assert!(open_output(&back, out.as_slice(), io::sink()).is_ok());
 
-    assert!(matches!(
-        ClientContext::from_bytes(&bytes[..207]),
-        Err(OpenError::MalformedContext(_))
-    ));
+    for len in [0, 7, 9, 10, 175, 177] {
+        let mut bad = bytes.to_vec();
+        bad.resize(len, 0);
+        assert!(
+            matches!(
+                ClientContext::from_bytes(&bad),
+                Err(OpenError::MalformedContext("not 176 bytes"))
+            ),
+            "{len} bytes"
+        );
+    }
     let mut bad = bytes.to_vec();
     bad[0] ^= 1;
     assert!(matches!(
@@ -619,10 +626,10 @@ fn client_context_round_trips_and_refuses_malformed_bytes() {
         Err(OpenError::NotClientContext)
     ));
     let mut bad = bytes.to_vec();
-    bad[9] = 2;
+    bad[9] = 3;
     assert!(matches!(
         ClientContext::from_bytes(&bad),
-        Err(OpenError::UnsupportedVersion(2))
+        Err(OpenError::UnsupportedVersion(3))
     ));
     let mut bad = bytes.to_vec();
     bad[11] = 2;
@@ -630,7 +637,62 @@ fn client_context_round_trips_and_refuses_malformed_bytes() {
         ClientContext::from_bytes(&bad),
         Err(OpenError::MalformedPolicy(_))
     ));
-    assert!(!format!("{ctx:?}").contains(&hex::encode(&bytes[176..])));
+    assert!(!format!("{ctx:?}").contains(&hex::encode(&bytes[144..])));
+}
+
+/// Version 1 (208 bytes) held the evidence digest at offset 80, which no reader checked (issue
+/// 12, item 5): such a context is refused by its version, not misread as version 2.
+#[test]
+fn client_context_version_1_is_refused() {
+    let (_, ctx) = seal_bytes(&target(), b"q");
+    let v2 = ctx.to_bytes();
+    let v1 = [&v2[..8], &[0, 1], &v2[10..80], &[0xee; 32], &v2[80..]].concat();
+    assert_eq!(v1.len(), 208);
+    assert!(matches!(
+        ClientContext::from_bytes(&v1),
+        Err(OpenError::UnsupportedVersion(1))
+    ));
+    // Every remaining field is at the offset docs/formats.md gives.
+    assert_eq!(&v2[..10], b"ENCLCTXT\x00\x02");
+    assert_eq!(ctx.platform_id().as_bytes(), &v2[48..80]);
+    assert_eq!(ctx.sealed_input_digest().as_bytes(), &v2[80..112]);
+    assert_eq!(ctx.request_id().as_slice(), &v2[112..144]);
+}
+
+/// docs/formats.md, "Key derivation": the salt is the empty string, which gives the same keys as
+/// RFC 5869's default of 32 zero bytes (HMAC zero-pads short keys), and `info` is
+/// "enclave/v1/" || purpose || 0x00 || policy block.
+#[test]
+fn key_derivation_is_as_documented() {
+    use ring::hkdf;
+    struct Len32;
+    impl hkdf::KeyType for Len32 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let m = [0x11; 32];
+    let block = [&[1u8, 1][..], &m, &[0, 0, 0, 0]].concat();
+    let info: [&[u8]; 4] = [b"enclave/v1/", b"sealed-blob", &[0], &block];
+    let expected = |salt: &[u8]| {
+        let mut key = [0u8; 32];
+        hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
+            .extract(&[7; 32])
+            .expand(&info, Len32)
+            .unwrap()
+            .fill(&mut key)
+            .unwrap();
+        key
+    };
+    let derived = sealer::derive_key(
+        &secret(),
+        sealer::KeyPurpose::SealedBlob,
+        &KeyPolicy::Measurement(Measurement::from_bytes(m)),
+        true,
+    );
+    assert_eq!(*derived, expected(&[]));
+    assert_eq!(*derived, expected(&[0; 32]));
+    assert_ne!(*derived, expected(b"enclave"));
 }
 
 #[test]

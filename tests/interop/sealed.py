@@ -176,10 +176,10 @@ def main():
     assert sealed[16:54] == m_block and sealed[54:86] == evidence and sealed[86:118] == platform
     opened, enc, response_secret = open_input_as_enclave(secret, sealed)
     assert opened == plaintext
-    assert len(context) == 208 and context[:10] == b"ENCLCTXT\x00\x01"
+    assert len(context) == 176 and context[:10] == b"ENCLCTXT\x00\x02"
     assert context[10:48] == m_block and context[48:80] == platform
-    assert context[80:112] == evidence and context[112:144] == hashlib.sha256(sealed).digest()
-    assert context[144:176] == enc and context[176:208] == response_secret
+    assert context[80:112] == hashlib.sha256(sealed).digest()
+    assert context[112:144] == enc and context[144:176] == response_secret
     answer = os.urandom(3 * CHUNK)
     open(path("out.sealed"), "wb").write(seal_output(enc, response_secret, answer))
     interop("open-output", path("ctx"), path("out.sealed"), path("answer"))

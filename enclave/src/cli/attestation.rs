@@ -26,8 +26,8 @@ pub struct AttestArgs {
     #[arg(long, value_name = "HEX", default_value = "")]
     report_data: String,
     /// Where to write the evidence (COSE_Sign1, CBOR).
-    #[arg(long, short)]
-    out: PathBuf,
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
     /// Only attest bundles signed by this signer (id or public key file). Repeatable.
     #[arg(long = "trusted-signer", value_name = "ID|FILE")]
     trusted_signers: Vec<String>,
@@ -52,10 +52,10 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let evidence = platform.attest(&enclave, &nonce, &report_data, SystemTime::now())?;
-    write_public(&args.out, &evidence, args.force)?;
+    write_public(&args.output, &evidence, args.force)?;
     println!(
         "evidence:    {} ({} bytes)",
-        args.out.display(),
+        args.output.display(),
         evidence.len()
     );
     println!("measurement: {}", enclave.measurement());

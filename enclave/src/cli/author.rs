@@ -8,30 +8,31 @@ use attest::{AuthorKey, Manifest, ModuleDigest};
 use enclave::files::{write_atomic, Visibility};
 use enclave::{describe_module, Enclave};
 
-use super::io::{read_capped, read_text};
+use super::io::{read_capped, read_private_key, read_text};
 use super::{public_key_path, ForceArg};
 
 #[derive(Debug, clap::Args)]
 pub struct KeygenArgs {
-    /// Where to write the private key; the public key goes beside it with the extension `.pub`.
-    #[arg(long, short)]
-    out: PathBuf,
+    /// Where to write the private key (mode 0600); the public key goes beside it with the
+    /// extension `.pub`.
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
     #[command(flatten)]
     force: ForceArg,
 }
 
 pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     let key = AuthorKey::generate()?;
-    let public_path = public_key_path(&args.out);
-    anyhow::ensure!(public_path != args.out, "--out must not end in .pub");
+    let public_path = public_key_path(&args.output);
+    anyhow::ensure!(public_path != args.output, "--output must not end in .pub");
     let overwrite = args.force.overwrite();
     write_atomic(
-        &args.out,
+        &args.output,
         key.to_pkcs8_pem().as_bytes(),
         Visibility::Secret,
         overwrite,
     )
-    .with_context(|| format!("cannot write {}", args.out.display()))?;
+    .with_context(|| format!("cannot write {}", args.output.display()))?;
     let public = key.public_key();
     write_atomic(
         &public_path,
@@ -40,7 +41,7 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
         overwrite,
     )
     .with_context(|| format!("cannot write {}", public_path.display()))?;
-    println!("private key: {} (mode 0600)", args.out.display());
+    println!("private key: {} (mode 0600)", args.output.display());
     println!("public key:  {}", public_path.display());
     println!("signer id:   {}", public.signer_id());
     Ok(())
@@ -50,21 +51,21 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
 pub struct SignArgs {
     /// The wasm module to sign.
     module: PathBuf,
-    /// The author's private key (PKCS#8 PEM).
-    #[arg(long)]
+    /// The author's private key (PKCS#8 PEM); refused if group or others can access it.
+    #[arg(long, value_name = "FILE")]
     key: PathBuf,
     /// The enclave manifest (TOML).
     #[arg(long)]
     manifest: PathBuf,
     /// Where to write the bundle.
-    #[arg(long, short)]
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
     #[command(flatten)]
     force: ForceArg,
 }
 
 pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
-    let key = AuthorKey::from_pkcs8_pem(&read_text(&args.key, "key")?)
+    let key = AuthorKey::from_pkcs8_pem(&read_private_key(&args.key, "author key")?)
         .with_context(|| format!("cannot use key {}", args.key.display()))?;
     let manifest = read_manifest(&args.manifest)?;
     let module = read_module(&args.module)?;

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use enclave::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
 use sealer::{
-    ClientContext, EvidenceDigest, KeyPolicy, ReceiptMismatch, SealTarget, SealedOutputDigest,
+    ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealTarget,
+    SealedOutputDigest,
 };
 use sha2::{Digest, Sha256};
 
@@ -44,10 +45,10 @@ pub struct SealArgs {
     input: PathBuf,
     /// Where to write the sealed input (atomically), or `-` for standard output (streamed, as
     /// `age` does; then --context is required).
-    #[arg(long, short)]
-    out: PathBuf,
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
     /// Where to keep the client context needed to open the output (mode 0600)
-    /// [default: the --out path with `.context` appended].
+    /// [default: the --output path with `.context` appended].
     #[arg(long, value_name = "FILE")]
     context: Option<PathBuf>,
     #[command(flatten)]
@@ -88,10 +89,10 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         evidence_digest: EvidenceDigest::from_bytes(verified.digest()),
         platform_id: claims.platform_id,
     };
-    let to_stdout = args.out.as_os_str() == "-";
+    let to_stdout = args.output.as_os_str() == "-";
     let context_path = match (&args.context, to_stdout) {
         (Some(path), _) => path.clone(),
-        (None, false) => append_extension(&args.out, "context"),
+        (None, false) => append_extension(&args.output, "context"),
         (None, true) => anyhow::bail!("sealing to standard output (-o -) needs --context FILE"),
     };
     if to_stdout && std::io::stdout().is_terminal() {
@@ -108,14 +109,14 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
     let sealed_name = if to_stdout {
         "standard output".to_owned()
     } else {
-        args.out.display().to_string()
+        args.output.display().to_string()
     };
     let (context, file) = if to_stdout {
         let context = sealer::seal(&target, reader, len, std::io::stdout().lock())
             .with_context(|| format!("cannot seal {}", args.input.display()))?;
         (context, None)
     } else {
-        let mut out = AtomicFile::create(&args.out, Visibility::Public, overwrite)
+        let mut out = AtomicFile::create(&args.output, Visibility::Public, overwrite)
             .with_context(|| format!("cannot write {sealed_name}"))?;
         let context = sealer::seal(&target, reader, len, &mut out)
             .with_context(|| format!("cannot seal {}", args.input.display()))?;
@@ -166,9 +167,10 @@ pub struct OpenArgs {
     /// The vendor root certificate(s) the receipt must chain to (PEM). Repeatable.
     #[arg(long = "root", required = true, value_name = "FILE")]
     roots: Vec<PathBuf>,
-    /// Where to write the plaintext output (atomically, only once fully authenticated).
-    #[arg(long, short)]
-    out: PathBuf,
+    /// Where to write the plaintext output (mode 0600; atomically, only once fully
+    /// authenticated).
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -176,8 +178,20 @@ pub struct OpenArgs {
 pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     let context_bytes =
         zeroize::Zeroizing::new(read_capped(&args.context, 4096, "client context")?);
-    let context = ClientContext::from_bytes(&context_bytes)
-        .with_context(|| format!("cannot use client context {}", args.context.display()))?;
+    let context = ClientContext::from_bytes(&context_bytes).map_err(|error| {
+        // Version 1 held an evidence digest nothing could check (docs/formats.md, "Client
+        // context"); say what to do rather than only that the version is unknown.
+        let hint = match error {
+            OpenError::UnsupportedVersion(1) => {
+                " (a version 1 context, from an older enclave: seal the input again)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(error).context(format!(
+            "cannot use client context {}{hint}",
+            args.context.display()
+        ))
+    })?;
     let roots = PolicyArgs::roots_from(&args.roots)?;
     let receipt_bytes = read_capped(
         &args.receipt,
@@ -199,18 +213,18 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
 
     let sealed = File::open(&args.sealed)
         .with_context(|| format!("cannot read {}", args.sealed.display()))?;
-    let mut out = AtomicFile::create(&args.out, Visibility::Secret, args.force.overwrite())
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let mut out = AtomicFile::create(&args.output, Visibility::Secret, args.force.overwrite())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     let len = sealed.metadata()?.len();
     let reader = with_progress(BufReader::new(sealed), len, "opening");
     let opened = sealer::open_output(&context, reader, &mut out)
         .with_context(|| format!("cannot open {}", args.sealed.display()))?;
     out.commit()
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     let claims = receipt.claims();
     println!(
         "opened:      {} ({} bytes)",
-        args.out.display(),
+        args.output.display(),
         opened.plaintext_len
     );
     println!("measurement: {}", claims.measurement);

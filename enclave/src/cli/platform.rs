@@ -8,7 +8,7 @@ use attest::platform::VendorCa;
 use enclave::files::{write_atomic, Visibility};
 use enclave::platform::{InitOptions, Platform};
 
-use super::io::read_text;
+use super::io::{read_private_key, read_text};
 use super::ForceArg;
 
 /// Where the platform lives: `--home`, else `$ENCLAVE_HOME`, else `$XDG_DATA_HOME/enclave`, else
@@ -70,7 +70,8 @@ pub struct InitArgs {
     /// The platform's TCB (firmware security) version, certified in its certificate.
     #[arg(long, default_value_t = 1)]
     tcb: u32,
-    /// The fleet's vendor root key (PKCS#8 PEM), to join a fleet that shares one root.
+    /// The fleet's vendor root key (PKCS#8 PEM), to join a fleet that shares one root; refused if
+    /// group or others can access it.
     #[arg(long, requires = "vendor_cert", value_name = "FILE")]
     vendor_key: Option<PathBuf>,
     /// The fleet's vendor root certificate (PEM).
@@ -92,8 +93,8 @@ pub struct ExportRootArgs {
     #[command(flatten)]
     home: HomeArg,
     /// Write to this file instead of standard output.
-    #[arg(long, short)]
-    out: Option<PathBuf>,
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: Option<PathBuf>,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -111,7 +112,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     let home = args.home.resolve()?;
     let vendor = match (&args.vendor_key, &args.vendor_cert) {
         (Some(key), Some(cert)) => {
-            let key_pem = zeroize::Zeroizing::new(read_text(key, "vendor key")?);
+            let key_pem = read_private_key(key, "vendor root key")?;
             let cert_pem = read_text(cert, "vendor certificate")?;
             Some(
                 VendorCa::from_pem(&key_pem, &cert_pem)
@@ -175,7 +176,7 @@ fn show(args: &ShowArgs) -> anyhow::Result<()> {
 
 fn export_root(args: &ExportRootArgs) -> anyhow::Result<()> {
     let platform = args.home.open()?;
-    match &args.out {
+    match &args.output {
         Some(path) => write_public(path, platform.root_pem().as_bytes(), args.force),
         None => {
             print!("{}", platform.root_pem());

@@ -30,7 +30,7 @@ pub struct RunArgs {
     input: Vec<PathBuf>,
     /// Write output to this file (atomically, only on success) instead of standard output. One
     /// per --input when there are several.
-    #[arg(long, short)]
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: Vec<PathBuf>,
     /// Only run bundles signed by this signer: a 64-hex-digit signer id or a public key file.
     /// Repeatable.

@@ -21,7 +21,7 @@ pub struct UnsealArgs {
     #[arg(long, value_name = "FILE")]
     bundle: PathBuf,
     /// Write a blob's plaintext to this file (mode 0600) instead of standard output.
-    #[arg(long, short)]
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: Option<PathBuf>,
     /// Print JSON (bytes in hex).
     #[arg(long)]
