@@ -321,8 +321,15 @@ fn attack_helpers_return_the_runtime_errors() {
         attacks::run_elsewhere(&h, &debug, &sealed.bytes),
         Some(sealer::OpenError::DebugMismatch { .. })
     ));
+    // Fuel decides, never the deadline: it is out of reach.
     let starved = h
-        .load(&attacks::resign(&h, WORDCOUNT, |m| m.limits.fuel = 1000).unwrap())
+        .load(
+            &attacks::resign(&h, WORDCOUNT, |m| {
+                m.limits.fuel = 1000;
+                m.limits.timeout_ms = 600_000;
+            })
+            .unwrap(),
+        )
         .unwrap();
     assert!(matches!(
         attacks::exhaust(&h, &starved, b"many words here"),

@@ -410,10 +410,13 @@ fn crash_round(dir: &Path, wait_for: u64) -> Option<u64> {
             }
         }
     });
+    // No timeout on the wait: however slowly a loaded machine starts the child, the round waits
+    // for its answers. It ends when the child does (its run has a 10-minute deadline), which
+    // closes the channel.
     let mut last = None;
     let mut seen = 0;
     while seen < wait_for {
-        match rx.recv_timeout(Duration::from_secs(120)) {
+        match rx.recv() {
             Ok(value) => {
                 last = Some(value);
                 seen += 1;

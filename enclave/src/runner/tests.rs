@@ -1,4 +1,8 @@
 //! Runtime tests on hand-written WAT guests: every limit and refusal, asserted exactly.
+//!
+//! A test about another limit than the wall clock sets a deadline out of reach (`timeout_ms =
+//! 600000`, 10 minutes), so that a loaded machine cannot make the deadline fire first; only
+//! `infinite_loop_hits_the_wall_clock_limit` is about the deadline.
 
 use attest::{AuthorKey, Manifest};
 
@@ -57,7 +61,11 @@ fn each_run_gets_a_fresh_store() {
 
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
-    let enclave = load(&guest("(loop (br 0))"), "[limits]\nfuel = 1000000\n").unwrap();
+    let enclave = load(
+        &guest("(loop (br 0))"),
+        "[limits]\nfuel = 1000000\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
     assert!(matches!(
         run(&enclave, b""),
         Err(RunError::FuelExhausted { fuel: 1_000_000 })
@@ -66,6 +74,8 @@ fn infinite_loop_runs_out_of_fuel() {
 
 #[test]
 fn infinite_loop_hits_the_wall_clock_limit() {
+    // Fuel out of reach and a loop that never ends: the deadline is the only way out. No upper
+    // bound on how long it took; a loaded machine only makes it later.
     let enclave = load(
         &guest("(loop (br 0))"),
         "[limits]\nfuel = 9223372036854775807\ntimeout_ms = 50\n",
@@ -80,7 +90,11 @@ fn infinite_loop_hits_the_wall_clock_limit() {
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
     let body = "(loop (br_if 0 (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))";
-    let enclave = load(&guest(body), "[limits]\nmemory_bytes = 1048576\n").unwrap();
+    let enclave = load(
+        &guest(body),
+        "[limits]\nmemory_bytes = 1048576\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
     match run(&enclave, b"") {
         Err(RunError::MemoryLimit {
             limit: 1_048_576,
@@ -110,7 +124,11 @@ fn oversized_initial_memory_is_refused_at_instantiation() {
 
 #[test]
 fn deep_recursion_overflows_the_stack() {
-    let enclave = load(&guest("(drop (call $recurse (i32.const 0)))"), "").unwrap();
+    let enclave = load(
+        &guest("(drop (call $recurse (i32.const 0)))"),
+        "[limits]\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
     assert!(matches!(
         run(&enclave, b""),
         Err(RunError::StackOverflow { limit: 524_288 })
@@ -159,7 +177,11 @@ fn out_of_bounds_buffers_end_the_run() {
 #[test]
 fn output_past_the_limit_ends_the_run() {
     let body = "(loop (drop (call $write (i32.const 0) (i32.const 4096))) (br 0))";
-    let enclave = load(&guest(body), "[limits]\nmax_output_bytes = 10000\n").unwrap();
+    let enclave = load(
+        &guest(body),
+        "[limits]\nmax_output_bytes = 10000\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
     assert_eq!(
         run(&enclave, b"").unwrap_err().to_string(),
         "output limit of 10000 bytes exceeded"
@@ -328,8 +350,16 @@ fn no_memory_survives_into_the_next_run() {
 #[test]
 fn runs_on_a_guest_thread_keep_every_limit() {
     let echo = load(&guest(ECHO), "").unwrap();
-    let deep = load(&guest("(drop (call $recurse (i32.const 0)))"), "").unwrap();
-    let bomb = load(&guest("(loop (br 0))"), "[limits]\nfuel = 100000\n").unwrap();
+    let deep = load(
+        &guest("(drop (call $recurse (i32.const 0)))"),
+        "[limits]\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
+    let bomb = load(
+        &guest("(loop (br 0))"),
+        "[limits]\nfuel = 100000\ntimeout_ms = 600000\n",
+    )
+    .unwrap();
     echo.on_guest_thread(|| {
         for _ in 0..3 {
             assert_eq!(run(&echo, b"hi").unwrap(), b"hi");
@@ -351,7 +381,7 @@ fn a_guest_thread_too_small_for_a_bigger_stack_is_not_used() {
     let small = load(&guest(ECHO), "[limits]\nstack_bytes = 65536\n").unwrap();
     let big = load(
         &guest("(drop (call $recurse (i32.const 0)))"),
-        "[limits]\nstack_bytes = 8388608\n",
+        "[limits]\nstack_bytes = 8388608\ntimeout_ms = 600000\n",
     )
     .unwrap();
     // `big` needs more native stack than `small`'s thread has: it gets a thread of its own,
