@@ -279,6 +279,11 @@ fn modules_outside_the_abi_are_refused() {
 #[test]
 fn failed_runs_write_nothing() {
     let d = Dir::new();
+    // Fuel, not the wall clock, must end this loop, however loaded the machine.
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\n[limits]\nfuel = 1000000\ntimeout_ms = 600000\n",
+    );
     d.signed(LOOP);
     let err = d.fails(5, &["run", "app.enclave", "--output", "out.txt"]);
     assert_eq!(err, "error: fuel budget of 1000000 exhausted\n");
