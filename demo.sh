@@ -14,7 +14,7 @@ step "build the enclave CLI and the guests (from source)"
 # rust-toolchain.toml lists the wasm targets; rustup installs them when it installs the toolchain,
 # but not into a toolchain that is already present, so make sure (a no-op when they are there).
 rustup target add wasm32-unknown-unknown wasm32-wasip1 >/dev/null 2>&1 || true
-cargo build --quiet -p enclave
+cargo build --quiet -p enclave-cli
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
 enclave=$root/target/debug/enclave
 wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm

@@ -21,7 +21,7 @@ if ! command -v age >/dev/null; then
     if [[ $(id -u) == 0 ]]; then apt-get install -y -qq age >/dev/null; else sudo apt-get install -y -qq age >/dev/null; fi
 fi
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release -p enclave
+cargo build --quiet --release -p enclave-cli
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
 cargo build --quiet --release --target wasm32-wasip1 --manifest-path guests/Cargo.toml -p wasi-csv
 enclave=$target/release/enclave

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use enclave::Enclave;
 use enclave_benches::{manifest, sign, wasm, Bench, ECHO};
+use enclave_runtime::Enclave;
 
 fn bench(c: &mut Criterion) {
     let bench = Bench::new().unwrap();

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use enclave::{Enclave, Input};
 use enclave_benches::{manifest, sign, wasm, TRIVIAL};
+use enclave_runtime::{Enclave, Input};
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 
 fn raw_pre(engine: &Engine) -> InstancePre<()> {
@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
             .unwrap();
     };
 
-    let same = enclave::engine::build_pooled(&manifest.limits).unwrap();
+    let same = enclave_runtime::engine::build_pooled(&manifest.limits).unwrap();
     let same_pre = raw_pre(&same);
     let default = Engine::default();
     let default_pre = raw_pre(&default);

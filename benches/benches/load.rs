@@ -12,9 +12,9 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use enclave::cache::CodeCache;
-use enclave::Enclave;
 use enclave_benches::{manifest, module_of_size, sign};
+use enclave_runtime::cache::CodeCache;
+use enclave_runtime::Enclave;
 
 fn bench(c: &mut Criterion) {
     let manifest = manifest();

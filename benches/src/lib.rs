@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use attest::bundle;
 use attest::{AuthorKey, Manifest, VerifiedEvidence, VerifierPolicy};
-use enclave::platform::{InitOptions, Platform};
-use enclave::Enclave;
+use enclave_platform::{InitOptions, Platform};
+use enclave_runtime::Enclave;
 use sealer::{ClientContext, EvidenceDigest, KeyPolicy, SealTarget, SealedOutputDigest};
 use sha2::{Digest, Sha256};
 

@@ -342,7 +342,7 @@ fn blobs(seeds: &mut Seeds) -> Result<()> {
     for (k, v) in [(&b"alpha"[..], &b"1"[..]), (b"beta", b"two"), (b"", b"")] {
         entries.insert(k.to_vec(), zeroize::Zeroizing::new(v.to_vec()));
     }
-    let state = enclave::store::encode_entries(&entries);
+    let state = enclave_platform::store::encode_entries(&entries);
     seeds.add("store_entries", "three", &state)?;
     seeds.add("store_entries", "empty", &[0, 0, 0, 0])?;
     for (kind, kind_bit) in [(BlobKind::Sealed, 0u8), (BlobKind::StoreState, 1)] {

@@ -5,7 +5,7 @@
 //! with chosen pointers and lengths (in bounds, at the edge of memory, past it, overflowing),
 //! interleaved with `memory.grow`, memory stores and loops that burn fuel. The program is written
 //! as WAT, compiled, signed with the fixture author key into a bundle, loaded with
-//! `enclave::Enclave::load` and run under small limits with fixture platform services (real
+//! `enclave_runtime::Enclave::load` and run under small limits with fixture platform services (real
 //! evidence, real sealed blobs, an in-memory store).
 //!
 //! Oracles: loading succeeds exactly when every imported function is granted; a run either
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use arbitrary::Arbitrary;
 use attest::{Capability, Claims, GuestKind, Limits, Manifest, ProductId, Svn};
-use enclave::{
+use enclave_runtime::{
     Enclave, Input, LoadError, ReportIssuer, ReportRefused, RunError, SealPolicy, ServiceRefused,
 };
 use libfuzzer_sys::fuzz_target;
@@ -465,7 +465,7 @@ fuzz_target!(|program: Program| {
             assert!(report.output.len() as u64 <= MAX_OUTPUT);
             assert_eq!(report.output_bytes, report.output.len() as u64);
             assert!(report.fuel_used <= FUEL);
-            assert!(report.log.len() <= enclave::host::MAX_LOG_BYTES);
+            assert!(report.log.len() <= enclave_runtime::host::MAX_LOG_BYTES);
             if !program.debug {
                 assert!(report.log.is_empty(), "a production enclave kept its log");
             }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use attest::{VerifierPolicy, VerifyError};
-use enclave::platform::{InitOptions, Platform, PlatformReporter};
-use enclave::{Enclave, Input, RunError};
+use enclave_platform::{InitOptions, Platform, PlatformReporter};
+use enclave_runtime::{Enclave, Input, RunError};
 use enclave_tests::guests::ATTESTER;
 
 use crate::load;
@@ -33,7 +33,7 @@ fn run_with(
 ) -> Result<Vec<u8>, RunError> {
     let reporter = platform.map(|p| {
         Arc::new(PlatformReporter::new(p.clone(), enclave, SystemTime::now))
-            as Arc<dyn enclave::ReportIssuer>
+            as Arc<dyn enclave_runtime::ReportIssuer>
     });
     Ok(enclave
         .run(Input::from_bytes(nonce.to_vec()), Vec::new(), reporter)?

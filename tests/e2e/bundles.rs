@@ -2,7 +2,7 @@
 //! and appended bytes are all refused, each with the bundle error.
 
 use attest::BundleError;
-use enclave::{Enclave, LoadError};
+use enclave_runtime::{Enclave, LoadError};
 use enclave_tests::guests::WORDCOUNT;
 
 #[test]

@@ -3,8 +3,8 @@
 
 use attest::receipt::Outcome;
 use attest::Svn;
-use enclave::confidential::ConfidentialError;
-use enclave::{GuestFault, RunError};
+use enclave_runtime::confidential::ConfidentialError;
+use enclave_runtime::{GuestFault, RunError};
 use enclave_tests::guests::{HOSTILE, STATS, WORDCOUNT};
 use enclave_tests::harness::{attacks, manifest, ClientError, Harness, SealTo};
 use sealer::{OpenError, ReceiptMismatch, StreamError, CHUNK_LEN};
@@ -84,7 +84,8 @@ fn inputs_sealed_to_another_enclave_platform_or_newer_svn_are_refused() {
     let there = elsewhere.load(&h.sign(WORDCOUNT, &manifest()).unwrap());
     // The other harness trusts only its own author; load through the runtime directly.
     assert!(there.is_err());
-    let there = enclave::Enclave::load(&h.sign(WORDCOUNT, &manifest()).unwrap(), &[]).unwrap();
+    let there =
+        enclave_runtime::Enclave::load(&h.sign(WORDCOUNT, &manifest()).unwrap(), &[]).unwrap();
     let err = sealed_input_error(elsewhere.run_sealed(&there, &sealed.bytes));
     assert!(matches!(err, OpenError::PlatformMismatch { .. }), "{err}");
 

@@ -2,7 +2,7 @@
 
 use enclave_tests::guests::{STATS, USES_RANDOM, WORDCOUNT};
 
-use enclave::Enclave;
+use enclave_runtime::Enclave;
 
 use crate::{load, run};
 

@@ -1,7 +1,7 @@
 //! The hostile guest: every attack ends its own run with a clear error, and the host keeps
 //! serving.
 
-use enclave::{GuestFault, RunError};
+use enclave_runtime::{GuestFault, RunError};
 use enclave_tests::guests::{FORBIDDEN, HOSTILE, WORDCOUNT};
 
 use crate::{load, run};
@@ -134,7 +134,7 @@ fn unmetered_guests_keep_the_memory_and_stack_limits() {
     // Same output as metered, reported fuel 0, another measurement.
     let unmetered = load(WORDCOUNT, "[limits]\nfuel = 0\n");
     let metered = load(WORDCOUNT, "");
-    let input = enclave::Input::from_bytes(b"b a b".to_vec());
+    let input = enclave_runtime::Input::from_bytes(b"b a b".to_vec());
     let report = unmetered.run(input, Vec::new(), None).unwrap();
     assert_eq!(report.output, b"b\t2\na\t1\n");
     assert_eq!(report.fuel_used, 0);
@@ -144,7 +144,7 @@ fn unmetered_guests_keep_the_memory_and_stack_limits() {
 
 #[test]
 fn forbidden_imports_are_refused_at_load() {
-    let err = enclave::Enclave::load(&crate::sign(FORBIDDEN, ""), &[]).unwrap_err();
+    let err = enclave_runtime::Enclave::load(&crate::sign(FORBIDDEN, ""), &[]).unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("module imports outside the granted ABI: "),

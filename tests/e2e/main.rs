@@ -18,7 +18,7 @@ mod storage;
 mod wasi;
 
 use attest::{AuthorKey, Manifest};
-use enclave::{Enclave, Input, RunError};
+use enclave_runtime::{Enclave, Input, RunError};
 
 /// The manifest every test starts from; tests append TOML to it.
 pub const BASE: &str = "product_id = 1\nsvn = 1\ndebug = false\n";

@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use attest::Capability;
-use enclave::confidential::ConfidentialError;
-use enclave::platform::Platform;
-use enclave::store::SealedStore;
-use enclave::{Enclave, Input, LoadError, SealPolicy, ServiceRefused};
+use enclave_platform::store::SealedStore;
+use enclave_platform::Platform;
+use enclave_runtime::confidential::ConfidentialError;
+use enclave_runtime::{Enclave, Input, LoadError, SealPolicy, ServiceRefused};
 use enclave_tests::guests::{COUNTER, STATS, WORDCOUNT};
 use enclave_tests::harness::{attacks, manifest, ClientError, Harness, SealTo};
 
@@ -333,6 +333,6 @@ fn attack_helpers_return_the_runtime_errors() {
         .unwrap();
     assert!(matches!(
         attacks::exhaust(&h, &starved, b"many words here"),
-        Some(enclave::RunError::FuelExhausted { fuel: 1000 })
+        Some(enclave_runtime::RunError::FuelExhausted { fuel: 1000 })
     ));
 }

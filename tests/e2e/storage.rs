@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use attest::{Capability, Manifest, Svn};
-use enclave::platform::{Platform, PlatformReporter};
-use enclave::store::{SealedStore, StoreError};
-use enclave::{Enclave, GuestFault, Input, ReportIssuer, RunError, SealPolicy, ServiceRefused};
+use enclave_platform::store::{SealedStore, StoreError};
+use enclave_platform::{Platform, PlatformReporter};
+use enclave_runtime::{
+    Enclave, GuestFault, Input, ReportIssuer, RunError, SealPolicy, ServiceRefused,
+};
 use enclave_tests::guests::COUNTER;
 use enclave_tests::harness::{attacks, manifest, Harness};
 

@@ -4,8 +4,8 @@
 use attest::receipt::Outcome;
 use std::time::SystemTime;
 
-use enclave::confidential::ConfidentialError;
-use enclave::{Enclave, GuestFault, Input, LoadError, RunError};
+use enclave_runtime::confidential::ConfidentialError;
+use enclave_runtime::{Enclave, GuestFault, Input, LoadError, RunError};
 use enclave_tests::guests::{WASI_CSV, WASI_HOSTILE};
 use enclave_tests::harness::{manifest, Harness, SealTo};
 

@@ -10,7 +10,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet -r "$root/tests/interop/requirements.txt"
 fi
 py=$venv/bin/python
-cargo build --quiet -p enclave --manifest-path "$root/Cargo.toml"
+cargo build --quiet -p enclave-cli --manifest-path "$root/Cargo.toml"
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path "$root/guests/Cargo.toml" -p wordcount
 enclave=$root/target/debug/enclave
 wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm

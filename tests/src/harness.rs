@@ -29,9 +29,9 @@ use attest::{
     AuthorKey, BundleError, Limits, Manifest, ProductId, Svn, VerifiedEvidence, VerifierPolicy,
     VerifyError,
 };
-use enclave::confidential::{ConfidentialError, SealedRun};
-use enclave::platform::{InitOptions, Platform, PlatformError, PlatformReporter};
-use enclave::{Enclave, Input, LoadError, ReportIssuer, RunError, RunReport};
+use enclave_platform::{InitOptions, Platform, PlatformError, PlatformReporter};
+use enclave_runtime::confidential::{ConfidentialError, SealedRun};
+use enclave_runtime::{Enclave, Input, LoadError, ReportIssuer, RunError, RunReport};
 use sealer::{
     ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealError, SealTarget,
     SealedOutputDigest,
@@ -415,8 +415,8 @@ pub mod attacks {
 
     use super::{manifest, Harness, HarnessError};
     use attest::{Manifest, VerifyError};
-    use enclave::confidential::ConfidentialError;
-    use enclave::{Enclave, LoadError, RunError};
+    use enclave_runtime::confidential::ConfidentialError;
+    use enclave_runtime::{Enclave, LoadError, RunError};
     use sealer::OpenError;
 
     /// `bytes` with bit `bit` (0–7) of byte `index` flipped.

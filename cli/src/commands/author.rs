@@ -1,0 +1,205 @@
+//! The author's commands: `keygen`, `sign`, `measure`, `inspect`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use attest::bundle::{self, VerifiedBundle, MAX_BUNDLE_BYTES};
+use attest::{AuthorKey, Manifest, ModuleDigest};
+use enclave_platform::files::{write_atomic, Visibility};
+use enclave_runtime::{describe_module, Enclave};
+
+use super::io::{read_capped, read_private_key, read_text};
+use super::{public_key_path, ForceArg};
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the private key (mode 0600); the public key goes beside it with the
+    /// extension `.pub`.
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
+    let key = AuthorKey::generate()?;
+    let public_path = public_key_path(&args.output);
+    anyhow::ensure!(public_path != args.output, "--output must not end in .pub");
+    let overwrite = args.force.overwrite();
+    write_atomic(
+        &args.output,
+        key.to_pkcs8_pem().as_bytes(),
+        Visibility::Secret,
+        overwrite,
+    )
+    .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let public = key.public_key();
+    write_atomic(
+        &public_path,
+        public.to_spki_pem().as_bytes(),
+        Visibility::Public,
+        overwrite,
+    )
+    .with_context(|| format!("cannot write {}", public_path.display()))?;
+    println!("private key: {} (mode 0600)", args.output.display());
+    println!("public key:  {}", public_path.display());
+    println!("signer id:   {}", public.signer_id());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// The wasm module to sign.
+    module: PathBuf,
+    /// The author's private key (PKCS#8 PEM); refused if group or others can access it.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The enclave manifest (TOML).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Where to write the bundle.
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
+    let key = AuthorKey::from_pkcs8_pem(&read_private_key(&args.key, "author key")?)
+        .with_context(|| format!("cannot use key {}", args.key.display()))?;
+    let manifest = read_manifest(&args.manifest)?;
+    let module = read_module(&args.module)?;
+    let bytes = bundle::sign(&key, &manifest, &module)?;
+    // Refuse to sign what the runtime would refuse to load: invalid wasm, imports outside the
+    // granted ABI, missing exports.
+    let enclave = Enclave::load(&bytes, &[key.public_key().signer_id()])
+        .context("the runtime would refuse this module")?;
+    write_atomic(
+        &args.output,
+        &bytes,
+        Visibility::Public,
+        args.force.overwrite(),
+    )
+    .with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!("bundle:      {}", args.output.display());
+    println!("measurement: {}", enclave.measurement());
+    println!("signer id:   {}", enclave.bundle().signer_id());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MeasureArgs {
+    /// The wasm module.
+    module: PathBuf,
+    /// The enclave manifest (TOML).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn measure(args: &MeasureArgs) -> anyhow::Result<()> {
+    let manifest = read_manifest(&args.manifest)?;
+    let digest = ModuleDigest::of(&read_module(&args.module)?);
+    let measurement = manifest.measure(&digest);
+    if args.json {
+        let json = serde_json::json!({
+            "measurement": measurement.to_string(),
+            "module_digest": digest.to_string(),
+        });
+        println!("{json:#}");
+    } else {
+        println!("{measurement}");
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The bundle.
+    bundle: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
+    let bundle = read_bundle(&args.bundle)?;
+    let interface = describe_module(bundle.module())?;
+    let m = bundle.manifest();
+    let l = &m.limits;
+    let capabilities: Vec<&str> = m.capabilities.iter().map(|c| c.name()).collect();
+    if args.json {
+        let json = serde_json::json!({
+            "measurement": bundle.measurement().to_string(),
+            "signer_id": bundle.signer_id().to_string(),
+            "module_digest": bundle.module_digest().to_string(),
+            "module_bytes": bundle.module().len(),
+            "product_id": m.product_id.0,
+            "svn": m.svn.0,
+            "debug": m.debug,
+            "kind": m.kind.to_string(),
+            "args": m.args,
+            "limits": l,
+            "capabilities": capabilities,
+            "imports": interface.imports,
+            "exports": interface.exports,
+        });
+        println!("{json:#}");
+        return Ok(());
+    }
+    println!("measurement:   {}", bundle.measurement());
+    println!("signer id:     {}", bundle.signer_id());
+    println!(
+        "module:        {} ({} bytes)",
+        bundle.module_digest(),
+        bundle.module().len()
+    );
+    println!("product id:    {}", m.product_id);
+    println!("svn:           {}", m.svn);
+    println!("debug:         {}", m.debug);
+    println!("kind:          {}", m.kind);
+    if !m.args.is_empty() {
+        println!("args:          {:?}", m.args);
+    }
+    println!(
+        "capabilities:  {}",
+        if capabilities.is_empty() {
+            "(none)".into()
+        } else {
+            capabilities.join(", ")
+        }
+    );
+    println!("limits:");
+    println!("  memory_bytes      {}", l.memory_bytes);
+    if l.is_metered() {
+        println!("  fuel              {}", l.fuel);
+    } else {
+        println!("  fuel              unmetered (timeout only)");
+    }
+    println!("  timeout_ms        {}", l.timeout_ms);
+    println!("  max_input_bytes   {}", l.max_input_bytes);
+    println!("  max_output_bytes  {}", l.max_output_bytes);
+    println!("  stack_bytes       {}", l.stack_bytes);
+    println!("imports:");
+    interface.imports.iter().for_each(|i| println!("  {i}"));
+    println!("exports:");
+    interface.exports.iter().for_each(|e| println!("  {e}"));
+    Ok(())
+}
+
+pub fn read_manifest(path: &std::path::Path) -> anyhow::Result<Manifest> {
+    Manifest::from_toml(&read_text(path, "manifest")?)
+        .with_context(|| format!("in manifest {}", path.display()))
+}
+
+fn read_module(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    read_capped(path, MAX_BUNDLE_BYTES as u64, "module")
+}
+
+/// Reads and verifies a bundle (signature and format; no signer policy).
+pub fn read_bundle(path: &std::path::Path) -> anyhow::Result<VerifiedBundle> {
+    let bytes = read_capped(path, MAX_BUNDLE_BYTES as u64, "bundle")?;
+    bundle::verify(&bytes).with_context(|| format!("refusing bundle {}", path.display()))
+}

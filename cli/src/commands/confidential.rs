@@ -1,0 +1,278 @@
+//! `enclave seal` and `enclave open`: the data owner's side of confidential I/O. Both run on the
+//! owner's machine; neither needs a platform.
+
+use std::fs::File;
+use std::io::{BufReader, IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
+use sealer::{
+    ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealTarget,
+    SealedOutputDigest,
+};
+use sha2::{Digest, Sha256};
+
+use super::attestation::PolicyArgs;
+use super::exit::GuestFailed;
+use super::io::{read_capped, with_progress};
+use super::ForceArg;
+
+/// Which of the enclave's attested keys to seal to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeyPolicyArg {
+    /// Only this exact enclave (its measurement) can open the input.
+    Measurement,
+    /// Any enclave by this signer with this product id at this svn or newer can open it.
+    Signer,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SealArgs {
+    /// The enclave's attestation evidence (from `enclave attest`), verified before anything is
+    /// sealed.
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Seal to the measurement-bound key or the signer-bound key [default: measurement if any
+    /// --measurement is given, else signer].
+    #[arg(long, value_enum)]
+    key_policy: Option<KeyPolicyArg>,
+    /// The plaintext to seal.
+    #[arg(long, short)]
+    input: PathBuf,
+    /// Where to write the sealed input (atomically), or `-` for standard output (streamed, as
+    /// `age` does; then --context is required).
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
+    /// Where to keep the client context needed to open the output (mode 0600)
+    /// [default: the --output path with `.context` appended].
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
+    let verified = args.policy.verify(&args.report)?;
+    let claims = verified.claims();
+    let keys = claims.enclave_keys.as_ref().with_context(|| {
+        format!(
+            "{} carries no enclave encryption keys: nothing to seal to",
+            args.report.display()
+        )
+    })?;
+    let kind = args
+        .key_policy
+        .unwrap_or(if args.policy.measurements.is_empty() {
+            KeyPolicyArg::Signer
+        } else {
+            KeyPolicyArg::Measurement
+        });
+    let (public_key, policy) = match kind {
+        KeyPolicyArg::Measurement => (keys.measurement, KeyPolicy::Measurement(claims.measurement)),
+        KeyPolicyArg::Signer => (
+            keys.signer,
+            KeyPolicy::Signer {
+                signer: claims.signer,
+                product_id: claims.product_id,
+                svn: claims.svn,
+            },
+        ),
+    };
+    let target = SealTarget {
+        public_key,
+        policy,
+        debug: claims.debug,
+        evidence_digest: EvidenceDigest::from_bytes(verified.digest()),
+        platform_id: claims.platform_id,
+    };
+    let to_stdout = args.output.as_os_str() == "-";
+    let context_path = match (&args.context, to_stdout) {
+        (Some(path), _) => path.clone(),
+        (None, false) => append_extension(&args.output, "context"),
+        (None, true) => anyhow::bail!("sealing to standard output (-o -) needs --context FILE"),
+    };
+    if to_stdout && std::io::stdout().is_terminal() {
+        anyhow::bail!("refusing to write a sealed input to a terminal: redirect standard output");
+    }
+    let overwrite = args.force.overwrite();
+    // Checked before sealing so a stream already sent to stdout is never left unanswerable.
+    refuse_existing(&context_path, overwrite)?;
+
+    let plaintext = File::open(&args.input)
+        .with_context(|| format!("cannot read input {}", args.input.display()))?;
+    let len = plaintext.metadata()?.len();
+    let reader = with_progress(BufReader::new(plaintext), len, "sealing");
+    let sealed_name = if to_stdout {
+        "standard output".to_owned()
+    } else {
+        args.output.display().to_string()
+    };
+    let (context, file) = if to_stdout {
+        let context = sealer::seal(&target, reader, len, std::io::stdout().lock())
+            .with_context(|| format!("cannot seal {}", args.input.display()))?;
+        (context, None)
+    } else {
+        let mut out = AtomicFile::create(&args.output, Visibility::Public, overwrite)
+            .with_context(|| format!("cannot write {sealed_name}"))?;
+        let context = sealer::seal(&target, reader, len, &mut out)
+            .with_context(|| format!("cannot seal {}", args.input.display()))?;
+        (context, Some(out))
+    };
+    // The context first: a sealed input without it could never be answered readably.
+    write_atomic(
+        &context_path,
+        &context.to_bytes(),
+        Visibility::Secret,
+        overwrite,
+    )
+    .with_context(|| format!("cannot write {}", context_path.display()))?;
+    if let Some(out) = file {
+        out.commit()
+            .with_context(|| format!("cannot write {sealed_name}"))?;
+    }
+    // On stderr when the sealed input itself went to stdout.
+    let summary = format!(
+        "sealed input: {sealed_name} ({len} plaintext bytes)\n\
+         context:      {} (mode 0600; needed to open the output)\n\
+         sealed to:    {} key of {}",
+        context_path.display(),
+        match kind {
+            KeyPolicyArg::Measurement => "measurement",
+            KeyPolicyArg::Signer => "signer",
+        },
+        claims.measurement
+    );
+    if to_stdout {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// The sealed output (from `enclave run`).
+    sealed: PathBuf,
+    /// The execution receipt of the run.
+    #[arg(long, value_name = "FILE")]
+    receipt: PathBuf,
+    /// The client context written by `enclave seal`.
+    #[arg(long, value_name = "FILE")]
+    context: PathBuf,
+    /// The vendor root certificate(s) the receipt must chain to (PEM). Repeatable.
+    #[arg(long = "root", required = true, value_name = "FILE")]
+    roots: Vec<PathBuf>,
+    /// Where to write the plaintext output (mode 0600; atomically, only once fully
+    /// authenticated).
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
+    let context_bytes =
+        zeroize::Zeroizing::new(read_capped(&args.context, 4096, "client context")?);
+    let context = ClientContext::from_bytes(&context_bytes).map_err(|error| {
+        // Version 1 held an evidence digest nothing could check (docs/formats.md, "Client
+        // context"); say what to do rather than only that the version is unknown.
+        let hint = match error {
+            OpenError::UnsupportedVersion(1) => {
+                " (a version 1 context, from an older enclave: seal the input again)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(error).context(format!(
+            "cannot use client context {}{hint}",
+            args.context.display()
+        ))
+    })?;
+    let roots = PolicyArgs::roots_from(&args.roots)?;
+    let receipt_bytes = read_capped(
+        &args.receipt,
+        attest::cose::MAX_TOKEN_BYTES as u64,
+        "receipt",
+    )?;
+    let receipt = attest::verify_receipt(&receipt_bytes, &roots, SystemTime::now())
+        .with_context(|| format!("{} refused", args.receipt.display()))?;
+    let output_digest = sha256_file(&args.sealed)?;
+    match sealer::check_receipt(&context, &receipt, &output_digest) {
+        Ok(()) => {}
+        Err(ReceiptMismatch::Failed(category)) => {
+            return Err(failure_report(args, &context, &category));
+        }
+        Err(mismatch) => {
+            return Err(mismatch).with_context(|| format!("{} refused", args.receipt.display()))
+        }
+    }
+
+    let sealed = File::open(&args.sealed)
+        .with_context(|| format!("cannot read {}", args.sealed.display()))?;
+    let mut out = AtomicFile::create(&args.output, Visibility::Secret, args.force.overwrite())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let len = sealed.metadata()?.len();
+    let reader = with_progress(BufReader::new(sealed), len, "opening");
+    let opened = sealer::open_output(&context, reader, &mut out)
+        .with_context(|| format!("cannot open {}", args.sealed.display()))?;
+    out.commit()
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let claims = receipt.claims();
+    println!(
+        "opened:      {} ({} bytes)",
+        args.output.display(),
+        opened.plaintext_len
+    );
+    println!("measurement: {}", claims.measurement);
+    println!("platform id: {}", claims.platform_id);
+    println!("fuel used:   {}", claims.fuel_used);
+    Ok(())
+}
+
+/// A failed run's receipt names a sealed failure report in place of the output: open it (it is
+/// for the requester, who runs this command) and fail with what it says, as `enclave run` fails
+/// for a guest failure (exit 5).
+fn failure_report(args: &OpenArgs, context: &ClientContext, category: &str) -> anyhow::Error {
+    let opened = File::open(&args.sealed)
+        .map_err(anyhow::Error::from)
+        .and_then(|file| {
+            let mut report = Vec::new();
+            let capped = BufReader::new(file).take(MAX_FAILURE_REPORT_SEALED);
+            sealer::open_output(context, capped, &mut report)?;
+            Ok(report)
+        });
+    let report = match opened {
+        Ok(report) => format!(
+            "the guest's report, sealed to you: {}",
+            String::from_utf8_lossy(&report)
+        ),
+        Err(error) => format!(
+            "its failure report {} does not open: {error:#}",
+            args.sealed.display()
+        ),
+    };
+    anyhow::Error::new(GuestFailed(report)).context(format!("the enclave's run failed: {category}"))
+}
+
+/// Largest sealed failure report read: the report's cap plus the sealed output's framing.
+const MAX_FAILURE_REPORT_SEALED: u64 =
+    enclave_runtime::confidential::MAX_FAILURE_REPORT as u64 + 4096;
+
+fn sha256_file(path: &Path) -> anyhow::Result<SealedOutputDigest> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(SealedOutputDigest::from_bytes(hasher.finalize().into()))
+}
+
+fn append_extension(path: &Path, extension: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(extension);
+    PathBuf::from(name)
+}

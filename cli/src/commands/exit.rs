@@ -1,0 +1,87 @@
+//! Exit codes, so scripts can tell failure classes apart (documented in `docs/cli.md`).
+
+use attest::BundleError;
+use enclave_runtime::{LoadError, RunError};
+
+/// Anything not classified below: I/O, bad flags values, internal errors.
+pub const FAILURE: u8 = 1;
+/// The bundle was refused: malformed, bad signature, disallowed algorithm, untrusted signer.
+pub const BUNDLE_REFUSED: u8 = 3;
+/// The module or manifest was refused: invalid wasm or manifest, imports outside the ABI.
+pub const MODULE_REFUSED: u8 = 4;
+/// The guest failed: trap, limit, abort, output limit.
+pub const GUEST_FAILED: u8 = 5;
+/// Evidence or a receipt failed verification or policy.
+pub const EVIDENCE_REFUSED: u8 = 6;
+/// Sealed data was refused: wrong recipient, tampered, truncated, wrong context.
+pub const SEALED_REFUSED: u8 = 7;
+
+/// A guest failure learned from its receipt (`enclave open` of a failed run's report).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GuestFailed(pub String);
+
+/// The exit code for an error chain: the first classified error in it wins.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    error.chain().find_map(classify).unwrap_or(FAILURE)
+}
+
+fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if error.is::<BundleError>() {
+        return Some(BUNDLE_REFUSED);
+    }
+    if error.is::<attest::ManifestError>() {
+        return Some(MODULE_REFUSED);
+    }
+    if let Some(load) = error.downcast_ref::<LoadError>() {
+        return Some(match load {
+            LoadError::Bundle(_) => BUNDLE_REFUSED,
+            _ => MODULE_REFUSED,
+        });
+    }
+    if error.is::<GuestFailed>() {
+        return Some(GUEST_FAILED);
+    }
+    if error.is::<attest::verify::VerifyError>() || error.is::<sealer::ReceiptMismatch>() {
+        return Some(EVIDENCE_REFUSED);
+    }
+    if error.is::<sealer::OpenError>() || error.is::<sealer::StreamError>() {
+        return Some(SEALED_REFUSED);
+    }
+    if let Some(confidential) =
+        error.downcast_ref::<enclave_runtime::confidential::ConfidentialError>()
+    {
+        use enclave_runtime::confidential::ConfidentialError;
+        return Some(match confidential {
+            ConfidentialError::Input(_) => SEALED_REFUSED,
+            ConfidentialError::Guest { .. } => GUEST_FAILED,
+            _ => FAILURE,
+        });
+    }
+    if error.is::<enclave_platform::store::InspectError>() || error.is::<sealer::blob::BlobError>()
+    {
+        return Some(SEALED_REFUSED);
+    }
+    if let Some(store) = error.downcast_ref::<enclave_platform::store::StoreError>() {
+        return Some(store_code(store));
+    }
+    if let Some(run) = error.downcast_ref::<RunError>() {
+        return Some(match run {
+            RunError::Input(_) => SEALED_REFUSED,
+            RunError::Fault(enclave_runtime::GuestFault::Store(fault)) => fault
+                .downcast_ref::<enclave_platform::store::StoreError>()
+                .map_or(SEALED_REFUSED, store_code),
+            _ => GUEST_FAILED,
+        });
+    }
+    None
+}
+
+/// A store that does not load (tampered, rolled back, another platform) is sealed data refused;
+/// an I/O failure is not.
+fn store_code(error: &enclave_platform::store::StoreError) -> u8 {
+    match error {
+        enclave_platform::store::StoreError::Io { .. } => FAILURE,
+        _ => SEALED_REFUSED,
+    }
+}

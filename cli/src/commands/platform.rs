@@ -1,0 +1,191 @@
+//! `enclave platform …`: create and show the simulated platform.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use attest::platform::VendorCa;
+use enclave_platform::files::{write_atomic, Visibility};
+use enclave_platform::{InitOptions, Platform};
+
+use super::io::{read_private_key, read_text};
+use super::ForceArg;
+
+/// Where the platform lives: `--home`, else `$ENCLAVE_HOME`, else `$XDG_DATA_HOME/enclave`, else
+/// `~/.local/share/enclave`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HomeArg {
+    /// The platform home directory [default: $ENCLAVE_HOME, else $XDG_DATA_HOME/enclave, else
+    /// ~/.local/share/enclave].
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+}
+
+impl HomeArg {
+    pub fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(home) = &self.home {
+            return Ok(home.clone());
+        }
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(home) = var("ENCLAVE_HOME") {
+            return Ok(home);
+        }
+        if let Some(data) = var("XDG_DATA_HOME") {
+            return Ok(data.join("enclave"));
+        }
+        let home = var("HOME")
+            .context("cannot find the platform home: give --home, or set ENCLAVE_HOME or HOME")?;
+        Ok(home.join(".local/share/enclave"))
+    }
+
+    pub fn open(&self) -> anyhow::Result<Platform> {
+        Ok(Platform::open(&self.resolve()?)?)
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PlatformCommand {
+    /// Create a platform: a vendor root (or the fleet's), an attestation key and certificate,
+    /// and the platform secret.
+    Init(InitArgs),
+    /// Show the platform's identity and certificates.
+    Show(ShowArgs),
+    /// Print (or write) the vendor root certificate that verifiers pin.
+    ExportRoot(ExportRootArgs),
+    /// Show the monotonic counters that protect enclave stores against rollback.
+    Counters(super::storage::CountersArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// A name for this platform (in its certificate's subject).
+    #[arg(long, default_value = "enclave-platform")]
+    name: String,
+    /// The platform's TCB (firmware security) version, certified in its certificate.
+    #[arg(long, default_value_t = 1)]
+    tcb: u32,
+    /// The fleet's vendor root key (PKCS#8 PEM), to join a fleet that shares one root; refused if
+    /// group or others can access it.
+    #[arg(long, requires = "vendor_cert", value_name = "FILE")]
+    vendor_key: Option<PathBuf>,
+    /// The fleet's vendor root certificate (PEM).
+    #[arg(long, requires = "vendor_key", value_name = "FILE")]
+    vendor_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportRootArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+pub fn platform(command: &PlatformCommand) -> anyhow::Result<()> {
+    match command {
+        PlatformCommand::Init(args) => init(args),
+        PlatformCommand::Show(args) => show(args),
+        PlatformCommand::ExportRoot(args) => export_root(args),
+        PlatformCommand::Counters(args) => super::storage::counters(args),
+    }
+}
+
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let home = args.home.resolve()?;
+    let vendor = match (&args.vendor_key, &args.vendor_cert) {
+        (Some(key), Some(cert)) => {
+            let key_pem = read_private_key(key, "vendor root key")?;
+            let cert_pem = read_text(cert, "vendor certificate")?;
+            Some(
+                VendorCa::from_pem(&key_pem, &cert_pem)
+                    .with_context(|| format!("cannot use vendor key {}", key.display()))?,
+            )
+        }
+        _ => None,
+    };
+    let fleet = vendor.is_some();
+    let options = InitOptions {
+        name: args.name.clone(),
+        tcb: args.tcb,
+        vendor,
+    };
+    let platform = Platform::init(&home, options, SystemTime::now())?;
+    println!("platform created in {}", home.display());
+    print_platform(&platform);
+    if !fleet {
+        println!(
+            "vendor root key: {} (mode 0600; use it with --vendor-key to add platforms to this fleet)",
+            home.join(enclave_platform::file::ROOT_KEY).display()
+        );
+    }
+    Ok(())
+}
+
+fn print_platform(platform: &Platform) {
+    println!("name:        {}", platform.name());
+    println!("platform id: {}", platform.platform_id());
+    println!("tcb:         {}", platform.tcb());
+    println!("root sha256: {}", root_fingerprint(platform));
+}
+
+fn root_fingerprint(platform: &Platform) -> String {
+    let root = platform
+        .attestation()
+        .chain()
+        .last()
+        .cloned()
+        .unwrap_or_default();
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&root))
+}
+
+fn show(args: &ShowArgs) -> anyhow::Result<()> {
+    let platform = args.home.open()?;
+    if args.json {
+        let json = serde_json::json!({
+            "home": platform.home().display().to_string(),
+            "name": platform.name(),
+            "platform_id": platform.platform_id().to_string(),
+            "tcb": platform.tcb(),
+            "root_sha256": root_fingerprint(&platform),
+        });
+        println!("{json:#}");
+    } else {
+        println!("home:        {}", platform.home().display());
+        print_platform(&platform);
+    }
+    Ok(())
+}
+
+fn export_root(args: &ExportRootArgs) -> anyhow::Result<()> {
+    let platform = args.home.open()?;
+    match &args.output {
+        Some(path) => write_public(path, platform.root_pem().as_bytes(), args.force),
+        None => {
+            print!("{}", platform.root_pem());
+            Ok(())
+        }
+    }
+}
+
+pub fn write_public(path: &Path, bytes: &[u8], force: ForceArg) -> anyhow::Result<()> {
+    write_atomic(path, bytes, Visibility::Public, force.overwrite())
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,440 @@
+//! `enclave run`: load a bundle with every check and run it once, on a plaintext or a sealed
+//! input.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use attest::bundle::MAX_BUNDLE_BYTES;
+use attest::{AuthorPublicKey, Capability, SignerId};
+use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
+use enclave_platform::{Platform, PlatformReporter};
+use enclave_runtime::confidential::ConfidentialError;
+use enclave_runtime::{Enclave, Input, ReportIssuer, RunReport};
+use sealer::input::INPUT_MAGIC;
+use sha2::{Digest, Sha256};
+
+use super::io::{read_capped, read_text, with_progress};
+use super::platform::HomeArg;
+use super::ForceArg;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The signed bundle.
+    bundle: PathBuf,
+    /// Read input from this file instead of standard input. Repeatable: the module is loaded
+    /// once and each input runs, in order, in a fresh instance with its own --output.
+    #[arg(long, short)]
+    input: Vec<PathBuf>,
+    /// Write output to this file (atomically, only on success) instead of standard output. One
+    /// per --input when there are several.
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: Vec<PathBuf>,
+    /// Only run bundles signed by this signer: a 64-hex-digit signer id or a public key file.
+    /// Repeatable.
+    #[arg(long = "trusted-signer", value_name = "ID|FILE")]
+    trusted_signers: Vec<String>,
+    /// For a sealed input: where to write the signed execution receipt. Written for failed runs
+    /// too (outcome "failed"), so the requester can see which code refused its input. With
+    /// several inputs, one per --input or none.
+    #[arg(long, value_name = "FILE")]
+    receipt: Vec<PathBuf>,
+    /// Print a JSON run summary on standard output (needs --output); with several inputs, an
+    /// array with one summary per input, in order.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    home: HomeArg,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+/// One input to run and where its results go.
+struct Job<'a> {
+    /// `None`: standard input.
+    input: Option<&'a Path>,
+    output: Option<&'a Path>,
+    receipt: Option<&'a Path>,
+}
+
+/// What every run of one `enclave run` shares: the loaded module and its platform services.
+struct Loaded<'a> {
+    enclave: Enclave,
+    home: &'a HomeArg,
+    /// Opened when a guest capability or a sealed input first needs it.
+    platform: OnceLock<Arc<Platform>>,
+    reporter: Option<Arc<dyn ReportIssuer>>,
+}
+
+impl Loaded<'_> {
+    fn platform(&self) -> anyhow::Result<Arc<Platform>> {
+        if let Some(platform) = self.platform.get() {
+            return Ok(platform.clone());
+        }
+        let platform = Arc::new(self.home.open()?);
+        Ok(self.platform.get_or_init(|| platform).clone())
+    }
+}
+
+/// An input opened exactly once (a FIFO or a `<(…)` process substitution cannot be opened
+/// twice), with its first bytes already read to tell a sealed input from a plaintext one and
+/// put back in front of the rest.
+struct OpenedInput {
+    reader: Box<dyn Read + Send>,
+    /// The size of a regular file; `None` for a pipe, a FIFO or standard input.
+    len: Option<u64>,
+    /// Whether it starts with the sealed-input magic (`docs/formats.md`).
+    sealed: bool,
+    name: String,
+}
+
+impl OpenedInput {
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        let (mut reader, len, name): (Box<dyn Read + Send>, _, _) = match path {
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read input {}", path.display()))?;
+                let meta = file.metadata()?;
+                let len = meta.is_file().then_some(meta.len());
+                (Box::new(file), len, path.display().to_string())
+            }
+            None => (Box::new(std::io::stdin()), None, "standard input".into()),
+        };
+        let mut head = Vec::with_capacity(INPUT_MAGIC.len());
+        (&mut reader)
+            .take(INPUT_MAGIC.len() as u64)
+            .read_to_end(&mut head)
+            .with_context(|| format!("cannot read input {name}"))?;
+        let sealed = head == INPUT_MAGIC;
+        Ok(Self {
+            reader: Box::new(std::io::Cursor::new(head).chain(reader)),
+            len,
+            sealed,
+            name,
+        })
+    }
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let jobs = jobs(args)?;
+    anyhow::ensure!(
+        !args.json || jobs.iter().all(|job| job.output.is_some()),
+        "--json needs --output: standard output carries the guest's output"
+    );
+    let trusted = args
+        .trusted_signers
+        .iter()
+        .map(|s| parse_signer(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
+    let cache = enclave_platform::Platform::find_code_cache(args.home.resolve().ok());
+    let enclave = Enclave::load_cached(&bytes, &trusted, cache.as_ref())
+        .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    // The platform serves the `report`, `seal` and `store` capabilities, and opens sealed inputs.
+    let manifest = enclave.bundle().manifest();
+    let wants_report = [Capability::Report, Capability::Seal, Capability::Store]
+        .into_iter()
+        .any(|c| manifest.grants(c));
+    let platform = OnceLock::new();
+    let reporter = if wants_report {
+        let opened = Arc::new(args.home.open()?);
+        let reporter = PlatformReporter::new(opened.clone(), &enclave, SystemTime::now);
+        let _ = platform.set(opened);
+        Some(Arc::new(reporter) as Arc<dyn ReportIssuer>)
+    } else {
+        None
+    };
+    let loaded = Loaded {
+        enclave,
+        home: &args.home,
+        platform,
+        reporter,
+    };
+
+    if let [job] = jobs.as_slice() {
+        let summary = run_one(args, &loaded, job)?;
+        if args.json {
+            println!("{summary:#}");
+        }
+        return Ok(());
+    }
+    // Several inputs: every run on one guest thread, each in a fresh instance of the module
+    // compiled once (docs/performance.md, "Warm instances").
+    let results = loaded.enclave.on_guest_thread(|| {
+        jobs.iter()
+            .map(|job| run_one(args, &loaded, job))
+            .collect::<Vec<_>>()
+    })?;
+    let mut summaries = Vec::new();
+    let mut failed = 0;
+    let mut first_failure = None;
+    for (job, result) in jobs.iter().zip(results) {
+        let name = job.input.map_or("-".into(), |p| p.display().to_string());
+        match result {
+            Ok(mut summary) => {
+                if let Some(fields) = summary.as_object_mut() {
+                    fields.insert("input".into(), name.into());
+                }
+                summaries.push(summary);
+            }
+            Err(error) => {
+                eprintln!("error: {name}: {error:#}");
+                summaries.push(serde_json::json!({ "input": name, "error": format!("{error:#}") }));
+                failed += 1;
+                first_failure.get_or_insert((name, error));
+            }
+        }
+    }
+    if args.json {
+        println!("{:#}", serde_json::Value::Array(summaries));
+    }
+    match first_failure {
+        // The exit code is the first failure's.
+        Some((name, first)) => Err(first.context(format!(
+            "{failed} of {} runs failed, the first on {name}",
+            jobs.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Pairs the inputs with their outputs and receipts.
+fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
+    let (inputs, outputs, receipts) = (&args.input, &args.output, &args.receipt);
+    if inputs.len() <= 1 {
+        anyhow::ensure!(
+            outputs.len() <= 1 && receipts.len() <= 1,
+            "one --input takes at most one --output and one --receipt"
+        );
+        let input = inputs.first().map(PathBuf::as_path);
+        return Ok(vec![Job {
+            input,
+            output: outputs.first().map(PathBuf::as_path),
+            receipt: receipts.first().map(PathBuf::as_path),
+        }]);
+    }
+    anyhow::ensure!(
+        outputs.len() == inputs.len(),
+        "{} inputs need {} --output files, one per --input in the same order (got {})",
+        inputs.len(),
+        inputs.len(),
+        outputs.len()
+    );
+    anyhow::ensure!(
+        receipts.is_empty() || receipts.len() == inputs.len(),
+        "{} inputs need no --receipt or {} of them, one per --input (got {})",
+        inputs.len(),
+        inputs.len(),
+        receipts.len()
+    );
+    let mut seen = std::collections::HashSet::new();
+    for path in outputs.iter().chain(receipts) {
+        anyhow::ensure!(
+            seen.insert(path),
+            "{} is given twice as a destination",
+            path.display()
+        );
+    }
+    Ok(inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| Job {
+            input: Some(input.as_path()),
+            output: outputs.get(i).map(PathBuf::as_path),
+            receipt: receipts.get(i).map(PathBuf::as_path),
+        })
+        .collect())
+}
+
+/// Runs one input; returns its JSON summary.
+fn run_one(
+    args: &RunArgs,
+    loaded: &Loaded<'_>,
+    job: &Job<'_>,
+) -> anyhow::Result<serde_json::Value> {
+    let enclave = &loaded.enclave;
+    let reporter = loaded.reporter.clone();
+    let opened = OpenedInput::open(job.input)?;
+    // With --receipt the input is meant to be sealed: one that is not is refused as sealed data
+    // (its magic), not run as plaintext.
+    if opened.sealed || job.receipt.is_some() {
+        let platform = loaded.platform()?;
+        return run_sealed(args, job, enclave, &platform, opened, reporter);
+    }
+    let limit = enclave.bundle().manifest().limits.max_input_bytes;
+    let input = plaintext_input(opened, limit)?;
+
+    match job.output {
+        Some(path) => {
+            let file = AtomicFile::create(path, Visibility::Public, args.force.overwrite())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let report = enclave.run(input, DigestWriter::new(file), reporter)?;
+            print_log(&report);
+            let summary = summary(&report);
+            report
+                .output
+                .inner
+                .commit()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(summary)
+        }
+        None => {
+            // Buffered (at most max_output_bytes) so that a failed run prints nothing.
+            let report = enclave.run(input, DigestWriter::new(Vec::new()), reporter)?;
+            print_log(&report);
+            std::io::stdout().write_all(&report.output.inner)?;
+            Ok(summary(&report))
+        }
+    }
+}
+
+/// A sealed input: opened inside the runtime, output sealed back to the requester, receipt
+/// signed by the platform.
+fn run_sealed(
+    args: &RunArgs,
+    job: &Job<'_>,
+    enclave: &Enclave,
+    platform: &Platform,
+    input: OpenedInput,
+    reporter: Option<Arc<dyn ReportIssuer>>,
+) -> anyhow::Result<serde_json::Value> {
+    let output = job
+        .output
+        .context("a sealed input needs --output for the sealed output")?;
+    let overwrite = args.force.overwrite();
+    if let Some(receipt) = job.receipt {
+        refuse_existing(receipt, overwrite)?;
+    }
+    let reader = with_progress(
+        std::io::BufReader::new(input.reader),
+        input.len.unwrap_or(0),
+        "running",
+    );
+    let file = AtomicFile::create(output, Visibility::Public, overwrite)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
+        if let Some(path) = job.receipt {
+            write_atomic(path, receipt, Visibility::Public, Overwrite::Allow)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    };
+    let run = match enclave.run_sealed(platform, reader, file, reporter, SystemTime::now) {
+        Ok(run) => run,
+        Err(ConfidentialError::Guest {
+            error,
+            receipt,
+            report,
+        }) => {
+            // In place of the output: the failure, the guest's own words included, sealed to
+            // the requester (`enclave open` shows it). The operator sees only `error`, which
+            // withholds a production guest's words.
+            write_atomic(output, &report, Visibility::Public, overwrite)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            write_receipt(&receipt)?;
+            return Err(error.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if !run.log.is_empty() {
+        eprint!("{}", String::from_utf8_lossy(&run.log));
+    }
+    run.output
+        .commit()
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    write_receipt(&run.receipt)?;
+    Ok(serde_json::json!({
+        "measurement": run.claims.measurement.to_string(),
+        "fuel_used": run.claims.fuel_used,
+        "duration_ms": run.duration.as_secs_f64() * 1000.0,
+        "input_bytes": run.input_bytes,
+        "output_bytes": run.output_bytes,
+        "exit_code": run.claims.exit_code,
+        "sealed_input_sha256": hex::encode(run.claims.input_digest),
+        "sealed_output_sha256": hex::encode(run.claims.output_digest),
+        "receipt": job.receipt.map(|p| p.display().to_string()),
+    }))
+}
+
+/// A signer given as a hex id or as a public key file.
+pub fn parse_signer(text: &str) -> anyhow::Result<SignerId> {
+    if let Ok(id) = SignerId::from_hex(text) {
+        return Ok(id);
+    }
+    let path = Path::new(text);
+    anyhow::ensure!(
+        path.exists(),
+        "--trusted-signer {text:?} is neither a signer id nor a file"
+    );
+    let key = AuthorPublicKey::from_spki_pem(&read_text(path, "public key")?)
+        .with_context(|| format!("cannot use public key {}", path.display()))?;
+    Ok(key.signer_id())
+}
+
+/// A plaintext input: a regular file streams with its size known; a pipe, a FIFO or standard
+/// input is read into memory first, one byte past the limit so that an oversized input is
+/// refused by the runtime with its usual error without reading an unbounded stream.
+fn plaintext_input(input: OpenedInput, limit: u64) -> anyhow::Result<Input> {
+    match input.len {
+        Some(len) => Ok(Input::new(
+            with_progress(std::io::BufReader::new(input.reader), len, "running"),
+            len,
+        )),
+        None => {
+            let mut bytes = Vec::new();
+            input
+                .reader
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("cannot read input {}", input.name))?;
+            Ok(Input::from_bytes(bytes))
+        }
+    }
+}
+
+fn print_log<W>(report: &RunReport<W>) {
+    if !report.log.is_empty() {
+        eprint!("{}", String::from_utf8_lossy(&report.log));
+    }
+}
+
+/// Hashes what passes through it.
+pub struct DigestWriter<W> {
+    pub inner: W,
+    hasher: Sha256,
+}
+
+impl<W> DigestWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for DigestWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The JSON summary of a plaintext run.
+fn summary<W>(report: &RunReport<DigestWriter<W>>) -> serde_json::Value {
+    serde_json::json!({
+        "measurement": report.measurement.to_string(),
+        "fuel_used": report.fuel_used,
+        "duration_ms": report.duration.as_secs_f64() * 1000.0,
+        "input_bytes": report.input_bytes,
+        "output_bytes": report.output_bytes,
+        "exit_code": report.exit_code,
+        "output_sha256": hex::encode(report.output.hasher.clone().finalize()),
+    })
+}

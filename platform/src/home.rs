@@ -1,0 +1,439 @@
+//! The platform home: creating, opening and using the simulated hardware.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use attest::bundle::VerifiedBundle;
+use attest::evidence::{Claims, EnclaveKeys};
+use attest::platform::{AttestationKey, VendorCa};
+use attest::PlatformId;
+use sealer::{EnclaveIdentity, EnclaveKeyPair, KeyPolicy, PlatformSecret};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use enclave_runtime::cache::CodeCache;
+use enclave_runtime::{ConfidentialPlatform, Enclave};
+
+use crate::files::{write_atomic, Overwrite, Visibility};
+
+/// The file names in a platform home.
+pub mod file {
+    /// The vendor root certificate.
+    pub const ROOT_CERT: &str = "vendor-root.pem";
+    /// The vendor root key, when the platform made its own root.
+    pub const ROOT_KEY: &str = "vendor-root.key";
+    /// The attestation key.
+    pub const ATTESTATION_KEY: &str = "attestation.key";
+    /// The attestation certificate chain.
+    pub const ATTESTATION_CHAIN: &str = "attestation.pem";
+    /// The platform secret.
+    pub const SECRET: &str = "platform.secret";
+    /// Name and TCB; the completion marker.
+    pub const CONFIG: &str = "platform.toml";
+}
+
+/// How long a new platform's certificates are valid.
+pub const CERT_VALIDITY: Duration = Duration::from_secs(5 * 365 * 24 * 3600);
+/// How long a new vendor root is valid.
+pub const ROOT_VALIDITY: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
+/// Bytes in the platform secret.
+pub const SECRET_LEN: usize = 32;
+
+/// Why a platform could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlatformError {
+    /// `init` found a complete platform.
+    #[error("a platform already exists in {0} (refusing to overwrite it)")]
+    AlreadyExists(PathBuf),
+    /// `open` found none.
+    #[error("no platform in {0} (create one with `enclave platform init`)")]
+    NotFound(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// A secret file is readable or writable by others.
+    #[error("{path} has mode {mode:04o}: a secret file must not be accessible by group or others (chmod 600)")]
+    TooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A file has the wrong content.
+    #[error("{path} is malformed: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Keys or certificates could not be made or read.
+    #[error(transparent)]
+    Certificates(#[from] attest::platform::PlatformError),
+    /// The system random generator failed.
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// How to create a platform.
+#[derive(Debug)]
+pub struct InitOptions {
+    /// A name for the platform, put in its certificate's subject.
+    pub name: String,
+    /// The platform's TCB (firmware security) version, certified in its attestation certificate.
+    pub tcb: u32,
+    /// The fleet's vendor root to issue the attestation certificate with; `None` makes a new
+    /// root for this platform alone (and keeps its key in the home, 0600).
+    pub vendor: Option<VendorCa>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    name: String,
+    tcb: u32,
+}
+
+/// An open platform: its attestation key, certificates and secret.
+pub struct Platform {
+    home: PathBuf,
+    name: String,
+    attestation: AttestationKey,
+    root_pem: String,
+    secret: PlatformSecret,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("home", &self.home)
+            .field("name", &self.name)
+            .field("platform_id", &self.platform_id())
+            .field("tcb", &self.tcb())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    /// Creates a platform in `home` (made 0700 if missing). Refuses if one exists there already.
+    /// A crash part-way leaves no `platform.toml`, so the partial platform is never opened and a
+    /// later `init` replaces it.
+    ///
+    /// # Errors
+    /// [`PlatformError::AlreadyExists`], I/O and certificate errors.
+    pub fn init(home: &Path, options: InitOptions, now: SystemTime) -> Result<Self, PlatformError> {
+        let config_path = home.join(file::CONFIG);
+        if config_path.symlink_metadata().is_ok() {
+            return Err(PlatformError::AlreadyExists(home.to_owned()));
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(home)
+            .map_err(|source| io_error(home, source))?;
+
+        let vendor = match options.vendor {
+            Some(vendor) => vendor,
+            None => {
+                let vendor = VendorCa::generate(
+                    &format!("enclave simulated vendor root ({})", options.name),
+                    now,
+                    now + ROOT_VALIDITY,
+                )?;
+                write(
+                    home,
+                    file::ROOT_KEY,
+                    vendor.key_pem().as_bytes(),
+                    Visibility::Secret,
+                )?;
+                vendor
+            }
+        };
+        let attestation = vendor.issue(&options.name, options.tcb, now, now + CERT_VALIDITY)?;
+        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), secret.as_mut())
+            .map_err(|_| PlatformError::Random)?;
+
+        write(
+            home,
+            file::ROOT_CERT,
+            vendor.cert_pem().as_bytes(),
+            Visibility::Public,
+        )?;
+        write(
+            home,
+            file::ATTESTATION_KEY,
+            attestation.key_pem().as_bytes(),
+            Visibility::Secret,
+        )?;
+        write(
+            home,
+            file::ATTESTATION_CHAIN,
+            attestation.chain_pem().as_bytes(),
+            Visibility::Public,
+        )?;
+        write(home, file::SECRET, secret.as_ref(), Visibility::Secret)?;
+        let config = Config {
+            name: options.name.clone(),
+            tcb: options.tcb,
+        };
+        let text = toml::to_string(&config).map_err(|e| PlatformError::Malformed {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
+        // Last: its presence says every other file is complete.
+        let marker =
+            format!("# An enclave simulated platform. See `enclave platform show`.\n{text}");
+        write_atomic(
+            &config_path,
+            marker.as_bytes(),
+            Visibility::Public,
+            Overwrite::Refuse,
+        )
+        .map_err(|source| io_error(&config_path, source))?;
+        Self::open(home)
+    }
+
+    /// Opens the platform in `home`.
+    ///
+    /// # Errors
+    /// [`PlatformError::NotFound`], [`PlatformError::TooOpen`] for a secret others can read,
+    /// [`PlatformError::Malformed`], certificate and I/O errors.
+    pub fn open(home: &Path) -> Result<Self, PlatformError> {
+        let config_path = home.join(file::CONFIG);
+        if config_path.symlink_metadata().is_err() {
+            return Err(PlatformError::NotFound(home.to_owned()));
+        }
+        let config: Config =
+            toml::from_str(&read_text(&config_path)?).map_err(|e| PlatformError::Malformed {
+                path: config_path.clone(),
+                reason: e.message().to_owned(),
+            })?;
+        let key_path = home.join(file::ATTESTATION_KEY);
+        let key_pem = Zeroizing::new(read_text(&read_secret_path(&key_path)?)?);
+        let chain_pem = read_text(&home.join(file::ATTESTATION_CHAIN))?;
+        let attestation = AttestationKey::from_pem(&key_pem, &chain_pem)?;
+        if attestation.tcb() != config.tcb {
+            return Err(PlatformError::Malformed {
+                path: config_path,
+                reason: format!(
+                    "tcb = {} but the attestation certificate certifies {}",
+                    config.tcb,
+                    attestation.tcb()
+                ),
+            });
+        }
+        let root_pem = read_text(&home.join(file::ROOT_CERT))?;
+
+        let secret_path = read_secret_path(&home.join(file::SECRET))?;
+        let bytes = Zeroizing::new(fs::read(&secret_path).map_err(|e| io_error(&secret_path, e))?);
+        let secret: [u8; SECRET_LEN] =
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| PlatformError::Malformed {
+                    path: secret_path.clone(),
+                    reason: format!("{} bytes, expected {SECRET_LEN}", bytes.len()),
+                })?;
+        Ok(Self {
+            home: home.to_owned(),
+            name: config.name,
+            attestation,
+            root_pem,
+            secret: PlatformSecret::from_bytes(secret),
+        })
+    }
+
+    /// The directory the platform lives in.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The platform's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// SHA-256 of the attestation certificate's public key: the platform's identity (EAT `ueid`).
+    pub fn platform_id(&self) -> PlatformId {
+        self.attestation.platform_id()
+    }
+
+    /// The TCB version certified in the attestation certificate.
+    pub fn tcb(&self) -> u32 {
+        self.attestation.tcb()
+    }
+
+    /// The vendor root certificate, PEM: what a relying party pins.
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
+    }
+
+    /// The attestation key and its certificate chain.
+    pub fn attestation(&self) -> &AttestationKey {
+        &self.attestation
+    }
+
+    /// The platform secret every sealing key derives from. Never leaves the runtime.
+    pub fn sealing_secret(&self) -> &PlatformSecret {
+        &self.secret
+    }
+
+    /// The compiled-code cache of this platform: `<home>/cache`, keyed from the platform secret,
+    /// so that only this platform's entries are ever loaded.
+    pub fn code_cache(&self) -> CodeCache {
+        CodeCache::for_secret(self.home.join(CODE_CACHE_DIR), &self.secret)
+    }
+
+    /// The code cache of the platform in `home`, if there is a home with a platform that opens;
+    /// otherwise none. Running without a cache is always correct, only slower.
+    pub fn find_code_cache(home: Option<PathBuf>) -> Option<CodeCache> {
+        home.and_then(|home| Self::open(&home).ok())
+            .map(|platform| platform.code_cache())
+    }
+
+    /// The identity `enclave` has on this platform, as sealing keys see it.
+    pub fn identity(&self, enclave: &Enclave) -> EnclaveIdentity {
+        enclave.identity()
+    }
+
+    /// The identity the enclave of a verified `bundle` has, as sealing keys see it.
+    pub fn bundle_identity(&self, bundle: &VerifiedBundle) -> EnclaveIdentity {
+        enclave_runtime::runner::identity_of(bundle)
+    }
+
+    /// The enclave's two HPKE public keys on this platform: bound to its measurement, and to its
+    /// signer and product id at its svn. Derived, never stored.
+    pub fn enclave_keys(&self, enclave: &Enclave) -> EnclaveKeys {
+        let identity = self.identity(enclave);
+        let public =
+            |policy| EnclaveKeyPair::derive(&self.secret, &policy, identity.debug).public();
+        EnclaveKeys {
+            measurement: public(identity.measurement_policy()),
+            signer: public(identity.signer_policy()),
+        }
+    }
+
+    /// The claims this platform attests for `enclave`, with the caller's nonce and report data.
+    pub fn claims(
+        &self,
+        enclave: &Enclave,
+        nonce: &[u8],
+        report_data: &[u8],
+        now: SystemTime,
+    ) -> Claims {
+        let bundle = enclave.bundle();
+        let manifest = bundle.manifest();
+        Claims {
+            nonce: nonce.to_vec(),
+            issued_at: unix_seconds(now),
+            debug: manifest.debug,
+            platform_id: self.platform_id(),
+            platform_tcb: self.tcb(),
+            measurement: enclave.measurement(),
+            signer: bundle.signer_id(),
+            module: bundle.module_digest(),
+            product_id: manifest.product_id,
+            svn: manifest.svn,
+            capabilities: manifest
+                .capabilities
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            report_data: report_data.to_vec(),
+            enclave_keys: Some(self.enclave_keys(enclave)),
+        }
+    }
+
+    /// Attestation evidence (`docs/formats.md`) for `enclave` on this platform.
+    ///
+    /// # Errors
+    /// A nonce or report data of a size the format does not allow, or a signing failure.
+    pub fn attest(
+        &self,
+        enclave: &Enclave,
+        nonce: &[u8],
+        report_data: &[u8],
+        now: SystemTime,
+    ) -> Result<Vec<u8>, attest::evidence::EvidenceError> {
+        self.attestation
+            .sign_evidence(&self.claims(enclave, nonce, report_data, now))
+    }
+}
+
+impl ConfidentialPlatform for Platform {
+    fn platform_id(&self) -> PlatformId {
+        Platform::platform_id(self)
+    }
+
+    fn enclave_keypair(
+        &self,
+        identity: &EnclaveIdentity,
+        policy: &KeyPolicy,
+    ) -> Result<EnclaveKeyPair, sealer::OpenError> {
+        identity.keypair(&self.secret, policy)
+    }
+
+    fn sign_receipt(
+        &self,
+        claims: &attest::receipt::ReceiptClaims,
+    ) -> Result<Vec<u8>, attest::evidence::EvidenceError> {
+        self.attestation.sign_receipt(claims)
+    }
+}
+
+/// The compiled-code cache's directory inside the platform home.
+pub const CODE_CACHE_DIR: &str = "cache";
+
+pub use enclave_runtime::confidential::unix_seconds;
+
+fn write(
+    home: &Path,
+    name: &str,
+    bytes: &[u8],
+    visibility: Visibility,
+) -> Result<(), PlatformError> {
+    let path = home.join(name);
+    // Overwrite: without `platform.toml` these are leftovers of an interrupted `init`.
+    write_atomic(&path, bytes, visibility, Overwrite::Allow).map_err(|e| io_error(&path, e))
+}
+
+fn read_text(path: &Path) -> Result<String, PlatformError> {
+    let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+    String::from_utf8(bytes).map_err(|_| PlatformError::Malformed {
+        path: path.to_owned(),
+        reason: "not UTF-8".into(),
+    })
+}
+
+/// Checks a secret file's permissions before it is read.
+fn read_secret_path(path: &Path) -> Result<PathBuf, PlatformError> {
+    let mode = fs::metadata(path)
+        .map_err(|e| io_error(path, e))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(PlatformError::TooOpen {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(path.to_owned())
+}
+
+fn io_error(path: &Path, source: io::Error) -> PlatformError {
+    PlatformError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

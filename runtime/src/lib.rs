@@ -1,0 +1,35 @@
+//! The enclave runtime: loads signed, measured wasm bundles into an isolated wasmtime store with
+//! no ambient capabilities and runs them under the limits their manifest declares. This is the
+//! crate an embedder links; it has no command line, no server and no files of its own.
+//!
+//! - [`Enclave`]: verify + compile a bundle once, run it many times, each run in a fresh store.
+//!   A guest is a native enclave module (`docs/abi.md`) or an unmodified WASI preview 1 command
+//!   whose only capability is stdio ([`wasi`], `docs/wasi.md`).
+//! - [`Enclave::run_sealed`] ([`confidential`]): a sealed input opened inside the runtime, the
+//!   output sealed back to the requester, a receipt signed by the platform.
+//! - [`services`]: what the runtime asks of the platform under it — the services a guest may
+//!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
+//!   the simulated platform on disk.
+//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in an
+//!   [`cache::ArtifactStore`] the platform provides.
+//!
+//! The layers and their rules: `docs/architecture.md`. The ABI a guest sees: `docs/abi.md`.
+#![deny(missing_docs)]
+
+pub mod abi;
+pub mod cache;
+pub mod confidential;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod runner;
+pub mod services;
+pub mod wasi;
+
+pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
+pub use host::Input;
+pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
+pub use services::{
+    ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,
+    ServiceRefused,
+};

@@ -1,0 +1,646 @@
+//! Loading a signed bundle into an isolated store and running it.
+//!
+//! `Enclave::load` verifies the bundle (signature, manifest, trusted signer), recomputes the
+//! measurement from the bytes it loaded, compiles the module and checks its imports against the
+//! granted ABI. `Enclave::run` gives each run a fresh store with the manifest's limits, so
+//! nothing of one run's memory is visible to the next.
+//!
+//! Fast paths: `Enclave::load_cached` takes compiled code from an authenticated cache
+//! ([`crate::cache`]) instead of compiling; each run takes a pre-reserved instance slot from the
+//! engine's pool ([`engine::build_pooled`]); and runs made on a thread started by
+//! [`Enclave::on_guest_thread`] execute right there, without a thread of their own.
+//!
+//! Native guests (`kind = "enclave"`) link the enclave ABI ([`crate::abi`]); WASI guests
+//! (`kind = "wasi"`) link WASI preview 1 ([`crate::wasi`]). Both get the same store setup and
+//! limits, and the same I/O accounting.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use attest::bundle::{self, VerifiedBundle};
+use attest::{Capability, GuestKind, Manifest, Measurement, SignerId};
+use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
+
+use crate::abi;
+use crate::cache::{self, CacheOutcome, CodeCache};
+use crate::engine::{self, EngineFingerprint, EpochTicker};
+use crate::error::{GuestFault, LoadError, RunError};
+use crate::host::{
+    GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
+};
+use crate::services::{ReportIssuer, RunScope, ServiceRefused};
+use crate::wasi::{self, SharedIo, WasiState};
+
+/// Native stack the guest thread gets beyond the wasm stack limit, for host frames.
+const HOST_STACK_HEADROOM: usize = 2 << 20;
+
+thread_local! {
+    /// The native stack of the current thread when [`Enclave::on_guest_thread`] started it and
+    /// no run is executing on it; zero on every other thread.
+    static GUEST_STACK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A verified, compiled enclave, ready to run any number of times.
+pub struct Enclave {
+    bundle: VerifiedBundle,
+    engine: Engine,
+    module: Module,
+    linked: Linked,
+    slots: Slots,
+    cache: Option<CacheOutcome>,
+    _ticker: EpochTicker,
+}
+
+/// The module linked against the host functions of its kind.
+enum Linked {
+    Native(InstancePre<HostState>),
+    Wasi(InstancePre<WasiState>),
+}
+
+impl std::fmt::Debug for Enclave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enclave")
+            .field("bundle", &self.bundle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful run did.
+pub struct RunReport<W> {
+    /// The measurement of the enclave that ran.
+    pub measurement: Measurement,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Wall-clock time of instantiation and the call.
+    pub duration: Duration,
+    /// Input bytes read.
+    pub input_bytes: u64,
+    /// Output bytes written.
+    pub output_bytes: u64,
+    /// Debug diagnostics: the `log` capability's lines for a native guest, stderr for a WASI
+    /// guest; at most 64 KiB, and always empty for production enclaves.
+    pub log: Vec<u8>,
+    /// A WASI guest's exit status: `Some(0)` (it returned from `_start` or called
+    /// `proc_exit(0)`; a nonzero code is [`RunError::Exited`]). `None` for native guests.
+    pub exit_code: Option<i32>,
+    /// The output writer, handed back so the caller can finish it (seal the last chunk, commit
+    /// the file).
+    pub output: W,
+}
+
+impl<W> std::fmt::Debug for RunReport<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunReport")
+            .field("measurement", &self.measurement)
+            .field("fuel_used", &self.fuel_used)
+            .field("duration", &self.duration)
+            .field("input_bytes", &self.input_bytes)
+            .field("output_bytes", &self.output_bytes)
+            .field("exit_code", &self.exit_code)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A module's imports and exports, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInterface {
+    /// `module.name: type` for each import.
+    pub imports: Vec<String>,
+    /// `name: type` for each export.
+    pub exports: Vec<String>,
+}
+
+impl Enclave {
+    /// Verifies and compiles a bundle.
+    ///
+    /// `trusted_signers` empty means any signer (the bundle must still be validly signed).
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the first failed check.
+    pub fn load(bundle_bytes: &[u8], trusted_signers: &[SignerId]) -> Result<Self, LoadError> {
+        Self::load_cached(bundle_bytes, trusted_signers, None)
+    }
+
+    /// As [`Enclave::load`], with the compiled code taken from `cache` when it holds an
+    /// authenticated entry for this module and engine, and stored there otherwise. The bundle
+    /// is verified and measured the same way either way.
+    ///
+    /// # Errors
+    /// As [`Enclave::load`]. Cache problems are not errors: the module is compiled instead.
+    pub fn load_cached(
+        bundle_bytes: &[u8],
+        trusted_signers: &[SignerId],
+        cache: Option<&CodeCache>,
+    ) -> Result<Self, LoadError> {
+        let bundle = bundle::verify(bundle_bytes)?;
+        bundle.require_signer(trusted_signers)?;
+        Self::from_verified_cached(bundle, cache)
+    }
+
+    /// Compiles an already verified bundle.
+    ///
+    /// # Errors
+    /// [`LoadError`] for an invalid module or one that imports outside the granted ABI.
+    pub fn from_verified(bundle: VerifiedBundle) -> Result<Self, LoadError> {
+        Self::from_verified_cached(bundle, None)
+    }
+
+    /// As [`Enclave::from_verified`], through `cache` (see [`Enclave::load_cached`]).
+    ///
+    /// # Errors
+    /// As [`Enclave::from_verified`].
+    pub fn from_verified_cached(
+        bundle: VerifiedBundle,
+        cache: Option<&CodeCache>,
+    ) -> Result<Self, LoadError> {
+        let manifest = bundle.manifest();
+        let engine = engine::build_pooled(&manifest.limits)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let (module, outcome) = match cache {
+            Some(cache) => {
+                let fingerprint = EngineFingerprint::of(&engine, manifest.limits.stack_bytes);
+                let (module, outcome) = cache.module(&engine, &fingerprint, bundle.module())?;
+                (module, Some(outcome))
+            }
+            None => (cache::compile(&engine, bundle.module())?, None),
+        };
+        let linked = link(&engine, &module, manifest)?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            bundle,
+            engine,
+            module,
+            linked,
+            slots: Slots::new(engine::POOL_INSTANCES),
+            cache: outcome,
+            _ticker: ticker,
+        })
+    }
+
+    /// What the compiled-code cache did at load; `None` when loaded without one.
+    pub fn cache_outcome(&self) -> Option<CacheOutcome> {
+        self.cache
+    }
+
+    /// Runs `f` on a new thread with enough native stack for this enclave's guests. Every
+    /// [`Enclave::run`] (or [`Enclave::run_sealed`]) that `f` makes, of this enclave or any other
+    /// whose stack limit fits, executes on that thread instead of starting one per run: the way
+    /// to serve many requests. Guest stack overflows stay traps either way.
+    ///
+    /// # Errors
+    /// [`RunError::Host`] when the thread cannot start or `f` panics.
+    pub fn on_guest_thread<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, RunError> {
+        let stack = self.native_stack();
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("enclave-guest".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, || {
+                    GUEST_STACK.with(|s| s.set(stack));
+                    f()
+                })
+                .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
+                .join()
+                .map_err(|_| RunError::Host("the guest thread panicked".into()))
+        })
+    }
+
+    /// The native stack a run needs: the wasm stack limit and room for host frames.
+    fn native_stack(&self) -> usize {
+        let stack = self.bundle.manifest().limits.stack_bytes;
+        usize::try_from(stack)
+            .unwrap_or(usize::MAX)
+            .saturating_add(HOST_STACK_HEADROOM)
+    }
+
+    /// The verified bundle this enclave was loaded from.
+    pub fn bundle(&self) -> &VerifiedBundle {
+        &self.bundle
+    }
+
+    /// The identity sealing keys see: measurement, signer, product id, svn and debug mode.
+    pub fn identity(&self) -> sealer::EnclaveIdentity {
+        identity_of(&self.bundle)
+    }
+
+    /// The measurement, recomputed at load from the bytes loaded.
+    pub fn measurement(&self) -> Measurement {
+        self.bundle.measurement()
+    }
+
+    /// The module's imports and exports.
+    pub fn interface(&self) -> ModuleInterface {
+        interface(&self.module)
+    }
+
+    /// Runs the guest once on `input`, writing to `output`, in a fresh store.
+    ///
+    /// `reporter` serves the `report` capability; without one, report calls fail with
+    /// `ERR_FAILED`.
+    ///
+    /// # Errors
+    /// [`RunError`] naming the cause; whatever reached `output` before it must be discarded.
+    pub fn run<W: Write + Send + 'static>(
+        &self,
+        input: Input,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+    ) -> Result<RunReport<W>, RunError> {
+        let limits = &self.bundle.manifest().limits;
+        if input.len() > limits.max_input_bytes {
+            return Err(RunError::InputTooLarge {
+                size: input.len(),
+                limit: limits.max_input_bytes,
+            });
+        }
+        let stack = self.native_stack();
+        let here = GUEST_STACK.with(Cell::get);
+        let report = if here >= stack {
+            // A thread from `on_guest_thread` with stack to spare. While the guest runs, a nested
+            // run (from a host function) would find no stack recorded and start its own thread.
+            GUEST_STACK.with(|s| s.set(0));
+            let report = self.run_here(input, Box::new(output), reporter);
+            GUEST_STACK.with(|s| s.set(here));
+            report
+        } else {
+            std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("enclave-guest".into())
+                    .stack_size(stack)
+                    .spawn_scoped(scope, || self.run_here(input, Box::new(output), reporter))
+                    .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
+                    .join()
+                    .map_err(|_| RunError::Host("the guest thread panicked".into()))?
+            })
+        };
+        // A debug enclave's operator may read what its guest says; a production guest's words
+        // stay confidential (`RunError::guest_message`).
+        let debug = self.bundle.manifest().debug;
+        let report = report.map_err(|e| if debug { e.disclose_guest_message() } else { e });
+        report.and_then(|report| {
+            let RunReport {
+                measurement,
+                fuel_used,
+                duration,
+                input_bytes,
+                output_bytes,
+                log,
+                exit_code,
+                output,
+            } = report;
+            let output = output.into_any().downcast::<W>().map_err(|_| {
+                RunError::Host("output writer changed type during the run (a bug)".into())
+            })?;
+            let output = *output;
+            Ok(RunReport {
+                measurement,
+                fuel_used,
+                duration,
+                input_bytes,
+                output_bytes,
+                log,
+                exit_code,
+                output,
+            })
+        })
+    }
+
+    fn run_here(
+        &self,
+        input: Input,
+        output: Box<dyn OutputSink>,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+    ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
+        let manifest = self.bundle.manifest();
+        let started = Instant::now();
+        let io = GuestIo::new(input, output, &manifest.limits, manifest.debug);
+        let (summary, fuel_left, exit_code) = match &self.linked {
+            Linked::Native(pre) => {
+                // Held to the end of the run: its store operations are one transaction.
+                let _scope = match &reporter {
+                    Some(services) if manifest.grants(Capability::Store) => {
+                        services.begin_run().map_err(store_refused)?
+                    }
+                    _ => RunScope::default(),
+                };
+                let state = HostState::new(io, &manifest.limits, reporter);
+                let (state, fuel_left, _) = self.execute(pre, state, abi::ENTRY)?;
+                (finish(state.into_io())?, fuel_left, None)
+            }
+            Linked::Wasi(pre) => {
+                let (summary, fuel_left, code) = self.run_wasi(pre, io)?;
+                (summary, fuel_left, Some(code))
+            }
+        };
+        let IoSummary {
+            mut output,
+            input_bytes,
+            output_bytes,
+            log,
+        } = summary;
+        output.flush().map_err(RunError::Output)?;
+        Ok(RunReport {
+            measurement: self.bundle.measurement(),
+            fuel_used: manifest.limits.fuel.saturating_sub(fuel_left),
+            duration: started.elapsed(),
+            input_bytes,
+            output_bytes,
+            log,
+            exit_code,
+            output,
+        })
+    }
+
+    /// Runs a WASI command: its stdio streams share `io` with this function, which takes it back
+    /// once the store (and with it every stream) is gone.
+    fn run_wasi(
+        &self,
+        pre: &InstancePre<WasiState>,
+        io: GuestIo,
+    ) -> Result<(IoSummary, u64, i32), RunError> {
+        let manifest = self.bundle.manifest();
+        let io: SharedIo = Arc::new(Mutex::new(io));
+        let outcome = self.execute(pre, WasiState::new(&io, manifest), wasi::ENTRY);
+        let outcome = outcome.map(|(state, fuel_left, code)| {
+            drop(state);
+            (fuel_left, code.unwrap_or(0))
+        });
+        let io = Arc::try_unwrap(io)
+            .map_err(|_| RunError::Host("a WASI stream outlived its run (a bug)".into()))?
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok((fuel_left, 0)) => Ok((finish(io)?, fuel_left, 0)),
+            Ok((_, code)) => Err(RunError::Exited {
+                code,
+                stderr: stderr_tail(&io),
+            }),
+            Err(RunError::Trap(trap)) if !io.log_text().is_empty() => Err(RunError::Trap(format!(
+                "{trap} (stderr: {})",
+                stderr_tail(&io)
+            ))),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Instantiates and calls `entry` in a fresh store with the manifest's limits. Returns the
+    /// store's state, the fuel left and the code of a WASI `proc_exit`, if the guest called it.
+    fn execute<T: GuestState>(
+        &self,
+        pre: &InstancePre<T>,
+        state: T,
+        entry: &str,
+    ) -> Result<(T, u64, Option<i32>), RunError> {
+        let limits = &self.bundle.manifest().limits;
+        // Declared before the store, so the slot is given back after the store (and with it the
+        // instance) is gone.
+        let _slot = self.slots.acquire();
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state.limiter());
+        let fuel_error = |e: wasmtime::Error| RunError::Host(format!("{e:#}"));
+        let metered = limits.is_metered();
+        if metered {
+            store.set_fuel(limits.fuel).map_err(fuel_error)?;
+        }
+        store.set_epoch_deadline(engine::deadline_ticks(limits.timeout_ms));
+        store.epoch_deadline_trap();
+
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, limits, true))?;
+        let entry = instance
+            .get_typed_func::<(), ()>(&mut store, entry)
+            .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
+        let exit_code = match entry.call(&mut store, ()) {
+            Ok(()) => None,
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => Some(exit.0),
+                None => return Err(classify(e, limits, false)),
+            },
+        };
+        let fuel_left = if metered {
+            store.get_fuel().map_err(fuel_error)?
+        } else {
+            0
+        };
+        Ok((store.into_data(), fuel_left, exit_code))
+    }
+}
+
+/// The identity the enclave of a verified `bundle` has, as sealing keys see it.
+pub fn identity_of(bundle: &VerifiedBundle) -> sealer::EnclaveIdentity {
+    let manifest = bundle.manifest();
+    sealer::EnclaveIdentity {
+        measurement: bundle.measurement(),
+        signer: bundle.signer_id(),
+        product_id: manifest.product_id,
+        svn: manifest.svn,
+        debug: manifest.debug,
+    }
+}
+
+/// Counts the engine pool's free instance slots, so that a run beyond the pool's capacity waits
+/// for one instead of failing.
+struct Slots {
+    state: Mutex<SlotCount>,
+    returned: Condvar,
+}
+
+struct SlotCount {
+    free: u32,
+    /// Runs blocked in [`Slots::acquire`]: a returned slot wakes one only if there is one (a
+    /// condition variable's notify is a system call even with nobody waiting).
+    waiting: u32,
+}
+
+/// A taken slot; given back on drop.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(count: u32) -> Self {
+        Self {
+            state: Mutex::new(SlotCount {
+                free: count,
+                waiting: 0,
+            }),
+            returned: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> Slot<'_> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.free == 0 {
+            state.waiting = state.waiting.saturating_add(1);
+            state = self
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting = state.waiting.saturating_sub(1);
+        }
+        state.free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.free = state.free.saturating_add(1);
+        if state.waiting > 0 {
+            self.0.returned.notify_one();
+        }
+    }
+}
+
+/// The store state of either kind of guest.
+trait GuestState: Send + 'static {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter;
+}
+
+impl GuestState for HostState {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        HostState::limiter(self)
+    }
+}
+
+impl GuestState for WasiState {
+    fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        WasiState::limiter(self)
+    }
+}
+
+/// Checks the module's imports against its kind's host functions and links it.
+fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked, LoadError> {
+    let setup = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+    let invalid = |e: wasmtime::Error| LoadError::InvalidModule(format!("{e:#}"));
+    match manifest.kind {
+        GuestKind::Enclave => {
+            abi::check_module(module, manifest)?;
+            let mut linker = Linker::new(engine);
+            abi::define(&mut linker, manifest).map_err(setup)?;
+            Ok(Linked::Native(
+                linker.instantiate_pre(module).map_err(invalid)?,
+            ))
+        }
+        GuestKind::Wasi => {
+            wasi::check_module(module)?;
+            let mut linker = Linker::new(engine);
+            wasi::define(&mut linker, manifest).map_err(setup)?;
+            Ok(Linked::Wasi(
+                linker.instantiate_pre(module).map_err(invalid)?,
+            ))
+        }
+    }
+}
+
+/// A store that could not be held for a run: the run does not start.
+fn store_refused(refused: ServiceRefused) -> RunError {
+    match refused.status() {
+        Err(fault) => RunError::Fault(fault),
+        Ok(status) => RunError::Host(format!("the platform refused the store (status {status})")),
+    }
+}
+
+/// Authenticates the rest of the input (see [`GuestIo::drain_input`]) and hands back the I/O.
+fn finish(mut io: GuestIo) -> Result<IoSummary, RunError> {
+    io.drain_input()
+        .map_err(|InputFailure(e)| RunError::Input(e))?;
+    Ok(io.finish())
+}
+
+/// Most stderr bytes quoted in an error.
+const STDERR_TAIL: usize = 1024;
+
+/// The end of a debug guest's stderr, escaped for one line of an error message.
+fn stderr_tail(io: &GuestIo) -> String {
+    let text = io.log_text();
+    let tail = text
+        .get(text.len().saturating_sub(STDERR_TAIL)..)
+        .unwrap_or_default();
+    String::from_utf8_lossy(tail.trim_ascii())
+        .escape_debug()
+        .to_string()
+}
+
+/// Compiles `module` with the default engine and lists its interface, without checking it
+/// against any manifest (for `enclave inspect`).
+///
+/// # Errors
+/// [`LoadError::InvalidModule`].
+pub fn describe_module(module: &[u8]) -> Result<ModuleInterface, LoadError> {
+    let engine = engine::build(attest::Limits::default().stack_bytes)
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    Ok(interface(&cache::compile(&engine, module)?))
+}
+
+fn interface(module: &Module) -> ModuleInterface {
+    ModuleInterface {
+        imports: module
+            .imports()
+            .map(|i| format!("{}.{}: {}", i.module(), i.name(), describe(&i.ty())))
+            .collect(),
+        exports: module
+            .exports()
+            .map(|e| format!("{}: {}", e.name(), describe(&e.ty())))
+            .collect(),
+    }
+}
+
+fn describe(ty: &wasmtime::ExternType) -> String {
+    match ty {
+        wasmtime::ExternType::Func(f) => format!("func {}", abi::render_func(f)),
+        wasmtime::ExternType::Memory(m) => {
+            format!(
+                "memory (min {} pages{})",
+                m.minimum(),
+                m.maximum()
+                    .map(|x| format!(", max {x}"))
+                    .unwrap_or_default()
+            )
+        }
+        wasmtime::ExternType::Table(_) => "table".into(),
+        wasmtime::ExternType::Global(_) => "global".into(),
+        wasmtime::ExternType::Tag(_) => "tag".into(),
+    }
+}
+
+/// Maps what ended a run to the error a user can act on.
+fn classify(error: wasmtime::Error, limits: &attest::Limits, instantiating: bool) -> RunError {
+    if let Some(fault) = error.downcast_ref::<GuestFault>() {
+        return RunError::Fault(fault.clone());
+    }
+    if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
+        return RunError::MemoryLimit {
+            limit: hit.limit,
+            requested: hit.requested,
+        };
+    }
+    let error = match error.downcast::<InputFailure>() {
+        Ok(InputFailure(io)) => return RunError::Input(io),
+        Err(error) => error,
+    };
+    let error = match error.downcast::<OutputFailure>() {
+        Ok(OutputFailure(io)) => return RunError::Output(io),
+        Err(error) => error,
+    };
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => RunError::FuelExhausted { fuel: limits.fuel },
+        Some(Trap::Interrupt) => RunError::Timeout {
+            timeout_ms: limits.timeout_ms,
+        },
+        Some(Trap::StackOverflow) => RunError::StackOverflow {
+            limit: limits.stack_bytes,
+        },
+        Some(trap) => {
+            let text = trap.to_string();
+            RunError::Trap(text.strip_prefix("wasm trap: ").unwrap_or(&text).to_owned())
+        }
+        None if instantiating => RunError::Instantiate(format!("{error:#}")),
+        None => RunError::Trap(format!("{error:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
