@@ -35,6 +35,7 @@ use wasmtime::{Engine, Module};
 
 use crate::engine::EngineFingerprint;
 use crate::error::LoadError;
+use crate::module_limits::{self, BoundedModule, ModuleLimitError};
 
 /// The cache directory's name inside the platform home.
 pub const DIR: &str = "cache";
@@ -113,8 +114,13 @@ impl CodeCache {
     /// The module compiled from `wasm` for `engine`: from an authenticated entry, or compiled
     /// (and then stored, best effort: a cache that cannot be written only costs time).
     ///
+    /// A miss is compiled only after `wasm` passes the static module limits
+    /// ([`crate::module_limits`]); a hit compiles nothing, and its entry was written after `wasm`
+    /// passed them on this platform.
+    ///
     /// # Errors
-    /// [`LoadError::InvalidModule`] when `wasm` does not compile.
+    /// [`LoadError::ModuleLimit`] when `wasm` exceeds a limit; [`LoadError::InvalidModule`] when
+    /// it does not compile.
     pub fn module(
         &self,
         engine: &Engine,
@@ -227,9 +233,28 @@ fn read_entry(path: &Path) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Compiles `wasm` (no cache involved).
+/// Checks `wasm` against the static module limits, then compiles it (no cache involved). Every
+/// compilation in the runtime goes through here.
+///
+/// # Errors
+/// [`LoadError::ModuleLimit`] naming the limit exceeded; [`LoadError::InvalidModule`] when
+/// `wasm` is not a valid module or does not compile.
 pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, LoadError> {
-    Module::new(engine, wasm).map_err(|e| LoadError::InvalidModule(format!("{e:#}")))
+    compile_bounded(engine, module_limits::check(wasm)?)
+}
+
+fn compile_bounded(engine: &Engine, module: BoundedModule<'_>) -> Result<Module, LoadError> {
+    Module::new(engine, module.bytes()).map_err(|e| LoadError::InvalidModule(format!("{e:#}")))
+}
+
+impl From<ModuleLimitError> for LoadError {
+    fn from(error: ModuleLimitError) -> Self {
+        match error {
+            ModuleLimitError::Exceeded(limit) => LoadError::ModuleLimit(limit),
+            ModuleLimitError::Invalid(message) => LoadError::InvalidModule(message),
+            ModuleLimitError::Component => LoadError::InvalidModule(error.to_string()),
+        }
+    }
 }
 
 fn deserialize(engine: &Engine, entry: Authenticated<'_>) -> wasmtime::Result<Module> {

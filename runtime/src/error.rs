@@ -15,6 +15,10 @@ pub enum LoadError {
     /// The module bytes are not a valid wasm module for this runtime's feature set.
     #[error("invalid wasm module: {0}")]
     InvalidModule(String),
+    /// The module exceeds one of the static limits checked before it is compiled
+    /// ([`crate::module_limits`]).
+    #[error("module exceeds a static limit: {0}")]
+    ModuleLimit(crate::module_limits::LimitExceeded),
     /// The module imports something outside the granted ABI; every offending import is listed.
     #[error("module imports outside the granted ABI: {}", .0.join("; "))]
     ForbiddenImports(Vec<String>),

@@ -10,6 +10,7 @@
 //! - [`services`]: what the runtime asks of the platform under it — the services a guest may
 //!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
 //!   the simulated platform on disk.
+//! - [`module_limits`]: the static limits a module must meet before anything compiles it.
 //! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in an
 //!   [`cache::ArtifactStore`] the platform provides.
 //!
@@ -22,6 +23,7 @@ pub mod confidential;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod module_limits;
 pub mod runner;
 pub mod services;
 pub mod wasi;
