@@ -16,7 +16,7 @@ step "build the enclave CLI and the guests (from source)"
 rustup target add wasm32-unknown-unknown wasm32-wasip1 >/dev/null 2>&1 || true
 cargo build --quiet -p enclave-cli
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
-enclave=$root/target/debug/enclave
+enclave=${CARGO_TARGET_DIR:-$root/target}/debug/enclave
 wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
 
 work=$(mktemp -d)
