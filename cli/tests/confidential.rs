@@ -10,50 +10,13 @@
 
 mod common;
 
-use common::{mode, Dir, ECHO};
+use common::{mode, seal_args, sealed_to, Dir, ECHO, NONCE};
 
-const NONCE: &str = "0123456789abcdef0123456789abcdef";
 const SECRET: &[u8] = b"the launch code is 0000";
-
-/// `enclave seal` of `input` to the echo enclave's measurement `m`, with `nonce`, to `out`.
-fn seal_args<'a>(m: &'a str, nonce: &'a str, input: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "seal",
-        "--report",
-        "report.cbor",
-        "--root",
-        "root.pem",
-        "--measurement",
-        m,
-        "--nonce",
-        nonce,
-        "--input",
-        input,
-        "-o",
-        out,
-    ]
-}
 
 /// Platform, echo enclave, evidence, and an input sealed to it; returns the measurement.
 fn sealed(d: &Dir) -> String {
-    d.ok(&["platform", "init"]);
-    d.ok(&["platform", "export-root", "-o", "root.pem"]);
-    d.signed(ECHO);
-    d.ok(&[
-        "attest",
-        "app.enclave",
-        "--nonce",
-        NONCE,
-        "-o",
-        "report.cbor",
-    ]);
-    let m = d
-        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
-        .trim()
-        .to_owned();
-    d.write("secret.txt", SECRET);
-    d.ok(&seal_args(&m, NONCE, "secret.txt", "input.sealed"));
-    m
+    sealed_to(d, ECHO, "secret.txt", SECRET)
 }
 
 fn run_sealed(d: &Dir) {

@@ -11,9 +11,8 @@
 
 mod common;
 
-use common::Dir;
+use common::{sealed_to, Dir};
 
-const NONCE: &str = "0123456789abcdef0123456789abcdef";
 /// The confidential input; the guest quotes it in its abort message.
 const SECRET: &str = "salary=SECRET-launch-code-0000";
 /// What the operator must never see: any long enough piece of the input.
@@ -37,42 +36,7 @@ fn setup(debug: bool) -> Dir {
         "enclave.toml",
         format!("product_id = 1\nsvn = 1\ndebug = {debug}\n[limits]\nfuel = 1000000\n").as_bytes(),
     );
-    d.ok(&["platform", "init"]);
-    d.ok(&["platform", "export-root", "-o", "root.pem"]);
-    d.signed(QUOTING);
-    d.write("secret.txt", SECRET.as_bytes());
     d
-}
-
-/// Evidence for the enclave and `secret.txt` sealed to it as `input.sealed`.
-fn seal(d: &Dir) {
-    d.ok(&[
-        "attest",
-        "app.enclave",
-        "--nonce",
-        NONCE,
-        "-o",
-        "report.cbor",
-    ]);
-    let m = d
-        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
-        .trim()
-        .to_owned();
-    d.ok(&[
-        "seal",
-        "--report",
-        "report.cbor",
-        "--root",
-        "root.pem",
-        "--measurement",
-        &m,
-        "--nonce",
-        NONCE,
-        "--input",
-        "secret.txt",
-        "-o",
-        "input.sealed",
-    ]);
 }
 
 fn assert_withheld(what: &str, bytes: &[u8]) {
@@ -86,7 +50,7 @@ fn assert_withheld(what: &str, bytes: &[u8]) {
 #[test]
 fn a_production_guests_words_reach_only_the_requester() {
     let d = setup(false);
-    seal(&d);
+    sealed_to(&d, QUOTING, "secret.txt", SECRET.as_bytes());
     let out = d.enclave(&[
         "run",
         "app.enclave",
@@ -148,6 +112,8 @@ fn a_production_guests_words_reach_only_the_requester() {
 #[test]
 fn a_plaintext_run_of_a_production_guest_withholds_its_words_too() {
     let d = setup(false);
+    d.signed(QUOTING);
+    d.write("secret.txt", SECRET.as_bytes());
     let out = d.enclave(&["run", "app.enclave", "--input", "secret.txt"]);
     assert_eq!(out.status.code(), Some(5));
     assert_withheld("stdout", &out.stdout);
@@ -179,6 +145,8 @@ fn a_plaintext_run_of_a_production_guest_withholds_its_words_too() {
 #[test]
 fn a_debug_enclave_shows_its_guests_words_to_the_operator() {
     let d = setup(true);
+    d.signed(QUOTING);
+    d.write("secret.txt", SECRET.as_bytes());
     let stderr = d.fails(5, &["run", "app.enclave", "--input", "secret.txt"]);
     assert!(
         stderr.contains(&format!("guest aborted: bad salary: {SECRET}")),

@@ -15,9 +15,7 @@ use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Dir, ECHO};
-
-const NONCE: &str = "0123456789abcdef0123456789abcdef";
+use common::{sealed_to, Dir, ECHO};
 
 /// A generous bound on a run that should take milliseconds: it only turns a hang (the bug this
 /// file guards against: a second `open` of a FIFO blocks forever) into a failure.
@@ -61,37 +59,7 @@ fn fifo(d: &Dir, name: &str, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
 
 /// Platform, echo enclave, evidence, and `plain.txt` sealed to it as `input.sealed`.
 fn sealed(d: &Dir) {
-    d.ok(&["platform", "init"]);
-    d.ok(&["platform", "export-root", "-o", "root.pem"]);
-    d.signed(ECHO);
-    d.ok(&[
-        "attest",
-        "app.enclave",
-        "--nonce",
-        NONCE,
-        "-o",
-        "report.cbor",
-    ]);
-    let m = d
-        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
-        .trim()
-        .to_owned();
-    d.write("plain.txt", b"through a pipe");
-    d.ok(&[
-        "seal",
-        "--report",
-        "report.cbor",
-        "--root",
-        "root.pem",
-        "--measurement",
-        &m,
-        "--nonce",
-        NONCE,
-        "--input",
-        "plain.txt",
-        "-o",
-        "input.sealed",
-    ]);
+    sealed_to(d, ECHO, "plain.txt", b"through a pipe");
 }
 
 fn open_output(d: &Dir) -> Vec<u8> {

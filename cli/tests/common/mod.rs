@@ -95,3 +95,49 @@ impl Dir {
 pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// The nonce the confidential CLI tests attest and seal with.
+pub const NONCE: &str = "0123456789abcdef0123456789abcdef";
+
+/// `enclave seal` of `input` to the measurement `m`, with `nonce`, to `out`.
+pub fn seal_args<'a>(m: &'a str, nonce: &'a str, input: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "seal",
+        "--report",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        m,
+        "--nonce",
+        nonce,
+        "--input",
+        input,
+        "-o",
+        out,
+    ]
+}
+
+/// A platform (`root.pem` exported), the enclave `wat` signed as `app.enclave` with
+/// `enclave.toml`, its evidence `report.cbor`, and `plaintext` written to `name` and sealed to
+/// its measurement as `input.sealed` (context `input.sealed.context`). Returns the measurement.
+pub fn sealed_to(d: &Dir, wat: &str, name: &str, plaintext: &[u8]) -> String {
+    d.ok(&["platform", "init"]);
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.signed(wat);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+    ]);
+    let m = d
+        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
+        .trim()
+        .to_owned();
+    d.write(name, plaintext);
+    d.ok(&seal_args(&m, NONCE, name, "input.sealed"));
+    m
+}
