@@ -17,7 +17,7 @@ rustup target add wasm32-unknown-unknown wasm32-wasip1 >/dev/null 2>&1 || true
 cargo build --quiet -p enclave-cli
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
 enclave=${CARGO_TARGET_DIR:-$root/target}/debug/enclave
-wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
+wasm=${CARGO_TARGET_DIR:-$root/guests/target}/wasm32-unknown-unknown/release/wordcount.wasm
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

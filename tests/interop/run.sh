@@ -13,7 +13,7 @@ py=$venv/bin/python
 cargo build --quiet -p enclave-cli --manifest-path "$root/Cargo.toml"
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path "$root/guests/Cargo.toml" -p wordcount
 enclave=${CARGO_TARGET_DIR:-$root/target}/debug/enclave
-wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
+wasm=${CARGO_TARGET_DIR:-$root/guests/target}/wasm32-unknown-unknown/release/wordcount.wasm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
