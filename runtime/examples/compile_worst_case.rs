@@ -11,10 +11,11 @@
 //! Each case spends one group of limits on the construct that cost cranelift the most per unit
 //! of that limit when they were chosen: loops (a fuel and an epoch check each) and `br_if`s for
 //! the block and branch instructions, locals read across them for the locals-times-branches
-//! product, `memory.fill` for the calls into the runtime, escaping functions of the widest type
-//! (a trampoline each) with the most locals for the function count, `i64.rem_s` for the code
-//! bytes left. `combined` spends every limit at once: it is the worst case docs/testing.md
-//! reports.
+//! product, a `br_table` to every enclosing block after every local changed for the
+//! locals-times-nesting products, `call`s, `memory.fill` for the calls into the runtime,
+//! escaping functions of the widest type (a trampoline each) with the most locals for the
+//! function count, `i64.rem_s` for the code bytes left. `combined` spends every limit at once:
+//! it is the worst case docs/testing.md reports.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,8 +29,9 @@ use std::time::Instant;
 use enclave_runtime::module_limits::{
     self, MAX_BODY_BYTES, MAX_BRANCHES, MAX_CODE_BYTES, MAX_DATA_SEGMENTS, MAX_ELEMENT_SEGMENTS,
     MAX_EXPORTS, MAX_FUNCTIONS, MAX_GLOBALS, MAX_IMPORTS, MAX_LOCALS, MAX_LOCAL_BRANCH_PRODUCT,
-    MAX_LOOP_NESTING, MAX_MODULE_BRANCHES, MAX_MODULE_BYTES, MAX_MODULE_CALLS, MAX_MODULE_LOOPS,
-    MAX_MODULE_RUNTIME_CALLS, MAX_NESTING, MAX_TYPE_VALUES,
+    MAX_LOCAL_NESTING_PRODUCT, MAX_LOOP_NESTING, MAX_MODULE_BRANCHES, MAX_MODULE_BYTES,
+    MAX_MODULE_CALLS, MAX_MODULE_LOCAL_NESTING_PRODUCT, MAX_MODULE_LOOPS, MAX_MODULE_RUNTIME_CALLS,
+    MAX_NESTING, MAX_TYPE_VALUES,
 };
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, DataSection, ElementSection, Elements, EntityType,
@@ -37,16 +39,17 @@ use wasm_encoder::{
     InstructionSink, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
 
-/// A named generator of one worst-case module.
-type Case = (&'static str, fn() -> Vec<u8>);
+/// Makes one case's module.
+type Generator = fn() -> Vec<u8>;
 
 fn main() {
     let case = std::env::args().nth(1).unwrap_or_else(|| "combined".into());
-    let cases: &[Case] = &[
+    let cases: &[(&str, Generator)] = &[
         ("functions", functions),
         ("loops", loops),
         ("nested-loops", nested_loops),
         ("nested-ifs", nested_ifs),
+        ("merges", merges),
         ("calls", calls),
         ("runtime-calls", runtime_calls),
         ("stack", stack),
@@ -92,7 +95,7 @@ fn functions() -> Vec<u8> {
 /// use walks back through every loop since the local's last use.
 fn loops() -> Vec<u8> {
     let mut m = Gen::default();
-    add_branches(&mut m);
+    add_branches(&mut m, Spent::default());
     m.build()
 }
 
@@ -133,6 +136,14 @@ fn nested_ifs() -> Vec<u8> {
             }
         }));
     }
+    m.build()
+}
+
+/// Functions at the locals × nesting cap, as many as the module's sum allows (see
+/// [`add_merges`]).
+fn merges() -> Vec<u8> {
+    let mut m = Gen::default();
+    add_merges(&mut m);
     m.build()
 }
 
@@ -189,9 +200,11 @@ fn data() -> Vec<u8> {
 fn combined() -> Vec<u8> {
     let mut m = Gen::default();
     add_imports(&mut m);
-    add_branches(&mut m);
+    let spent = add_merges(&mut m);
+    add_branches(&mut m, spent);
     add_runtime_calls(&mut m);
-    // Code bytes left after keeping room for the minimal functions added last (6 bytes each).
+    // Code bytes left after keeping room for the minimal functions added last (under 8 bytes
+    // each).
     let room = |m: &Gen| {
         let reserved = (MAX_FUNCTIONS - m.funcs.len() as u64) * 8;
         MAX_CODE_BYTES - m.code_bytes() - reserved
@@ -223,12 +236,21 @@ fn add_functions(m: &mut Gen, count: u64) {
     }
 }
 
-fn add_branches(m: &mut Gen) {
-    let functions = MAX_MODULE_BRANCHES / MAX_BRANCHES;
+/// Block and branch instructions, and their product with locals, already spent.
+#[derive(Default)]
+struct Spent {
+    branches: u64,
+    product: u64,
+}
+
+/// Spends the block and branch instructions, the loops and the locals × branches product left.
+fn add_branches(m: &mut Gen, spent: Spent) {
+    let functions = (MAX_MODULE_BRANCHES - spent.branches) / MAX_BRANCHES;
     let loops_per_function = MAX_MODULE_LOOPS / functions;
     // The product shared out evenly; within a function, the i-th branch reads local i % locals,
     // so each read walks back through every loop since that local was last read.
-    let locals = (MAX_LOCAL_BRANCH_PRODUCT / MAX_MODULE_BRANCHES).min(MAX_LOCALS);
+    let product = MAX_LOCAL_BRANCH_PRODUCT - spent.product;
+    let locals = (product / (functions * MAX_BRANCHES)).min(MAX_LOCALS);
     let locals_u32 = u32::try_from(locals).unwrap();
     for _ in 0..functions {
         m.func(body(locals, |f| {
@@ -243,6 +265,46 @@ fn add_branches(m: &mut Gen) {
                 }
             }
         }));
+    }
+}
+
+/// Functions at the locals × nesting cap, as many as the module's sum allows: the most locals,
+/// nested blocks, and in the innermost, several times, every local changed then a `br_table` to
+/// every enclosing block. Each block then ends with a block parameter per local, all live at
+/// once: cranelift's cost grows with the square of their number.
+fn add_merges(m: &mut Gen) -> Spent {
+    let locals = MAX_LOCALS;
+    let depth = u32::try_from(MAX_LOCAL_NESTING_PRODUCT / locals).unwrap();
+    let functions = MAX_MODULE_LOCAL_NESTING_PRODUCT / MAX_LOCAL_NESTING_PRODUCT;
+    let rounds = 4;
+    let locals_u32 = u32::try_from(locals).unwrap();
+    for _ in 0..functions {
+        m.func(body(locals, |f| {
+            for _ in 1..depth {
+                f.block(BlockType::Empty);
+            }
+            for round in 0..rounds {
+                f.block(BlockType::Empty);
+                for local in 0..locals_u32 {
+                    f.local_get(local)
+                        .i64_const(round + 1)
+                        .i64_add()
+                        .local_set(local);
+                }
+                f.local_get(0).i32_wrap_i64().br_table(1..depth, 0).end();
+            }
+            for _ in 1..depth {
+                f.end();
+            }
+            for local in 0..locals_u32 {
+                f.local_get(local).drop();
+            }
+        }));
+    }
+    let branches = u64::from(depth) - 1 + 2 * rounds.unsigned_abs();
+    Spent {
+        branches: functions * branches,
+        product: functions * branches * locals,
     }
 }
 

@@ -14,9 +14,10 @@
 //! worst case that passes them, measured with `runtime/examples/compile_worst_case.rs`.
 
 use wasmparser::{
-    Encoding, FrameKind, FuncValidator, FuncValidatorAllocations, FunctionBody, Operator,
-    OperatorsReader, Parser, Payload, TypeSectionReader, ValType, ValidPayload, Validator,
-    ValidatorResources, WasmFeatures,
+    BlockType, CompositeInnerType, CompositeType, Encoding, FrameKind, FuncValidator,
+    FuncValidatorAllocations, FunctionBody, Operator, OperatorsReader, Parser, Payload, SubType,
+    TypeSectionReader, ValType, ValidPayload, Validator, ValidatorResources, WasmFeatures,
+    WasmModuleResources,
 };
 
 /// Largest module, in bytes. Data segments cost little to compile; code is capped separately.
@@ -24,7 +25,7 @@ pub const MAX_MODULE_BYTES: u64 = 64 << 20;
 /// Largest code section (the bodies of all defined functions), in bytes.
 pub const MAX_CODE_BYTES: u64 = 1 << 20;
 /// Most functions a module defines (imports not included).
-pub const MAX_FUNCTIONS: u64 = 5_000;
+pub const MAX_FUNCTIONS: u64 = 4_096;
 /// Most imports.
 pub const MAX_IMPORTS: u64 = 256;
 /// Most exports.
@@ -32,7 +33,7 @@ pub const MAX_EXPORTS: u64 = 1_000;
 /// Most entries in the type section.
 pub const MAX_TYPES: u64 = 10_000;
 /// Most parameters and results, together, of one function type.
-pub const MAX_TYPE_VALUES: u64 = 64;
+pub const MAX_TYPE_VALUES: u64 = 32;
 /// Most globals a module defines.
 pub const MAX_GLOBALS: u64 = 10_000;
 /// Most data segments.
@@ -54,7 +55,10 @@ pub const MAX_MODULE_CALLS: u64 = 65_536;
 pub const MAX_MODULE_RUNTIME_CALLS: u64 = 4_096;
 /// Most locals × block and branch instructions, summed over the module's functions: a bound
 /// on the block parameters cranelift's SSA construction may create.
-pub const MAX_LOCAL_BRANCH_PRODUCT: u64 = 2_000_000;
+pub const MAX_LOCAL_BRANCH_PRODUCT: u64 = 1 << 20;
+/// Most locals × nesting depth ([`MAX_LOCAL_NESTING_PRODUCT`]), summed over the module's
+/// functions.
+pub const MAX_MODULE_LOCAL_NESTING_PRODUCT: u64 = 163_840;
 /// Largest function body (its local declarations and code), in bytes.
 pub const MAX_BODY_BYTES: u64 = 128 << 10;
 /// Most locals in one function, its parameters included.
@@ -66,6 +70,10 @@ pub const MAX_BRANCHES: u64 = 1_024;
 pub const MAX_NESTING: u64 = 512;
 /// Deepest nesting of `loop`s in one function (counted through the other blocks between them).
 pub const MAX_LOOP_NESTING: u64 = 32;
+/// Most locals × nesting depth in one function: a bound on the block parameters one branch can
+/// make live at once (cranelift's cost grows with the square of that). The locals here include
+/// the parameters and results of the function's widest block type.
+pub const MAX_LOCAL_NESTING_PRODUCT: u64 = 32_768;
 /// Most targets of one `br_table` (its default not counted).
 pub const MAX_BR_TABLE_TARGETS: u64 = 16_384;
 
@@ -161,6 +169,10 @@ pub enum Limit {
     ModuleRuntimeCalls,
     /// [`MAX_LOCAL_BRANCH_PRODUCT`].
     LocalBranchProduct,
+    /// [`MAX_MODULE_LOCAL_NESTING_PRODUCT`].
+    ModuleLocalNestingProduct,
+    /// [`MAX_LOCAL_NESTING_PRODUCT`], per function.
+    LocalNestingProduct,
     /// [`MAX_BODY_BYTES`], per function.
     BodyBytes,
     /// [`MAX_LOCALS`], per function.
@@ -194,6 +206,8 @@ impl Limit {
             Limit::ModuleCalls => MAX_MODULE_CALLS,
             Limit::ModuleRuntimeCalls => MAX_MODULE_RUNTIME_CALLS,
             Limit::LocalBranchProduct => MAX_LOCAL_BRANCH_PRODUCT,
+            Limit::ModuleLocalNestingProduct => MAX_MODULE_LOCAL_NESTING_PRODUCT,
+            Limit::LocalNestingProduct => MAX_LOCAL_NESTING_PRODUCT,
             Limit::BodyBytes => MAX_BODY_BYTES,
             Limit::Locals => MAX_LOCALS,
             Limit::Branches => MAX_BRANCHES,
@@ -227,6 +241,10 @@ impl Limit {
             Limit::LocalBranchProduct => format!(
                 "has {value} locals × block and branch instructions, summed over its functions"
             ),
+            Limit::ModuleLocalNestingProduct => {
+                format!("has {value} locals × nesting depth, summed over its functions")
+            }
+            Limit::LocalNestingProduct => format!("has {value} locals × nesting depth"),
             Limit::Locals => format!("declares {value} locals (parameters included)"),
             Limit::Nesting => format!("nests blocks {value} deep"),
             Limit::LoopNesting => format!("nests loops {value} deep"),
@@ -372,6 +390,10 @@ struct FunctionCounts {
     runtime_calls: u64,
     nesting: u64,
     loop_nesting: u64,
+    /// The most parameters and results of a block type used so far.
+    block_values: u64,
+    /// The largest locals × nesting depth so far.
+    local_nesting_product: u64,
 }
 
 impl FunctionCounts {
@@ -385,6 +407,8 @@ impl FunctionCounts {
             runtime_calls: 0,
             nesting: 0,
             loop_nesting: 0,
+            block_values: 0,
+            local_nesting_product: 0,
         }
     }
 
@@ -395,10 +419,11 @@ impl FunctionCounts {
         operator: &Operator<'_>,
     ) -> Result<(), LimitExceeded> {
         match operator {
-            Operator::Block { .. } | Operator::If { .. } | Operator::TryTable { .. } => {
-                self.open(false)
+            Operator::Block { blockty } | Operator::If { blockty } => {
+                self.open(validator, *blockty, false)
             }
-            Operator::Loop { .. } => self.open(true),
+            Operator::TryTable { try_table } => self.open(validator, try_table.ty, false),
+            Operator::Loop { blockty } => self.open(validator, *blockty, true),
             Operator::End => {
                 self.close(validator);
                 Ok(())
@@ -447,10 +472,21 @@ impl FunctionCounts {
         Limit::Branches.check(Some(self.index), self.branches)
     }
 
-    fn open(&mut self, is_loop: bool) -> Result<(), LimitExceeded> {
+    fn open(
+        &mut self,
+        validator: &FuncValidator<ValidatorResources>,
+        ty: BlockType,
+        is_loop: bool,
+    ) -> Result<(), LimitExceeded> {
         self.branch()?;
         self.nesting += 1;
         Limit::Nesting.check(Some(self.index), self.nesting)?;
+        self.block_values = self.block_values.max(block_values(validator, ty));
+        let product = self
+            .nesting
+            .saturating_mul(self.locals.saturating_add(self.block_values));
+        self.local_nesting_product = self.local_nesting_product.max(product);
+        Limit::LocalNestingProduct.check(Some(self.index), product)?;
         if is_loop {
             self.loops += 1;
             self.loop_nesting += 1;
@@ -472,6 +508,26 @@ impl FunctionCounts {
     }
 }
 
+/// The parameters and results of a block type (a block's values are SSA variables too).
+fn block_values(validator: &FuncValidator<ValidatorResources>, ty: BlockType) -> u64 {
+    match ty {
+        BlockType::Empty => 0,
+        BlockType::Type(_) => 1,
+        BlockType::FuncType(index) => match validator.resources().sub_type_at(index) {
+            Some(SubType {
+                composite_type:
+                    CompositeType {
+                        inner: CompositeInnerType::Func(ty),
+                        ..
+                    },
+                ..
+            }) => len(ty.params().len() + ty.results().len()),
+            // Refused by the validator when it sees the operator.
+            _ => 0,
+        },
+    }
+}
+
 /// The running module-wide sums of the per-function counts.
 #[derive(Debug, Default)]
 struct ModuleTotals {
@@ -480,6 +536,7 @@ struct ModuleTotals {
     calls: u64,
     runtime_calls: u64,
     local_branch_product: u64,
+    local_nesting_product: u64,
 }
 
 impl ModuleTotals {
@@ -494,7 +551,10 @@ impl ModuleTotals {
         Limit::ModuleRuntimeCalls.check(None, self.runtime_calls)?;
         let product = function.locals.saturating_mul(function.branches);
         self.local_branch_product = self.local_branch_product.saturating_add(product);
-        Limit::LocalBranchProduct.check(None, self.local_branch_product)
+        Limit::LocalBranchProduct.check(None, self.local_branch_product)?;
+        let product = function.local_nesting_product;
+        self.local_nesting_product = self.local_nesting_product.saturating_add(product);
+        Limit::ModuleLocalNestingProduct.check(None, self.local_nesting_product)
     }
 }
 

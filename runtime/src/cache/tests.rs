@@ -242,3 +242,34 @@ fn invalid_module_is_an_error_and_writes_nothing() {
     assert!(matches!(err, LoadError::InvalidModule(_)), "{err}");
     assert!(!s.cache.dir().exists());
 }
+#[test]
+fn a_module_over_a_limit_is_refused_before_compiling_and_writes_nothing() {
+    // One function of 49,999 i64 locals took 209 s to compile before the limits (issue 12).
+    let wasm = [
+        &b"\0asm\x01\0\0\0"[..],
+        &[1, 4, 1, 0x60, 0, 0], // type 0: () -> ()
+        &[3, 2, 1, 0],          // function 0 of type 0
+        // code: one body of size 6, one local group of 49,999 (LEB128 cf 86 03) i64, `end`
+        &[10, 8, 1, 6, 1, 0xcf, 0x86, 0x03, 0x7e, 0x0b],
+    ]
+    .concat();
+    let s = setup();
+    let err = s
+        .cache
+        .module(&s.engine, &s.fingerprint, &wasm)
+        .unwrap_err();
+    let LoadError::ModuleLimit(exceeded) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(exceeded.limit, crate::module_limits::Limit::Locals);
+    assert_eq!((exceeded.index, exceeded.value), (Some(0), 49_999));
+    assert_eq!(
+        err.to_string(),
+        "module exceeds a static limit: function 0 declares 49999 locals (parameters \
+         included), more than the limit of 1000"
+    );
+    assert!(!s.cache.dir().exists());
+    // The same check without a cache.
+    let err = compile(&s.engine, &wasm).unwrap_err();
+    assert!(matches!(err, LoadError::ModuleLimit(_)), "{err}");
+}

@@ -444,15 +444,18 @@ fn branches_per_module() {
 
 #[test]
 fn locals_times_branches() {
-    // Two functions at the locals cap share the product; one more branch anywhere is over.
+    // Two functions at the locals cap and one of a single local share the product exactly; one
+    // more branch anywhere is over.
     let locals = u32::try_from(MAX_LOCALS).unwrap();
-    let each = MAX_LOCAL_BRANCH_PRODUCT / (2 * MAX_LOCALS);
-    assert!(each <= MAX_BRANCHES && 2 * each * MAX_LOCALS == MAX_LOCAL_BRANCH_PRODUCT);
+    let at_locals_cap = MAX_LOCAL_BRANCH_PRODUCT / MAX_LOCALS;
+    let (first, second) = (at_locals_cap / 2, at_locals_cap - at_locals_cap / 2);
+    let rest = MAX_LOCAL_BRANCH_PRODUCT - at_locals_cap * MAX_LOCALS;
+    assert!(second <= MAX_BRANCHES && rest < MAX_BRANCHES);
     let wasm = |extra| {
         let bodies = [
-            branches(locals, each),
-            branches(locals, each),
-            branches(1, extra),
+            branches(locals, first),
+            branches(locals, second),
+            branches(1, rest + extra),
         ];
         Spec::with_bodies(bodies).build()
     };
@@ -514,6 +517,83 @@ fn type_values() {
         MAX_TYPE_VALUES + 1,
     );
     assert_exceeds(&wasm(1000, 0), Limit::TypeValues, Some(1), 1000);
+}
+
+/// `depth` nested blocks of type `ty` (either empty or `() -> (i32 × results)`), in a function
+/// of `locals` locals.
+fn nested_in(locals: u32, depth: u64, ty: BlockType, results: u32) -> Function {
+    let mut function = Function::new([(locals, ValType::I64)]);
+    let mut code = function.instructions();
+    for _ in 0..depth {
+        code.block(ty);
+    }
+    (0..results).for_each(|_| {
+        code.i32_const(0);
+    });
+    for _ in 0..depth {
+        code.end();
+    }
+    (0..results).for_each(|_| {
+        code.drop();
+    });
+    code.end();
+    function
+}
+
+#[test]
+fn locals_times_nesting() {
+    let wasm = |depth| Spec::with_bodies([nested_in(100, depth, BlockType::Empty, 0)]).build();
+    let at_cap = MAX_LOCAL_NESTING_PRODUCT / 100;
+    assert_passes(&wasm(at_cap));
+    assert_exceeds(
+        &wasm(at_cap + 1),
+        Limit::LocalNestingProduct,
+        Some(0),
+        (at_cap + 1) * 100,
+    );
+}
+
+#[test]
+fn block_values_count_as_locals() {
+    // Blocks of the widest type `() -> (i32 × n)`: n values more per level than the locals.
+    let results = u32::try_from(MAX_TYPE_VALUES).unwrap();
+    let wasm = |depth| {
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        types
+            .ty()
+            .function([], vec![ValType::I32; results as usize]);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let mut code = CodeSection::new();
+        let ty = BlockType::FunctionType(1);
+        code.function(&nested_in(500 - results, depth, ty, results));
+        let mut module = Module::new();
+        module.section(&types).section(&functions).section(&code);
+        module.finish()
+    };
+    let at_cap = MAX_LOCAL_NESTING_PRODUCT / 500;
+    assert_passes(&wasm(at_cap));
+    let over = at_cap + 1;
+    assert_exceeds(&wasm(over), Limit::LocalNestingProduct, Some(0), over * 500);
+}
+
+#[test]
+fn locals_times_nesting_per_module() {
+    // Four functions at the per-function cap spend the module's; one more level is over.
+    let per_function = MAX_LOCAL_NESTING_PRODUCT / 128;
+    let full = MAX_MODULE_LOCAL_NESTING_PRODUCT / MAX_LOCAL_NESTING_PRODUCT;
+    let wasm = |extra| {
+        let bodies = (0..full).map(|_| nested_in(128, per_function, BlockType::Empty, 0));
+        Spec::with_bodies(bodies.chain([nested_in(1, extra, BlockType::Empty, 0)])).build()
+    };
+    assert_passes(&wasm(0));
+    assert_exceeds(
+        &wasm(1),
+        Limit::ModuleLocalNestingProduct,
+        None,
+        MAX_MODULE_LOCAL_NESTING_PRODUCT + 1,
+    );
 }
 
 #[test]
