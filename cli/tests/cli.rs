@@ -12,7 +12,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{mode, Dir, ECHO};
+use common::{attested, mode, sealed_to, Dir, ECHO, NONCE};
 
 const LOOP: &str = r#"(module
     (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
@@ -363,8 +363,6 @@ const SEALER: &str = r#"(module
             (i32.const 1024) (local.get $n) (i32.const 4096) (i32.const 8192)))
         (drop (call $write (i32.const 4096) (local.get $len)))))"#;
 
-const NONCE: &str = "0123456789abcdef0123456789abcdef";
-
 /// Every command that writes a file takes `-o`, `--output` and (for old scripts) `--out`.
 #[test]
 fn every_output_flag_has_one_spelling_and_the_old_alias() {
@@ -555,34 +553,7 @@ fn inputs_over_max_input_bytes_exit_with_code_5() {
 /// A platform, the echo enclave, evidence, an input sealed to its measurement, a run and its
 /// receipt: everything `enclave open` needs.
 fn sealed_and_run(d: &Dir) {
-    d.ok(&["platform", "init"]);
-    d.ok(&["platform", "export-root", "-o", "root.pem"]);
-    d.signed(ECHO);
-    d.ok(&[
-        "attest",
-        "app.enclave",
-        "--nonce",
-        NONCE,
-        "-o",
-        "report.cbor",
-    ]);
-    let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
-    d.write("secret.txt", b"the launch code is 0000");
-    d.ok(&[
-        "seal",
-        "--report",
-        "report.cbor",
-        "--root",
-        "root.pem",
-        "--measurement",
-        m.trim(),
-        "--nonce",
-        NONCE,
-        "--input",
-        "secret.txt",
-        "-o",
-        "input.sealed",
-    ]);
+    sealed_to(d, ECHO, "secret.txt", b"the launch code is 0000");
     d.ok(&[
         "run",
         "app.enclave",
@@ -689,18 +660,7 @@ fn evidence_orders_capabilities_and_enclave_keys_as_documented() {
         b"product_id = 1\nsvn = 1\ndebug = false\n\
           capabilities = [\"store\", \"seal\", \"report\", \"log\", \"random\"]\n",
     );
-    d.ok(&["platform", "init"]);
-    d.ok(&["platform", "export-root", "-o", "root.pem"]);
-    d.signed(ECHO);
-    d.ok(&[
-        "attest",
-        "app.enclave",
-        "--nonce",
-        NONCE,
-        "-o",
-        "report.cbor",
-    ]);
-    let m = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
+    let m = attested(&d, ECHO);
     let claims: serde_json::Value = serde_json::from_str(&d.ok(&[
         "verify",
         "report.cbor",

@@ -364,10 +364,7 @@ fn crash_child() {
     let Some(dir) = std::env::var_os(CRASH_CHILD).map(PathBuf::from) else {
         return;
     };
-    let platform = Arc::new(Platform::open(&dir.join("platform")).unwrap());
-    let enclave = Enclave::load(&std::fs::read(dir.join("counter.enclave")).unwrap(), &[]).unwrap();
-    let services: Arc<dyn ReportIssuer> =
-        Arc::new(PlatformReporter::new(platform, &enclave, SystemTime::now));
+    let (enclave, services) = load_child(&dir);
     let input = "incr n\n".repeat(UPDATES);
     enclave
         .run(
@@ -376,6 +373,16 @@ fn crash_child() {
             Some(services),
         )
         .unwrap();
+}
+
+/// What a child process of the tests below runs: the counter bundle in `dir` on the platform
+/// there, with its services.
+fn load_child(dir: &Path) -> (Enclave, Arc<dyn ReportIssuer>) {
+    let platform = Arc::new(Platform::open(&dir.join("platform")).unwrap());
+    let enclave = Enclave::load(&std::fs::read(dir.join("counter.enclave")).unwrap(), &[]).unwrap();
+    let services: Arc<dyn ReportIssuer> =
+        Arc::new(PlatformReporter::new(platform, &enclave, SystemTime::now));
+    (enclave, services)
 }
 
 /// A random number below `bound`, from the standard library's randomly keyed hasher.
@@ -499,10 +506,7 @@ fn increment_child() {
     let Some(dir) = std::env::var_os(INCREMENT_CHILD).map(PathBuf::from) else {
         return;
     };
-    let platform = Arc::new(Platform::open(&dir.join("platform")).unwrap());
-    let enclave = Enclave::load(&std::fs::read(dir.join("counter.enclave")).unwrap(), &[]).unwrap();
-    let services: Arc<dyn ReportIssuer> =
-        Arc::new(PlatformReporter::new(platform, &enclave, SystemTime::now));
+    let (enclave, services) = load_child(&dir);
     for _ in 0..INCREMENTS {
         let report = enclave
             .run(

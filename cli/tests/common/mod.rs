@@ -122,6 +122,15 @@ pub fn seal_args<'a>(m: &'a str, nonce: &'a str, input: &'a str, out: &'a str) -
 /// `enclave.toml`, its evidence `report.cbor`, and `plaintext` written to `name` and sealed to
 /// its measurement as `input.sealed` (context `input.sealed.context`). Returns the measurement.
 pub fn sealed_to(d: &Dir, wat: &str, name: &str, plaintext: &[u8]) -> String {
+    let m = attested(d, wat);
+    d.write(name, plaintext);
+    d.ok(&seal_args(&m, NONCE, name, "input.sealed"));
+    m
+}
+
+/// A platform (`root.pem` exported), the enclave `wat` signed as `app.enclave` with
+/// `enclave.toml`, and its evidence for [`NONCE`] as `report.cbor`. Returns the measurement.
+pub fn attested(d: &Dir, wat: &str) -> String {
     d.ok(&["platform", "init"]);
     d.ok(&["platform", "export-root", "-o", "root.pem"]);
     d.signed(wat);
@@ -133,11 +142,7 @@ pub fn sealed_to(d: &Dir, wat: &str, name: &str, plaintext: &[u8]) -> String {
         "-o",
         "report.cbor",
     ]);
-    let m = d
-        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
+    d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
         .trim()
-        .to_owned();
-    d.write(name, plaintext);
-    d.ok(&seal_args(&m, NONCE, name, "input.sealed"));
-    m
+        .to_owned()
 }
