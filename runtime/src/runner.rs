@@ -207,6 +207,17 @@ impl Enclave {
         })
     }
 
+    /// How many of the enclave's instance slots are free now, out of [`engine::POOL_INSTANCES`]:
+    /// a run takes one for its duration (at most that many runs execute at once; more wait). A
+    /// server reports it, and its tests check that every slot comes back.
+    pub fn free_instance_slots(&self) -> u32 {
+        self.slots
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .free
+    }
+
     /// The native stack a run needs: the wasm stack limit and room for host frames.
     fn native_stack(&self) -> usize {
         let stack = self.bundle.manifest().limits.stack_bytes;

@@ -41,3 +41,71 @@ pub use keys::{derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecre
 pub use output::{open_output, FinishedOutput, OpenedOutput, ResponseSealer, SealWriter};
 pub use receipt::{check_receipt, ReceiptMismatch};
 pub use stream::CHUNK_LEN;
+
+/// The exact length of a sealed input of `plaintext_len` bytes (its header and every STREAM
+/// chunk with its tag), or `None` if it does not fit a `u64`. A server bounds a request body
+/// with it before reading a byte past the header.
+pub fn sealed_input_len(plaintext_len: u64) -> Option<u64> {
+    sealed_len(input::HEADER_LEN, plaintext_len)
+}
+
+/// The exact length of a sealed output of `plaintext_len` bytes.
+pub fn sealed_output_len(plaintext_len: u64) -> Option<u64> {
+    sealed_len(output::OUTPUT_HEADER_LEN, plaintext_len)
+}
+
+fn sealed_len(header: usize, plaintext_len: u64) -> Option<u64> {
+    let tags = stream::chunk_count(plaintext_len).checked_mul(stream::TAG_LEN as u64)?;
+    (header as u64)
+        .checked_add(plaintext_len)?
+        .checked_add(tags)
+}
+
+#[cfg(test)]
+mod length_tests {
+    use super::*;
+
+    #[test]
+    fn sealed_lengths_match_what_seal_writes() {
+        for len in [
+            0usize,
+            1,
+            CHUNK_LEN - 1,
+            CHUNK_LEN,
+            CHUNK_LEN + 1,
+            3 * CHUNK_LEN,
+        ] {
+            let plaintext = vec![7u8; len];
+            let identity = EnclaveIdentity {
+                measurement: attest::Measurement::from_bytes([1; 32]),
+                signer: attest::SignerId::from_bytes([2; 32]),
+                product_id: attest::ProductId(1),
+                svn: attest::Svn(1),
+                debug: false,
+            };
+            let secret = PlatformSecret::from_bytes([9; 32]);
+            let platform = attest::PlatformId::from_bytes([3; 32]);
+            let policy = identity.measurement_policy();
+            let keypair = EnclaveKeyPair::derive(&secret, &policy, false);
+            let target = SealTarget {
+                public_key: keypair.public(),
+                policy,
+                debug: false,
+                evidence_digest: EvidenceDigest::from_bytes([4; 32]),
+                platform_id: platform,
+            };
+            let mut sealed = Vec::new();
+            seal(&target, plaintext.as_slice(), len as u64, &mut sealed).expect("seal");
+            assert_eq!(
+                Some(sealed.len() as u64),
+                sealed_input_len(len as u64),
+                "{len}"
+            );
+        }
+        assert_eq!(sealed_input_len(u64::MAX), None);
+        assert_eq!(
+            sealed_output_len(0),
+            Some((output::OUTPUT_HEADER_LEN + stream::TAG_LEN) as u64)
+        );
+    }
+}

@@ -39,6 +39,22 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             _ => MODULE_REFUSED,
         });
     }
+    if let Some(client) = error.downcast_ref::<enclave_client::ClientError>() {
+        use enclave_client::ClientError;
+        return Some(match client {
+            ClientError::Evidence(_) | ClientError::Receipt(_) | ClientError::Mismatch(_) => {
+                EVIDENCE_REFUSED
+            }
+            ClientError::Open(_) => SEALED_REFUSED,
+            ClientError::GuestFailed { .. } => GUEST_FAILED,
+            ClientError::Refused { problem, .. } => match problem.as_str() {
+                "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,
+                "guest-failed" => GUEST_FAILED,
+                _ => FAILURE,
+            },
+            _ => FAILURE,
+        });
+    }
     if error.is::<GuestFailed>() {
         return Some(GUEST_FAILED);
     }

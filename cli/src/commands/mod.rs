@@ -11,6 +11,7 @@ pub mod exit;
 mod io;
 mod platform;
 mod run;
+mod serve;
 mod storage;
 
 /// A software enclave on WebAssembly: sign, measure, attest and run wasm guests in an isolated
@@ -45,6 +46,10 @@ enum Command {
     Seal(confidential::SealArgs),
     /// Check a run's receipt against the client context, then decrypt its sealed output.
     Open(confidential::OpenArgs),
+    /// Serve a bundle over HTTP: evidence, sealed runs, health and metrics.
+    Serve(serve::ServeArgs),
+    /// One confidential request to a server: attest, verify, seal, run, check the receipt, open.
+    Call(serve::CallArgs),
     /// Open a debug enclave's sealed blob or store state, to inspect it (refused for production
     /// enclaves).
     Unseal(storage::UnsealArgs),
@@ -64,6 +69,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Seal(args) => confidential::seal(&args),
         Command::Open(args) => confidential::open(&args),
         Command::Unseal(args) => storage::unseal(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Call(args) => serve::call(&args),
     }
 }
 

@@ -1,0 +1,288 @@
+//! `enclave serve`: one bundle as an attested, confidential HTTP service (`enclave-server`), and
+//! `enclave call`: the relying party's one-command request to it (`enclave-client`).
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use attest::bundle::MAX_BUNDLE_BYTES;
+use attest::verify::VerifierPolicy;
+use attest::{Measurement, ProductId, Svn};
+use enclave_client::{Client, SealTo};
+use enclave_platform::files::{write_atomic, Visibility};
+use enclave_runtime::Enclave;
+use enclave_server::{Config, Server};
+
+use super::attestation::{parse_duration, PolicyArgs};
+use super::io::read_capped;
+use super::platform::HomeArg;
+use super::run::parse_signer;
+use super::ForceArg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The signed bundle to serve (loaded once, with every check `run` makes).
+    bundle: PathBuf,
+    /// The address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port; the address is
+    /// printed on standard output).
+    #[arg(long, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Only serve bundles signed by this signer (id or public key file). Repeatable.
+    #[arg(long = "trusted-signer", value_name = "ID|FILE")]
+    trusted_signers: Vec<String>,
+    /// Guest threads: runs executing at once [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Runs that may wait for a worker; when full, requests are refused with 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    queue: usize,
+    /// Open connections at most.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// Also run plaintext inputs (application/octet-stream): no confidentiality, for plugins and
+    /// serverless functions.
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// Time a client has to send a request's headers.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Time a client has to send a whole request body (and at most this long between two of
+    /// its pieces, if shorter than 10s).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+    /// Log format (logs go to standard error).
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: LogFormat,
+    #[command(flatten)]
+    home: HomeArg,
+}
+
+pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let trusted = args
+        .trusted_signers
+        .iter()
+        .map(|s| parse_signer(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let platform = Arc::new(args.home.open()?);
+    let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
+    let cache = platform.code_cache();
+    let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
+        .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    install_logger(args.log_format);
+    let defaults = Config::default();
+    let config = Config {
+        workers: args.workers.unwrap_or(defaults.workers).max(1),
+        queue: args.queue,
+        max_connections: args.max_connections.max(1),
+        allow_plaintext: args.allow_plaintext,
+        header_timeout: args.header_timeout,
+        body_idle_timeout: args.body_timeout.min(Duration::from_secs(10)),
+        body_timeout: args.body_timeout,
+        drain_timeout: args.drain_timeout,
+        ..defaults
+    };
+    // The executor only moves bytes and signs evidence; guest runs have their own threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers.min(4))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(args.listen, Arc::new(enclave), platform, config).await?;
+        let addr = server.local_addr()?;
+        // The one line on standard output: scripts and tests read the port from it.
+        println!("listening on http://{addr}");
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        server.run(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the process still dies of the signal's default action.
+        _ => std::future::pending().await,
+    }
+}
+
+fn install_logger(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(tracing::Level::INFO);
+    // A second installation (never in this process) would only be refused.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    url: String,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Seal to the measurement-bound key (only this exact enclave) or the signer-bound key
+    /// [default: measurement].
+    #[arg(long, value_enum, default_value = "measurement")]
+    key_policy: KeyPolicyArg,
+    /// The plaintext input.
+    #[arg(long, short)]
+    input: PathBuf,
+    /// Where to write the plaintext output (mode 0600; atomically, only once the receipt checked
+    /// out).
+    #[arg(long, short, visible_alias = "out", value_name = "FILE")]
+    output: PathBuf,
+    /// Also keep the signed receipt here.
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
+    /// Print what was verified as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    force: ForceArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KeyPolicyArg {
+    Measurement,
+    Signer,
+}
+
+/// What `call` requires of the server's evidence: the flags `verify` takes, but the nonce, which
+/// `call` makes fresh for every request.
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// The vendor root certificate(s) to trust (PEM). Repeatable.
+    #[arg(long = "root", required = true, value_name = "FILE")]
+    roots: Vec<PathBuf>,
+    /// Accept this measurement. Repeatable; at least one --measurement or --signer is required.
+    #[arg(
+        long = "measurement",
+        value_name = "HEX",
+        required_unless_present = "signers"
+    )]
+    measurements: Vec<Measurement>,
+    /// Accept enclaves by this signer (id or public key file). Repeatable.
+    #[arg(long = "signer", value_name = "ID|FILE")]
+    signers: Vec<String>,
+    /// Require this product id.
+    #[arg(long)]
+    product_id: Option<u16>,
+    /// Require at least this security version.
+    #[arg(long)]
+    min_svn: Option<u16>,
+    /// Require at least this platform TCB version.
+    #[arg(long)]
+    min_tcb: Option<u32>,
+    /// Accept a debug enclave (refused by default).
+    #[arg(long)]
+    allow_debug: bool,
+    /// Refuse evidence older than this (e.g. 30s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    max_age: Duration,
+}
+
+impl TrustArgs {
+    fn policy(&self) -> anyhow::Result<VerifierPolicy> {
+        let mut policy = VerifierPolicy::new(PolicyArgs::roots_from(&self.roots)?)
+            .allow_debug(self.allow_debug)
+            .max_age(self.max_age);
+        for m in &self.measurements {
+            policy = policy.measurement(*m);
+        }
+        for s in &self.signers {
+            policy = policy.signer(parse_signer(s)?);
+        }
+        if let Some(p) = self.product_id {
+            policy = policy.product_id(ProductId(p));
+        }
+        if let Some(s) = self.min_svn {
+            policy = policy.min_svn(Svn(s));
+        }
+        if let Some(t) = self.min_tcb {
+            policy = policy.min_platform_tcb(t);
+        }
+        Ok(policy)
+    }
+}
+
+pub fn call(args: &CallArgs) -> anyhow::Result<()> {
+    let overwrite = args.force.overwrite();
+    enclave_platform::files::refuse_existing(&args.output, overwrite)?;
+    if let Some(receipt) = &args.receipt {
+        enclave_platform::files::refuse_existing(receipt, overwrite)?;
+    }
+    let client = Client::new(&args.url, args.trust.policy()?)?.seal_to(match args.key_policy {
+        KeyPolicyArg::Measurement => SealTo::Measurement,
+        KeyPolicyArg::Signer => SealTo::Signer,
+    });
+    // Opened once: a FIFO or `<(…)` cannot be opened twice.
+    let input = File::open(&args.input)
+        .with_context(|| format!("cannot read input {}", args.input.display()))?;
+    let len = input.metadata()?.len();
+    let answer = client
+        .call_reader(std::io::BufReader::new(input), len)
+        .with_context(|| format!("confidential request to {} failed", args.url))?;
+    write_atomic(&args.output, &answer.output, Visibility::Secret, overwrite)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    if let Some(path) = &args.receipt {
+        write_atomic(path, &answer.receipt_bytes, Visibility::Public, overwrite)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let claims = answer.receipt.claims();
+    if args.json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "output": args.output.display().to_string(),
+                "output_bytes": answer.output.len(),
+                "measurement": claims.measurement.to_string(),
+                "signer_id": claims.signer.to_string(),
+                "platform_id": claims.platform_id.to_string(),
+                "platform_tcb": answer.evidence.platform_tcb(),
+                "fuel_used": claims.fuel_used,
+                "exit_code": claims.exit_code,
+                "receipt": args.receipt.as_ref().map(|p| p.display().to_string()),
+            })
+        );
+    } else {
+        println!(
+            "opened:      {} ({} bytes)",
+            args.output.display(),
+            answer.output.len()
+        );
+        println!("measurement: {}", claims.measurement);
+        println!("platform id: {}", claims.platform_id);
+        println!("fuel used:   {}", claims.fuel_used);
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! `enclave serve` and `enclave call` as processes: a confidential request end to end, the exit
+//! codes of `call`, and SIGTERM with a request in flight.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{attested, Dir, ECHO};
+
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// A running `enclave serve` and the address it printed.
+struct Served {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl Served {
+    fn start(d: &Dir, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .args(["serve", "app.enclave", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(d.dir.path())
+            .env("ENCLAVE_HOME", d.path("platform"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Self { child, url, addr }
+    }
+
+    /// Sends SIGTERM and returns the exit status and the logs.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        let mut logs = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (status, logs)
+    }
+}
+
+fn call_args<'a>(url: &'a str, m: &'a str, input: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "call",
+        url,
+        "--root",
+        "root.pem",
+        "--measurement",
+        m,
+        "--input",
+        input,
+        "-o",
+        out,
+    ]
+}
+
+#[test]
+fn serve_and_call_complete_a_confidential_request() {
+    let d = Dir::new();
+    let m = attested(&d, ECHO);
+    d.write("secret.txt", b"the quarterly numbers");
+    let served = Served::start(&d, &["--workers", "2"]);
+
+    let mut args = call_args(&served.url, &m, "secret.txt", "answer.txt");
+    args.extend(["--receipt", "answer.receipt", "--json"]);
+    let stdout = d.ok(&args);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["measurement"], m);
+    assert_eq!(
+        std::fs::read(d.path("answer.txt")).unwrap(),
+        b"the quarterly numbers"
+    );
+    assert_eq!(common::mode(&d.path("answer.txt")), 0o600);
+    assert!(d.path("answer.receipt").exists());
+
+    // Another measurement: the evidence is refused, exit 6, nothing written.
+    let other = "00".repeat(32);
+    let stderr = d.fails(
+        6,
+        &call_args(&served.url, &other, "secret.txt", "other.txt"),
+    );
+    assert!(stderr.contains("evidence was refused"), "{stderr}");
+    assert!(!d.path("other.txt").exists());
+    // No server there: exit 1 with the reason.
+    let stderr = d.fails(
+        1,
+        &call_args("http://127.0.0.1:9", &m, "secret.txt", "none.txt"),
+    );
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+
+    let (status, logs) = served.terminate();
+    assert!(status.success(), "{status:?}\n{logs}");
+    // The logs name routes and outcomes, never a payload byte.
+    assert!(
+        logs.contains("route=\"run\"") || logs.contains("route=run"),
+        "{logs}"
+    );
+    assert!(!logs.contains("quarterly"), "{logs}");
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
+    let d = Dir::new();
+    let m = attested(&d, ECHO);
+    d.write("in.txt", b"in flight");
+    // A sealed input made with `enclave seal`, sent by hand in two parts.
+    d.ok(&common::seal_args(&m, common::NONCE, "in.txt", "in.sealed"));
+    let sealed = std::fs::read(d.path("in.sealed")).unwrap();
+    let served = Served::start(&d, &["--workers", "1", "--log-format", "json"]);
+
+    let mut stream = TcpStream::connect(&served.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let head = format!(
+        "POST /v1/run HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.enclave.sealed-input\r\ncontent-length: {}\r\n\r\n",
+        sealed.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&sealed[..190]).unwrap();
+    // Wait until the run holds the worker.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let metrics = get(&served.addr, "/metrics");
+        if metrics.contains("enclave_runs_in_flight 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // New connections are refused once the listener is closed.
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(&served.addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream.write_all(&sealed[190..]).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (status, logs) = served.terminate_waited();
+    assert!(status.success(), "{status:?}\n{logs}");
+    assert!(
+        logs.lines().any(|l| l.starts_with('{')),
+        "JSON logs: {logs}"
+    );
+}
+
+impl Served {
+    /// Waits for an exit already asked for.
+    fn terminate_waited(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        let mut logs = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (status, logs)
+    }
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}

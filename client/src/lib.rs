@@ -1,0 +1,465 @@
+//! The relying party's side of `enclave serve`: one confidential request in one call.
+//!
+//! [`Client::call`] takes a fresh nonce, fetches evidence for it, verifies the evidence under the
+//! caller's [`VerifierPolicy`] (pinned root, measurement or signer, svn, TCB, debug, age), seals
+//! the input to the attested enclave key, posts it, verifies the signed receipt and checks that it
+//! names this request, this sealed input and the sealed output received, and only then opens the
+//! output. No wasmtime; the HTTP API is `docs/formats.md`, "HTTP API".
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use attest::{Measurement, VerifierPolicy};
+//! let policy = VerifierPolicy::from_pem_roots(&std::fs::read_to_string("root.pem")?)?
+//!     .measurement(Measurement::from_hex("5f1e…")?);
+//! let client = enclave_client::Client::new("http://127.0.0.1:8080", policy)?;
+//! let answer = client.call(b"the confidential input")?;
+//! println!("{}", String::from_utf8_lossy(&answer.output));
+//! # Ok(()) }
+//! ```
+
+use std::io::{Read, Write as _};
+use std::time::{Duration, SystemTime};
+
+use attest::receipt::VerifiedReceipt;
+use attest::verify::{VerifiedEvidence, VerifierPolicy, VerifyError};
+use base64::Engine as _;
+use sealer::{
+    ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealError, SealTarget,
+    SealedOutputDigest,
+};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+/// Media type of a sealed input.
+pub const SEALED_INPUT_MEDIA_TYPE: &str = "application/vnd.enclave.sealed-input";
+/// Response header carrying the receipt (standard base64).
+pub const RECEIPT_HEADER: &str = "enclave-receipt";
+/// The prefix of every problem `type` the server sends.
+pub const PROBLEM_BASE: &str = "tag:enclave.invalid,2026:problem/";
+/// Largest evidence or receipt accepted (as `attest` caps them).
+const MAX_TOKEN: u64 = attest::cose::MAX_TOKEN_BYTES as u64;
+/// Largest problem document read.
+const MAX_PROBLEM: u64 = 256 * 1024;
+/// Length of the nonce [`Client::attest`] makes.
+const NONCE_LEN: usize = 32;
+
+/// Which of the enclave's two attested keys to seal to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SealTo {
+    /// Only this exact enclave (its measurement) can open the input.
+    #[default]
+    Measurement,
+    /// Any enclave by this signer and product at this svn or newer can open it.
+    Signer,
+}
+
+/// A client of one server under one verifier policy.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+    policy: VerifierPolicy,
+    seal_to: SealTo,
+    max_output: u64,
+}
+
+/// What a successful call returns.
+#[derive(Debug)]
+pub struct Answer {
+    /// The plaintext output, opened only after the receipt checked out.
+    pub output: Zeroizing<Vec<u8>>,
+    /// The verified receipt.
+    pub receipt: VerifiedReceipt,
+    /// The receipt as received (COSE_Sign1), to keep.
+    pub receipt_bytes: Vec<u8>,
+    /// The sealed output as received: with the receipt and the client context it opens again
+    /// with `enclave open`.
+    pub sealed_output: Vec<u8>,
+    /// The evidence the input was sealed against, verified.
+    pub evidence: VerifiedEvidence,
+    /// The context that opens `sealed_output` (secret).
+    pub context: ClientContext,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL is not `http://host[:port][/base]`.
+    #[error("{0} is not an http:// URL")]
+    Url(String),
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the server: {0}")]
+    Transport(String),
+    /// The server refused the request (an RFC 9457 problem document, or a bare status).
+    #[error("the server refused the request ({status} {problem}): {detail}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The problem `type`'s last segment (e.g. `sealed-input-refused`), or `http-<status>`.
+        problem: String,
+        /// The server's explanation.
+        detail: String,
+    },
+    /// The answer does not follow the API (a missing receipt, a body over its cap, ...).
+    #[error("malformed answer from the server: {0}")]
+    Protocol(String),
+    /// The evidence did not verify under the policy.
+    #[error("the server's evidence was refused")]
+    Evidence(#[source] VerifyError),
+    /// The evidence carries no enclave keys to seal to.
+    #[error("the server's evidence carries no enclave encryption keys")]
+    NoEnclaveKeys,
+    /// Sealing the input failed.
+    #[error("cannot seal the input")]
+    Seal(#[source] SealError),
+    /// The receipt did not verify.
+    #[error("the receipt was refused")]
+    Receipt(#[source] VerifyError),
+    /// The receipt is valid but not for this request or this output.
+    #[error("the receipt does not match the request")]
+    Mismatch(#[source] ReceiptMismatch),
+    /// The sealed output did not open.
+    #[error("the sealed output does not open")]
+    Open(#[source] OpenError),
+    /// The guest failed; the receipt says so and `report` is its account, sealed to this client.
+    #[error("the enclave's run failed: {category}; the guest's report, sealed to you: {report}")]
+    GuestFailed {
+        /// The failure as the receipt states it (the operator's view).
+        category: String,
+        /// The failure report, opened.
+        report: String,
+        /// The verified receipt of the failed run.
+        receipt: Box<VerifiedReceipt>,
+    },
+}
+
+impl ClientError {
+    /// The problem type's last segment when the server refused, e.g. `wrong-platform` (re-attest
+    /// and retry) or `busy` (retry later).
+    pub fn problem(&self) -> Option<&str> {
+        match self {
+            Self::Refused { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+impl Client {
+    /// A client of the server at `url` (`http://host:port`), accepting enclaves that `policy`
+    /// accepts; the policy's nonce is replaced by a fresh one for every call.
+    ///
+    /// # Errors
+    /// [`ClientError::Url`].
+    pub fn new(url: &str, policy: VerifierPolicy) -> Result<Self, ClientError> {
+        let base = url.trim_end_matches('/');
+        if !base.starts_with("http://") || base.len() <= "http://".len() {
+            return Err(ClientError::Url(url.to_owned()));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .build();
+        Ok(Self {
+            base: base.to_owned(),
+            agent,
+            policy,
+            seal_to: SealTo::default(),
+            max_output: 1 << 30,
+        })
+    }
+
+    /// Seal to the measurement key (the default) or the signer key.
+    #[must_use]
+    pub fn seal_to(mut self, seal_to: SealTo) -> Self {
+        self.seal_to = seal_to;
+        self
+    }
+
+    /// The largest sealed output read into memory (default 1 GiB).
+    #[must_use]
+    pub fn max_output(mut self, bytes: u64) -> Self {
+        self.max_output = bytes;
+        self
+    }
+
+    /// The time a whole request may take (default 300 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.agent = ureq::AgentBuilder::new()
+            .timeout_connect(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .build();
+        self
+    }
+
+    /// `GET /v1/info`: what the server says it runs. Unauthenticated: trust only evidence.
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`], [`ClientError::Refused`], [`ClientError::Protocol`].
+    pub fn info(&self) -> Result<serde_json::Value, ClientError> {
+        let response = self
+            .agent
+            .get(&format!("{}/v1/info", self.base))
+            .call()
+            .map_err(refused)?;
+        let body = read_capped(response, MAX_PROBLEM)?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("info: {e}")))
+    }
+
+    /// Fetches evidence for a fresh nonce and verifies it under the policy.
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] and the transport errors.
+    pub fn attest(&self) -> Result<VerifiedEvidence, ClientError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .map_err(|_| ClientError::Seal(SealError::Random))?;
+        let request = serde_json::json!({ "nonce": hex::encode(nonce) });
+        let response = self
+            .agent
+            .post(&format!("{}/v1/evidence", self.base))
+            .set("content-type", "application/json")
+            .send_string(&request.to_string())
+            .map_err(refused)?;
+        let evidence = read_capped(response, MAX_TOKEN)?;
+        let policy = self.policy.clone().nonce(nonce.to_vec());
+        attest::verify(&evidence, &policy, SystemTime::now()).map_err(ClientError::Evidence)
+    }
+
+    /// One confidential request on `input`.
+    ///
+    /// # Errors
+    /// [`ClientError`]: the first step that failed.
+    pub fn call(&self, input: &[u8]) -> Result<Answer, ClientError> {
+        self.call_reader(input, input.len() as u64)
+    }
+
+    /// One confidential request on `len` bytes from `input`, sealed as they are sent (the input
+    /// is never held whole in memory).
+    ///
+    /// # Errors
+    /// [`ClientError`]: the first step that failed.
+    pub fn call_reader(&self, input: impl Read + Send, len: u64) -> Result<Answer, ClientError> {
+        let evidence = self.attest()?;
+        let target = seal_target(&evidence, self.seal_to)?;
+        let sealed_len = sealer::sealed_input_len(len)
+            .ok_or_else(|| ClientError::Protocol("input too large to seal".into()))?;
+        let (pipe_reader, mut pipe_writer) =
+            std::io::pipe().map_err(|e| ClientError::Transport(e.to_string()))?;
+        let (sealed, sent) = std::thread::scope(|scope| {
+            let sealing = scope.spawn(move || {
+                let result = sealer::seal(&target, input, len, &mut pipe_writer);
+                let _ = pipe_writer.flush();
+                drop(pipe_writer);
+                result
+            });
+            let sent = self
+                .agent
+                .post(&format!("{}/v1/run", self.base))
+                .set("content-type", SEALED_INPUT_MEDIA_TYPE)
+                .set("content-length", &sealed_len.to_string())
+                .send(pipe_reader);
+            let sealed = sealing
+                .join()
+                .unwrap_or(Err(SealError::Io(std::io::ErrorKind::Other.into())));
+            (sealed, sent)
+        });
+        // A sealing failure explains a failed upload better than the upload's own error.
+        let context = sealed.map_err(ClientError::Seal)?;
+        match sent {
+            Ok(response) => self.finish(response, context, evidence),
+            Err(ureq::Error::Status(422, response)) => {
+                Err(self.guest_failed(response, &context, &evidence))
+            }
+            Err(error) => Err(refused(error)),
+        }
+    }
+
+    /// A 200 answer: the receipt, checked against this request and the body received, then the
+    /// output opened.
+    fn finish(
+        &self,
+        response: ureq::Response,
+        context: ClientContext,
+        evidence: VerifiedEvidence,
+    ) -> Result<Answer, ClientError> {
+        let receipt_bytes = response
+            .header(RECEIPT_HEADER)
+            .ok_or_else(|| ClientError::Protocol("no receipt header".into()))
+            .and_then(|text| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_err(|_| ClientError::Protocol("the receipt header is not base64".into()))
+            })?;
+        let cap = sealer::sealed_output_len(self.max_output).unwrap_or(u64::MAX);
+        let sealed_output = read_capped(response, cap)?;
+        let receipt = self.check_receipt(&receipt_bytes, &context, &evidence, &sealed_output)?;
+        let mut output = Zeroizing::new(Vec::new());
+        sealer::open_output(&context, sealed_output.as_slice(), &mut *output)
+            .map_err(ClientError::Open)?;
+        Ok(Answer {
+            output,
+            receipt,
+            receipt_bytes,
+            sealed_output,
+            evidence,
+            context,
+        })
+    }
+
+    fn check_receipt(
+        &self,
+        receipt_bytes: &[u8],
+        context: &ClientContext,
+        evidence: &VerifiedEvidence,
+        sealed_output: &[u8],
+    ) -> Result<VerifiedReceipt, ClientError> {
+        let receipt = attest::verify_receipt(receipt_bytes, self.policy.roots(), SystemTime::now())
+            .map_err(ClientError::Receipt)?;
+        let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed_output).into());
+        sealer::check_receipt(context, &receipt, &digest).map_err(ClientError::Mismatch)?;
+        // The context binds platform and key policy; the evidence names the very enclave.
+        let claims = receipt.claims();
+        if claims.measurement != evidence.measurement() {
+            return Err(ClientError::Mismatch(ReceiptMismatch::Measurement {
+                receipt: claims.measurement,
+                sealed: evidence.measurement(),
+            }));
+        }
+        Ok(receipt)
+    }
+
+    /// A 422 answer: the guest failed. The receipt is verified and must name the sealed report;
+    /// the report is opened for the caller.
+    fn guest_failed(
+        &self,
+        response: ureq::Response,
+        context: &ClientContext,
+        evidence: &VerifiedEvidence,
+    ) -> ClientError {
+        let problem = match read_problem(response) {
+            Ok(problem) => problem,
+            Err(error) => return error,
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let member = |name: &str| {
+            problem
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .and_then(|text| b64.decode(text).ok())
+                .ok_or_else(|| ClientError::Protocol(format!("guest-failed without {name}")))
+        };
+        let (receipt_bytes, report) = match (member("receipt"), member("report")) {
+            (Ok(receipt), Ok(report)) => (receipt, report),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        let receipt = match self.check_receipt(&receipt_bytes, context, evidence, &report) {
+            Err(ClientError::Mismatch(ReceiptMismatch::Failed(_))) | Ok(_) => {
+                match attest::verify_receipt(&receipt_bytes, self.policy.roots(), SystemTime::now())
+                {
+                    Ok(receipt) => receipt,
+                    Err(e) => return ClientError::Receipt(e),
+                }
+            }
+            Err(other) => return other,
+        };
+        let category = match receipt.claims().outcome.clone() {
+            attest::Outcome::Failed { message } => message,
+            attest::Outcome::Success => {
+                return ClientError::Protocol("guest-failed with a successful receipt".into())
+            }
+        };
+        let mut opened = Zeroizing::new(Vec::new());
+        if let Err(e) = sealer::open_output(context, report.as_slice(), &mut *opened) {
+            return ClientError::Open(e);
+        }
+        ClientError::GuestFailed {
+            category,
+            report: String::from_utf8_lossy(&opened).into_owned(),
+            receipt: Box::new(receipt),
+        }
+    }
+}
+
+/// Where to seal for verified `evidence`: its key for `to`, its platform, its debug bit, its
+/// digest.
+///
+/// # Errors
+/// [`ClientError::NoEnclaveKeys`].
+pub fn seal_target(evidence: &VerifiedEvidence, to: SealTo) -> Result<SealTarget, ClientError> {
+    let claims = evidence.claims();
+    let keys = claims
+        .enclave_keys
+        .as_ref()
+        .ok_or(ClientError::NoEnclaveKeys)?;
+    let (public_key, policy) = match to {
+        SealTo::Measurement => (keys.measurement, KeyPolicy::Measurement(claims.measurement)),
+        SealTo::Signer => (
+            keys.signer,
+            KeyPolicy::Signer {
+                signer: claims.signer,
+                product_id: claims.product_id,
+                svn: claims.svn,
+            },
+        ),
+    };
+    Ok(SealTarget {
+        public_key,
+        policy,
+        debug: claims.debug,
+        evidence_digest: EvidenceDigest::from_bytes(evidence.digest()),
+        platform_id: claims.platform_id,
+    })
+}
+
+/// A refusal as the caller sees it: the problem document's type and detail when there is one.
+fn refused(error: ureq::Error) -> ClientError {
+    match error {
+        ureq::Error::Status(status, response) => match read_problem(response) {
+            Ok(problem) => {
+                let kind = problem
+                    .get("type")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|t| t.strip_prefix(PROBLEM_BASE))
+                    .map_or_else(|| format!("http-{status}"), str::to_owned);
+                let detail = problem
+                    .get("detail")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                ClientError::Refused {
+                    status,
+                    problem: kind,
+                    detail,
+                }
+            }
+            Err(_) => ClientError::Refused {
+                status,
+                problem: format!("http-{status}"),
+                detail: String::new(),
+            },
+        },
+        ureq::Error::Transport(transport) => ClientError::Transport(transport.to_string()),
+    }
+}
+
+fn read_problem(response: ureq::Response) -> Result<serde_json::Value, ClientError> {
+    let body = read_capped(response, MAX_PROBLEM)?;
+    serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("problem: {e}")))
+}
+
+fn read_capped(response: ureq::Response, cap: u64) -> Result<Vec<u8>, ClientError> {
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    if body.len() as u64 > cap {
+        return Err(ClientError::Protocol(format!(
+            "answer longer than {cap} bytes"
+        )));
+    }
+    Ok(body)
+}

@@ -1,0 +1,288 @@
+//! The enclave as a network service: one loaded, checked bundle served over HTTP/1.1 and HTTP/2
+//! (hyper on tokio), with the API of `docs/formats.md`, "HTTP API".
+//!
+//! - Guest runs execute on worker threads started by [`Enclave::on_guest_thread`], never on the
+//!   executor; a bounded queue stands in front of them and a full queue answers 503 at once.
+//! - Request bodies stream to the guest thread (never buffered whole), bounded by the length a
+//!   sealed header declares or the manifest's input cap, with per-frame and whole-body deadlines;
+//!   header reads have their own deadline; connections are capped.
+//! - Refusals are RFC 9457 problem documents whose `type` names the reason ([`Problem`]).
+//! - [`Server::run`] serves until its shutdown future resolves, then stops accepting, lets the
+//!   requests in flight finish within the drain timeout, and returns.
+//!
+//! Logs are `tracing` events (the embedder installs a subscriber): request id, route, outcome,
+//! status, duration and byte counts — never a payload byte, a key or a client context.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use enclave_platform::{Platform, PlatformReporter};
+use enclave_runtime::{Enclave, ReportIssuer};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+mod body;
+mod metrics;
+mod pool;
+pub mod problem;
+mod routes;
+
+pub use metrics::METRICS_MEDIA_TYPE;
+pub use problem::{Problem, ProblemDetails, PROBLEM_BASE, PROBLEM_MEDIA_TYPE};
+
+/// Media type of a sealed input (`POST /v1/run` request body).
+pub const SEALED_INPUT_MEDIA_TYPE: &str = "application/vnd.enclave.sealed-input";
+/// Media type of a sealed output (`POST /v1/run` response body).
+pub const SEALED_OUTPUT_MEDIA_TYPE: &str = "application/vnd.enclave.sealed-output";
+/// Media type of a plaintext run's input and output.
+pub const PLAINTEXT_MEDIA_TYPE: &str = "application/octet-stream";
+/// Media type of evidence (an EAT in a COSE_Sign1, RFC 9711).
+pub const EVIDENCE_MEDIA_TYPE: &str = "application/eat+cwt";
+/// Response header carrying the signed receipt of a sealed run (standard base64, RFC 4648 §4).
+pub const RECEIPT_HEADER: &str = "enclave-receipt";
+/// Response header carrying the request id the server's logs name.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// How a server runs; every field has a default ([`Config::default`]).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Guest threads (runs executing at once).
+    pub workers: usize,
+    /// Runs that may wait for a worker; beyond, 503.
+    pub queue: usize,
+    /// Open connections at most; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Whether `POST /v1/run` takes plaintext (`application/octet-stream`) inputs.
+    pub allow_plaintext: bool,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Longest pause between two pieces of a request body.
+    pub body_idle_timeout: Duration,
+    /// How long a client may take to send a whole request body.
+    pub body_timeout: Duration,
+    /// On shutdown, how long requests in flight may take to finish.
+    pub drain_timeout: Duration,
+    /// `Retry-After` of a 503, in seconds.
+    pub retry_after: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            queue: 64,
+            max_connections: 1024,
+            allow_plaintext: false,
+            header_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+            retry_after: 1,
+        }
+    }
+}
+
+/// Why a server could not start or stopped uncleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Binding or configuring the listener failed.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The worker threads could not start.
+    #[error("cannot start the worker threads")]
+    Workers(#[source] std::io::Error),
+    /// The platform's root certificate is not PEM.
+    #[error("the platform's root certificate is malformed")]
+    Root,
+    /// Shutdown: the runs in flight did not finish within the drain timeout.
+    #[error("{0} connection(s) or run(s) still busy after the drain timeout")]
+    DrainTimeout(&'static str),
+}
+
+/// What the handlers share.
+pub(crate) struct Shared {
+    enclave: Arc<Enclave>,
+    platform: Arc<Platform>,
+    reporter: Arc<dyn ReportIssuer>,
+    config: Config,
+    pool: pool::Pool,
+    metrics: metrics::Metrics,
+    /// `GET /v1/info`, built once.
+    info: bytes::Bytes,
+    /// Largest sealed input `POST /v1/run` reads: the manifest's input cap, sealed.
+    max_sealed_input: u64,
+    draining: AtomicBool,
+    next_request: AtomicU64,
+}
+
+/// A server bound to its address, with the enclave loaded and its workers started.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds `addr` and starts the workers for `enclave` on `platform`. Call inside a tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// [`ServeError`].
+    pub async fn bind(
+        addr: SocketAddr,
+        enclave: Arc<Enclave>,
+        platform: Arc<Platform>,
+        config: Config,
+    ) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Listen { addr, source })?;
+        let reporter: Arc<dyn ReportIssuer> = Arc::new(PlatformReporter::new(
+            platform.clone(),
+            &enclave,
+            std::time::SystemTime::now,
+        ));
+        let limits = &enclave.bundle().manifest().limits;
+        let max_sealed_input = sealer::sealed_input_len(limits.max_input_bytes).unwrap_or(u64::MAX);
+        let info = routes::info_document(&enclave, &platform, &config, max_sealed_input)
+            .ok_or(ServeError::Root)?;
+        let pool = pool::Pool::start(&enclave, config.workers, config.queue)
+            .map_err(ServeError::Workers)?;
+        let metrics = metrics::Metrics::new(enclave.free_instance_slots());
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                enclave,
+                platform,
+                reporter,
+                config,
+                pool,
+                metrics,
+                info,
+                max_sealed_input,
+                draining: AtomicBool::new(false),
+                next_request: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The address it listens on (useful after binding port 0).
+    ///
+    /// # Errors
+    /// The socket's error.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, answers the requests in flight
+    /// (each within the drain timeout) and returns.
+    ///
+    /// # Errors
+    /// [`ServeError::DrainTimeout`] when requests were still running at the deadline.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let Self { listener, shared } = self;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.config.header_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(shared.config.header_timeout))
+            .keep_alive_timeout(shared.config.header_timeout);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
+        tokio::pin!(shutdown);
+        tracing::info!(
+            addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+            measurement = %shared.enclave.measurement(),
+            workers = shared.config.workers,
+            queue = shared.config.queue,
+            "serving"
+        );
+        loop {
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of descriptors and the like: back off rather than spin.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let shared_conn = shared.clone();
+            let service = service_fn(move |request| {
+                let shared = shared_conn.clone();
+                async move { Ok::<_, std::convert::Infallible>(routes::handle(shared, request).await) }
+            });
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            let shared_conn = shared.clone();
+            tokio::spawn(async move {
+                shared_conn.metrics.connections.inc();
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, error = %error, "connection ended with an error");
+                }
+                shared_conn.metrics.connections.dec();
+                drop(permit);
+            });
+        }
+        shared.draining.store(true, Ordering::SeqCst);
+        drop(listener);
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let deadline = Instant::now() + shared.config.drain_timeout;
+        let drained = tokio::time::timeout(shared.config.drain_timeout, graceful.shutdown())
+            .await
+            .is_ok();
+        let workers_done = {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || shared.pool.close(deadline))
+                .await
+                .unwrap_or(false)
+        };
+        match (drained, workers_done) {
+            (true, true) => {
+                tracing::info!("stopped");
+                Ok(())
+            }
+            (false, _) => Err(ServeError::DrainTimeout("connections")),
+            (true, false) => Err(ServeError::DrainTimeout("runs")),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The guest threads and the bounded queue in front of them.
+//!
+//! Guest runs never execute on the async executor: each worker is a thread started by
+//! [`Enclave::on_guest_thread`] (the native stack a guest needs) that takes runs from one
+//! bounded queue. When the queue is full a request is refused at once (503 with `Retry-After`)
+//! rather than waiting in an unbounded backlog.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use enclave_runtime::Enclave;
+
+/// A run, boxed for the queue.
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The queue is full.
+#[derive(Debug)]
+pub(crate) struct Busy;
+
+pub(crate) struct Pool {
+    /// `None` once closed.
+    sender: Mutex<Option<Sender<Job>>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("queued", &self.queued())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Starts `workers` guest threads for `enclave` behind a queue of `queue` runs.
+    pub(crate) fn start(
+        enclave: &Arc<Enclave>,
+        workers: usize,
+        queue: usize,
+    ) -> std::io::Result<Self> {
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(queue);
+        let workers = (0..workers.max(1))
+            .map(|i| {
+                let enclave = enclave.clone();
+                let receiver = receiver.clone();
+                std::thread::Builder::new()
+                    .name(format!("enclave-worker-{i}"))
+                    .spawn(move || {
+                        // A failure to start the guest thread leaves this worker out; the others
+                        // serve, and an empty pool shows as runs that never start (readyz).
+                        let _ = enclave.on_guest_thread(|| work(&receiver));
+                    })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
+            sender: Mutex::new(Some(sender)),
+            workers: Mutex::new(workers),
+        })
+    }
+
+    /// Queues `job`, or refuses it at once when the queue is full (or the pool is closed).
+    pub(crate) fn submit(&self, job: Job) -> Result<(), Busy> {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        sender
+            .as_ref()
+            .ok_or(Busy)?
+            .try_send(job)
+            .map_err(|e| match e {
+                TrySendError::Full(_) | TrySendError::Disconnected(_) => Busy,
+            })
+    }
+
+    /// Runs waiting for a worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, Sender::len)
+    }
+
+    /// Closes the queue and waits, until `deadline`, for the workers to finish what is queued
+    /// and running. Returns whether they all did.
+    pub(crate) fn close(&self, deadline: Instant) -> bool {
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        loop {
+            let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+            workers.retain(|w| !w.is_finished());
+            if workers.is_empty() {
+                return true;
+            }
+            drop(workers);
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn work(receiver: &Receiver<Job>) {
+    while let Ok(job) = receiver.recv() {
+        // A job answers its request through a channel; if it panicked, the dropped sender
+        // answers 500, and this worker serves the next run.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+    }
+}

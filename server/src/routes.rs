@@ -1,0 +1,704 @@
+//! The routes of the HTTP API (`docs/formats.md`, "HTTP API").
+
+use std::io::Read as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant as StdInstant, SystemTime};
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use enclave_platform::Platform;
+use enclave_runtime::confidential::{ConfidentialError, SealedRun};
+use enclave_runtime::{Enclave, Input, RunError, RunReport};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use sealer::{OpenError, SealedInputHeader};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::body::{self, Deadlines, Pumped};
+use crate::problem::{Problem, ProblemDetails, PROBLEM_MEDIA_TYPE};
+use crate::{
+    Config, Shared, EVIDENCE_MEDIA_TYPE, PLAINTEXT_MEDIA_TYPE, RECEIPT_HEADER, REQUEST_ID_HEADER,
+    SEALED_INPUT_MEDIA_TYPE, SEALED_OUTPUT_MEDIA_TYPE,
+};
+
+type Answer = Response<Full<Bytes>>;
+
+/// Largest `POST /v1/evidence` body.
+const MAX_EVIDENCE_REQUEST: usize = 1024;
+
+/// What the request log says of an answer.
+struct Outcome {
+    answer: Answer,
+    /// `ok`, `refused`, `guest_failed`, `busy`, `error`, `disconnected`.
+    label: &'static str,
+    bytes_in: u64,
+}
+
+impl Outcome {
+    fn ok(answer: Answer, bytes_in: u64) -> Self {
+        Self {
+            answer,
+            label: "ok",
+            bytes_in,
+        }
+    }
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Answer {
+    let started = Instant::now();
+    let id = format!(
+        "{:016x}",
+        shared.next_request.fetch_add(1, Ordering::Relaxed)
+    );
+    let method = request.method().clone();
+    let route = route_name(request.uri().path());
+    let outcome = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/healthz") => Outcome::ok(text(StatusCode::OK, "ok\n"), 0),
+        (&Method::GET, "/readyz") => readyz(&shared),
+        (&Method::GET, "/metrics") => metrics(&shared),
+        (&Method::GET, "/v1/info") => Outcome::ok(
+            bytes(StatusCode::OK, "application/json", shared.info.clone()),
+            0,
+        ),
+        (&Method::POST, "/v1/evidence") => evidence(&shared, request, &id).await,
+        (&Method::POST, "/v1/run") => run(&shared, request, &id).await,
+        (_, "/healthz" | "/readyz" | "/metrics" | "/v1/info" | "/v1/evidence" | "/v1/run") => {
+            refuse(
+                &shared,
+                &id,
+                ProblemDetails::new(
+                    Problem::MethodNotAllowed,
+                    format!("{method} is not allowed here"),
+                ),
+                0,
+            )
+        }
+        (_, path) => {
+            let detail = format!("no route {}", truncate(path, 128));
+            refuse(
+                &shared,
+                &id,
+                ProblemDetails::new(Problem::NotFound, detail),
+                0,
+            )
+        }
+    };
+    let Outcome {
+        mut answer,
+        label,
+        bytes_in,
+    } = outcome;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        answer.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = answer.status().as_u16();
+    let bytes_out = hyper::body::Body::size_hint(answer.body())
+        .exact()
+        .unwrap_or(0);
+    shared.metrics.request(route, label);
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        status,
+        outcome = label,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        bytes_in,
+        bytes_out,
+        "request"
+    );
+    answer
+}
+
+/// The route's name for logs and metrics: a fixed set, never the client's path.
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        "/metrics" => "metrics",
+        "/v1/info" => "info",
+        "/v1/evidence" => "evidence",
+        "/v1/run" => "run",
+        _ => "other",
+    }
+}
+
+fn readyz(shared: &Shared) -> Outcome {
+    if shared.draining.load(Ordering::SeqCst) {
+        Outcome {
+            answer: text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+            label: "refused",
+            bytes_in: 0,
+        }
+    } else {
+        Outcome::ok(text(StatusCode::OK, "ready\n"), 0)
+    }
+}
+
+fn metrics(shared: &Shared) -> Outcome {
+    let m = &shared.metrics;
+    m.queue_depth
+        .set(i64::try_from(shared.pool.queued()).unwrap_or(i64::MAX));
+    m.free_slots
+        .set(i64::from(shared.enclave.free_instance_slots()));
+    Outcome::ok(
+        bytes(
+            StatusCode::OK,
+            crate::METRICS_MEDIA_TYPE,
+            Bytes::from(m.encode()),
+        ),
+        0,
+    )
+}
+
+/// `GET /v1/info`: the public facts about what this server runs.
+pub(crate) fn info_document(
+    enclave: &Enclave,
+    platform: &Platform,
+    config: &Config,
+    max_sealed_input: u64,
+) -> Option<Bytes> {
+    let bundle = enclave.bundle();
+    let manifest = bundle.manifest();
+    let root = pem::parse(platform.root_pem()).ok()?;
+    let limits = &manifest.limits;
+    let doc = serde_json::json!({
+        "measurement": enclave.measurement().to_string(),
+        "signer_id": bundle.signer_id().to_string(),
+        "module_sha256": bundle.module_digest().to_string(),
+        "product_id": manifest.product_id.0,
+        "svn": manifest.svn.0,
+        "debug": manifest.debug,
+        "kind": manifest.kind.to_string(),
+        "capabilities": manifest.capabilities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "platform_id": platform.platform_id().to_string(),
+        "platform_tcb": platform.tcb(),
+        "root_sha256": hex::encode(Sha256::digest(root.contents())),
+        "limits": {
+            "memory_bytes": limits.memory_bytes,
+            "fuel": limits.fuel,
+            "timeout_ms": limits.timeout_ms,
+            "max_input_bytes": limits.max_input_bytes,
+            "max_output_bytes": limits.max_output_bytes,
+            "stack_bytes": limits.stack_bytes,
+            "max_sealed_input_bytes": max_sealed_input,
+        },
+        "plaintext_runs": config.allow_plaintext,
+    });
+    serde_json::to_vec_pretty(&doc).ok().map(Bytes::from)
+}
+
+/// The `POST /v1/evidence` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvidenceRequest {
+    /// 8 to 64 bytes, hex.
+    nonce: String,
+    /// Up to 64 bytes, hex.
+    #[serde(default)]
+    report_data: String,
+}
+
+async fn evidence(shared: &Shared, request: Request<Incoming>, id: &str) -> Outcome {
+    if let Some(problem) = media_type_problem(&request, &["application/json"]) {
+        return refuse(shared, id, problem, 0);
+    }
+    let deadlines = deadlines(&shared.config);
+    let (_, mut incoming) = request.into_parts();
+    let mut body = BytesMut::new();
+    loop {
+        match body::next_data(&mut incoming, deadlines).await {
+            Ok(Some(data)) => {
+                if body.len() + data.len() > MAX_EVIDENCE_REQUEST {
+                    let detail =
+                        format!("an evidence request is at most {MAX_EVIDENCE_REQUEST} bytes");
+                    return refuse(
+                        shared,
+                        id,
+                        ProblemDetails::new(Problem::PayloadTooLarge, detail),
+                        body.len() as u64,
+                    );
+                }
+                body.extend_from_slice(&data);
+            }
+            Ok(None) => break,
+            Err(end) => return body_failure(shared, id, end, body.len() as u64),
+        }
+    }
+    let bytes_in = body.len() as u64;
+    let parsed = serde_json::from_slice::<EvidenceRequest>(&body)
+        .map_err(|e| format!("not an evidence request: {e}"))
+        .and_then(|r| {
+            let nonce = hex::decode(&r.nonce).map_err(|_| "nonce is not hex".to_owned())?;
+            let data =
+                hex::decode(&r.report_data).map_err(|_| "report_data is not hex".to_owned())?;
+            if !(8..=64).contains(&nonce.len()) {
+                return Err(format!(
+                    "the nonce must be 8 to 64 bytes, not {}",
+                    nonce.len()
+                ));
+            }
+            if data.len() > 64 {
+                return Err(format!(
+                    "report_data must be at most 64 bytes, not {}",
+                    data.len()
+                ));
+            }
+            Ok((nonce, data))
+        });
+    let (nonce, report_data) = match parsed {
+        Ok(parsed) => parsed,
+        Err(detail) => {
+            return refuse(
+                shared,
+                id,
+                ProblemDetails::new(Problem::BadRequest, detail),
+                bytes_in,
+            )
+        }
+    };
+    // One ECDSA signature: cheap enough for the executor's thread.
+    match shared
+        .platform
+        .attest(&shared.enclave, &nonce, &report_data, SystemTime::now())
+    {
+        Ok(evidence) => Outcome::ok(
+            bytes(StatusCode::OK, EVIDENCE_MEDIA_TYPE, Bytes::from(evidence)),
+            bytes_in,
+        ),
+        Err(error) => {
+            tracing::error!(request_id = %id, %error, "cannot sign evidence");
+            let detail = "cannot sign evidence";
+            refuse(
+                shared,
+                id,
+                ProblemDetails::new(Problem::Internal, detail),
+                bytes_in,
+            )
+        }
+    }
+}
+
+async fn run(shared: &Arc<Shared>, request: Request<Incoming>, id: &str) -> Outcome {
+    let sealed = match media_type(&request).as_deref() {
+        Some(SEALED_INPUT_MEDIA_TYPE) => true,
+        Some(PLAINTEXT_MEDIA_TYPE) => false,
+        _ => {
+            let detail = format!(
+                "POST /v1/run takes {SEALED_INPUT_MEDIA_TYPE} (or {PLAINTEXT_MEDIA_TYPE} when plaintext runs are enabled)"
+            );
+            return refuse(
+                shared,
+                id,
+                ProblemDetails::new(Problem::UnsupportedMediaType, detail),
+                0,
+            );
+        }
+    };
+    if !sealed && !shared.config.allow_plaintext {
+        let detail =
+            "this server runs sealed inputs only (the operator did not pass --allow-plaintext)";
+        return refuse(
+            shared,
+            id,
+            ProblemDetails::new(Problem::PlaintextRefused, detail),
+            0,
+        );
+    }
+    let declared = content_length(&request);
+    let limit = if sealed {
+        shared.max_sealed_input
+    } else {
+        shared.enclave.bundle().manifest().limits.max_input_bytes
+    };
+    if let Some(len) = declared.filter(|len| *len > limit) {
+        let detail = format!("the body of {len} bytes is over this enclave's limit of {limit}");
+        return refuse(
+            shared,
+            id,
+            ProblemDetails::new(Problem::PayloadTooLarge, detail),
+            0,
+        );
+    }
+    if sealed {
+        run_sealed(shared, request, declared, id).await
+    } else {
+        run_plaintext(shared, request, declared, id).await
+    }
+}
+
+async fn run_sealed(
+    shared: &Arc<Shared>,
+    request: Request<Incoming>,
+    declared: Option<u64>,
+    id: &str,
+) -> Outcome {
+    let deadlines = deadlines(&shared.config);
+    let (_, mut incoming) = request.into_parts();
+    // The fixed-size header first: it names the platform and the enclave, and the exact length
+    // of the rest, all checked before a worker is taken.
+    let mut head = BytesMut::new();
+    while head.len() < sealer::input::HEADER_LEN {
+        match body::next_data(&mut incoming, deadlines).await {
+            Ok(Some(data)) => head.extend_from_slice(&data),
+            Ok(None) => break,
+            Err(end) => return body_failure(shared, id, end, head.len() as u64),
+        }
+    }
+    let mut head = head.freeze();
+    let header_bytes = head.split_to(head.len().min(sealer::input::HEADER_LEN));
+    let header = match SealedInputHeader::read(&mut header_bytes.as_ref()) {
+        Ok(header) => header,
+        Err(error) => return input_refused(shared, id, &error, header_bytes.len() as u64),
+    };
+    let identity = shared.enclave.identity();
+    if let Err(error) = header.check_binding(&identity, &shared.platform.platform_id()) {
+        return input_refused(shared, id, &error, header_bytes.len() as u64);
+    }
+    let max_input = shared.enclave.bundle().manifest().limits.max_input_bytes;
+    if header.plaintext_len() > max_input {
+        let detail = format!(
+            "the sealed input holds {} bytes; this enclave takes at most {max_input}",
+            header.plaintext_len()
+        );
+        return refuse(
+            shared,
+            id,
+            ProblemDetails::new(Problem::PayloadTooLarge, detail),
+            0,
+        );
+    }
+    let total = sealer::sealed_input_len(header.plaintext_len()).unwrap_or(u64::MAX);
+    if let Some(len) = declared.filter(|len| *len != total) {
+        let detail = format!("the body is {len} bytes but its sealed header declares {total}");
+        let problem = ProblemDetails::new(Problem::SealedInputRefused, detail);
+        return refuse(shared, id, problem, 0);
+    }
+
+    let (sender, reader) = body::channel();
+    let input = std::io::Cursor::new(header_bytes).chain(reader);
+    let (reply, answer) = oneshot::channel();
+    let worker = shared.clone();
+    let job = Box::new(move || {
+        let started = StdInstant::now();
+        worker.metrics.runs_in_flight.inc();
+        let result = worker.enclave.run_sealed(
+            worker.platform.as_ref(),
+            input,
+            Vec::new(),
+            Some(worker.reporter.clone()),
+            SystemTime::now,
+        );
+        worker.metrics.runs_in_flight.dec();
+        let elapsed = started.elapsed().as_secs_f64();
+        let fuel = result.as_ref().map_or(0, |run| run.claims.fuel_used);
+        worker.metrics.run(elapsed, fuel);
+        let _ = reply.send(result);
+    });
+    if let Err(pool::Busy) = shared.pool.submit(job) {
+        return busy(shared, id);
+    }
+    let limit = total.saturating_sub(sealer::input::HEADER_LEN as u64);
+    let (pumped, result) = tokio::join!(sender.pump(head, incoming, limit, deadlines), answer);
+    let bytes_in = total.min(shared.max_sealed_input);
+    match (pumped, result) {
+        (Pumped::TooLong | Pumped::TimedOut | Pumped::Disconnected, _) => {
+            body_failure(shared, id, pumped, bytes_in)
+        }
+        (_, Err(_)) => internal(shared, id, "the run ended without an answer", bytes_in),
+        (_, Ok(Ok(run))) => sealed_answer(run, bytes_in),
+        (_, Ok(Err(error))) => confidential_failure(shared, id, error, bytes_in),
+    }
+}
+
+use crate::pool;
+
+fn sealed_answer(run: SealedRun<Vec<u8>>, bytes_in: u64) -> Outcome {
+    let receipt = base64::engine::general_purpose::STANDARD.encode(&run.receipt);
+    let mut answer = bytes(
+        StatusCode::OK,
+        SEALED_OUTPUT_MEDIA_TYPE,
+        Bytes::from(run.output),
+    );
+    if let Ok(value) = HeaderValue::from_str(&receipt) {
+        answer.headers_mut().insert(RECEIPT_HEADER, value);
+    }
+    Outcome::ok(answer, bytes_in)
+}
+
+fn confidential_failure(
+    shared: &Shared,
+    id: &str,
+    error: ConfidentialError,
+    bytes_in: u64,
+) -> Outcome {
+    match error {
+        ConfidentialError::Input(error) => input_refused(shared, id, &error, bytes_in),
+        ConfidentialError::Guest {
+            error,
+            receipt,
+            report,
+        } => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            // The operator's view of the failure: a production guest's words are withheld
+            // here; they are only in the sealed report.
+            let problem = ProblemDetails::new(Problem::GuestFailed, error.to_string())
+                .with("receipt", b64.encode(&receipt))
+                .with("report", b64.encode(&report));
+            let mut outcome = refuse(shared, id, problem, bytes_in);
+            outcome.label = "guest_failed";
+            outcome
+        }
+        other => {
+            tracing::error!(request_id = %id, error = %error_chain(&other), "run failed on the host side");
+            internal(shared, id, "the host could not finish the run", bytes_in)
+        }
+    }
+}
+
+async fn run_plaintext(
+    shared: &Arc<Shared>,
+    request: Request<Incoming>,
+    declared: Option<u64>,
+    id: &str,
+) -> Outcome {
+    let deadlines = deadlines(&shared.config);
+    let (_, mut incoming) = request.into_parts();
+    let max_input = shared.enclave.bundle().manifest().limits.max_input_bytes;
+    // With a length the body streams to the guest; without one (chunked) it is read first, up
+    // to the input cap, so the guest is told its exact length.
+    let (first, len) = match declared {
+        Some(len) => (Bytes::new(), len),
+        None => {
+            let mut body = BytesMut::new();
+            loop {
+                match body::next_data(&mut incoming, deadlines).await {
+                    Ok(Some(data)) => {
+                        if (body.len() + data.len()) as u64 > max_input {
+                            return body_failure(shared, id, Pumped::TooLong, body.len() as u64);
+                        }
+                        body.extend_from_slice(&data);
+                    }
+                    Ok(None) => break,
+                    Err(end) => return body_failure(shared, id, end, body.len() as u64),
+                }
+            }
+            let len = body.len() as u64;
+            (body.freeze(), len)
+        }
+    };
+    let (sender, reader) = body::channel();
+    let (reply, answer) = oneshot::channel::<Result<RunReport<Vec<u8>>, RunError>>();
+    let worker = shared.clone();
+    let job = Box::new(move || {
+        let started = StdInstant::now();
+        worker.metrics.runs_in_flight.inc();
+        let result = worker.enclave.run(
+            Input::new(reader, len),
+            Vec::new(),
+            Some(worker.reporter.clone()),
+        );
+        worker.metrics.runs_in_flight.dec();
+        let fuel = result.as_ref().map_or(0, |r| r.fuel_used);
+        worker.metrics.run(started.elapsed().as_secs_f64(), fuel);
+        let _ = reply.send(result);
+    });
+    if let Err(pool::Busy) = shared.pool.submit(job) {
+        return busy(shared, id);
+    }
+    let (pumped, result) = tokio::join!(sender.pump(first, incoming, len, deadlines), answer);
+    match (pumped, result) {
+        (Pumped::TooLong | Pumped::TimedOut | Pumped::Disconnected, _) => {
+            body_failure(shared, id, pumped, len)
+        }
+        (_, Err(_)) => internal(shared, id, "the run ended without an answer", len),
+        (_, Ok(Ok(report))) => Outcome::ok(
+            bytes(
+                StatusCode::OK,
+                PLAINTEXT_MEDIA_TYPE,
+                Bytes::from(report.output),
+            ),
+            len,
+        ),
+        (_, Ok(Err(RunError::Input(error)))) => {
+            let detail = format!("the input could not be read: {error}");
+            refuse(
+                shared,
+                id,
+                ProblemDetails::new(Problem::BadRequest, detail),
+                len,
+            )
+        }
+        (_, Ok(Err(error))) => {
+            let mut outcome = refuse(
+                shared,
+                id,
+                ProblemDetails::new(Problem::GuestFailed, error.to_string()),
+                len,
+            );
+            outcome.label = "guest_failed";
+            outcome
+        }
+    }
+}
+
+fn input_refused(shared: &Shared, id: &str, error: &OpenError, bytes_in: u64) -> Outcome {
+    let problem = match error {
+        OpenError::PlatformMismatch { .. } => Problem::WrongPlatform,
+        _ => Problem::SealedInputRefused,
+    };
+    let mut details = ProblemDetails::new(problem, error_chain(error));
+    if problem == Problem::WrongPlatform {
+        details = details.with("platform_id", shared.platform.platform_id().to_string());
+    }
+    refuse(shared, id, details, bytes_in)
+}
+
+fn body_failure(shared: &Shared, id: &str, end: Pumped, bytes_in: u64) -> Outcome {
+    let problem = match end {
+        Pumped::TooLong => ProblemDetails::new(
+            Problem::PayloadTooLarge,
+            "the body is longer than the enclave takes or than its sealed header declares",
+        ),
+        Pumped::TimedOut => ProblemDetails::new(
+            Problem::RequestTimeout,
+            format!(
+                "the body must arrive within {} s, with no pause over {} s",
+                shared.config.body_timeout.as_secs(),
+                shared.config.body_idle_timeout.as_secs()
+            ),
+        ),
+        Pumped::Complete | Pumped::Abandoned | Pumped::Disconnected => {
+            ProblemDetails::new(Problem::BadRequest, "the client went away mid-body")
+        }
+    };
+    let mut outcome = refuse(shared, id, problem, bytes_in);
+    if end == Pumped::Disconnected {
+        outcome.label = "disconnected";
+    }
+    outcome
+}
+
+fn busy(shared: &Shared, id: &str) -> Outcome {
+    let (problem, detail) = if shared.draining.load(Ordering::SeqCst) {
+        (Problem::Draining, "the server is shutting down")
+    } else {
+        (Problem::Busy, "every worker is busy and the queue is full")
+    };
+    let retry = shared.config.retry_after;
+    let mut outcome = refuse(shared, id, ProblemDetails::new(problem, detail), 0);
+    outcome
+        .answer
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    outcome.label = "busy";
+    outcome
+}
+
+fn internal(shared: &Shared, id: &str, detail: &str, bytes_in: u64) -> Outcome {
+    let mut outcome = refuse(
+        shared,
+        id,
+        ProblemDetails::new(Problem::Internal, detail),
+        bytes_in,
+    );
+    outcome.label = "error";
+    outcome
+}
+
+fn refuse(shared: &Shared, id: &str, problem: ProblemDetails, bytes_in: u64) -> Outcome {
+    shared.metrics.refusal(problem.problem.slug());
+    let body = serde_json::to_vec(&problem.to_json(id)).unwrap_or_default();
+    let mut answer = bytes(
+        problem.problem.status(),
+        PROBLEM_MEDIA_TYPE,
+        Bytes::from(body),
+    );
+    if problem.problem == Problem::MethodNotAllowed {
+        answer
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    }
+    Outcome {
+        answer,
+        label: "refused",
+        bytes_in,
+    }
+}
+
+fn bytes(status: StatusCode, media_type: &'static str, body: Bytes) -> Answer {
+    let mut answer = Response::new(Full::new(body));
+    *answer.status_mut() = status;
+    answer
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    answer
+}
+
+fn text(status: StatusCode, body: &'static str) -> Answer {
+    bytes(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(body.as_bytes()),
+    )
+}
+
+fn deadlines(config: &Config) -> Deadlines {
+    Deadlines {
+        idle: config.body_idle_timeout,
+        total: Instant::now() + config.body_timeout,
+    }
+}
+
+/// The request's media type without parameters, lowercased.
+fn media_type<B>(request: &Request<B>) -> Option<String> {
+    let value = request.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+fn media_type_problem<B>(request: &Request<B>, accepted: &[&str]) -> Option<ProblemDetails> {
+    match media_type(request) {
+        Some(t) if accepted.contains(&t.as_str()) => None,
+        _ => Some(ProblemDetails::new(
+            Problem::UnsupportedMediaType,
+            format!("this route takes {}", accepted.join(" or ")),
+        )),
+    }
+}
+
+fn content_length<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// An error and its sources, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
