@@ -1,7 +1,7 @@
 """Sealed input / sealed output interop, written from docs/formats.md ("Confidential I/O") alone.
 
 An independent client and an independent enclave (pyhpke for RFC 9180, cryptography for HKDF,
-ChaCha20-Poly1305 and SHA-256) exchange files with the Rust `sealer` library, driven through
+ChaCha20-Poly1305 and SHA-256; the shared parts in formats.py) exchange files with the Rust `sealer` library, driven through
 the `interop` example of the sealer crate (`sealer/examples/interop.rs`):
 
 1. key derivation: the enclave public keys derived here equal the library's;
@@ -20,15 +20,9 @@ import subprocess
 import sys
 import tempfile
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
-from cryptography.hazmat.primitives import hmac
-from pyhpke import AEADId, CipherSuite, KDFId, KEMId
+from formats import (CHUNK, SUITE, TAG, enclave_keypair, open_output, policy_block, seal_input,
+                     seal_output, stream_open)
 
-SUITE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
-CHUNK = 65536
-TAG = 16
 ROOT = sys.argv[1]
 
 
@@ -52,63 +46,6 @@ def interop(*args):
     return subprocess.run([INTEROP, *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def policy_block(kind, identity, debug, product=0, svn=0):
-    return bytes([kind, debug]) + identity + struct.pack(">HH", product, svn)
-
-
-def derive(secret, purpose, block):
-    info = b"enclave/v1/" + purpose + b"\x00" + block
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
-
-
-def enclave_keypair(secret, block):
-    return SUITE.kem.derive_key_pair(derive(secret, b"hpke-enclave-key", block))
-
-
-def nonce(counter, last):
-    return b"\x00\x00\x00" + struct.pack(">Q", counter) + bytes([1 if last else 0])
-
-
-def stream_seal(key, plaintext):
-    aead, out = ChaCha20Poly1305(key), []
-    pieces = [plaintext[i:i + CHUNK] for i in range(0, len(plaintext), CHUNK)] or [b""]
-    for i, piece in enumerate(pieces):
-        out.append(aead.encrypt(nonce(i, i == len(pieces) - 1), piece, b""))
-    return b"".join(out)
-
-
-def stream_open(key, body):
-    """Opens chunks whose final one is the one followed by end of data."""
-    aead, out, i = ChaCha20Poly1305(key), [], 0
-    while True:
-        chunk, body = body[:CHUNK + TAG], body[CHUNK + TAG:]
-        last = len(body) == 0
-        out.append(aead.decrypt(nonce(i, last), chunk, b""))
-        if last:
-            return b"".join(out)
-        i += 1
-
-
-def response_key(secret, enc, response_nonce):
-    salt = enc + response_nonce
-    h = hmac.HMAC(salt, hashes.SHA256())
-    h.update(secret)
-    prk = h.finalize()
-    return HKDFExpand(algorithm=hashes.SHA256(), length=32, info=b"key").derive(prk)
-
-
-def seal_input(pk, block, evidence, platform, plaintext):
-    bound = (b"ENCLSEAL" + struct.pack(">HHHH", 1, 0x20, 1, 3) + block + evidence + platform
-             + struct.pack(">QI", len(plaintext), CHUNK))
-    assert len(bound) == 130
-    enc, ctx = SUITE.create_sender_context(SUITE.kem.deserialize_public_key(pk), bound)
-    confirmation = ctx.seal(b"", b"")
-    payload_key = ctx.export(b"enclave/v1 sealed-input payload", 32)
-    response_secret = ctx.export(b"enclave/v1 sealed-output secret", 32)
-    sealed = bound + enc + confirmation + stream_seal(payload_key, plaintext)
-    return sealed, enc, response_secret
-
-
 def open_input_as_enclave(secret, sealed):
     bound, enc, confirmation, body = sealed[:130], sealed[130:162], sealed[162:178], sealed[178:]
     assert bound[:8] == b"ENCLSEAL" and struct.unpack(">HHHH", bound[8:16]) == (1, 0x20, 1, 3)
@@ -121,17 +58,6 @@ def open_input_as_enclave(secret, sealed):
     assert len(plaintext) == length
     assert len(body) == length + TAG * max(1, -(-length // CHUNK))
     return plaintext, enc, ctx.export(b"enclave/v1 sealed-output secret", 32)
-
-
-def seal_output(enc, response_secret, plaintext):
-    response_nonce = os.urandom(32)
-    key = response_key(response_secret, enc, response_nonce)
-    return b"ENCLRESP" + struct.pack(">H", 1) + response_nonce + stream_seal(key, plaintext)
-
-
-def open_output(enc, response_secret, sealed):
-    assert sealed[:10] == b"ENCLRESP\x00\x01"
-    return stream_open(response_key(response_secret, enc, sealed[10:42]), sealed[42:])
 
 
 def main():
