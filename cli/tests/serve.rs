@@ -46,22 +46,18 @@ impl Served {
     }
 
     /// Sends SIGTERM and returns the exit status and the logs.
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    fn terminate(self) -> (std::process::ExitStatus, String) {
+        self.signal();
+        self.terminate_waited()
+    }
+
+    fn signal(&self) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap()
             .success());
-        let status = self.child.wait().unwrap();
-        let mut logs = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut logs)
-            .unwrap();
-        (status, logs)
     }
 }
 

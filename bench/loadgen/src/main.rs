@@ -211,7 +211,10 @@ fn http(
     let evidence = client.attest().context("attesting the server")?;
     let warmup = connections;
     let sealed = Arc::new(seal_many(&evidence, requests + warmup, size)?);
-    let authority = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -301,7 +304,10 @@ async fn send(
 ) -> anyhow::Result<()> {
     let request = http::Request::post("/v1/run")
         .header(http::header::HOST, authority)
-        .header(http::header::CONTENT_TYPE, "application/vnd.enclave.sealed-input")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/vnd.enclave.sealed-input",
+        )
         .header(http::header::CONTENT_LENGTH, sealed.len())
         .body(Full::new(sealed))?;
     sender.ready().await?;
