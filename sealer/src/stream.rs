@@ -275,7 +275,10 @@ pub(crate) fn read_byte(reader: &mut impl Read) -> io::Result<Option<u8>> {
     loop {
         match reader.read(&mut one) {
             Ok(0) => return Ok(None),
-            Ok(_) => return Ok(Some(one[0])),
+            Ok(_) => {
+                let [byte] = one;
+                return Ok(Some(byte));
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
