@@ -13,10 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ciborium::Value;
 use coset::{iana, AsCborValue as _, CoseSign1, Label};
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 
 use crate::cbor::{self, CborError};
 use crate::identity::PlatformId;
+use crate::trust::TrustedRoots;
 use crate::verify::VerifyError;
 
 /// Largest evidence or receipt accepted, checked before any parsing.
@@ -102,27 +103,46 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 ];
 const P256_SPKI_LEN: usize = P256_SPKI_PREFIX.len() + 65;
 
-/// Builds the tagged COSE_Sign1 over `payload`, with `chain` (DER, leaf first) in `x5chain`;
-/// `sign` gets the Sig_structure and returns the raw `r || s` ES256 signature.
+/// The protected header of every token one attestation key signs — ES256, the content type,
+/// `chain` (DER, leaf first) in `x5chain` — with its encoding made once, so that signing does not
+/// re-encode the certificates twice per token.
 #[cfg(feature = "platform")]
-pub(crate) fn sign1<E>(
-    chain: &[Vec<u8>],
-    payload: Vec<u8>,
-    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
-    encoding: impl FnOnce(String) -> E,
-) -> Result<Vec<u8>, E> {
-    use coset::{CoseSign1Builder, HeaderBuilder};
+pub(crate) fn protected_header(chain: &[Vec<u8>]) -> Result<coset::ProtectedHeader, String> {
+    use coset::{CborSerializable as _, HeaderBuilder, ProtectedHeader};
     let certs = chain.iter().map(|der| Value::Bytes(der.clone())).collect();
-    let protected = HeaderBuilder::new()
+    let header = HeaderBuilder::new()
         .algorithm(iana::Algorithm::ES256)
         .content_type(CONTENT_TYPE.to_owned())
         .value(X5CHAIN_LABEL, Value::Array(certs))
         .build();
-    let sign1 = CoseSign1Builder::new()
-        .protected(protected)
-        .payload(payload)
-        .try_create_signature(&[], sign)?
-        .build();
+    let fresh = ProtectedHeader {
+        original_data: None,
+        header,
+    };
+    // Exactly the bytes coset writes for a header it has not parsed.
+    let data = fresh.clone().to_vec().map_err(|e| e.to_string())?;
+    Ok(ProtectedHeader {
+        original_data: Some(data),
+        ..fresh
+    })
+}
+
+/// Builds the tagged COSE_Sign1 over `payload` with `protected` (from [`protected_header`]);
+/// `sign` gets the Sig_structure and returns the raw `r || s` ES256 signature.
+#[cfg(feature = "platform")]
+pub(crate) fn sign1<E>(
+    protected: &coset::ProtectedHeader,
+    payload: Vec<u8>,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+    encoding: impl FnOnce(String) -> E,
+) -> Result<Vec<u8>, E> {
+    let mut sign1 = CoseSign1 {
+        protected: protected.clone(),
+        unprotected: coset::Header::default(),
+        payload: Some(payload),
+        signature: Vec::new(),
+    };
+    sign1.signature = sign(&sign1.tbs_data(&[]))?;
     let inner = sign1.to_cbor_value().map_err(|e| encoding(e.to_string()))?;
     Ok(cbor::encode(&Value::Tag(COSE_SIGN1_TAG, Box::new(inner))))
 }
@@ -138,19 +158,18 @@ pub(crate) struct Opened {
     pub(crate) certificate_tcb: u32,
 }
 
-/// Runs the structural checks shared by evidence and receipts (see the module docs).
+/// Runs the structural checks shared by evidence and receipts (see the module docs); the chain
+/// is validated by `roots`, which may reuse an earlier validation of the same bytes.
 pub(crate) fn open(
     bytes: &[u8],
-    roots: &[Vec<u8>],
+    roots: &TrustedRoots,
     now: SystemTime,
 ) -> Result<Opened, VerifyError> {
     let sign1 = parse(bytes)?;
     check_header(&sign1)?;
     let chain = x5chain(&sign1)?;
-    validate_chain(&chain, roots, now)?;
-    let leaf = chain.first().ok_or(VerifyError::MissingChain)?;
-    let (leaf_spki, certificate_tcb) = leaf_details(leaf)?;
-    let point = leaf_spki
+    let LeafDetails { spki, tcb } = roots.validate(&chain, now)?;
+    let point = spki
         .get(P256_SPKI_PREFIX.len()..)
         .ok_or(VerifyError::UnsupportedKey)?;
     // coset builds the Sig_structure from the protected header bytes exactly as received.
@@ -162,8 +181,8 @@ pub(crate) fn open(
     let payload = sign1.payload.ok_or(VerifyError::MissingPayload)?;
     Ok(Opened {
         payload,
-        leaf_spki,
-        certificate_tcb,
+        leaf_spki: spki,
+        certificate_tcb: tcb,
     })
 }
 
@@ -235,26 +254,29 @@ fn x5chain(sign1: &CoseSign1) -> Result<Vec<Vec<u8>>, VerifyError> {
     Ok(chain)
 }
 
-fn validate_chain(
+/// What a validated leaf certificate says that verification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeafDetails {
+    /// The leaf's P-256 SubjectPublicKeyInfo DER.
+    pub(crate) spki: Vec<u8>,
+    /// The TCB version from the leaf's extension.
+    pub(crate) tcb: u32,
+}
+
+/// Validates `chain` (leaf first) to one of `anchors` at `now` with the attestation-signing EKU,
+/// then reads the leaf's key, TCB extension and validity period (seconds since the Unix epoch).
+pub(crate) fn validate_chain(
     chain: &[Vec<u8>],
-    roots: &[Vec<u8>],
+    anchors: &[TrustAnchor<'_>],
     now: SystemTime,
-) -> Result<(), VerifyError> {
-    let root_ders: Vec<CertificateDer<'_>> = roots
-        .iter()
-        .map(|der| CertificateDer::from(der.as_slice()))
-        .collect();
-    let anchors = root_ders
-        .iter()
-        .map(|der| webpki::anchor_from_trusted_cert(der).map_err(|_| VerifyError::BadRoot))
-        .collect::<Result<Vec<_>, _>>()?;
+) -> Result<(LeafDetails, u64, u64), VerifyError> {
     // The path is leaf -> pinned root, with no intermediate CA: the certificates after the leaf
     // are the root itself, carried for tools that want it (they are signed over all the same).
     // Offering the root as an intermediate would only let webpki report its lack of the EKU
     // instead of an unknown issuer.
     let leaf = chain.first().ok_or(VerifyError::MissingChain)?;
-    let leaf = CertificateDer::from(leaf.as_slice());
-    let ee = webpki::EndEntityCert::try_from(&leaf)
+    let leaf_der = CertificateDer::from(leaf.as_slice());
+    let ee = webpki::EndEntityCert::try_from(&leaf_der)
         .map_err(|e| VerifyError::BadCertificate(format!("{e:?}")))?;
     let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     ee.verify_for_usage(
@@ -264,15 +286,15 @@ fn validate_chain(
             webpki::ring::ECDSA_P256_SHA384,
             webpki::ring::ECDSA_P384_SHA256,
         ],
-        &anchors,
+        anchors,
         &[],
         UnixTime::since_unix_epoch(since_epoch),
         webpki::KeyUsage::required(OID_ATTESTATION_SIGNING),
         None,
         None,
     )
-    .map(|_| ())
-    .map_err(chain_error)
+    .map_err(chain_error)?;
+    parse_leaf(leaf)
 }
 
 #[allow(
@@ -297,6 +319,11 @@ fn chain_error(e: webpki::Error) -> VerifyError {
 /// The leaf's P-256 SubjectPublicKeyInfo DER and its TCB extension. The leaf has already been
 /// validated by webpki, so only a certificate our trusted root issued reaches this parser.
 pub(crate) fn leaf_details(leaf: &[u8]) -> Result<(Vec<u8>, u32), VerifyError> {
+    parse_leaf(leaf).map(|(details, _, _)| (details.spki, details.tcb))
+}
+
+/// [`leaf_details`] and the leaf's validity period (seconds since the Unix epoch, inclusive).
+fn parse_leaf(leaf: &[u8]) -> Result<(LeafDetails, u64, u64), VerifyError> {
     let (_, cert) = x509_parser::parse_x509_certificate(leaf)
         .map_err(|e| VerifyError::BadCertificate(e.to_string()))?;
     let spki = cert.public_key().raw;
@@ -311,7 +338,19 @@ pub(crate) fn leaf_details(leaf: &[u8]) -> Result<(Vec<u8>, u32), VerifyError> {
         (Some(ext), None) => decode_der_u32(ext.value).ok_or(VerifyError::BadTcbExtension)?,
         _ => return Err(VerifyError::BadTcbExtension),
     };
-    Ok((spki.to_vec(), tcb))
+    // webpki accepted the leaf at `now`, so both times are representable; a negative one (before
+    // 1970) can only have been passed, and 0 keeps it so.
+    let validity = cert.validity();
+    let seconds = |t: &x509_parser::time::ASN1Time| u64::try_from(t.timestamp()).unwrap_or(0);
+    let details = LeafDetails {
+        spki: spki.to_vec(),
+        tcb,
+    };
+    Ok((
+        details,
+        seconds(&validity.not_before),
+        seconds(&validity.not_after),
+    ))
 }
 
 /// DER INTEGER (X.690 §8.3) of a u32: minimal two's-complement contents, never negative.

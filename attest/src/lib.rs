@@ -11,6 +11,8 @@
 //! - [`evidence`]: attestation evidence — EAT claims (RFC 9711) in a COSE_Sign1 with an X.509
 //!   chain; [`mod@verify`]: the relying party's verifier and [`VerifierPolicy`].
 //! - [`receipt`]: signed execution receipts and their verification.
+//! - [`trust`]: [`TrustedRoots`], the pinned roots parsed once, with the platform chains already
+//!   validated under them (for a relying party that verifies many tokens).
 //! - [`cose`]: the envelope both share, its OIDs and claim keys.
 //! - `platform` (feature `platform`): the simulated vendor root CA and attestation keys.
 //! - [`cbor`]: strict decoding of untrusted CBOR (size cap, recursion limit, no trailing bytes).
@@ -28,6 +30,7 @@ pub mod manifest;
 #[cfg(feature = "platform")]
 pub mod platform;
 pub mod receipt;
+pub mod trust;
 pub mod verify;
 
 pub use bundle::{BundleError, VerifiedBundle};
@@ -40,4 +43,5 @@ pub use manifest::{Capability, GuestKind, Limits, Manifest, ManifestError};
 #[cfg(feature = "platform")]
 pub use platform::{AttestationKey, PlatformError, VendorCa};
 pub use receipt::{verify_receipt, Outcome, ReceiptClaims, VerifiedReceipt};
+pub use trust::TrustedRoots;
 pub use verify::{verify, VerifiedEvidence, VerifierPolicy, VerifyError};

@@ -188,6 +188,9 @@ pub struct AttestationKey {
     pair: EcdsaKeyPair,
     pkcs8: Zeroizing<Vec<u8>>,
     chain: Vec<Vec<u8>>,
+    /// The protected header of every token this key signs, encoded once.
+    protected: coset::ProtectedHeader,
+    rng: SystemRandom,
     platform_id: PlatformId,
     tcb: u32,
 }
@@ -237,9 +240,12 @@ impl AttestationKey {
         if !spki.ends_with(pair.public_key().as_ref()) {
             return Err(PlatformError::KeyMismatch);
         }
+        let protected = cose::protected_header(&chain).map_err(PlatformError::BadCertificate)?;
         Ok(Self {
             pair,
             pkcs8: Zeroizing::new(pkcs8.to_vec()),
+            protected,
+            rng: SystemRandom::new(),
             platform_id: PlatformId::of_spki(&spki),
             chain,
             tcb,
@@ -306,14 +312,13 @@ impl AttestationKey {
     }
 
     fn sign(&self, payload: Vec<u8>) -> Result<Vec<u8>, EvidenceError> {
-        let rng = SystemRandom::new();
         let sign = |tbs: &[u8]| {
             self.pair
-                .sign(&rng, tbs)
+                .sign(&self.rng, tbs)
                 .map(|sig| sig.as_ref().to_vec())
                 .map_err(|_| EvidenceError::Signing)
         };
-        let bytes = cose::sign1(&self.chain, payload, sign, EvidenceError::Encoding)?;
+        let bytes = cose::sign1(&self.protected, payload, sign, EvidenceError::Encoding)?;
         if bytes.len() > MAX_TOKEN_BYTES {
             return Err(EvidenceError::Encoding(format!(
                 "{} bytes is more than verifiers accept",
@@ -422,6 +427,40 @@ mod tests {
         assert_eq!(ca2.cert_der(), ca.cert_der());
         let key2 = ca2.issue("platform-2", 1, nb, na).unwrap();
         assert_ne!(key2.platform_id(), key.platform_id());
+    }
+
+    /// The header encoded once is byte for byte what coset writes for each token afresh, so
+    /// tokens are the bytes they always were.
+    #[test]
+    fn tokens_keep_their_bytes() {
+        use coset::{AsCborValue as _, CoseSign1Builder, HeaderBuilder};
+        let (nb, na) = window();
+        let key = VendorCa::generate("R", nb, na)
+            .unwrap()
+            .issue("p", 1, nb, na)
+            .unwrap();
+        let fixed = |tbs: &[u8]| Ok::<_, String>(tbs.iter().take(64).copied().collect());
+        let ours = cose::sign1(&key.protected, b"payload".to_vec(), fixed, |e| e).unwrap();
+        let certs = key
+            .chain()
+            .iter()
+            .map(|der| ciborium::Value::Bytes(der.clone()))
+            .collect();
+        let protected = HeaderBuilder::new()
+            .algorithm(coset::iana::Algorithm::ES256)
+            .content_type(cose::CONTENT_TYPE.to_owned())
+            .value(cose::X5CHAIN_LABEL, ciborium::Value::Array(certs))
+            .build();
+        let theirs = CoseSign1Builder::new()
+            .protected(protected)
+            .payload(b"payload".to_vec())
+            .try_create_signature(&[], fixed)
+            .unwrap()
+            .build()
+            .to_cbor_value()
+            .unwrap();
+        let theirs = crate::cbor::encode(&ciborium::Value::Tag(18, Box::new(theirs)));
+        assert_eq!(ours, theirs);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cose::{self, claim, ClaimReader, ClaimWriter};
 use crate::evidence::{narrow, EvidenceError};
 use crate::identity::{Measurement, PlatformId, ProductId, SignerId, Svn};
+use crate::trust::TrustedRoots;
 use crate::verify::{check_platform, VerifyError};
 
 /// `eat_profile` of receipts.
@@ -178,7 +179,7 @@ impl ReceiptClaims {
 }
 
 /// A receipt whose structure, chain, signature and claims all hold. Only [`verify_receipt`]
-/// makes one; comparing it with what the caller expects is the caller's policy.
+/// (or [`TrustedRoots::verify_receipt`]) makes one; comparing it with what the caller expects is the caller's policy.
 #[derive(Debug, Clone)]
 pub struct VerifiedReceipt {
     claims: ReceiptClaims,
@@ -247,12 +248,28 @@ impl VerifiedReceipt {
 /// Verifies a receipt's structure, certificate chain (to one of `roots`, DER, at `now`),
 /// signature and claims.
 ///
+/// A relying party that verifies many receipts keeps a [`TrustedRoots`] and calls
+/// [`TrustedRoots::verify_receipt`], which parses the roots once and validates each platform
+/// chain once; this function parses and validates everything every time.
+///
 /// # Errors
 /// The structural [`VerifyError`] variants of [`crate::verify::verify`], in the same order;
 /// [`VerifyError::PolicyIncomplete`] without roots.
 pub fn verify_receipt(
     bytes: &[u8],
     roots: &[Vec<u8>],
+    now: SystemTime,
+) -> Result<VerifiedReceipt, VerifyError> {
+    if roots.is_empty() {
+        return Err(VerifyError::PolicyIncomplete("no trusted root certificate"));
+    }
+    verify_with(bytes, &TrustedRoots::new(roots.to_vec()), now)
+}
+
+/// [`verify_receipt`] against roots parsed once.
+pub(crate) fn verify_with(
+    bytes: &[u8],
+    roots: &TrustedRoots,
     now: SystemTime,
 ) -> Result<VerifiedReceipt, VerifyError> {
     if roots.is_empty() {

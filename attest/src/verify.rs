@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cose;
 use crate::evidence::{Claims, EnclaveKeys};
 use crate::identity::{Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn};
+use crate::trust::TrustedRoots;
 
 /// Default oldest acceptable report.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
@@ -182,7 +183,7 @@ pub enum VerifyError {
 /// one expected measurement or signer.
 #[derive(Debug, Clone)]
 pub struct VerifierPolicy {
-    roots: Vec<Vec<u8>>,
+    roots: TrustedRoots,
     measurements: Vec<Measurement>,
     signers: Vec<SignerId>,
     product_id: Option<ProductId>,
@@ -197,6 +198,12 @@ pub struct VerifierPolicy {
 impl VerifierPolicy {
     /// A policy trusting the vendor roots `roots` (DER certificates), with nothing else yet.
     pub fn new(roots: Vec<Vec<u8>>) -> Self {
+        Self::trusting(TrustedRoots::new(roots))
+    }
+
+    /// A policy trusting `roots`, parsed once and shared: policies made from clones of one
+    /// [`TrustedRoots`] (say one per nonce) validate each platform's chain once between them.
+    pub fn trusting(roots: TrustedRoots) -> Self {
         Self {
             roots,
             measurements: Vec::new(),
@@ -284,6 +291,11 @@ impl VerifierPolicy {
 
     /// The pinned roots (DER).
     pub fn roots(&self) -> &[Vec<u8>] {
+        self.roots.ders()
+    }
+
+    /// The pinned roots, parsed, with the chains validated under them.
+    pub fn trusted_roots(&self) -> &TrustedRoots {
         &self.roots
     }
 

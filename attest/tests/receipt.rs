@@ -12,8 +12,8 @@ mod common;
 
 use attest::cose::claim;
 use attest::{
-    verify_receipt, Measurement, Outcome, ProductId, ReceiptClaims, SignerId, Svn, VendorCa,
-    VerifyError,
+    verify_receipt, Measurement, Outcome, ProductId, ReceiptClaims, SignerId, Svn, TrustedRoots,
+    VendorCa, VerifyError,
 };
 use ciborium::Value;
 use common::{hours, set_claim, Platform, NONCE};
@@ -183,5 +183,79 @@ fn claims_are_strict() {
             claimed: 6,
             certificate: 7
         }
+    );
+}
+
+/// A kept `TrustedRoots` reuses a chain's validation only for the same bytes at a time inside
+/// the leaf's validity; every other check still runs on every token.
+#[test]
+fn trusted_roots_reuse_only_what_they_validated() {
+    let p = Platform::new();
+    let ok = p
+        .key
+        .sign_receipt(&receipt_claims(&p, Outcome::Success))
+        .unwrap();
+    let trusted = TrustedRoots::new(roots(&p));
+    for _ in 0..3 {
+        assert_eq!(
+            trusted.verify_receipt(&ok, p.now).unwrap().claims(),
+            verify_receipt(&ok, &roots(&p), p.now).unwrap().claims()
+        );
+    }
+    // The chain is cached now; a signature or claims change is still refused, and so is the
+    // same chain outside its validity.
+    let mut evil = ok.clone();
+    let last = evil.len() - 1;
+    evil[last] ^= 1;
+    assert_eq!(
+        trusted.verify_receipt(&evil, p.now).unwrap_err(),
+        VerifyError::BadSignature
+    );
+    let evil = p.resign_claims(&ok, |m| {
+        set_claim(m, claim::PLATFORM_TCB, Value::Integer(6.into()));
+    });
+    assert!(matches!(
+        trusted.verify_receipt(&evil, p.now),
+        Err(VerifyError::TcbMismatch { .. })
+    ));
+    assert_eq!(
+        trusted.verify_receipt(&ok, p.now + hours(25)).unwrap_err(),
+        VerifyError::CertificateExpired
+    );
+    assert_eq!(
+        trusted.verify_receipt(&ok, p.now - hours(2)).unwrap_err(),
+        VerifyError::CertificateNotYetValid
+    );
+    assert!(trusted.verify_receipt(&ok, p.now).is_ok());
+
+    // Another root's trust is its own: the chain this one cached is unknown there.
+    let other = VendorCa::generate("Other", p.now - hours(1), p.now + hours(1)).unwrap();
+    let elsewhere = TrustedRoots::new(vec![other.cert_der().to_vec()]);
+    assert_eq!(
+        elsewhere.verify_receipt(&ok, p.now).unwrap_err(),
+        VerifyError::UnknownIssuer
+    );
+    // A platform of another root carries another chain, validated (and refused) in full.
+    let stranger = other
+        .issue("stranger", 7, p.now - hours(1), p.now + hours(1))
+        .unwrap();
+    let mut claims = receipt_claims(&p, Outcome::Success);
+    claims.platform_id = stranger.platform_id();
+    let foreign = stranger.sign_receipt(&claims).unwrap();
+    assert_eq!(
+        trusted.verify_receipt(&foreign, p.now).unwrap_err(),
+        VerifyError::UnknownIssuer
+    );
+    assert_eq!(
+        TrustedRoots::new(vec![vec![1, 2, 3]])
+            .verify_receipt(&ok, p.now)
+            .unwrap_err(),
+        VerifyError::BadRoot
+    );
+    assert_eq!(
+        TrustedRoots::new(vec![])
+            .verify_receipt(&ok, p.now)
+            .unwrap_err(),
+        VerifyError::PolicyIncomplete("no trusted root certificate")
     );
 }

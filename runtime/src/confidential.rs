@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use attest::receipt::{Outcome, ReceiptClaims, MAX_FAILURE_MESSAGE};
-use attest::EvidenceError;
-use sealer::{OpenError, OpenReader, SealError, SealedInputHeader};
+use attest::{EvidenceError, PlatformId};
+use sealer::{
+    EnclaveIdentity, EnclaveKeyPair, KeyPolicy, OpenError, OpenReader, SealError, SealedInputHeader,
+};
 
 use crate::error::RunError;
 use crate::host::Input;
@@ -66,21 +68,118 @@ pub enum ConfidentialError {
     /// The platform could not sign the receipt.
     #[error("cannot sign the receipt")]
     Receipt(#[source] EvidenceError),
+    /// The [`ConfidentialKeys`] given were derived for another enclave or on another platform.
+    /// Nothing was read.
+    #[error("the prepared keys belong to another enclave or platform")]
+    ForeignKeys,
+}
+
+/// The enclave's HPKE key pairs on one platform for the two key policies its evidence publishes
+/// (its measurement; its signer and product at its svn), derived once per loaded enclave by
+/// [`Enclave::confidential_keys`] instead of once per request. A server keeps one beside each
+/// loaded [`Enclave`] and passes it to [`Enclave::run_sealed_with`]. The private keys are
+/// zeroized when it is dropped and never printed.
+#[derive(Debug)]
+pub struct ConfidentialKeys {
+    platform_id: PlatformId,
+    identity: EnclaveIdentity,
+    measurement: EnclaveKeyPair,
+    signer: EnclaveKeyPair,
+}
+
+impl ConfidentialKeys {
+    /// The platform the keys were derived on.
+    pub fn platform_id(&self) -> PlatformId {
+        self.platform_id
+    }
+
+    /// The enclave identity the keys belong to.
+    pub fn identity(&self) -> &EnclaveIdentity {
+        &self.identity
+    }
+
+    /// The kept key pair for `policy`, if it is one of the two.
+    fn get(&self, policy: &KeyPolicy) -> Option<&EnclaveKeyPair> {
+        [&self.measurement, &self.signer]
+            .into_iter()
+            .find(|pair| pair.policy() == policy)
+    }
 }
 
 impl Enclave {
+    /// Derives this enclave's key pairs on `platform` once, for [`Enclave::run_sealed_with`].
+    ///
+    /// # Errors
+    /// [`OpenError`] when the platform refuses to derive them.
+    pub fn confidential_keys(
+        &self,
+        platform: &dyn ConfidentialPlatform,
+    ) -> Result<ConfidentialKeys, OpenError> {
+        let identity = self.identity();
+        Ok(ConfidentialKeys {
+            platform_id: platform.platform_id(),
+            measurement: platform.enclave_keypair(&identity, &identity.measurement_policy())?,
+            signer: platform.enclave_keypair(&identity, &identity.signer_policy())?,
+            identity,
+        })
+    }
+
     /// Runs on a sealed input read from `sealed_input`, writing the sealed output to `output`,
     /// on `platform` (whose secret the enclave's keys derive from), and signs a receipt dated by
     /// `now`.
     ///
     /// Memory stays bounded whatever the input and output sizes: both are streamed in 64 KiB
     /// chunks. The input's binding (platform, measurement or signer policy and svn, debug bit) is
-    /// checked before anything is decrypted.
+    /// checked before anything is decrypted. This derives the enclave's key pair for every
+    /// input; a server that runs many keeps [`ConfidentialKeys`] and calls
+    /// [`Enclave::run_sealed_with`].
     ///
     /// # Errors
     /// [`ConfidentialError`]; whatever reached `output` must be discarded.
     pub fn run_sealed<R, W>(
         &self,
+        platform: &dyn ConfidentialPlatform,
+        sealed_input: R,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        now: fn() -> SystemTime,
+    ) -> Result<SealedRun<W>, ConfidentialError>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        self.run_sealed_inner(None, platform, sealed_input, output, reporter, now)
+    }
+
+    /// [`Enclave::run_sealed`] with this enclave's key pairs derived beforehand on the same
+    /// `platform` ([`Enclave::confidential_keys`]). An input sealed to another policy this
+    /// enclave may use (its signer at an older svn) still gets its key pair derived.
+    ///
+    /// # Errors
+    /// [`ConfidentialError::ForeignKeys`] when `keys` are another enclave's or another
+    /// platform's; otherwise as [`Enclave::run_sealed`].
+    pub fn run_sealed_with<R, W>(
+        &self,
+        keys: &ConfidentialKeys,
+        platform: &dyn ConfidentialPlatform,
+        sealed_input: R,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        now: fn() -> SystemTime,
+    ) -> Result<SealedRun<W>, ConfidentialError>
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        if keys.identity != self.identity() || keys.platform_id != platform.platform_id() {
+            return Err(ConfidentialError::ForeignKeys);
+        }
+        self.run_sealed_inner(Some(keys), platform, sealed_input, output, reporter, now)
+    }
+
+    fn run_sealed_inner<R, W>(
+        &self,
+        keys: Option<&ConfidentialKeys>,
         platform: &dyn ConfidentialPlatform,
         mut sealed_input: R,
         output: W,
@@ -94,15 +193,23 @@ impl Enclave {
         let header =
             SealedInputHeader::read(&mut sealed_input).map_err(ConfidentialError::Input)?;
         let identity = self.identity();
+        let platform_id = platform.platform_id();
         header
-            .check_binding(&identity, &platform.platform_id())
+            .check_binding(&identity, &platform_id)
             .map_err(ConfidentialError::Input)?;
         let request_nonce = header.request_id().to_vec();
-        let keypair = platform
-            .enclave_keypair(&identity, header.policy())
-            .map_err(ConfidentialError::Input)?;
+        let derived;
+        let keypair = match keys.and_then(|keys| keys.get(header.policy())) {
+            Some(kept) => kept,
+            None => {
+                derived = platform
+                    .enclave_keypair(&identity, header.policy())
+                    .map_err(ConfidentialError::Input)?;
+                &derived
+            }
+        };
         let (reader, response) = header
-            .open(&keypair, sealed_input)
+            .open(keypair, sealed_input)
             .map_err(ConfidentialError::Input)?;
         let len = reader.plaintext_len();
         let shared = SharedReader(Arc::new(Mutex::new(Some(reader))));
@@ -115,7 +222,7 @@ impl Enclave {
             |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome, exit_code| {
                 ReceiptClaims {
                     issued_at: unix_seconds(now()),
-                    platform_id: platform.platform_id(),
+                    platform_id,
                     measurement: self.measurement(),
                     signer: self.bundle().signer_id(),
                     product_id: identity.product_id,
@@ -267,4 +374,152 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     text.get(..end).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a panic is a failing test"
+    )]
+
+    use attest::{AuthorKey, Manifest, Svn};
+    use sealer::{EvidenceDigest, PlatformSecret, SealTarget};
+
+    use super::*;
+
+    /// A platform with a secret and no attestation key: its "receipt" is the unsigned payload.
+    struct Fake {
+        id: PlatformId,
+        secret: PlatformSecret,
+    }
+
+    impl ConfidentialPlatform for Fake {
+        fn platform_id(&self) -> PlatformId {
+            self.id
+        }
+        fn enclave_keypair(
+            &self,
+            identity: &EnclaveIdentity,
+            policy: &KeyPolicy,
+        ) -> Result<EnclaveKeyPair, OpenError> {
+            identity.keypair(&self.secret, policy)
+        }
+        fn sign_receipt(&self, claims: &ReceiptClaims) -> Result<Vec<u8>, EvidenceError> {
+            claims.to_payload_with_tcb(0)
+        }
+    }
+
+    fn fake(id: u8) -> Fake {
+        Fake {
+            id: PlatformId::from_bytes([id; 32]),
+            secret: PlatformSecret::from_bytes([id; 32]),
+        }
+    }
+
+    fn echo(svn: u16) -> Enclave {
+        let module = wat::parse_str(
+            r#"(module
+                (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+                (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (func (export "enclave_main") (local $n i32)
+                    (local.set $n (call $read (i32.const 0) (i32.const 4096)))
+                    (drop (call $write (i32.const 0) (local.get $n)))))"#,
+        )
+        .unwrap();
+        let manifest =
+            Manifest::from_toml(&format!("product_id = 1\nsvn = {svn}\ndebug = false\n")).unwrap();
+        let bundle = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module);
+        Enclave::load(&bundle.unwrap(), &[]).unwrap()
+    }
+
+    fn sealed(platform: &Fake, enclave: &Enclave, policy: KeyPolicy) -> Vec<u8> {
+        let identity = enclave.identity();
+        let target = SealTarget {
+            public_key: platform
+                .enclave_keypair(&identity, &policy)
+                .unwrap()
+                .public(),
+            policy,
+            debug: false,
+            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
+            platform_id: platform.id,
+        };
+        let mut out = Vec::new();
+        sealer::seal(&target, &b"hello"[..], 5, &mut out).unwrap();
+        out
+    }
+
+    fn run_with(
+        enclave: &Enclave,
+        keys: &ConfidentialKeys,
+        platform: &Fake,
+        input: Vec<u8>,
+    ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
+        enclave.run_sealed_with(
+            keys,
+            platform,
+            std::io::Cursor::new(input),
+            Vec::new(),
+            None,
+            SystemTime::now,
+        )
+    }
+
+    #[test]
+    fn kept_keys_open_what_derived_keys_open() {
+        let platform = fake(1);
+        let enclave = echo(3);
+        let identity = enclave.identity();
+        let keys = enclave.confidential_keys(&platform).unwrap();
+        assert_eq!(keys.platform_id(), platform.id);
+        let older = KeyPolicy::Signer {
+            signer: identity.signer,
+            product_id: identity.product_id,
+            svn: Svn(1),
+        };
+        // The two kept policies, and an older svn whose key pair is derived for the request.
+        for policy in [
+            identity.measurement_policy(),
+            identity.signer_policy(),
+            older,
+        ] {
+            let input = sealed(&platform, &enclave, policy);
+            let kept = run_with(&enclave, &keys, &platform, input.clone()).unwrap();
+            let derived = enclave
+                .run_sealed(
+                    &platform,
+                    std::io::Cursor::new(input),
+                    Vec::new(),
+                    None,
+                    SystemTime::now,
+                )
+                .unwrap();
+            assert_eq!(kept.output_bytes, 5);
+            assert_eq!(kept.claims.input_digest, derived.claims.input_digest);
+            assert_eq!(kept.claims.request_nonce, derived.claims.request_nonce);
+        }
+    }
+
+    #[test]
+    fn foreign_keys_are_refused_before_reading() {
+        let platform = fake(1);
+        let enclave = echo(1);
+        let input = sealed(&platform, &enclave, enclave.identity().measurement_policy());
+        let other_platform = fake(2);
+        let theirs = enclave.confidential_keys(&other_platform).unwrap();
+        assert!(matches!(
+            run_with(&enclave, &theirs, &platform, input.clone()),
+            Err(ConfidentialError::ForeignKeys)
+        ));
+        let other_enclave = echo(1);
+        let its = other_enclave.confidential_keys(&platform).unwrap();
+        assert!(matches!(
+            run_with(&enclave, &its, &platform, input),
+            Err(ConfidentialError::ForeignKeys)
+        ));
+    }
 }

@@ -6,7 +6,9 @@
 //!   A guest is a native enclave module (`docs/abi.md`) or an unmodified WASI preview 1 command
 //!   whose only capability is stdio ([`wasi`], `docs/wasi.md`).
 //! - [`Enclave::run_sealed`] ([`confidential`]): a sealed input opened inside the runtime, the
-//!   output sealed back to the requester, a receipt signed by the platform.
+//!   output sealed back to the requester, a receipt signed by the platform;
+//!   [`Enclave::run_sealed_with`] does the same with the enclave's key pairs derived once
+//!   ([`ConfidentialKeys`]).
 //! - [`services`]: what the runtime asks of the platform under it — the services a guest may
 //!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
 //!   the simulated platform on disk.
@@ -28,6 +30,7 @@ pub mod runner;
 pub mod services;
 pub mod wasi;
 
+pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::Input;
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};

@@ -22,7 +22,7 @@ use crate::keys::{decode_policy, encode_policy, EnclaveIdentity, KeyPolicy, POLI
 use crate::output::ResponseSealer;
 use crate::stream::{
     chunk_count, seal_stream, ChunkFailure, HashingWriter, Plan, StreamKey, StreamReader,
-    CHUNK_LEN, TAG_LEN,
+    CHUNK_LEN, PARALLEL_MIN_CHUNKS, TAG_LEN,
 };
 use attest::EnclavePublicKey;
 
@@ -72,7 +72,14 @@ pub fn seal<R: Read, W: Write>(
     plaintext_len: u64,
     out: W,
 ) -> Result<ClientContext, SealError> {
-    seal_with_workers(target, plaintext, plaintext_len, out, default_workers())
+    // Asking the system for its parallelism reads cgroup files; a payload sealed on this thread
+    // alone anyway need not ask.
+    let workers = if chunk_count(plaintext_len) < PARALLEL_MIN_CHUNKS {
+        1
+    } else {
+        default_workers()
+    };
+    seal_with_workers(target, plaintext, plaintext_len, out, workers)
 }
 
 /// As [`seal`], with at most `workers` threads encrypting besides the calling thread; `1` (or 0)

@@ -15,7 +15,8 @@ use crate::digest::SealedOutputDigest;
 use crate::entropy::{Entropy, SystemEntropy};
 use crate::error::{OpenError, SealError};
 use crate::stream::{
-    ChunkFailure, ChunkSealer, HashingWriter, Plan, StreamKey, StreamReader, CHUNK_LEN, TAG_LEN,
+    reserve_secret, ChunkFailure, ChunkSealer, HashingWriter, Plan, StreamKey, StreamReader,
+    CHUNK_LEN, TAG_LEN,
 };
 
 /// The first 8 bytes of a sealed output.
@@ -78,7 +79,8 @@ impl ResponseSealer {
         Ok(SealWriter {
             out,
             sealer: ChunkSealer::new(key),
-            buf: Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN)),
+            // Grows with the output (see `write`): a short answer never touches a whole chunk.
+            buf: Zeroizing::new(Vec::new()),
             plaintext_len: 0,
             poisoned: false,
         })
@@ -122,6 +124,7 @@ impl<W: Write> SealWriter<W> {
         if self.poisoned {
             return Err(SealError::Poisoned);
         }
+        reserve_secret(&mut self.buf, TAG_LEN, CHUNK_LEN + TAG_LEN);
         self.sealer.seal(&mut self.buf, true)?;
         self.out.write_all(&self.buf)?;
         self.out.inner.flush()?;
@@ -160,6 +163,8 @@ impl<W: Write> Write for SealWriter<W> {
         }
         let room = CHUNK_LEN.saturating_sub(self.buf.len());
         let n = room.min(data.len());
+        // Room for the tag too, which sealing appends.
+        reserve_secret(&mut self.buf, n + TAG_LEN, CHUNK_LEN + TAG_LEN);
         self.buf
             .extend_from_slice(data.get(..n).unwrap_or_default());
         self.plaintext_len = self

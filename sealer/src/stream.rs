@@ -121,7 +121,10 @@ pub(crate) fn seal_stream<W: Write>(
     let workers = u64::try_from(workers).unwrap_or(1).min(chunks).max(1);
     if workers == 1 || chunks < PARALLEL_MIN_CHUNKS {
         let mut sealer = ChunkSealer::new(key);
-        let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN));
+        // The first chunk is the largest: a short payload gets a short buffer (a secret buffer
+        // is wiped whole when dropped, so a 64 KiB one costs 64 KiB of writes however little
+        // it held).
+        let mut buf = Zeroizing::new(Vec::with_capacity(chunk_len(0, len) + TAG_LEN));
         let mut reader = ChunkReader::new(plaintext, len);
         for index in 0..chunks {
             reader.read_chunk(index, &mut buf)?;
@@ -239,12 +242,9 @@ impl<'a, R: Read> ChunkReader<'a, R> {
 
     /// Checks that the plaintext ends where it was declared to.
     fn finish(self) -> Result<(), SealError> {
-        let mut one = Vec::with_capacity(1);
-        read_up_to(self.inner, &mut one, 1)?;
-        if one.is_empty() {
-            Ok(())
-        } else {
-            Err(SealError::InputLonger { declared: self.len })
+        match read_byte(self.inner)? {
+            None => Ok(()),
+            Some(_) => Err(SealError::InputLonger { declared: self.len }),
         }
     }
 }
@@ -267,6 +267,37 @@ pub(crate) fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize)
     }
     buf.truncate(filled);
     Ok(())
+}
+
+/// The next byte of `reader`, `None` at its end.
+pub(crate) fn read_byte(reader: &mut impl Read) -> io::Result<Option<u8>> {
+    let mut one = [0u8; 1];
+    loop {
+        match reader.read(&mut one) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {
+                let [byte] = one;
+                return Ok(Some(byte));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Makes room for `additional` more bytes in a buffer that holds secrets, without leaving a copy
+/// behind: `Vec`'s own growth would free the old allocation unwiped, so a buffer too small is
+/// replaced by a new one (what it held is copied, the old one wiped as it drops). Capacity at
+/// least doubles, up to `max` (at least what is needed).
+pub(crate) fn reserve_secret(buf: &mut Zeroizing<Vec<u8>>, additional: usize, max: usize) {
+    let needed = buf.len().saturating_add(additional);
+    if buf.capacity() >= needed {
+        return;
+    }
+    let capacity = buf.capacity().saturating_mul(2).min(max).max(needed);
+    let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+    grown.extend_from_slice(buf);
+    *buf = grown;
 }
 
 /// How the reader knows where the stream ends.
@@ -307,14 +338,20 @@ pub(crate) struct StreamReader<R> {
 impl<R: Read> StreamReader<R> {
     /// `hasher` has already absorbed the header.
     pub(crate) fn new(inner: R, key: StreamKey, plan: Plan, hasher: Sha256) -> Self {
+        // A known length's first chunk is its largest: buffers of that size serve every chunk.
+        // An unknown length's grow with the chunks (at most one chunk and its tag).
+        let capacity = match plan {
+            Plan::Known { len, .. } => chunk_len(0, len) + TAG_LEN,
+            Plan::Unknown => 0,
+        };
         Self {
             inner,
             key,
             plan,
             next: 0,
             pending: None,
-            ciphertext: Vec::with_capacity(CHUNK_LEN + TAG_LEN + 1),
-            plaintext: Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN)),
+            ciphertext: Vec::with_capacity(capacity),
+            plaintext: Zeroizing::new(Vec::with_capacity(capacity)),
             hasher,
             total: 0,
             state: State::Reading,
@@ -370,8 +407,15 @@ impl<R: Read> StreamReader<R> {
         self.ciphertext.clear();
         self.ciphertext.extend(self.pending.take());
         let already = self.ciphertext.len();
-        read_up_to(&mut self.inner, &mut self.ciphertext, want - already)
-            .map_err(ChunkFailure::Io)?;
+        match self.plan {
+            Plan::Known { .. } => read_up_to(&mut self.inner, &mut self.ciphertext, want - already),
+            // Grows with what arrives instead of zero-filling a whole chunk's room first.
+            Plan::Unknown => (&mut self.inner)
+                .take(u64::try_from(want - already).unwrap_or(u64::MAX))
+                .read_to_end(&mut self.ciphertext)
+                .map(drop),
+        }
+        .map_err(ChunkFailure::Io)?;
         let last = self.classify(index, want)?;
         self.hasher.update(&self.ciphertext);
         self.decrypt(index, last)?;
@@ -402,9 +446,7 @@ impl<R: Read> StreamReader<R> {
             Plan::Unknown if got < TAG_LEN => fail(StreamError::Truncated { chunk: index }),
             Plan::Unknown if got < want => Ok(true),
             Plan::Unknown => {
-                let mut one = Vec::with_capacity(1);
-                read_up_to(&mut self.inner, &mut one, 1).map_err(ChunkFailure::Io)?;
-                self.pending = one.first().copied();
+                self.pending = read_byte(&mut self.inner).map_err(ChunkFailure::Io)?;
                 Ok(self.pending.is_none())
             }
         }
@@ -435,12 +477,9 @@ impl<R: Read> StreamReader<R> {
 
     /// After the final chunk of a known-length stream, nothing may follow.
     fn check_end(&mut self) -> Result<(), ChunkFailure> {
-        let mut one = Vec::with_capacity(1);
-        read_up_to(&mut self.inner, &mut one, 1).map_err(ChunkFailure::Io)?;
-        if one.is_empty() {
-            Ok(())
-        } else {
-            Err(ChunkFailure::Stream(StreamError::TrailingData))
+        match read_byte(&mut self.inner).map_err(ChunkFailure::Io)? {
+            None => Ok(()),
+            Some(_) => Err(ChunkFailure::Stream(StreamError::TrailingData)),
         }
     }
 
@@ -490,11 +529,12 @@ impl<R: Read> StreamReader<R> {
 fn try_open(
     key: &StreamKey,
     ciphertext: &[u8],
-    out: &mut Vec<u8>,
+    out: &mut Zeroizing<Vec<u8>>,
     counter: u64,
     last: bool,
 ) -> Result<(), ring::error::Unspecified> {
     out.clear();
+    reserve_secret(out, ciphertext.len(), CHUNK_LEN + TAG_LEN);
     out.extend_from_slice(ciphertext);
     match key.0.open_in_place(nonce(counter, last), Aad::empty(), out) {
         Ok(plain) => {
