@@ -104,6 +104,9 @@ pub enum ServeError {
     /// The worker threads could not start.
     #[error("cannot start the worker threads")]
     Workers(#[source] std::io::Error),
+    /// The platform would not derive the enclave's keys.
+    #[error("cannot derive the enclave's keys on this platform")]
+    Keys(#[source] sealer::OpenError),
     /// The platform's root certificate is not PEM.
     #[error("the platform's root certificate is malformed")]
     Root,
@@ -117,6 +120,8 @@ pub(crate) struct Shared {
     enclave: Arc<Enclave>,
     platform: Arc<Platform>,
     reporter: Arc<dyn ReportIssuer>,
+    /// The enclave's key pairs on this platform, derived once.
+    keys: enclave_runtime::confidential::ConfidentialKeys,
     config: Config,
     pool: pool::Pool,
     metrics: metrics::Metrics,
@@ -162,6 +167,9 @@ impl Server {
             &enclave,
             std::time::SystemTime::now,
         ));
+        let keys = enclave
+            .confidential_keys(platform.as_ref())
+            .map_err(ServeError::Keys)?;
         let limits = &enclave.bundle().manifest().limits;
         let max_sealed_input = sealer::sealed_input_len(limits.max_input_bytes).unwrap_or(u64::MAX);
         let info = routes::info_document(&enclave, &platform, &config, max_sealed_input)
@@ -175,6 +183,7 @@ impl Server {
                 enclave,
                 platform,
                 reporter,
+                keys,
                 config,
                 pool,
                 metrics,

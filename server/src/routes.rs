@@ -388,7 +388,8 @@ async fn run_sealed(
     let job = Box::new(move || {
         let started = StdInstant::now();
         worker.metrics.runs_in_flight.inc();
-        let result = worker.enclave.run_sealed(
+        let result = worker.enclave.run_sealed_with(
+            &worker.keys,
             worker.platform.as_ref(),
             input,
             Vec::new(),

@@ -160,6 +160,8 @@ fn ceiling(
         .nonce(nonce.to_vec());
     let verified = attest::verify(&evidence, &policy, SystemTime::now())?;
     let sealed = seal_many(&verified, requests, size)?;
+    // As the server does: the enclave's key pairs derived once.
+    let keys = enclave.confidential_keys(&platform)?;
     let next = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -170,7 +172,8 @@ fn ceiling(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(input) = sealed.get(i) else { break };
                         enclave
-                            .run_sealed(
+                            .run_sealed_with(
+                                &keys,
                                 &platform,
                                 std::io::Cursor::new(input.clone()),
                                 Vec::new(),
