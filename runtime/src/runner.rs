@@ -544,13 +544,18 @@ fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked,
     }
 }
 
-/// Refuses a module that imports the other kind's host functions, with the kind it needs: the
-/// mistake behind most "not part of the ABI" refusals of a module that is otherwise fine.
+/// Refuses a module written for the other kind (it imports the other kind's host functions and
+/// none of its own), with the kind it needs: the mistake behind most "not part of the ABI"
+/// refusals of a module that is otherwise fine. A module mixing both gets the full list of
+/// offending imports from its kind's check instead.
 fn check_kind(module: &Module, declared: GuestKind) -> Result<(), LoadError> {
-    let other = match declared {
-        GuestKind::Enclave => wasi::MODULE,
-        GuestKind::Wasi => abi::MODULE,
+    let (own, other) = match declared {
+        GuestKind::Enclave => (abi::MODULE, wasi::MODULE),
+        GuestKind::Wasi => (wasi::MODULE, abi::MODULE),
     };
+    if module.imports().any(|import| import.module() == own) {
+        return Ok(());
+    }
     let imports: Vec<String> = module
         .imports()
         .filter(|import| import.module() == other)
