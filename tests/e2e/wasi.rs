@@ -2,9 +2,7 @@
 //! capability, under the same limits as native guests (docs/wasi.md).
 
 use attest::receipt::Outcome;
-use std::time::SystemTime;
 
-use enclave_runtime::confidential::ConfidentialError;
 use enclave_runtime::{Enclave, GuestFault, Input, LoadError, RunError};
 use enclave_tests::guests::{WASI_CSV, WASI_HOSTILE};
 use enclave_tests::harness::{manifest, Harness, SealTo};
@@ -277,18 +275,20 @@ fn stderr_is_shown_for_debug_enclaves_only() {
 
 #[test]
 fn the_kind_is_signed_and_checked() {
-    // The same WASI module signed as a native enclave is refused at load, every import listed.
+    // The same WASI module signed as a native enclave is refused at load, with the kind it needs.
     let err = Enclave::load(&sign(WASI_CSV, ""), &[]).unwrap_err();
-    let LoadError::ForbiddenImports(list) = &err else {
+    let LoadError::WrongKind { imports, .. } = &err else {
         panic!("{err:?}")
     };
-    assert!(list
+    assert!(imports
         .iter()
-        .all(|line| line.starts_with("wasi_snapshot_preview1.")
-            && line.ends_with("not part of the enclave ABI (no ambient capabilities)")));
-    assert!(list
-        .iter()
-        .any(|l| l.starts_with("wasi_snapshot_preview1.fd_write")));
+        .all(|import| import.starts_with("wasi_snapshot_preview1.")));
+    assert!(imports.iter().any(|i| i == "wasi_snapshot_preview1.fd_write"));
+    assert!(
+        err.to_string()
+            .ends_with("a WASI program (wasm32-wasip1) needs kind = \"wasi\" in the manifest (docs/wasi.md)"),
+        "{err}"
+    );
     // And the kind changes the measurement.
     let wasi = attest::bundle::verify(&sign(WASI_CSV, WASI)).unwrap();
     let native = attest::bundle::verify(&sign(WASI_CSV, "")).unwrap();
