@@ -406,14 +406,16 @@ mod tests {
     fn syntax_errors_name_the_line_and_column() {
         let err = Manifest::from_toml("product_id = 1\nsvn = 1\ndebug = flase\n").unwrap_err();
         assert!(
-            err.to_string().starts_with("invalid manifest: line 3, column 9: "),
+            err.to_string()
+                .starts_with("invalid manifest: line 3, column 9: "),
             "{err}"
         );
         let err = Manifest::from_toml(&format!("{MINIMAL}[limits]\nfule = 3\n")).unwrap_err();
         let line = MINIMAL.lines().count() + 2;
         assert!(
-            err.to_string()
-                .starts_with(&format!("invalid manifest: line {line}, column 1: unknown field `fule`")),
+            err.to_string().starts_with(&format!(
+                "invalid manifest: line {line}, column 1: unknown field `fule`"
+            )),
             "{err}"
         );
     }

@@ -94,7 +94,10 @@ fn sign_refuses_a_module_whose_memory_starts_above_memory_bytes() {
     d.ok(&["keygen", "-o", "author.key"]);
     d.wat(
         "app.wasm",
-        &ECHO.replace("(memory (export \"memory\") 1)", "(memory (export \"memory\") 32)"),
+        &ECHO.replace(
+            "(memory (export \"memory\") 1)",
+            "(memory (export \"memory\") 32)",
+        ),
     );
     d.write(
         "enclave.toml",
@@ -114,7 +117,10 @@ fn sign_refuses_a_module_whose_memory_starts_above_memory_bytes() {
 fn nonces_of_the_wrong_length_are_usage_errors() {
     let d = Dir::new();
     d.signed(ECHO);
-    let err = d.fails(2, &["attest", "app.enclave", "--nonce", "abcd", "-o", "e.cbor"]);
+    let err = d.fails(
+        2,
+        &["attest", "app.enclave", "--nonce", "abcd", "-o", "e.cbor"],
+    );
     assert!(
         err.starts_with(
             "error: invalid value 'abcd' for '--nonce <HEX>': a nonce is 8 to 64 bytes (16 to \
@@ -123,9 +129,15 @@ fn nonces_of_the_wrong_length_are_usage_errors() {
         "{err}"
     );
     let long = "ab".repeat(65);
-    let err = d.fails(2, &["attest", "app.enclave", "--nonce", &long, "-o", "e.cbor"]);
+    let err = d.fails(
+        2,
+        &["attest", "app.enclave", "--nonce", &long, "-o", "e.cbor"],
+    );
     assert!(err.contains("this one is 65"), "{err}");
-    let err = d.fails(2, &["attest", "app.enclave", "--nonce", "xyz", "-o", "e.cbor"]);
+    let err = d.fails(
+        2,
+        &["attest", "app.enclave", "--nonce", "xyz", "-o", "e.cbor"],
+    );
     assert!(err.contains("for '--nonce <HEX>': not hex"), "{err}");
     assert!(!d.path("e.cbor").exists());
 }
@@ -137,7 +149,14 @@ fn a_sealed_input_without_receipt_is_refused_up_front() {
     common::sealed_to(&d, ECHO, "secret.txt", b"secret");
     let err = d.fails(
         2,
-        &["run", "app.enclave", "-i", "input.sealed", "-o", "output.sealed"],
+        &[
+            "run",
+            "app.enclave",
+            "-i",
+            "input.sealed",
+            "-o",
+            "output.sealed",
+        ],
     );
     assert_eq!(
         err,
@@ -150,10 +169,22 @@ fn a_sealed_input_without_receipt_is_refused_up_front() {
     let err = d.fails(
         2,
         &[
-            "run", "app.enclave", "-i", "plain.txt", "-i", "input.sealed", "-o", "a", "-o", "b",
+            "run",
+            "app.enclave",
+            "-i",
+            "plain.txt",
+            "-i",
+            "input.sealed",
+            "-o",
+            "a",
+            "-o",
+            "b",
         ],
     );
-    assert!(err.starts_with("error: input.sealed is a sealed input"), "{err}");
+    assert!(
+        err.starts_with("error: input.sealed is a sealed input"),
+        "{err}"
+    );
     assert!(!d.path("a").exists() && !d.path("b").exists());
 }
 
@@ -168,7 +199,13 @@ fn verify_shows_expected_and_got_and_names_allow_debug() {
     let err = d.fails(
         6,
         &[
-            "verify", "report.cbor", "--root", "root.pem", "--signer", "third.pub", "--nonce",
+            "verify",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--signer",
+            "third.pub",
+            "--nonce",
             NONCE,
         ],
     );
@@ -185,8 +222,16 @@ fn verify_shows_expected_and_got_and_names_allow_debug() {
     let err = d.fails(
         6,
         &[
-            "verify", "report.cbor", "--root", "root.pem", "--measurement", &a,
-            "--measurement", &b, "--nonce", NONCE,
+            "verify",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--measurement",
+            &a,
+            "--measurement",
+            &b,
+            "--nonce",
+            NONCE,
         ],
     );
     assert_eq!(
@@ -195,18 +240,34 @@ fn verify_shows_expected_and_got_and_names_allow_debug() {
     );
     // --measurement-from takes the measurement from the bundle itself; times are RFC 3339.
     let out = d.ok(&[
-        "verify", "report.cbor", "--root", "root.pem", "--measurement-from", "app.enclave",
-        "--nonce", NONCE,
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement-from",
+        "app.enclave",
+        "--nonce",
+        NONCE,
     ]);
     let issued = out
         .lines()
         .find_map(|l| l.strip_prefix("issued at:   "))
         .unwrap();
     assert_eq!(issued.len(), "2026-12-02T09:30:00Z".len(), "{out}");
-    assert!(issued.ends_with('Z') && issued.as_bytes()[10] == b'T', "{out}");
+    assert!(
+        issued.ends_with('Z') && issued.as_bytes()[10] == b'T',
+        "{out}"
+    );
     let claims = json(&d.ok(&[
-        "verify", "report.cbor", "--root", "root.pem", "--measurement-from", "app.enclave",
-        "--nonce", NONCE, "--json",
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement-from",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "--json",
     ]));
     assert_eq!(claims["issued_at_rfc3339"], issued);
     // Evidence is named the same in seal and verify: --evidence (--report still accepted).
@@ -214,8 +275,19 @@ fn verify_shows_expected_and_got_and_names_allow_debug() {
     for flag in ["--evidence", "--report"] {
         let out = format!("sealed{flag}");
         d.ok(&[
-            "seal", flag, "report.cbor", "--root", "root.pem", "--measurement-from",
-            "app.enclave", "--nonce", NONCE, "-i", "secret.txt", "-o", &out,
+            "seal",
+            flag,
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--measurement-from",
+            "app.enclave",
+            "--nonce",
+            NONCE,
+            "-i",
+            "secret.txt",
+            "-o",
+            &out,
         ]);
     }
 }
@@ -268,7 +340,10 @@ fn a_wasi_nonzero_exit_releases_its_output_with_exit_code_8() {
         String::from_utf8(out.stderr).unwrap(),
         "enclave: guest exited with code 3; its output was written to out.txt\n"
     );
-    assert_eq!(json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"], 3);
+    assert_eq!(
+        json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"],
+        3
+    );
     assert_eq!(std::fs::read(d.path("out.txt")).unwrap(), b"no match\n");
     // To standard output.
     let out = d.enclave(&["run", "app.enclave"]);
@@ -285,21 +360,43 @@ fn a_wasi_nonzero_exit_releases_its_output_with_exit_code_8() {
     let m = common::sealed_to(&d, WASI_EXIT_3, "in.txt", b"");
     assert_eq!(m.len(), 64);
     let out = d.enclave(&[
-        "run", "app.enclave", "-i", "input.sealed", "-o", "output.sealed", "--receipt",
-        "receipt.cbor", "--json",
+        "run",
+        "app.enclave",
+        "-i",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(8));
-    assert_eq!(json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"], 3);
+    assert_eq!(
+        json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"],
+        3
+    );
     let out = d.enclave(&[
-        "open", "output.sealed", "--receipt", "receipt.cbor", "--context",
-        "input.sealed.context", "--root", "root.pem", "-o", "result.txt", "--json",
+        "open",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+        "--context",
+        "input.sealed.context",
+        "--root",
+        "root.pem",
+        "-o",
+        "result.txt",
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(8));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         "enclave: guest exited with code 3; its output was written to result.txt\n"
     );
-    assert_eq!(json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"], 3);
+    assert_eq!(
+        json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"],
+        3
+    );
     assert_eq!(std::fs::read(d.path("result.txt")).unwrap(), b"no match\n");
 }
 
@@ -310,7 +407,14 @@ fn every_reporting_command_prints_json() {
     let init = json(&d.ok(&["platform", "init", "--json"]));
     assert_eq!(
         keys(&init),
-        ["home", "name", "platform_id", "root_sha256", "tcb", "vendor_root_key"]
+        [
+            "home",
+            "name",
+            "platform_id",
+            "root_sha256",
+            "tcb",
+            "vendor_root_key"
+        ]
     );
     d.ok(&["platform", "export-root", "-o", "root.pem"]);
     let key = json(&d.ok(&["keygen", "-o", "author.key", "--json"]));
@@ -321,15 +425,33 @@ fn every_reporting_command_prints_json() {
     let signed = json(&d.ok(&strs(&sign)));
     assert_eq!(
         keys(&signed),
-        ["bundle", "bundle_bytes", "measurement", "module_digest", "signer_id"]
+        [
+            "bundle",
+            "bundle_bytes",
+            "measurement",
+            "module_digest",
+            "signer_id"
+        ]
     );
     assert_eq!(signed["signer_id"], key["signer_id"]);
     let attested = json(&d.ok(&[
-        "attest", "app.enclave", "--nonce", NONCE, "-o", "report.cbor", "--json",
+        "attest",
+        "app.enclave",
+        "--nonce",
+        NONCE,
+        "-o",
+        "report.cbor",
+        "--json",
     ]));
     assert_eq!(
         keys(&attested),
-        ["evidence", "evidence_bytes", "measurement", "nonce", "platform_id"]
+        [
+            "evidence",
+            "evidence_bytes",
+            "measurement",
+            "nonce",
+            "platform_id"
+        ]
     );
     assert_eq!(attested["platform_id"], init["platform_id"]);
     d.write("secret.txt", b"secret");
@@ -339,22 +461,52 @@ fn every_reporting_command_prints_json() {
     let sealed = json(&d.ok(&seal));
     assert_eq!(
         keys(&sealed),
-        ["context", "key_policy", "measurement", "plaintext_bytes", "sealed_input", "signer_id"]
+        [
+            "context",
+            "key_policy",
+            "measurement",
+            "plaintext_bytes",
+            "sealed_input",
+            "signer_id"
+        ]
     );
     let run = json(&d.ok(&[
-        "run", "app.enclave", "-i", "input.sealed", "-o", "output.sealed", "--receipt",
-        "receipt.cbor", "--json",
+        "run",
+        "app.enclave",
+        "-i",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+        "--json",
     ]));
     assert_eq!(run["receipt"], "receipt.cbor");
     let opened = json(&d.ok(&[
-        "open", "output.sealed", "--receipt", "receipt.cbor", "--context",
-        "input.sealed.context", "--root", "root.pem", "-o", "result.txt", "--json",
+        "open",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+        "--context",
+        "input.sealed.context",
+        "--root",
+        "root.pem",
+        "-o",
+        "result.txt",
+        "--json",
     ]));
     assert_eq!(
         keys(&opened),
         [
-            "exit_code", "fuel_used", "issued_at", "issued_at_rfc3339", "measurement",
-            "output", "plaintext_bytes", "platform_id", "signer_id"
+            "exit_code",
+            "fuel_used",
+            "issued_at",
+            "issued_at_rfc3339",
+            "measurement",
+            "output",
+            "plaintext_bytes",
+            "platform_id",
+            "signer_id"
         ]
     );
     assert_eq!(opened["exit_code"], serde_json::Value::Null);
@@ -383,13 +535,26 @@ fn usage_errors_exit_2() {
     let d = Dir::new();
     d.signed(ECHO);
     let err = d.fails(2, &["run", "app.enclave", "--no-such-flag"]);
-    assert!(err.starts_with("error: unexpected argument '--no-such-flag'"), "{err}");
+    assert!(
+        err.starts_with("error: unexpected argument '--no-such-flag'"),
+        "{err}"
+    );
     let err = d.fails(2, &["run", "app.enclave", "--json"]);
     assert_eq!(
         err,
         "error: --json needs --output: standard output carries the guest's output\n"
     );
-    let err = d.fails(2, &["verify", "report.cbor", "--root", "root.pem", "--nonce", NONCE]);
+    let err = d.fails(
+        2,
+        &[
+            "verify",
+            "report.cbor",
+            "--root",
+            "root.pem",
+            "--nonce",
+            NONCE,
+        ],
+    );
     assert!(err.contains("--measurement <HEX>"), "{err}");
 }
 
@@ -403,11 +568,19 @@ fn completions_and_manual_pages_come_from_the_flags() {
     assert!(page.starts_with(".ie"), "{page}");
     assert!(page.contains(".TH enclave 1"), "{page}");
     let listed = d.ok(&["man", "-o", "man"]);
-    for name in ["enclave", "enclave-run", "enclave-platform-init", "enclave-new"] {
+    for name in [
+        "enclave",
+        "enclave-run",
+        "enclave-platform-init",
+        "enclave-new",
+    ] {
         let path = d.path("man").join(format!("{name}.1"));
         assert!(path.exists(), "{name}: {listed}");
         let text = std::fs::read_to_string(path).unwrap();
-        assert!(text.contains(&format!(".TH {} 1", name.to_uppercase())), "{text}");
+        assert!(
+            text.contains(&format!(".TH {} 1", name.to_uppercase())),
+            "{text}"
+        );
     }
     d.fails(1, &["man", "-o", "man"]);
 }
@@ -418,10 +591,23 @@ fn docs_cli_md_matches_help() {
     let docs = include_str!("../../docs/cli.md");
     let d = Dir::new();
     let commands: &[&[&str]] = &[
-        &["new"], &["keygen"], &["sign"], &["measure"], &["inspect"], &["run"],
-        &["platform", "init"], &["platform", "show"], &["platform", "export-root"],
-        &["platform", "counters"], &["attest"], &["verify"], &["seal"], &["open"],
-        &["unseal"], &["completions"], &["man"],
+        &["new"],
+        &["keygen"],
+        &["sign"],
+        &["measure"],
+        &["inspect"],
+        &["run"],
+        &["platform", "init"],
+        &["platform", "show"],
+        &["platform", "export-root"],
+        &["platform", "counters"],
+        &["attest"],
+        &["verify"],
+        &["seal"],
+        &["open"],
+        &["unseal"],
+        &["completions"],
+        &["man"],
     ];
     for command in commands {
         let heading = format!("### `enclave {}", command.join(" "));

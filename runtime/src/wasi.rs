@@ -53,7 +53,10 @@ pub(crate) struct LastRefusal(Arc<Mutex<Option<Refusal>>>);
 
 impl LastRefusal {
     fn record(&self, function: &'static str, capability: Option<Capability>) {
-        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *last = Some(Refusal {
             function,
             capability,
@@ -62,7 +65,10 @@ impl LastRefusal {
 
     /// The last refusal of the run, if any.
     pub(crate) fn last(&self) -> Option<Refusal> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -353,9 +359,17 @@ fn clock_res_get(
 
 /// Records a refused clock call (not an unknown clock id, which is the guest's own error) and
 /// returns its errno.
-fn refuse_clock(caller: &Caller<'_, WasiState>, function: &'static str, id: i32, errno: Errno) -> i32 {
+fn refuse_clock(
+    caller: &Caller<'_, WasiState>,
+    function: &'static str,
+    id: i32,
+    errno: Errno,
+) -> i32 {
     if errno == Errno::NOTCAPABLE {
-        caller.data().refused.record(function, Grants::clock_capability(id));
+        caller
+            .data()
+            .refused
+            .record(function, Grants::clock_capability(id));
     }
     errno.code()
 }

@@ -78,9 +78,7 @@ fn confidential_csv_through_seal_run_open() {
         )
         .unwrap();
     let run = h.run_sealed(&csv, &sealed.bytes).unwrap();
-    let (plaintext, receipt) = h
-        .open(&sealed.context, &run.receipt, &run.output)
-        .unwrap();
+    let (plaintext, receipt) = h.open(&sealed.context, &run.receipt, &run.output).unwrap();
     assert!(plaintext.is_empty());
     assert_eq!(receipt.claims().exit_code, Some(2));
     assert_eq!(receipt.claims().outcome, Outcome::Success);
@@ -104,7 +102,10 @@ fn csv_bad_input_exits_with_code_2() {
         text(report.log),
         "wasi-csv: line 3: bad amount \"twelve\"\n"
     );
-    assert_eq!(exit(&load(WASI_CSV, WASI), b"name,value\n").exit_code, Some(2));
+    assert_eq!(
+        exit(&load(WASI_CSV, WASI), b"name,value\n").exit_code,
+        Some(2)
+    );
 }
 
 #[test]
@@ -283,10 +284,13 @@ fn the_kind_is_signed_and_checked() {
     assert!(imports
         .iter()
         .all(|import| import.starts_with("wasi_snapshot_preview1.")));
-    assert!(imports.iter().any(|i| i == "wasi_snapshot_preview1.fd_write"));
+    assert!(imports
+        .iter()
+        .any(|i| i == "wasi_snapshot_preview1.fd_write"));
     assert!(
-        err.to_string()
-            .ends_with("a WASI program (wasm32-wasip1) needs kind = \"wasi\" in the manifest (docs/wasi.md)"),
+        err.to_string().ends_with(
+            "a WASI program (wasm32-wasip1) needs kind = \"wasi\" in the manifest (docs/wasi.md)"
+        ),
         "{err}"
     );
     // And the kind changes the measurement.

@@ -125,8 +125,13 @@ fn package_name(path: &Path) -> anyhow::Result<String> {
 /// An SDK checkout given with `--sdk`, as an absolute path.
 fn sdk_checkout(path: &Path) -> anyhow::Result<String> {
     let manifest = path.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("--sdk {}: cannot read {}", path.display(), manifest.display()))?;
+    let text = std::fs::read_to_string(&manifest).with_context(|| {
+        format!(
+            "--sdk {}: cannot read {}",
+            path.display(),
+            manifest.display()
+        )
+    })?;
     anyhow::ensure!(
         text.contains("name = \"enclave-guest\""),
         "--sdk {}: {} is not the enclave-guest SDK (guests/sdk in a checkout)",
@@ -163,7 +168,10 @@ fn files(name: &str, kind: Kind, sdk: Option<&str>) -> Vec<(String, String)> {
         ("Cargo.toml".to_owned(), cargo_toml(name, kind, sdk)),
         (".cargo/config.toml".to_owned(), cargo_config(kind)),
         ("enclave.toml".to_owned(), manifest(kind)),
-        (".gitignore".to_owned(), "/target\n*.key\n*.enclave\n".to_owned()),
+        (
+            ".gitignore".to_owned(),
+            "/target\n*.key\n*.enclave\n".to_owned(),
+        ),
         ("README.md".to_owned(), readme(name, kind)),
     ];
     match kind {
@@ -199,11 +207,11 @@ fn cargo_toml(name: &str, kind: Kind, sdk: Option<&str>) -> String {
          [profile.release]\n",
     );
     if kind == Kind::Native {
-        text.push_str(
-            "# A panic reports its message through the SDK's hook, then ends the run.\n",
-        );
+        text.push_str("# A panic reports its message through the SDK's hook, then ends the run.\n");
     }
-    text.push_str("panic = \"abort\"\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\nstrip = true\n");
+    text.push_str(
+        "panic = \"abort\"\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\nstrip = true\n",
+    );
     text
 }
 

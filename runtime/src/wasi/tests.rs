@@ -420,7 +420,10 @@ fn the_table_matches_wasmtime_wasi() {
         false,
     );
     let io: SharedIo = Arc::new(Mutex::new(io));
-    let mut store = Store::new(&engine, WasiState::new(&io, &manifest, LastRefusal::default()));
+    let mut store = Store::new(
+        &engine,
+        WasiState::new(&io, &manifest, LastRefusal::default()),
+    );
     let items: Vec<(String, Extern)> = linker
         .iter(&mut store)
         .map(|(module, name, item)| {
