@@ -87,6 +87,6 @@ if "$enclave" verify report.cbor --root root.pem --measurement "$measurement" --
 step "a tampered sealed input is refused (exit code 7)"
 cp input.sealed evil.sealed
 printf 'X' | dd of=evil.sealed bs=1 seek=300 conv=notrunc status=none
-if "$enclave" run app.enclave --input evil.sealed --output evil.out; then echo "BUG: accepted"; exit 1; else echo "refused with exit code $?"; fi
+if "$enclave" run app.enclave --input evil.sealed --output evil.out --receipt evil.receipt; then echo "BUG: accepted"; exit 1; else echo "refused with exit code $?"; fi
 
 printf '\ndemo complete\n'
