@@ -341,7 +341,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 /// `30s`, `5m`, `2h`, `1d`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
         None => (text, "s"),
