@@ -41,7 +41,7 @@ pub struct SealArgs {
     #[arg(long, value_enum)]
     key_policy: Option<KeyPolicyArg>,
     /// The plaintext to seal.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     input: PathBuf,
     /// Where to write the sealed input (atomically), or `-` for standard output (streamed, as
     /// `age` does; then --context is required).

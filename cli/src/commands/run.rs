@@ -26,7 +26,7 @@ pub struct RunArgs {
     bundle: PathBuf,
     /// Read input from this file instead of standard input. Repeatable: the module is loaded
     /// once and each input runs, in order, in a fresh instance with its own --output.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     input: Vec<PathBuf>,
     /// Write output to this file (atomically, only on success) instead of standard output. One
     /// per --input when there are several.
