@@ -26,7 +26,7 @@ cp "$root/examples/wordcount.toml" enclave.toml
 cp "$root/examples/sample.txt" input.txt
 
 step "keygen: an Ed25519 author key (PKCS#8, 0600) and its public key"
-"$enclave" keygen --out author.key
+"$enclave" keygen -o author.key
 openssl pkey -in author.key -noout && echo "openssl reads author.key"
 
 step "measure: the measurement, computed without any key"
@@ -48,7 +48,7 @@ printf 'X' | dd of=evil.enclave bs=1 seek=200 conv=notrunc status=none
 if "$enclave" run evil.enclave --input input.txt; then echo "BUG: accepted"; exit 1; else echo "refused with exit code $?"; fi
 
 step "a bundle by another signer is refused (exit code 3)"
-"$enclave" keygen --out mallory.key >/dev/null
+"$enclave" keygen -o mallory.key >/dev/null
 if "$enclave" run app.enclave --trusted-signer mallory.pub --input input.txt; then echo "BUG: accepted"; exit 1; else echo "refused with exit code $?"; fi
 
 # The simulated platform lives in the demo's directory, never in the user's data directory.
@@ -68,7 +68,7 @@ measurement=$("$enclave" measure "$wasm" --manifest enclave.toml)
 "$enclave" verify report.cbor --root root.pem --measurement "$measurement" --nonce "$nonce"
 
 step "seal: encrypt the input to the attested enclave key (verifying the evidence first)"
-"$enclave" seal --report report.cbor --root root.pem --measurement "$measurement" --nonce "$nonce" \
+"$enclave" seal --evidence report.cbor --root root.pem --measurement "$measurement" --nonce "$nonce" \
     --input input.txt -o input.sealed
 if grep -q "foolishness" input.sealed; then echo "BUG: plaintext in the sealed input"; exit 1; fi
 echo "the sealed input holds no plaintext"
@@ -87,6 +87,6 @@ if "$enclave" verify report.cbor --root root.pem --measurement "$measurement" --
 step "a tampered sealed input is refused (exit code 7)"
 cp input.sealed evil.sealed
 printf 'X' | dd of=evil.sealed bs=1 seek=300 conv=notrunc status=none
-if "$enclave" run app.enclave --input evil.sealed --output evil.out; then echo "BUG: accepted"; exit 1; else echo "refused with exit code $?"; fi
+if "$enclave" run app.enclave --input evil.sealed --output evil.out --receipt evil.receipt; then echo "BUG: accepted"; exit 1; else echo "refused with exit code $?"; fi
 
 printf '\ndemo complete\n'

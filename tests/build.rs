@@ -1,7 +1,8 @@
 //! Compiles the guests under `guests/` from source, into this crate's `OUT_DIR`: the native ones
 //! to `wasm32-unknown-unknown`, the WASI ones to `wasm32-wasip1` (a second cargo invocation, as
 //! one build has one target). Generates `enclave_tests::guests` with one `&[u8]` constant per
-//! guest (as wasmtime's test-programs crate does). Nothing binary is ever committed.
+//! guest (as wasmtime's test-programs crate does). Nothing binary is ever committed. All of this
+//! only with the `example-guests` feature (this crate's own tests turn it on).
 #![allow(
     clippy::expect_used,
     clippy::panic,
@@ -31,6 +32,11 @@ const TARGET: &str = "wasm32-unknown-unknown";
 const WASI_TARGET: &str = "wasm32-wasip1";
 
 fn main() {
+    // Only with the `example-guests` feature: a workload's own tests, which bring their own
+    // module, do not compile the examples.
+    if env::var_os("CARGO_FEATURE_EXAMPLE_GUESTS").is_none() {
+        return;
+    }
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let guests = manifest_dir.join("../guests");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));

@@ -191,7 +191,8 @@ pub mod bounds {
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
-    /// The TOML text does not parse or has unknown keys.
+    /// The TOML text does not parse or has unknown keys; the message starts with the line and
+    /// column (both from 1) where the problem is, when the parser knows it.
     #[error("invalid manifest: {0}")]
     Syntax(String),
     /// A limit is outside its allowed range.
@@ -219,6 +220,27 @@ pub enum ManifestError {
     Args(&'static str),
 }
 
+/// A TOML error as `line L, column C: message` (both from 1, the column in characters), the
+/// position being where the parser stopped.
+fn syntax_error(text: &str, error: &toml::de::Error) -> ManifestError {
+    // toml's messages may run over several lines ("invalid string\nexpected `\"`"): one line.
+    let message = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(span) = error.span() else {
+        return ManifestError::Syntax(message);
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).unwrap_or("").chars().count() + 1;
+    ManifestError::Syntax(format!("line {line}, column {column}: {message}"))
+}
+
 impl Manifest {
     /// Parses and validates a TOML manifest.
     ///
@@ -226,8 +248,7 @@ impl Manifest {
     /// [`ManifestError::Syntax`] for malformed TOML or unknown keys, and any error of
     /// [`Manifest::validate`].
     pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
-        let manifest: Manifest =
-            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_owned()))?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| syntax_error(text, &e))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -379,6 +400,24 @@ mod tests {
         assert!(err.to_string().contains("unknown field `fule`"), "{err}");
         let err = Manifest::from_toml(&format!("{MINIMAL}capabilities = [\"net\"]\n")).unwrap_err();
         assert!(err.to_string().contains("unknown variant `net`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line_and_column() {
+        let err = Manifest::from_toml("product_id = 1\nsvn = 1\ndebug = flase\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid manifest: line 3, column 9: "),
+            "{err}"
+        );
+        let err = Manifest::from_toml(&format!("{MINIMAL}[limits]\nfule = 3\n")).unwrap_err();
+        let line = MINIMAL.lines().count() + 2;
+        assert!(
+            err.to_string().starts_with(&format!(
+                "invalid manifest: line {line}, column 1: unknown field `fule`"
+            )),
+            "{err}"
+        );
     }
 
     #[test]

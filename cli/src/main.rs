@@ -11,9 +11,6 @@ fn main() -> ExitCode {
     let args = commands::Cli::parse();
     match commands::dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(commands::exit::code_for(&error))
-        }
+        Err(error) => ExitCode::from(commands::exit::report(&error)),
     }
 }

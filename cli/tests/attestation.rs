@@ -177,7 +177,7 @@ fn verify_refuses_policy_violations() {
     let other = "ab".repeat(32);
     refuse(
         &verify_args(&other, &[]),
-        &format!("measurement mismatch: got {m}"),
+        &format!("measurement mismatch: expected {other}, got {m}"),
     );
     refuse(
         &verify_args(&m, &["--min-svn", "2"]),
@@ -221,7 +221,11 @@ fn verify_refuses_policy_violations() {
         "--force",
     ]);
     let debug = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
-    refuse(&verify_args(debug.trim(), &[]), "debug enclave not allowed");
+    refuse(
+        &verify_args(debug.trim(), &[]),
+        "debug enclave not allowed: pass --allow-debug to accept one (a debug enclave's memory \
+         and logs are not confidential)",
+    );
     d.ok(&verify_args(debug.trim(), &["--allow-debug"]));
 }
 

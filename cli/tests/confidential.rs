@@ -147,7 +147,7 @@ fn seal_streams_to_standard_output() {
             .unwrap()
     };
     let out = run(args(None));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),

@@ -272,16 +272,14 @@ impl Enclave {
                 // requester gets the whole of it, the guest's own words included, sealed.
                 let message = truncate(&error.to_string(), MAX_FAILURE_MESSAGE);
                 let report = seal_report(failure_sealer, &error)?;
-                let exit_code = match &error {
-                    RunError::Exited { code, .. } => Some(*code),
-                    _ => None,
-                };
+                // A WASI exit code, nonzero included, is a completed run (docs/wasi.md): a
+                // failed run has none.
                 let claims = claims(
                     *input_digest.as_bytes(),
                     *report.digest.as_bytes(),
                     0,
                     Outcome::Failed { message },
-                    exit_code,
+                    None,
                 );
                 Err(ConfidentialError::Guest {
                     error,

@@ -22,6 +22,31 @@ pub enum LoadError {
     /// The module imports something outside the granted ABI; every offending import is listed.
     #[error("module imports outside the granted ABI: {}", .0.join("; "))]
     ForbiddenImports(Vec<String>),
+    /// The module imports the other kind's host functions: a WASI program under a native
+    /// manifest, or an SDK guest under `kind = "wasi"`.
+    #[error(
+        "module imports {} but the manifest says kind = \"{declared}\": {}",
+        list_imports(.imports),
+        kind_advice(*.declared)
+    )]
+    WrongKind {
+        /// The manifest's kind.
+        declared: attest::GuestKind,
+        /// The imports that belong to the other kind (`module.name`).
+        imports: Vec<String>,
+    },
+    /// The module's memory starts larger than the manifest's `memory_bytes`, so no run could
+    /// instantiate it.
+    #[error(
+        "the module's memory starts at {minimum} bytes, more than the manifest's \
+         limits.memory_bytes = {limit}: raise memory_bytes to at least {minimum}"
+    )]
+    MemoryBelowMinimum {
+        /// The module's initial memory, in bytes.
+        minimum: u64,
+        /// The manifest's `memory_bytes`.
+        limit: u64,
+    },
     /// The module lacks a required export.
     #[error("module does not export {0}")]
     MissingExport(&'static str),
@@ -74,14 +99,6 @@ pub enum RunError {
     /// The guest trapped. For a debug WASI guest, the message ends with the tail of its stderr.
     #[error("guest trapped: {0}")]
     Trap(String),
-    /// A WASI guest called `proc_exit` with a nonzero code.
-    #[error("guest exited with code {code}{}", diagnostics_suffix(.stderr))]
-    Exited {
-        /// The exit code (1..=125).
-        code: i32,
-        /// The tail of the guest's stderr, escaped, for debug enclaves; empty otherwise.
-        stderr: String,
-    },
     /// Reading the input failed; for sealed input this is where forgery is detected.
     #[error("reading input: {0}")]
     Input(std::io::Error),
@@ -216,11 +233,26 @@ impl Eq for StoreFault {}
 pub const WITHHELD: &str =
     "<message withheld: a production enclave's words go only to the requester, sealed>";
 
-fn diagnostics_suffix(stderr: &str) -> String {
-    if stderr.is_empty() {
-        String::new()
-    } else {
-        format!(" (stderr: {stderr})")
+/// At most three imports by name, then how many more.
+fn list_imports(imports: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = imports.iter().take(SHOWN).cloned().collect::<Vec<_>>();
+    match imports.len().saturating_sub(SHOWN) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// What to write in the manifest instead of `declared`.
+fn kind_advice(declared: attest::GuestKind) -> &'static str {
+    match declared {
+        attest::GuestKind::Enclave => {
+            "a WASI program (wasm32-wasip1) needs kind = \"wasi\" in the manifest (docs/wasi.md)"
+        }
+        attest::GuestKind::Wasi => {
+            "an SDK guest (wasm32-unknown-unknown) needs kind = \"enclave\", the default \
+             (docs/abi.md)"
+        }
     }
 }
 

@@ -82,8 +82,9 @@ pub struct RunReport<W> {
     /// Debug diagnostics: the `log` capability's lines for a native guest, stderr for a WASI
     /// guest; at most 64 KiB, and always empty for production enclaves.
     pub log: Vec<u8>,
-    /// A WASI guest's exit status: `Some(0)` (it returned from `_start` or called
-    /// `proc_exit(0)`; a nonzero code is [`RunError::Exited`]). `None` for native guests.
+    /// A WASI guest's exit status: `Some(0)` when it returned from `_start`, `Some(n)` when it
+    /// called `proc_exit(n)` (0 to 125; a nonzero code is still a completed run whose output
+    /// is released, docs/wasi.md). `None` for native guests.
     pub exit_code: Option<i32>,
     /// The output writer, handed back so the caller can finish it (seal the last chunk, commit
     /// the file).
@@ -373,7 +374,9 @@ impl Enclave {
     ) -> Result<(IoSummary, u64, i32), RunError> {
         let manifest = self.bundle.manifest();
         let io: SharedIo = Arc::new(Mutex::new(io));
-        let outcome = self.execute(pre, WasiState::new(&io, manifest), wasi::ENTRY);
+        let refused = wasi::LastRefusal::default();
+        let state = WasiState::new(&io, manifest, refused.clone());
+        let outcome = self.execute(pre, state, wasi::ENTRY);
         let outcome = outcome.map(|(state, fuel_left, code)| {
             drop(state);
             (fuel_left, code.unwrap_or(0))
@@ -383,15 +386,19 @@ impl Enclave {
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         match outcome {
-            Ok((fuel_left, 0)) => Ok((finish(io)?, fuel_left, 0)),
-            Ok((_, code)) => Err(RunError::Exited {
-                code,
-                stderr: stderr_tail(&io),
-            }),
-            Err(RunError::Trap(trap)) if !io.log_text().is_empty() => Err(RunError::Trap(format!(
-                "{trap} (stderr: {})",
-                stderr_tail(&io)
-            ))),
+            // A clean exit, whatever its code: the program chose to stop, and its code is part
+            // of its answer (docs/wasi.md, "Exit status").
+            Ok((fuel_left, code)) => Ok((finish(io)?, fuel_left, code)),
+            Err(RunError::Trap(trap)) => {
+                let mut text = trap;
+                if let Some(refusal) = refused.last() {
+                    text = format!("{text} ({refusal})");
+                }
+                if !io.log_text().is_empty() {
+                    text = format!("{text} (stderr: {})", stderr_tail(&io));
+                }
+                Err(RunError::Trap(text))
+            }
             Err(error) => Err(error),
         }
     }
@@ -526,6 +533,8 @@ impl GuestState for WasiState {
 fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked, LoadError> {
     let setup = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
     let invalid = |e: wasmtime::Error| LoadError::InvalidModule(format!("{e:#}"));
+    check_kind(module, manifest.kind)?;
+    check_initial_memory(module, manifest.limits.memory_bytes)?;
     match manifest.kind {
         GuestKind::Enclave => {
             abi::check_module(module, manifest)?;
@@ -544,6 +553,48 @@ fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked,
             ))
         }
     }
+}
+
+/// Refuses a module written for the other kind (it imports the other kind's host functions and
+/// none of its own), with the kind it needs: the mistake behind most "not part of the ABI"
+/// refusals of a module that is otherwise fine. A module mixing both gets the full list of
+/// offending imports from its kind's check instead.
+fn check_kind(module: &Module, declared: GuestKind) -> Result<(), LoadError> {
+    let (own, other) = match declared {
+        GuestKind::Enclave => (abi::MODULE, wasi::MODULE),
+        GuestKind::Wasi => (wasi::MODULE, abi::MODULE),
+    };
+    if module.imports().any(|import| import.module() == own) {
+        return Ok(());
+    }
+    let imports: Vec<String> = module
+        .imports()
+        .filter(|import| import.module() == other)
+        .map(|import| format!("{}.{}", import.module(), import.name()))
+        .collect();
+    if imports.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::WrongKind { declared, imports })
+    }
+}
+
+/// Refuses a module whose memory starts larger than `memory_bytes`: no run of it could ever
+/// instantiate, so it is refused when signed and loaded rather than on every run.
+fn check_initial_memory(module: &Module, memory_bytes: u64) -> Result<(), LoadError> {
+    let memories = module.exports().filter_map(|e| e.ty().memory().cloned());
+    let imported = module.imports().filter_map(|i| i.ty().memory().cloned());
+    for memory in memories.chain(imported) {
+        let page = memory.page_size();
+        let minimum = memory.minimum().saturating_mul(page);
+        if minimum > memory_bytes {
+            return Err(LoadError::MemoryBelowMinimum {
+                minimum,
+                limit: memory_bytes,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A store that could not be held for a run: the run does not start.

@@ -42,6 +42,65 @@ pub struct WasiState {
     limiter: Limiter,
     ctx: WasiP1Ctx,
     started: Instant,
+    refused: LastRefusal,
+}
+
+/// The last call the runtime refused a WASI guest, shared with the runner so that a run which
+/// then traps can say what was refused: Rust std panics (a wasm `unreachable` trap) when
+/// `random_get` or a clock is refused, and "unreachable" alone tells its author nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LastRefusal(Arc<Mutex<Option<Refusal>>>);
+
+impl LastRefusal {
+    fn record(&self, function: &'static str, capability: Option<Capability>) {
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = Some(Refusal {
+            function,
+            capability,
+        });
+    }
+
+    /// The last refusal of the run, if any.
+    pub(crate) fn last(&self) -> Option<Refusal> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A refused call: the function, and the capability that would have granted it (none grants
+/// the file system, sockets or signals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    function: &'static str,
+    capability: Option<Capability>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let function = self.function;
+        match self.capability {
+            Some(capability) => write!(
+                f,
+                "after the enclave refused {MODULE}.{function}: grant it with capabilities = \
+                 [\"{}\"] in the manifest{}",
+                capability.name(),
+                match capability {
+                    Capability::Random => " (Rust std's HashMap needs it)",
+                    _ => "",
+                }
+            ),
+            None => write!(
+                f,
+                "after the enclave refused {MODULE}.{function}, which no capability grants \
+                 (docs/wasi.md)"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for WasiState {
@@ -54,11 +113,12 @@ impl std::fmt::Debug for WasiState {
 
 impl WasiState {
     /// The state of one run of a guest with `manifest`, whose stdio is `io`.
-    pub(crate) fn new(io: &SharedIo, manifest: &Manifest) -> Self {
+    pub(crate) fn new(io: &SharedIo, manifest: &Manifest, refused: LastRefusal) -> Self {
         Self {
             limiter: Limiter::new(&manifest.limits),
             ctx: context(io, &manifest.args),
             started: Instant::now(),
+            refused,
         }
     }
 
@@ -195,6 +255,7 @@ fn refuse(
     function: &WasiFunction,
     errno: Errno,
 ) -> wasmtime::Result<()> {
+    let name = function.name;
     let ty = FuncType::new(
         linker.engine(),
         function.params.iter().map(|&n| functions::val_type(n)),
@@ -204,7 +265,11 @@ fn refuse(
         MODULE,
         function.name,
         ty,
-        move |_caller, _params, results| {
+        move |caller: Caller<'_, WasiState>, _params, results| {
+            // The preopen scan's EBADF is how every wasi-libc program starts: not a refusal.
+            if errno == Errno::NOTCAPABLE {
+                caller.data().refused.record(name, None);
+            }
             if let Some(result) = results.first_mut() {
                 *result = Val::I32(errno.code());
             }
@@ -240,6 +305,15 @@ impl Grants {
             _ => Err(Errno::INVAL),
         }
     }
+
+    /// The capability that grants clock `id`, if one does (the CPU-time clocks: none).
+    fn clock_capability(id: i32) -> Option<Capability> {
+        match id {
+            functions::CLOCK_REALTIME => Some(Capability::ClockWall),
+            functions::CLOCK_MONOTONIC => Some(Capability::ClockMonotonic),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -261,7 +335,7 @@ fn clock_time_get(
                 .unwrap_or_default()
                 .as_nanos(),
             Ok(Clock::Monotonic) => caller.data().started.elapsed().as_nanos(),
-            Err(errno) => return Ok(errno.code()),
+            Err(errno) => return Ok(refuse_clock(&caller, "clock_time_get", id, errno)),
         };
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
         write_guest(&mut caller, "clock_time_get", ptr, &nanos.to_le_bytes())?;
@@ -276,11 +350,28 @@ fn clock_res_get(
         let resolution: u64 = match grants.clock(id) {
             Ok(Clock::Wall) => 1_000,
             Ok(Clock::Monotonic) => 1,
-            Err(errno) => return Ok(errno.code()),
+            Err(errno) => return Ok(refuse_clock(&caller, "clock_res_get", id, errno)),
         };
         write_guest(&mut caller, "clock_res_get", ptr, &resolution.to_le_bytes())?;
         Ok(Errno::SUCCESS.code())
     }
+}
+
+/// Records a refused clock call (not an unknown clock id, which is the guest's own error) and
+/// returns its errno.
+fn refuse_clock(
+    caller: &Caller<'_, WasiState>,
+    function: &'static str,
+    id: i32,
+    errno: Errno,
+) -> i32 {
+    if errno == Errno::NOTCAPABLE {
+        caller
+            .data()
+            .refused
+            .record(function, Grants::clock_capability(id));
+    }
+    errno.code()
 }
 
 /// Fills the buffer from the host CSPRNG, as the native `random` function does: in place, so
@@ -289,6 +380,8 @@ fn clock_res_get(
 fn random_get(grants: Grants) -> impl Fn(Caller<'_, WasiState>, i32, i32) -> wasmtime::Result<i32> {
     move |mut caller, ptr, len| {
         if !grants.random {
+            let capability = Some(Capability::Random);
+            caller.data().refused.record("random_get", capability);
             return Ok(Errno::NOTCAPABLE.code());
         }
         let memory = memory(&mut caller)?;

@@ -2,9 +2,7 @@
 //! capability, under the same limits as native guests (docs/wasi.md).
 
 use attest::receipt::Outcome;
-use std::time::SystemTime;
 
-use enclave_runtime::confidential::ConfidentialError;
 use enclave_runtime::{Enclave, GuestFault, Input, LoadError, RunError};
 use enclave_tests::guests::{WASI_CSV, WASI_HOSTILE};
 use enclave_tests::harness::{manifest, Harness, SealTo};
@@ -69,54 +67,45 @@ fn confidential_csv_through_seal_run_open() {
     assert_eq!(out.receipt.claims().measurement, csv.measurement());
     assert_eq!(out.receipt.claims().exit_code, Some(0));
 
-    // A failing exit is in the signed receipt too, with the outcome "failed".
+    // A nonzero exit is a completed run: the output (here empty: wasi-csv writes nothing on
+    // bad input) is released, and the code is in the signed receipt.
     let evidence = h.attest_and_verify(&csv).unwrap();
     let sealed = h
         .seal(
             &evidence,
             SealTo::Measurement,
-            b"category,amount
-food,twelve
-",
+            b"category,amount\nfood,twelve\n",
         )
         .unwrap();
-    let receipt = match h.run_sealed(&csv, &sealed.bytes) {
-        Err(ConfidentialError::Guest { error, receipt, .. }) => {
-            assert!(
-                matches!(error, RunError::Exited { code: 2, .. }),
-                "{error:?}"
-            );
-            receipt
-        }
-        other => panic!("{other:?}"),
-    };
-    let verified =
-        attest::receipt::verify_receipt(&receipt, &[h.root()], SystemTime::now()).unwrap();
-    assert_eq!(verified.claims().exit_code, Some(2));
-    assert_eq!(
-        verified.claims().outcome,
-        Outcome::Failed {
-            message: "guest exited with code 2".into()
-        }
-    );
+    let run = h.run_sealed(&csv, &sealed.bytes).unwrap();
+    let (plaintext, receipt) = h.open(&sealed.context, &run.receipt, &run.output).unwrap();
+    assert!(plaintext.is_empty());
+    assert_eq!(receipt.claims().exit_code, Some(2));
+    assert_eq!(receipt.claims().outcome, Outcome::Success);
 }
 
 #[test]
 fn csv_bad_input_exits_with_code_2() {
     let bad = b"category,amount\nfood,12.50\nfood,twelve\n";
-    let err = run(&load(WASI_CSV, WASI), bad).unwrap_err();
-    assert!(
-        matches!(&err, RunError::Exited { code: 2, stderr } if stderr.is_empty()),
-        "production enclaves show no stderr: {err:?}"
-    );
-    // A debug enclave shows the guest's diagnostics with the error.
-    let err = run(&debug(WASI_CSV, WASI), bad).unwrap_err();
+    let exit = |enclave: &Enclave, input: &[u8]| {
+        enclave
+            .run(Input::from_bytes(input.to_vec()), Vec::new(), None)
+            .unwrap()
+    };
+    let report = exit(&load(WASI_CSV, WASI), bad);
+    assert_eq!(report.exit_code, Some(2));
+    assert!(report.log.is_empty(), "production enclaves show no stderr");
+    // A debug enclave's diagnostics come with the run.
+    let report = exit(&debug(WASI_CSV, WASI), bad);
+    assert_eq!(report.exit_code, Some(2));
     assert_eq!(
-        err.to_string(),
-        "guest exited with code 2 (stderr: wasi-csv: line 3: bad amount \\\"twelve\\\")"
+        text(report.log),
+        "wasi-csv: line 3: bad amount \"twelve\"\n"
     );
-    let err = run(&load(WASI_CSV, WASI), b"name,value\n").unwrap_err();
-    assert!(matches!(err, RunError::Exited { code: 2, .. }), "{err:?}");
+    assert_eq!(
+        exit(&load(WASI_CSV, WASI), b"name,value\n").exit_code,
+        Some(2)
+    );
 }
 
 #[test]
@@ -189,8 +178,17 @@ fn granted_clocks_and_randomness_work() {
 #[test]
 fn std_hash_maps_need_the_random_capability() {
     // Rust std seeds every `HashMap` from `random_get` and panics when it fails.
+    // The trap names the refused call and the capability that grants it.
     let err = run(&hostile(&["hashmap"], ""), b"").unwrap_err();
     assert!(matches!(err, RunError::Trap(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "guest trapped: wasm `unreachable` instruction executed (after the enclave refused \
+         wasi_snapshot_preview1.random_get: grant it with capabilities = [\"random\"] in the \
+         manifest (Rust std's HashMap needs it))"
+    );
+    let granted = run(&hostile(&["hashmap"], "capabilities = [\"random\"]\n"), b"").unwrap();
+    assert_eq!(text(granted), "hashmap: 1\n");
 }
 
 #[test]
@@ -247,9 +245,10 @@ fn limits_apply_as_to_native_guests() {
 
 #[test]
 fn exit_codes_are_reported() {
-    let err = run(&hostile(&["exit=7"], ""), b"").unwrap_err();
-    assert!(matches!(err, RunError::Exited { code: 7, .. }), "{err:?}");
-    assert_eq!(err.to_string(), "guest exited with code 7");
+    let report = hostile(&["exit=7"], "")
+        .run(Input::from_bytes(Vec::new()), Vec::new(), None)
+        .unwrap();
+    assert_eq!(report.exit_code, Some(7));
     let report = hostile(&["args", "exit=0"], "")
         .run(Input::from_bytes(Vec::new()), Vec::new(), None)
         .unwrap();
@@ -277,18 +276,23 @@ fn stderr_is_shown_for_debug_enclaves_only() {
 
 #[test]
 fn the_kind_is_signed_and_checked() {
-    // The same WASI module signed as a native enclave is refused at load, every import listed.
+    // The same WASI module signed as a native enclave is refused at load, with the kind it needs.
     let err = Enclave::load(&sign(WASI_CSV, ""), &[]).unwrap_err();
-    let LoadError::ForbiddenImports(list) = &err else {
+    let LoadError::WrongKind { imports, .. } = &err else {
         panic!("{err:?}")
     };
-    assert!(list
+    assert!(imports
         .iter()
-        .all(|line| line.starts_with("wasi_snapshot_preview1.")
-            && line.ends_with("not part of the enclave ABI (no ambient capabilities)")));
-    assert!(list
+        .all(|import| import.starts_with("wasi_snapshot_preview1.")));
+    assert!(imports
         .iter()
-        .any(|l| l.starts_with("wasi_snapshot_preview1.fd_write")));
+        .any(|i| i == "wasi_snapshot_preview1.fd_write"));
+    assert!(
+        err.to_string().ends_with(
+            "a WASI program (wasm32-wasip1) needs kind = \"wasi\" in the manifest (docs/wasi.md)"
+        ),
+        "{err}"
+    );
     // And the kind changes the measurement.
     let wasi = attest::bundle::verify(&sign(WASI_CSV, WASI)).unwrap();
     let native = attest::bundle::verify(&sign(WASI_CSV, "")).unwrap();

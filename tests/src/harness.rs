@@ -25,18 +25,31 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use attest::receipt::VerifiedReceipt;
-use attest::{
-    AuthorKey, BundleError, Limits, Manifest, ProductId, Svn, VerifiedEvidence, VerifierPolicy,
-    VerifyError,
-};
+use attest::{AuthorKey, BundleError, VerifiedEvidence, VerifierPolicy, VerifyError};
 use enclave_platform::{InitOptions, Platform, PlatformError, PlatformReporter};
-use enclave_runtime::confidential::{ConfidentialError, SealedRun};
-use enclave_runtime::{Enclave, Input, LoadError, ReportIssuer, RunError, RunReport};
+use enclave_runtime::confidential::SealedRun;
+use enclave_runtime::{Input, ReportIssuer};
+
+// What a workload's tests name besides the harness, so that `enclave-tests` is their one
+// dependency: the manifest to adjust, the loaded enclave, and the errors to assert.
+pub use attest::receipt::Outcome;
+pub use attest::{Capability, GuestKind, Limits, Manifest, ManifestError, ProductId, Svn};
+pub use enclave_runtime::confidential::ConfidentialError;
+pub use enclave_runtime::{Enclave, LoadError, RunError, RunReport};
 use sealer::{
     ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealError, SealTarget,
     SealedOutputDigest,
 };
 use sha2::{Digest, Sha256};
+
+/// A manifest from TOML, as `enclave sign --manifest` reads it: a workload's tests can sign
+/// with the project's own `enclave.toml` (`include_str!("../enclave.toml")`).
+///
+/// # Errors
+/// [`ManifestError`], with the line and column of a syntax error.
+pub fn manifest_from_toml(text: &str) -> Result<Manifest, ManifestError> {
+    Manifest::from_toml(text)
+}
 
 /// A production manifest (product 1, svn 1, not debug, default limits, no capabilities) to
 /// adjust in code.

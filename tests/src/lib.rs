@@ -3,7 +3,9 @@
 
 pub mod harness;
 
-/// The example guests from `guests/`, compiled from source by this crate's build script.
+/// The example guests from `guests/`, compiled from source by this crate's build script (with
+/// the `example-guests` feature).
+#[cfg(feature = "example-guests")]
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use attest::bundle::MAX_BUNDLE_BYTES;
-use attest::verify::{VerifiedEvidence, VerifierPolicy};
-use attest::{Measurement, ProductId, Svn};
+use attest::verify::{VerifiedEvidence, VerifierPolicy, VerifyError};
+use attest::{Measurement, ProductId, SignerId, Svn};
 use enclave_runtime::Enclave;
 
-use super::io::{read_capped, read_text};
+use super::exit::Explained;
+use super::io::{read_bundle_bytes, read_capped, read_text};
 use super::platform::{write_public, HomeArg};
 use super::run::parse_signer;
 use super::ForceArg;
@@ -19,18 +19,21 @@ use super::ForceArg;
 pub struct AttestArgs {
     /// The signed bundle to attest (loaded with every check `run` makes).
     bundle: PathBuf,
-    /// The verifier's nonce, 8 to 64 bytes in hex.
-    #[arg(long, value_name = "HEX")]
-    nonce: String,
+    /// The verifier's nonce, 8 to 64 bytes in hex (e.g. `openssl rand -hex 16`).
+    #[arg(long, value_name = "HEX", value_parser = parse_nonce)]
+    nonce: HexBytes,
     /// Up to 64 bytes in hex to bind into the evidence (e.g. a hash of a key or a session).
-    #[arg(long, value_name = "HEX", default_value = "")]
-    report_data: String,
+    #[arg(long, value_name = "HEX", value_parser = parse_report_data, default_value = "")]
+    report_data: HexBytes,
     /// Where to write the evidence (COSE_Sign1, CBOR).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
     /// Only attest bundles signed by this signer (id or public key file). Repeatable.
     #[arg(long = "trusted-signer", value_name = "ID|FILE")]
     trusted_signers: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     home: HomeArg,
     #[command(flatten)]
@@ -38,21 +41,31 @@ pub struct AttestArgs {
 }
 
 pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
-    let nonce = parse_hex("--nonce", &args.nonce)?;
-    let report_data = parse_hex("--report-data", &args.report_data)?;
+    let (nonce, report_data) = (&args.nonce.0, &args.report_data.0);
     let trusted = args
         .trusted_signers
         .iter()
         .map(|s| parse_signer(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let platform = args.home.open()?;
-    let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
+    let bytes = read_bundle_bytes(&args.bundle)?;
     // The platform's compiled-code cache: a later `enclave run` of the bundle starts warm.
     let cache = platform.code_cache();
     let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
-    let evidence = platform.attest(&enclave, &nonce, &report_data, SystemTime::now())?;
+    let evidence = platform.attest(&enclave, nonce, report_data, SystemTime::now())?;
     write_public(&args.output, &evidence, args.force)?;
+    if args.json {
+        let json = serde_json::json!({
+            "evidence": args.output.display().to_string(),
+            "evidence_bytes": evidence.len(),
+            "measurement": enclave.measurement().to_string(),
+            "platform_id": platform.platform_id().to_string(),
+            "nonce": hex::encode(nonce),
+        });
+        println!("{json:#}");
+        return Ok(());
+    }
     println!(
         "evidence:    {} ({} bytes)",
         args.output.display(),
@@ -69,19 +82,24 @@ pub struct PolicyArgs {
     /// The vendor root certificate(s) to trust (PEM). Repeatable.
     #[arg(long = "root", required = true, value_name = "FILE")]
     pub roots: Vec<PathBuf>,
-    /// Accept this measurement. Repeatable; at least one --measurement or --signer is required.
+    /// Accept this measurement. Repeatable; at least one --measurement, --measurement-from or
+    /// --signer is required.
     #[arg(
         long = "measurement",
         value_name = "HEX",
-        required_unless_present = "signers"
+        required_unless_present_any = ["signers", "measurement_from"]
     )]
     pub measurements: Vec<Measurement>,
+    /// Accept the measurement of this signed bundle (the one you reviewed, or built and signed
+    /// yourself). Repeatable.
+    #[arg(long = "measurement-from", value_name = "BUNDLE")]
+    pub measurement_from: Vec<PathBuf>,
     /// Accept enclaves by this signer (id or public key file). Repeatable.
     #[arg(long = "signer", value_name = "ID|FILE")]
     pub signers: Vec<String>,
     /// The nonce this verifier gave the attester, in hex.
-    #[arg(long, value_name = "HEX")]
-    pub nonce: String,
+    #[arg(long, value_name = "HEX", value_parser = parse_nonce)]
+    pub nonce: HexBytes,
     /// Require this product id.
     #[arg(long)]
     pub product_id: Option<u16>,
@@ -118,16 +136,34 @@ impl PolicyArgs {
         Ok(roots)
     }
 
+    /// Whether a measurement is expected (given, or taken from a bundle).
+    pub fn expects_measurement(&self) -> bool {
+        !self.measurements.is_empty() || !self.measurement_from.is_empty()
+    }
+
+    /// The measurements to accept: those given and those of the bundles given.
+    fn expected_measurements(&self) -> anyhow::Result<Vec<Measurement>> {
+        let mut expected = self.measurements.clone();
+        for path in &self.measurement_from {
+            expected.push(super::author::read_bundle(path)?.measurement());
+        }
+        Ok(expected)
+    }
+
+    fn expected_signers(&self) -> anyhow::Result<Vec<SignerId>> {
+        self.signers.iter().map(|s| parse_signer(s)).collect()
+    }
+
     pub fn policy(&self) -> anyhow::Result<VerifierPolicy> {
         let mut policy = VerifierPolicy::new(self.roots()?)
-            .nonce(parse_hex("--nonce", &self.nonce)?)
+            .nonce(self.nonce.0.clone())
             .allow_debug(self.allow_debug)
             .max_age(self.max_age);
-        for m in &self.measurements {
-            policy = policy.measurement(*m);
+        for m in self.expected_measurements()? {
+            policy = policy.measurement(m);
         }
-        for s in &self.signers {
-            policy = policy.signer(parse_signer(s)?);
+        for s in self.expected_signers()? {
+            policy = policy.signer(s);
         }
         if let Some(p) = self.product_id {
             policy = policy.product_id(ProductId(p));
@@ -146,13 +182,47 @@ impl PolicyArgs {
         let bytes = read_capped(path, attest::cose::MAX_TOKEN_BYTES as u64, "evidence")?;
         let policy = self.policy()?;
         attest::verify::verify(&bytes, &policy, SystemTime::now())
+            .map_err(|error| self.explain(error))
             .with_context(|| format!("{} refused", path.display()))
+    }
+
+    /// A refusal worded with what the library does not know: what was expected, and the flag
+    /// that accepts a debug enclave.
+    fn explain(&self, error: VerifyError) -> anyhow::Error {
+        let list = |items: Vec<String>| items.join(" or ");
+        let message = match &error {
+            VerifyError::DebugNotAllowed => format!(
+                "{error}: pass --allow-debug to accept one (a debug enclave's memory and logs \
+                 are not confidential)"
+            ),
+            VerifyError::MeasurementMismatch { got } => match self.expected_measurements() {
+                Ok(expected) => format!(
+                    "measurement mismatch: expected {}, got {got}",
+                    list(expected.iter().map(ToString::to_string).collect())
+                ),
+                Err(_) => return error.into(),
+            },
+            VerifyError::SignerMismatch { got } => match self.expected_signers() {
+                Ok(expected) => format!(
+                    "signer mismatch: expected {}, got {got}",
+                    list(expected.iter().map(ToString::to_string).collect())
+                ),
+                Err(_) => return error.into(),
+            },
+            _ => return error.into(),
+        };
+        Explained {
+            message,
+            code: super::exit::EVIDENCE_REFUSED,
+        }
+        .into()
     }
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The evidence to verify.
+    /// The evidence to verify (from `enclave attest`).
+    #[arg(value_name = "EVIDENCE")]
     evidence: PathBuf,
     #[command(flatten)]
     policy: PolicyArgs,
@@ -175,7 +245,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         println!("debug:       {}", claims.debug);
         println!("platform id: {}", claims.platform_id);
         println!("tcb:         {}", claims.platform_tcb);
-        println!("issued at:   {} (unix)", claims.issued_at);
+        println!("issued at:   {}", rfc3339(claims.issued_at));
     }
     Ok(())
 }
@@ -194,6 +264,7 @@ pub fn evidence_json(verified: &VerifiedEvidence) -> serde_json::Value {
         "platform_id": c.platform_id.to_string(),
         "platform_tcb": c.platform_tcb,
         "issued_at": c.issued_at,
+        "issued_at_rfc3339": rfc3339(c.issued_at),
         "nonce": hex::encode(&c.nonce),
         "report_data": hex::encode(&c.report_data),
         "enclave_keys": c.enclave_keys.as_ref().map(|k| serde_json::json!({
@@ -203,8 +274,70 @@ pub fn evidence_json(verified: &VerifiedEvidence) -> serde_json::Value {
     })
 }
 
-pub fn parse_hex(flag: &str, text: &str) -> anyhow::Result<Vec<u8>> {
-    hex::decode(text).with_context(|| format!("{flag} is not hex"))
+/// Bytes given in hex on the command line.
+#[derive(Debug, Clone)]
+pub struct HexBytes(pub Vec<u8>);
+
+/// A nonce: 8 to 64 bytes in hex (RFC 9711 §4.1).
+fn parse_nonce(text: &str) -> Result<HexBytes, String> {
+    let bytes = parse_hex(text)?;
+    let range = attest::evidence::NONCE_LEN;
+    if !range.contains(&bytes.len()) {
+        return Err(format!(
+            "a nonce is {} to {} bytes ({} to {} hex digits), this one is {}",
+            range.start(),
+            range.end(),
+            range.start() * 2,
+            range.end() * 2,
+            bytes.len()
+        ));
+    }
+    Ok(HexBytes(bytes))
+}
+
+/// Report data: at most 64 bytes in hex.
+fn parse_report_data(text: &str) -> Result<HexBytes, String> {
+    let bytes = parse_hex(text)?;
+    let max = attest::evidence::MAX_REPORT_DATA;
+    if bytes.len() > max {
+        return Err(format!(
+            "report data is at most {max} bytes ({} hex digits), this is {}",
+            max * 2,
+            bytes.len()
+        ));
+    }
+    Ok(HexBytes(bytes))
+}
+
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    hex::decode(text).map_err(|e| format!("not hex: {e}"))
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC time, `2026-12-02T09:30:00Z`.
+pub fn rfc3339(unix_seconds: u64) -> String {
+    let days = unix_seconds / 86_400;
+    let secs = unix_seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// `30s`, `5m`, `2h`, `1d`, or plain seconds.
@@ -234,8 +367,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_nonce, rfc3339};
     use std::time::Duration;
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn nonces() {
+        assert_eq!(parse_nonce(&"ab".repeat(8)).unwrap().0.len(), 8);
+        assert_eq!(
+            parse_nonce("abcd").unwrap_err(),
+            "a nonce is 8 to 64 bytes (16 to 128 hex digits), this one is 2"
+        );
+        assert!(parse_nonce("xyz").unwrap_err().starts_with("not hex"));
+    }
 
     #[test]
     fn durations() {

@@ -8,7 +8,7 @@ use attest::{AuthorKey, Manifest, ModuleDigest};
 use enclave_platform::files::{write_atomic, Visibility};
 use enclave_runtime::{describe_module, Enclave};
 
-use super::io::{read_capped, read_private_key, read_text};
+use super::io::{read_bundle_bytes, read_capped, read_private_key, read_text};
 use super::{public_key_path, ForceArg};
 
 #[derive(Debug, clap::Args)]
@@ -17,6 +17,9 @@ pub struct KeygenArgs {
     /// extension `.pub`.
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -41,6 +44,15 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
         overwrite,
     )
     .with_context(|| format!("cannot write {}", public_path.display()))?;
+    if args.json {
+        let json = serde_json::json!({
+            "private_key": args.output.display().to_string(),
+            "public_key": public_path.display().to_string(),
+            "signer_id": public.signer_id().to_string(),
+        });
+        println!("{json:#}");
+        return Ok(());
+    }
     println!("private key: {} (mode 0600)", args.output.display());
     println!("public key:  {}", public_path.display());
     println!("signer id:   {}", public.signer_id());
@@ -60,6 +72,9 @@ pub struct SignArgs {
     /// Where to write the bundle.
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -81,9 +96,21 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
         args.force.overwrite(),
     )
     .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let bundle = enclave.bundle();
+    if args.json {
+        let json = serde_json::json!({
+            "bundle": args.output.display().to_string(),
+            "bundle_bytes": bytes.len(),
+            "measurement": bundle.measurement().to_string(),
+            "signer_id": bundle.signer_id().to_string(),
+            "module_digest": bundle.module_digest().to_string(),
+        });
+        println!("{json:#}");
+        return Ok(());
+    }
     println!("bundle:      {}", args.output.display());
-    println!("measurement: {}", enclave.measurement());
-    println!("signer id:   {}", enclave.bundle().signer_id());
+    println!("measurement: {}", bundle.measurement());
+    println!("signer id:   {}", bundle.signer_id());
     Ok(())
 }
 
@@ -200,6 +227,6 @@ fn read_module(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 
 /// Reads and verifies a bundle (signature and format; no signer policy).
 pub fn read_bundle(path: &std::path::Path) -> anyhow::Result<VerifiedBundle> {
-    let bytes = read_capped(path, MAX_BUNDLE_BYTES as u64, "bundle")?;
+    let bytes = read_bundle_bytes(path)?;
     bundle::verify(&bytes).with_context(|| format!("refusing bundle {}", path.display()))
 }

@@ -15,7 +15,7 @@ use sealer::{
 use sha2::{Digest, Sha256};
 
 use super::attestation::PolicyArgs;
-use super::exit::GuestFailed;
+use super::exit::{usage, GuestExited, GuestFailed};
 use super::io::{read_capped, with_progress};
 use super::ForceArg;
 
@@ -32,8 +32,8 @@ enum KeyPolicyArg {
 pub struct SealArgs {
     /// The enclave's attestation evidence (from `enclave attest`), verified before anything is
     /// sealed.
-    #[arg(long, value_name = "FILE")]
-    report: PathBuf,
+    #[arg(long, visible_alias = "report", value_name = "FILE")]
+    evidence: PathBuf,
     #[command(flatten)]
     policy: PolicyArgs,
     /// Seal to the measurement-bound key or the signer-bound key [default: measurement if any
@@ -41,7 +41,7 @@ pub struct SealArgs {
     #[arg(long, value_enum)]
     key_policy: Option<KeyPolicyArg>,
     /// The plaintext to seal.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     input: PathBuf,
     /// Where to write the sealed input (atomically), or `-` for standard output (streamed, as
     /// `age` does; then --context is required).
@@ -51,25 +51,28 @@ pub struct SealArgs {
     /// [default: the --output path with `.context` appended].
     #[arg(long, value_name = "FILE")]
     context: Option<PathBuf>,
+    /// Print JSON (on standard error when the sealed input goes to standard output).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     force: ForceArg,
 }
 
 pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
-    let verified = args.policy.verify(&args.report)?;
+    let verified = args.policy.verify(&args.evidence)?;
     let claims = verified.claims();
     let keys = claims.enclave_keys.as_ref().with_context(|| {
         format!(
             "{} carries no enclave encryption keys: nothing to seal to",
-            args.report.display()
+            args.evidence.display()
         )
     })?;
     let kind = args
         .key_policy
-        .unwrap_or(if args.policy.measurements.is_empty() {
-            KeyPolicyArg::Signer
-        } else {
+        .unwrap_or(if args.policy.expects_measurement() {
             KeyPolicyArg::Measurement
+        } else {
+            KeyPolicyArg::Signer
         });
     let (public_key, policy) = match kind {
         KeyPolicyArg::Measurement => (keys.measurement, KeyPolicy::Measurement(claims.measurement)),
@@ -93,7 +96,11 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
     let context_path = match (&args.context, to_stdout) {
         (Some(path), _) => path.clone(),
         (None, false) => append_extension(&args.output, "context"),
-        (None, true) => anyhow::bail!("sealing to standard output (-o -) needs --context FILE"),
+        (None, true) => {
+            return Err(usage(
+                "sealing to standard output (-o -) needs --context FILE",
+            ))
+        }
     };
     if to_stdout && std::io::stdout().is_terminal() {
         anyhow::bail!("refusing to write a sealed input to a terminal: redirect standard output");
@@ -135,17 +142,29 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {sealed_name}"))?;
     }
     // On stderr when the sealed input itself went to stdout.
-    let summary = format!(
-        "sealed input: {sealed_name} ({len} plaintext bytes)\n\
-         context:      {} (mode 0600; needed to open the output)\n\
-         sealed to:    {} key of {}",
-        context_path.display(),
-        match kind {
-            KeyPolicyArg::Measurement => "measurement",
-            KeyPolicyArg::Signer => "signer",
-        },
-        claims.measurement
-    );
+    let key = match kind {
+        KeyPolicyArg::Measurement => "measurement",
+        KeyPolicyArg::Signer => "signer",
+    };
+    let summary = if args.json {
+        let json = serde_json::json!({
+            "sealed_input": if to_stdout { None } else { Some(&sealed_name) },
+            "context": context_path.display().to_string(),
+            "plaintext_bytes": len,
+            "key_policy": key,
+            "measurement": claims.measurement.to_string(),
+            "signer_id": claims.signer.to_string(),
+        });
+        format!("{json:#}")
+    } else {
+        format!(
+            "sealed input: {sealed_name} ({len} plaintext bytes)\n\
+             context:      {} (mode 0600; needed to open the output)\n\
+             sealed to:    {key} key of {}",
+            context_path.display(),
+            claims.measurement
+        )
+    };
     if to_stdout {
         eprintln!("{summary}");
     } else {
@@ -171,6 +190,9 @@ pub struct OpenArgs {
     /// authenticated).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     force: ForceArg,
 }
@@ -222,15 +244,41 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     out.commit()
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let claims = receipt.claims();
-    println!(
-        "opened:      {} ({} bytes)",
-        args.output.display(),
-        opened.plaintext_len
-    );
-    println!("measurement: {}", claims.measurement);
-    println!("platform id: {}", claims.platform_id);
-    println!("fuel used:   {}", claims.fuel_used);
-    Ok(())
+    if args.json {
+        let json = serde_json::json!({
+            "output": args.output.display().to_string(),
+            "plaintext_bytes": opened.plaintext_len,
+            "measurement": claims.measurement.to_string(),
+            "signer_id": claims.signer.to_string(),
+            "platform_id": claims.platform_id.to_string(),
+            "fuel_used": claims.fuel_used,
+            "exit_code": claims.exit_code,
+            "issued_at": claims.issued_at,
+            "issued_at_rfc3339": super::attestation::rfc3339(claims.issued_at),
+        });
+        println!("{json:#}");
+    } else {
+        println!(
+            "opened:      {} ({} bytes)",
+            args.output.display(),
+            opened.plaintext_len
+        );
+        println!("measurement: {}", claims.measurement);
+        println!("platform id: {}", claims.platform_id);
+        println!("fuel used:   {}", claims.fuel_used);
+        if let Some(code) = claims.exit_code {
+            println!("exit code:   {code}");
+        }
+    }
+    // A WASI guest's nonzero exit: its output is the answer, and exit code 8 says so.
+    match claims.exit_code {
+        Some(code) if code != 0 => Err(GuestExited {
+            code,
+            written: Some(args.output.display().to_string()),
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// A failed run's receipt names a sealed failure report in place of the output: open it (it is

@@ -3,8 +3,10 @@
 use attest::BundleError;
 use enclave_runtime::{LoadError, RunError};
 
-/// Anything not classified below: I/O, bad flags values, internal errors.
+/// Anything not classified below: I/O, internal errors.
 pub const FAILURE: u8 = 1;
+/// Usage: flags that do not parse or do not fit together (clap's own code for its errors).
+pub const USAGE: u8 = 2;
 /// The bundle was refused: malformed, bad signature, disallowed algorithm, untrusted signer.
 pub const BUNDLE_REFUSED: u8 = 3;
 /// The module or manifest was refused: invalid wasm or manifest, imports outside the ABI.
@@ -15,6 +17,51 @@ pub const GUEST_FAILED: u8 = 5;
 pub const EVIDENCE_REFUSED: u8 = 6;
 /// Sealed data was refused: wrong recipient, tampered, truncated, wrong context.
 pub const SEALED_REFUSED: u8 = 7;
+/// A WASI guest exited with a nonzero code: the run completed and its output was written.
+pub const GUEST_EXITED: u8 = 8;
+
+/// Flags that parse but do not fit together, found after clap is done: exit code 2, as for
+/// clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// A usage error with `message`.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
+
+/// A refusal whose message the CLI words itself (to say what to do, or to add what it knows
+/// and the library does not, such as the expected measurements), with its exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Explained {
+    /// The whole message.
+    pub message: String,
+    /// The exit code.
+    pub code: u8,
+}
+
+/// A WASI guest's nonzero exit: not an error (its output was written), but the process says so
+/// with exit code 8 so that a script does not mistake it for success.
+#[derive(Debug, thiserror::Error)]
+#[error("guest exited with code {code}{}", .written.as_deref().map(|w| format!("; its output was written to {w}")).unwrap_or_default())]
+pub struct GuestExited {
+    /// The guest's code.
+    pub code: i32,
+    /// Where its output went, if to a file.
+    pub written: Option<String>,
+}
+
+/// Prints `error` on standard error and returns the process's exit code.
+pub fn report(error: &anyhow::Error) -> u8 {
+    if error.chain().any(|e| e.is::<GuestExited>()) && error.chain().count() == 1 {
+        eprintln!("enclave: {error}");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+    code_for(error)
+}
 
 /// A guest failure learned from its receipt (`enclave open` of a failed run's report).
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +74,15 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
 }
 
 fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if error.is::<Usage>() {
+        return Some(USAGE);
+    }
+    if let Some(explained) = error.downcast_ref::<Explained>() {
+        return Some(explained.code);
+    }
+    if error.is::<GuestExited>() {
+        return Some(GUEST_EXITED);
+    }
     if error.is::<BundleError>() {
         return Some(BUNDLE_REFUSED);
     }

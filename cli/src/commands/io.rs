@@ -20,6 +20,24 @@ pub fn read_capped(path: &Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
+/// Reads a signed bundle (at most the bundle size cap), refusing a plain wasm module with what
+/// to do instead.
+pub fn read_bundle_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = read_capped(path, attest::bundle::MAX_BUNDLE_BYTES as u64, "bundle")?;
+    if bytes.starts_with(b"\0asm") {
+        return Err(super::exit::Explained {
+            message: format!(
+                "{path} is a wasm module, not a signed bundle: sign it first \
+                 (enclave sign {path} --key author.key --manifest enclave.toml -o app.enclave)",
+                path = path.display()
+            ),
+            code: super::exit::BUNDLE_REFUSED,
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
 /// Reads a UTF-8 text file of at most 1 MiB.
 pub fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
     let bytes = read_capped(path, 1 << 20, what)?;

@@ -9,22 +9,44 @@ mod author;
 mod confidential;
 pub mod exit;
 mod io;
+mod manual;
 mod platform;
 mod run;
+mod scaffold;
 mod serve;
 mod storage;
 
-/// A software enclave on WebAssembly: sign, measure, attest and run wasm guests in an isolated
-/// store, with encrypted inputs and outputs.
+/// Run confidential workloads as signed, measured WebAssembly enclaves, on any machine.
 #[derive(Debug, Parser)]
-#[command(name = "enclave", version, about, max_term_width = 100)]
+#[command(
+    name = "enclave",
+    version,
+    max_term_width = 100,
+    long_about = "Run confidential workloads as signed, measured WebAssembly enclaves, on any \
+machine.\n\n\
+An author signs a wasm module with a manifest of its limits and capabilities; `enclave run` \
+loads it with every check and runs it in an isolated sandbox with nothing granted but its \
+input and output. A simulated platform attests exactly what it loaded, so a data owner can \
+verify the enclave, seal an input only it can read, and open the sealed output it returns, \
+checked against a signed receipt. A simulator of TEEs such as Intel SGX, not one: see \
+docs/threat-model.md.",
+    after_help = "Start with `enclave new NAME` (a guest project that builds, signs and runs as is), \
+or see README.md. Exit codes: docs/cli.md."
+)]
 pub struct Cli {
+    /// The platform home directory, for the commands that use the platform (also accepted after
+    /// the subcommand) [default: $ENCLAVE_HOME, else $XDG_DATA_HOME/enclave, else
+    /// ~/.local/share/enclave].
+    #[arg(long = "home", value_name = "DIR")]
+    home: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a guest project (native SDK or WASI) that builds, signs and runs as is.
+    New(scaffold::NewArgs),
     /// Generate an Ed25519 author key (PKCS#8 PEM, mode 0600) and its public key (SPKI PEM).
     Keygen(author::KeygenArgs),
     /// Sign a wasm module with a manifest into an enclave bundle.
@@ -53,11 +75,21 @@ enum Command {
     /// Open a debug enclave's sealed blob or store state, to inspect it (refused for production
     /// enclaves).
     Unseal(storage::UnsealArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command into a directory.
+    Man(manual::ManArgs),
 }
 
 /// Runs one subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Some(home) = cli.home {
+        platform::HomeArg::set_before_subcommand(home)?;
+    }
     match cli.command {
+        Command::New(args) => scaffold::new(&args),
+        Command::Completions(args) => manual::completions(&args),
+        Command::Man(args) => manual::man(&args),
         Command::Keygen(args) => author::keygen(&args),
         Command::Sign(args) => author::sign(&args),
         Command::Measure(args) => author::measure(&args),

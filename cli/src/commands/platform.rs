@@ -1,6 +1,7 @@
 //! `enclave platform …`: create and show the simulated platform.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -21,10 +22,28 @@ pub struct HomeArg {
     home: Option<PathBuf>,
 }
 
+/// `enclave --home DIR <command>`: the home given before the subcommand, set once by dispatch.
+static HOME_BEFORE_SUBCOMMAND: OnceLock<PathBuf> = OnceLock::new();
+
 impl HomeArg {
+    /// Records `--home` given before the subcommand, for every [`HomeArg`] without its own.
+    pub fn set_before_subcommand(home: PathBuf) -> anyhow::Result<()> {
+        HOME_BEFORE_SUBCOMMAND
+            .set(home)
+            .map_err(|_| anyhow::anyhow!("--home set twice before the subcommand (a bug)"))
+    }
+
     pub fn resolve(&self) -> anyhow::Result<PathBuf> {
-        if let Some(home) = &self.home {
-            return Ok(home.clone());
+        match (&self.home, HOME_BEFORE_SUBCOMMAND.get()) {
+            (Some(after), Some(before)) if after != before => {
+                return Err(super::exit::usage(format!(
+                    "--home is given twice, as {} and {}: give it once",
+                    before.display(),
+                    after.display()
+                )));
+            }
+            (Some(home), _) | (None, Some(home)) => return Ok(home.clone()),
+            (None, None) => {}
         }
         let var = |name| {
             std::env::var_os(name)
@@ -77,6 +96,9 @@ pub struct InitArgs {
     /// The fleet's vendor root certificate (PEM).
     #[arg(long, requires = "vendor_key", value_name = "FILE")]
     vendor_cert: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,15 +150,36 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         vendor,
     };
     let platform = Platform::init(&home, options, SystemTime::now())?;
+    let root_key = (!fleet).then(|| home.join(enclave_platform::file::ROOT_KEY));
+    if args.json {
+        let mut json = platform_json(&platform);
+        if let Some(fields) = json.as_object_mut() {
+            let key = root_key.as_ref().map(|k| k.display().to_string());
+            fields.insert("vendor_root_key".into(), key.into());
+        }
+        println!("{json:#}");
+        return Ok(());
+    }
     println!("platform created in {}", home.display());
     print_platform(&platform);
-    if !fleet {
+    if let Some(key) = root_key {
         println!(
             "vendor root key: {} (mode 0600; use it with --vendor-key to add platforms to this fleet)",
-            home.join(enclave_platform::file::ROOT_KEY).display()
+            key.display()
         );
     }
     Ok(())
+}
+
+/// The JSON of `platform show` and `platform init`.
+fn platform_json(platform: &Platform) -> serde_json::Value {
+    serde_json::json!({
+        "home": platform.home().display().to_string(),
+        "name": platform.name(),
+        "platform_id": platform.platform_id().to_string(),
+        "tcb": platform.tcb(),
+        "root_sha256": root_fingerprint(platform),
+    })
 }
 
 fn print_platform(platform: &Platform) {
@@ -159,14 +202,7 @@ fn root_fingerprint(platform: &Platform) -> String {
 fn show(args: &ShowArgs) -> anyhow::Result<()> {
     let platform = args.home.open()?;
     if args.json {
-        let json = serde_json::json!({
-            "home": platform.home().display().to_string(),
-            "name": platform.name(),
-            "platform_id": platform.platform_id().to_string(),
-            "tcb": platform.tcb(),
-            "root_sha256": root_fingerprint(&platform),
-        });
-        println!("{json:#}");
+        println!("{:#}", platform_json(&platform));
     } else {
         println!("home:        {}", platform.home().display());
         print_platform(&platform);

@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use attest::bundle::MAX_BUNDLE_BYTES;
 use attest::{AuthorPublicKey, Capability, SignerId};
 use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
 use enclave_platform::{Platform, PlatformReporter};
@@ -16,7 +15,8 @@ use enclave_runtime::{Enclave, Input, ReportIssuer, RunReport};
 use sealer::input::INPUT_MAGIC;
 use sha2::{Digest, Sha256};
 
-use super::io::{read_capped, read_text, with_progress};
+use super::exit::{usage, GuestExited};
+use super::io::{read_bundle_bytes, read_text, with_progress};
 use super::platform::HomeArg;
 use super::ForceArg;
 
@@ -26,7 +26,7 @@ pub struct RunArgs {
     bundle: PathBuf,
     /// Read input from this file instead of standard input. Repeatable: the module is loaded
     /// once and each input runs, in order, in a fresh instance with its own --output.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     input: Vec<PathBuf>,
     /// Write output to this file (atomically, only on success) instead of standard output. One
     /// per --input when there are several.
@@ -119,16 +119,17 @@ impl OpenedInput {
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let jobs = jobs(args)?;
-    anyhow::ensure!(
-        !args.json || jobs.iter().all(|job| job.output.is_some()),
-        "--json needs --output: standard output carries the guest's output"
-    );
+    if args.json && jobs.iter().any(|job| job.output.is_none()) {
+        return Err(usage(
+            "--json needs --output: standard output carries the guest's output",
+        ));
+    }
     let trusted = args
         .trusted_signers
         .iter()
         .map(|s| parse_signer(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
+    let bytes = read_bundle_bytes(&args.bundle)?;
     let cache = enclave_platform::Platform::find_code_cache(args.home.resolve().ok());
     let enclave = Enclave::load_cached(&bytes, &trusted, cache.as_ref())
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
@@ -152,19 +153,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         platform,
         reporter,
     };
+    // Every input is opened, and a sealed one without a receipt refused, before anything runs.
+    let inputs = open_inputs(&jobs)?;
 
     if let [job] = jobs.as_slice() {
-        let summary = run_one(args, &loaded, job)?;
+        let input = inputs
+            .into_iter()
+            .next()
+            .context("the input was not opened (a bug)")?;
+        let summary = run_one(args, &loaded, job, input)?;
         if args.json {
             println!("{summary:#}");
         }
-        return Ok(());
+        return exit_status(&[summary], job.output);
     }
     // Several inputs: every run on one guest thread, each in a fresh instance of the module
     // compiled once (docs/performance.md, "Warm instances").
     let results = loaded.enclave.on_guest_thread(|| {
         jobs.iter()
-            .map(|job| run_one(args, &loaded, job))
+            .zip(inputs)
+            .map(|(job, input)| run_one(args, &loaded, job, input))
             .collect::<Vec<_>>()
     })?;
     let mut summaries = Vec::new();
@@ -188,7 +196,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     if args.json {
-        println!("{:#}", serde_json::Value::Array(summaries));
+        println!("{:#}", serde_json::Value::Array(summaries.clone()));
     }
     match first_failure {
         // The exit code is the first failure's.
@@ -196,6 +204,41 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             "{failed} of {} runs failed, the first on {name}",
             jobs.len()
         ))),
+        None => exit_status(&summaries, None),
+    }
+}
+
+/// Opens every job's input, refusing a sealed input without a receipt: its output would be
+/// sealed to a requester who could never open it.
+fn open_inputs(jobs: &[Job<'_>]) -> anyhow::Result<Vec<OpenedInput>> {
+    let mut inputs = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let input = OpenedInput::open(job.input)?;
+        if input.sealed && job.receipt.is_none() {
+            return Err(usage(format!(
+                "{} is a sealed input: give --receipt FILE for the signed receipt, without \
+                 which the requester cannot open the output",
+                input.name
+            )));
+        }
+        inputs.push(input);
+    }
+    Ok(inputs)
+}
+
+/// Success, or exit code 8 when a WASI guest exited with a nonzero code (its output was
+/// written: the code is part of its answer).
+fn exit_status(summaries: &[serde_json::Value], written: Option<&Path>) -> anyhow::Result<()> {
+    let nonzero = summaries
+        .iter()
+        .filter_map(|s| s.get("exit_code").and_then(serde_json::Value::as_i64))
+        .find(|&code| code != 0);
+    match nonzero {
+        Some(code) => Err(GuestExited {
+            code: i32::try_from(code).unwrap_or(i32::MAX),
+            written: written.map(|p| p.display().to_string()),
+        }
+        .into()),
         None => Ok(()),
     }
 }
@@ -204,10 +247,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
     let (inputs, outputs, receipts) = (&args.input, &args.output, &args.receipt);
     if inputs.len() <= 1 {
-        anyhow::ensure!(
-            outputs.len() <= 1 && receipts.len() <= 1,
-            "one --input takes at most one --output and one --receipt"
-        );
+        if outputs.len() > 1 || receipts.len() > 1 {
+            return Err(usage(
+                "one --input takes at most one --output and one --receipt",
+            ));
+        }
         let input = inputs.first().map(PathBuf::as_path);
         return Ok(vec![Job {
             input,
@@ -215,27 +259,30 @@ fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
             receipt: receipts.first().map(PathBuf::as_path),
         }]);
     }
-    anyhow::ensure!(
-        outputs.len() == inputs.len(),
-        "{} inputs need {} --output files, one per --input in the same order (got {})",
-        inputs.len(),
-        inputs.len(),
-        outputs.len()
-    );
-    anyhow::ensure!(
-        receipts.is_empty() || receipts.len() == inputs.len(),
-        "{} inputs need no --receipt or {} of them, one per --input (got {})",
-        inputs.len(),
-        inputs.len(),
-        receipts.len()
-    );
+    if outputs.len() != inputs.len() {
+        return Err(usage(format!(
+            "{} inputs need {} --output files, one per --input in the same order (got {})",
+            inputs.len(),
+            inputs.len(),
+            outputs.len()
+        )));
+    }
+    if !receipts.is_empty() && receipts.len() != inputs.len() {
+        return Err(usage(format!(
+            "{} inputs need no --receipt or {} of them, one per --input (got {})",
+            inputs.len(),
+            inputs.len(),
+            receipts.len()
+        )));
+    }
     let mut seen = std::collections::HashSet::new();
     for path in outputs.iter().chain(receipts) {
-        anyhow::ensure!(
-            seen.insert(path),
-            "{} is given twice as a destination",
-            path.display()
-        );
+        if !seen.insert(path) {
+            return Err(usage(format!(
+                "{} is given twice as a destination",
+                path.display()
+            )));
+        }
     }
     Ok(inputs
         .iter()
@@ -253,10 +300,10 @@ fn run_one(
     args: &RunArgs,
     loaded: &Loaded<'_>,
     job: &Job<'_>,
+    opened: OpenedInput,
 ) -> anyhow::Result<serde_json::Value> {
     let enclave = &loaded.enclave;
     let reporter = loaded.reporter.clone();
-    let opened = OpenedInput::open(job.input)?;
     // With --receipt the input is meant to be sealed: one that is not is refused as sealed data
     // (its magic), not run as plaintext.
     if opened.sealed || job.receipt.is_some() {
@@ -302,7 +349,7 @@ fn run_sealed(
 ) -> anyhow::Result<serde_json::Value> {
     let output = job
         .output
-        .context("a sealed input needs --output for the sealed output")?;
+        .ok_or_else(|| usage("a sealed input needs --output for the sealed output"))?;
     let overwrite = args.force.overwrite();
     if let Some(receipt) = job.receipt {
         refuse_existing(receipt, overwrite)?;

@@ -106,20 +106,33 @@ fn memory_bomb_hits_the_memory_limit() {
     }
 }
 
+/// A module whose memory starts above `memory_bytes` could never run: it is refused at load
+/// (and so by `enclave sign`), naming both sizes.
 #[test]
-fn oversized_initial_memory_is_refused_at_instantiation() {
+fn oversized_initial_memory_is_refused_at_load() {
     let wat = guest(ECHO).replace(
         "(memory (export \"memory\") 1)",
         "(memory (export \"memory\") 32)",
     );
-    let enclave = load(&wat, "[limits]\nmemory_bytes = 1048576\n").unwrap();
-    assert!(matches!(
-        run(&enclave, b""),
-        Err(RunError::MemoryLimit {
-            limit: 1_048_576,
-            ..
-        })
-    ));
+    let err = load(&wat, "[limits]\nmemory_bytes = 1048576\n").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::MemoryBelowMinimum {
+                minimum: 2_097_152,
+                limit: 1_048_576
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the module's memory starts at 2097152 bytes, more than the manifest's \
+         limits.memory_bytes = 1048576: raise memory_bytes to at least 2097152"
+    );
+    // Exactly at the limit it loads and runs.
+    let enclave = load(&wat, "[limits]\nmemory_bytes = 2097152\n").unwrap();
+    assert_eq!(run(&enclave, b"ok").unwrap(), b"ok");
 }
 
 #[test]

@@ -133,12 +133,58 @@ fn proc_exit_codes() {
         (report.output, report.exit_code),
         (b"0 ok".to_vec(), Some(0))
     );
-    let err = run(&enclave, b"3 failed").unwrap_err();
-    assert!(
-        matches!(&err, RunError::Exited { code: 3, stderr } if stderr.is_empty()),
-        "{err:?}"
+    // A nonzero exit is a completed run: its output is released with its code.
+    let report = enclave
+        .run(Input::from_bytes(b"3 failed".to_vec()), Vec::new(), None)
+        .unwrap();
+    assert_eq!(
+        (report.output, report.exit_code),
+        (b"3 failed".to_vec(), Some(3))
     );
-    assert_eq!(err.to_string(), "guest exited with code 3");
+}
+
+/// Rust std panics (an `unreachable` trap) when `random_get` or a clock is refused: the trap
+/// names the refused call and the capability that grants it.
+#[test]
+fn a_trap_after_a_refused_call_names_it() {
+    let random = r#"(import "wasi_snapshot_preview1" "random_get"
+        (func $f (param i32 i32) (result i32)))"#;
+    let clock = r#"(import "wasi_snapshot_preview1" "clock_time_get"
+        (func $f (param i32 i64 i32) (result i32)))"#;
+    let path_open = r#"(import "wasi_snapshot_preview1" "path_open"
+        (func $f (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"#;
+    let trap_after = |import: &str, call: &str| {
+        let wat = format!(
+            r#"(module {import} (memory (export "memory") 1)
+                (func (export "_start") (drop {call}) unreachable))"#
+        );
+        run(&load(&wat, "").unwrap(), b"").unwrap_err().to_string()
+    };
+    assert_eq!(
+        trap_after(random, "(call $f (i32.const 0) (i32.const 16))"),
+        "guest trapped: wasm `unreachable` instruction executed (after the enclave refused \
+         wasi_snapshot_preview1.random_get: grant it with capabilities = [\"random\"] in the \
+         manifest (Rust std's HashMap needs it))"
+    );
+    assert_eq!(
+        trap_after(clock, "(call $f (i32.const 1) (i64.const 1) (i32.const 0))"),
+        "guest trapped: wasm `unreachable` instruction executed (after the enclave refused \
+         wasi_snapshot_preview1.clock_time_get: grant it with capabilities = \
+         [\"clock-monotonic\"] in the manifest)"
+    );
+    let open = "(call $f (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) \
+                (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))";
+    assert_eq!(
+        trap_after(path_open, open),
+        "guest trapped: wasm `unreachable` instruction executed (after the enclave refused \
+         wasi_snapshot_preview1.path_open, which no capability grants (docs/wasi.md))"
+    );
+    // A trap with no refused call is reported as it is.
+    let wat = r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+    assert_eq!(
+        run(&load(wat, "").unwrap(), b"").unwrap_err().to_string(),
+        "guest trapped: wasm `unreachable` instruction executed"
+    );
 }
 
 #[test]
@@ -342,10 +388,21 @@ fn native_guests_still_cannot_import_wasi() {
     let module = wat::parse_str(wat).unwrap();
     let manifest = Manifest::from_toml("product_id = 1\nsvn = 1\ndebug = false\n").unwrap();
     let bytes = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
-    assert!(matches!(
-        Enclave::load(&bytes, &[]),
-        Err(LoadError::ForbiddenImports(_))
-    ));
+    let err = Enclave::load(&bytes, &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "module imports wasi_snapshot_preview1.fd_write but the manifest says kind = \"enclave\": \
+         a WASI program (wasm32-wasip1) needs kind = \"wasi\" in the manifest (docs/wasi.md)"
+    );
+    // And the other way round: an SDK guest under kind = "wasi".
+    let sdk = r#"(module (import "enclave_v1" "read_input" (func (param i32 i32) (result i32)))
+        (memory (export "memory") 1) (func (export "_start")))"#;
+    let err = load(sdk, "").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "module imports enclave_v1.read_input but the manifest says kind = \"wasi\": an SDK \
+         guest (wasm32-unknown-unknown) needs kind = \"enclave\", the default (docs/abi.md)"
+    );
 }
 
 /// The table names every function wasmtime-wasi defines, with the same signature, and nothing
@@ -363,7 +420,10 @@ fn the_table_matches_wasmtime_wasi() {
         false,
     );
     let io: SharedIo = Arc::new(Mutex::new(io));
-    let mut store = Store::new(&engine, WasiState::new(&io, &manifest));
+    let mut store = Store::new(
+        &engine,
+        WasiState::new(&io, &manifest, LastRefusal::default()),
+    );
     let items: Vec<(String, Extern)> = linker
         .iter(&mut store)
         .map(|(module, name, item)| {
