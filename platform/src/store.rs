@@ -336,7 +336,22 @@ impl SealedStore {
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<u64, StoreError> {
         check_len("key", key.len(), MAX_KEY)?;
         check_len("value", value.len(), MAX_VALUE)?;
-        self.with_loaded(|context, loaded| context.change(loaded, key, Some(value)))
+        self.with_loaded(|context, loaded| context.change(loaded, [(key, Some(value))]))
+            .map(|(version, _)| version)
+    }
+
+    /// Stores every `(key, value)` pair, in order, as one durable update (one version): for
+    /// loading data in bulk. Returns the new state version.
+    ///
+    /// # Errors
+    /// As [`SealedStore::put`]; on any error nothing changed.
+    pub fn put_all(&mut self, entries: &[(&[u8], &[u8])]) -> Result<u64, StoreError> {
+        for (key, value) in entries {
+            check_len("key", key.len(), MAX_KEY)?;
+            check_len("value", value.len(), MAX_VALUE)?;
+        }
+        let changes = entries.iter().map(|(key, value)| (*key, Some(*value)));
+        self.with_loaded(|context, loaded| context.change(loaded, changes))
             .map(|(version, _)| version)
     }
 
@@ -346,7 +361,7 @@ impl SealedStore {
     /// A load, check or write failure.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, StoreError> {
         check_len("key", key.len(), MAX_KEY)?;
-        self.with_loaded(|context, loaded| context.change(loaded, key, None))
+        self.with_loaded(|context, loaded| context.change(loaded, [(key, None)]))
             .map(|(_, changed)| changed)
     }
 
@@ -433,18 +448,20 @@ impl Context {
         }
     }
 
-    /// Puts (`Some`) or removes (`None`) one entry: one durable redb transaction with the new
+    /// Puts (`Some`) or removes (`None`) entries: one durable redb transaction with the new
     /// head, then the counter. The new version, and whether anything changed.
-    fn change(
+    fn change<'a>(
         &self,
         loaded: &mut Loaded,
-        key: &[u8],
-        value: Option<&[u8]>,
+        changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
     ) -> Result<(u64, bool), StoreError> {
-        let file = match (&mut loaded.file, value) {
+        let changes: Vec<_> = changes.into_iter().collect();
+        // Without a file there is nothing to remove: only a put creates one.
+        let puts = changes.iter().any(|(_, value)| value.is_some());
+        let file = match (&mut loaded.file, puts) {
             (Some(file), _) => file,
-            (None, None) => return Ok((loaded.head.version, false)),
-            (slot @ None, Some(_)) => {
+            (None, false) => return Ok((loaded.head.version, false)),
+            (slot @ None, true) => {
                 slot.insert(StoreFile::create(&self.paths.state).map_err(|e| self.fault(e))?)
             }
         };
@@ -453,7 +470,7 @@ impl Context {
                 .map_err(|e| Fault::Seal(e.to_string()))
         };
         let next = file
-            .change(&loaded.head, &loaded.keys, key, value, seal)
+            .change(&loaded.head, &loaded.keys, changes, seal)
             .map_err(|e| self.fault(e))?;
         let Some(next) = next else {
             return Ok((loaded.head.version, false));
@@ -519,6 +536,10 @@ fn fault_error(path: &Path, fault: Fault) -> StoreError {
         Fault::Db(e) => StoreError::Malformed {
             path: path.to_owned(),
             reason: e.to_string(),
+        },
+        Fault::Corrupt => StoreError::Malformed {
+            path: path.to_owned(),
+            reason: "corrupt database".into(),
         },
         Fault::Tampered => StoreError::Refused {
             path: path.to_owned(),
