@@ -258,6 +258,9 @@ impl StoreFile {
     }
 }
 
+/// A bucket's `(lookup key, record digest)` pairs in ascending lookup key order.
+type Bucket = Vec<(Lookup, Digest)>;
+
 /// The tables an update writes.
 struct Tables<'t> {
     nodes: redb::Table<'t, u32, &'static [u8]>,
@@ -430,7 +433,7 @@ fn read_bucket(
     records: &impl ReadableTable<&'static [u8; LOOKUP_LEN], &'static [u8]>,
     bucket: u16,
     want: &Lookup,
-) -> Result<(Vec<(Lookup, Digest)>, Option<Vec<u8>>), Fault> {
+) -> Result<(Bucket, Option<Vec<u8>>), Fault> {
     let (first, last) = bucket_range(bucket);
     let mut entries = Vec::new();
     let mut found = None;

@@ -21,6 +21,8 @@ use super::record::{Lookup, LOOKUP_LEN};
 pub(super) type Digest = [u8; 32];
 /// The digest of an empty bucket or subtree.
 pub(super) const EMPTY: Digest = [0; 32];
+/// Nodes to write after an update: table key and new encoding, `None` to remove an empty one.
+pub(super) type NodeWrites = Vec<(u32, Option<Vec<u8>>)>;
 /// Levels of nodes above the buckets.
 pub(super) const LEVELS: u32 = 4;
 /// Children per node.
@@ -162,7 +164,7 @@ impl Path {
 
     /// Puts `digest` in the bucket's place and recomputes the path: the new root, and each
     /// node's table key with its new encoding (`None`: now empty, to remove).
-    pub(super) fn update(mut self, digest: Digest) -> (Digest, Vec<(u32, Option<Vec<u8>>)>) {
+    pub(super) fn update(mut self, digest: Digest) -> (Digest, NodeWrites) {
         let mut below = digest;
         let mut writes = Vec::with_capacity(LEVELS as usize);
         for (level, node) in (0..LEVELS).zip(self.nodes.iter_mut()).rev() {
