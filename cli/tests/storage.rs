@@ -82,6 +82,55 @@ fn platform_counters_start_empty() {
     assert!(json.is_array() || json.is_object(), "{out}");
 }
 
+/// Puts "blue" under "colour" in its store, then "red" under "other".
+const STORER: &str = r#"(module
+    (import "enclave_v1" "store_put" (func $put (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "colour")
+    (data (i32.const 16) "blue")
+    (data (i32.const 32) "other")
+    (data (i32.const 48) "red")
+    (func (export "enclave_main")
+        (drop (call $put (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 4)))
+        (drop (call $put (i32.const 32) (i32.const 5) (i32.const 48) (i32.const 3)))))"#;
+
+#[test]
+fn unseal_and_counters_show_the_store() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = true\ncapabilities = [\"store\"]\n",
+    );
+    d.ok(&["platform", "init"]);
+    d.signed(STORER);
+    d.write("empty", b"");
+    d.ok(&["run", "app.enclave", "--input", "empty"]);
+    // Without a file argument, the enclave's own store, checked whole.
+    let out = d.ok(&["unseal", "--bundle", "app.enclave", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["kind"], "sealed store state", "{out}");
+    assert_eq!(json["version"], 2, "{out}");
+    assert_eq!(json["counter"], 2, "{out}");
+    assert_eq!(json["entries"][hex_of(b"colour")], hex_of(b"blue"), "{out}");
+    assert_eq!(json["entries"][hex_of(b"other")], hex_of(b"red"), "{out}");
+    let out = d.ok(&["platform", "counters", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json[0]["counter"], 2, "{out}");
+    assert_eq!(json[0]["state_version"], 2, "{out}");
+    assert_eq!(json[0]["status"], "ok", "{out}");
+    // The counter moved on without the store: the store is rolled back, as both commands say.
+    let counters = d.path("platform").join("counters");
+    let counter = std::fs::read_dir(&counters)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&counter, b"3\n").unwrap();
+    let out = d.ok(&["platform", "counters", "--json"]);
+    assert!(out.contains("rolled back"), "{out}");
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

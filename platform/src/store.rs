@@ -3,25 +3,34 @@
 //!
 //! | file | what |
 //! |------|------|
-//! | `<home>/store/<store id>/state` | the whole key → value map, sealed as one blob (`docs/formats.md`, "Sealed store") |
+//! | `<home>/store/<store id>/state` | a redb database: one sealed record per entry, a Merkle tree over them, the sealed head (`docs/formats.md`, "Sealed store") |
 //! | `<home>/store/<store id>/lock` | empty; locked while a process reads or changes the store |
 //! | `<home>/counters/<store id>` | the store's monotonic counter, decimal ASCII |
 //!
-//! **Identity.** A store belongs to a signer, a product id and a debug mode (the store id hashes
-//! the three), and its state is sealed under the signer policy at the writing enclave's svn: an
-//! upgraded enclave (higher svn) reads and carries on its predecessors' state, after which they
-//! can no longer read it; a downgraded enclave is refused. Debug and production enclaves have
-//! separate stores and keys.
+//! **Layout.** Each entry is one record, sealed with AES-256-GCM and filed under its lookup key,
+//! a keyed PRF of its key ([`record`]); a fixed-shape Merkle tree over 65,536 buckets of records
+//! ([`tree`]) has its root in the head, the one sealed blob, which also holds the version the
+//! counter checks and the store's random data key ([`head`]). A read checks one path of the
+//! tree and one bucket; an update rewrites one record, one path and the head, in one redb
+//! transaction ([`database`]). So both cost what they touch, not the size of the store.
 //!
-//! **Rollback.** Each sealed state carries its version in its authenticated AAD. An update to
-//! version N+1 writes the state first, then the counter, then acknowledges; both writes are
-//! atomic (temporary file, fsync, rename, fsync directory). Loading accepts a state whose version
-//! equals the counter, or is one ahead of it — a crash between the two writes, finished by
-//! bumping the counter — and refuses an older one ("rolled back") or one further ahead (the
-//! counter was rolled back or the state comes from elsewhere). So a crash at any instant leaves a
-//! loadable state, an acknowledged update is never lost, and an unacknowledged one is either
-//! applied or not. The counter is a file in the platform home: whoever can roll back the whole
-//! home can roll back the store (see `docs/threat-model.md`).
+//! **Identity.** A store belongs to a signer, a product id and a debug mode (the store id hashes
+//! the three), and its head is sealed under the signer policy at the writing enclave's svn: an
+//! upgraded enclave (higher svn) reads and carries on its predecessors' state, after which they
+//! can no longer open the head, hence no key; a downgraded enclave is refused. Debug and
+//! production enclaves have separate stores and keys.
+//!
+//! **Rollback.** Each head carries its version in its authenticated AAD and the root of every
+//! entry. An update to version N+1 commits the records, the tree and the head in one durable
+//! redb transaction, then writes the counter (temporary file, fsync, rename, fsync directory),
+//! then acknowledges. Loading accepts a head whose version equals the counter, or is one ahead
+//! of it — a crash between the two writes, finished by bumping the counter — and refuses an
+//! older one ("rolled back") or one further ahead (the counter was rolled back or the store
+//! comes from elsewhere). An old record or node put back into the file does not match the root
+//! and is refused when read. So a crash at any instant leaves a loadable store, an acknowledged
+//! update is never lost, and an unacknowledged one is either applied or not. The counter is a
+//! file in the platform home: whoever can roll back the whole home can roll back the store (see
+//! `docs/threat-model.md`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,21 +42,30 @@ use std::sync::Arc;
 
 use attest::bundle::VerifiedBundle;
 use sealer::blob::{self, BlobKind};
-use sealer::{EnclaveIdentity, KeyPolicy};
+use sealer::EnclaveIdentity;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::files::{sync_dir, write_atomic, Overwrite, Visibility};
 use crate::Platform;
 
+mod database;
+mod head;
+mod legacy;
+mod record;
+mod tree;
+
+use database::{Fault, StoreFile};
+use head::Head;
+pub use legacy::{decode_entries, encode_entries};
+use record::StoreKeys;
+
 /// Largest key: 256 bytes, the ABI's cap.
 pub const MAX_KEY: usize = enclave_runtime::abi::MAX_STORE_KEY;
 /// Largest value: 64 KiB, the ABI's cap.
 pub const MAX_VALUE: usize = enclave_runtime::abi::MAX_STORE_VALUE;
-/// Largest encoded state: the largest blob plaintext, 1 MiB.
-pub const MAX_STATE: usize = blob::MAX_PLAINTEXT;
-/// Length of a state's AAD: the store id and the version.
-const STATE_AAD_LEN: usize = 32 + 8;
+/// Largest state: 1 GiB of keys and values in all.
+pub const MAX_STATE: usize = 1 << 30;
 
 /// Names one store: SHA-256 of `"enclave/v1 store id" || 0x00 || signer id || product id (u16
 /// BE) || debug (1 byte)`. Shown in hex; it names the store's directory and counter file.
@@ -202,24 +220,44 @@ impl fmt::Debug for StoreState {
     }
 }
 
-/// One enclave identity's store on one platform. Opening it does no I/O; every operation takes
-/// the store's file lock, reloads the state if another process changed it, and writes changes
-/// durably before it returns.
+/// One enclave identity's store on one platform. Creating it does no I/O; every operation takes
+/// the store's file lock (unless a transaction holds it), loads and checks the sealed head
+/// against the platform counter, and writes changes durably before it returns.
 pub struct SealedStore {
+    context: Context,
+    /// The store's lock and what was loaded under it, while a transaction holds it
+    /// ([`SealedStore::begin`]).
+    held: Option<Held>,
+}
+
+/// What a store is, apart from what is loaded.
+struct Context {
     platform: Arc<Platform>,
     identity: EnclaveIdentity,
     id: StoreId,
     paths: StorePaths,
-    cached: Option<StoreState>,
-    /// The store's file lock while a transaction holds it ([`SealedStore::begin`]).
-    held: Option<File>,
+}
+
+/// A transaction's hold on the store. Fields drop in order: the database closes before the lock
+/// is released.
+struct Held {
+    loaded: Option<Loaded>,
+    _lock: File,
+}
+
+/// The store as loaded under its lock: the open file (none before the first update), the head
+/// checked against the counter, and the keys derived from it. Valid while the lock is held.
+struct Loaded {
+    file: Option<StoreFile>,
+    head: Head,
+    keys: StoreKeys,
 }
 
 impl fmt::Debug for SealedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedStore")
-            .field("id", &self.id)
-            .field("paths", &self.paths)
+            .field("id", &self.context.id)
+            .field("paths", &self.context.paths)
             .finish_non_exhaustive()
     }
 }
@@ -230,11 +268,12 @@ impl SealedStore {
         let id = StoreId::of(&identity);
         let paths = StorePaths::new(platform.home(), &id);
         Self {
-            platform,
-            identity,
-            id,
-            paths,
-            cached: None,
+            context: Context {
+                platform,
+                identity,
+                id,
+                paths,
+            },
             held: None,
         }
     }
@@ -242,188 +281,203 @@ impl SealedStore {
     /// Starts a transaction: takes the store's exclusive file lock (waiting while another
     /// process or transaction holds it) and keeps it until [`SealedStore::end`], so that every
     /// operation in between sees the state the previous one left and no other writer comes
-    /// between them. A run of a guest with the `store` capability is one transaction
-    /// ([`enclave_runtime::PlatformServices::begin_run`]). Without one, each operation locks on its own.
+    /// between them. The store is loaded (and its head checked) at the first operation and kept
+    /// open until the end. A run of a guest with the `store` capability is one transaction
+    /// ([`enclave_runtime::PlatformServices::begin_run`]). Without one, each operation locks
+    /// and loads on its own.
     ///
     /// # Errors
     /// [`StoreError::Io`] when the lock cannot be taken.
     pub fn begin(&mut self) -> Result<(), StoreError> {
         if self.held.is_none() {
-            self.held = Some(self.take_lock()?);
+            self.held = Some(Held {
+                loaded: None,
+                _lock: self.context.take_lock()?,
+            });
         }
         Ok(())
     }
 
-    /// Ends the transaction: releases the lock. Every change made in it is already durable.
+    /// Ends the transaction: closes the store and releases the lock. Every change made in it is
+    /// already durable.
     pub fn end(&mut self) {
         self.held = None;
     }
 
     /// The store's id.
     pub fn id(&self) -> StoreId {
-        self.id
+        self.context.id
     }
 
     /// The store's files.
     pub fn paths(&self) -> &StorePaths {
-        &self.paths
+        &self.context.paths
     }
 
-    /// The value under `key`.
+    /// The value under `key`. Reads and checks one path of the Merkle tree and one bucket.
     ///
     /// # Errors
-    /// [`StoreError`]: a state that does not load (tampered, rolled back) or an I/O failure.
+    /// [`StoreError`]: a store that does not load (tampered, rolled back), a record or node that
+    /// does not match the sealed root, or an I/O failure.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         check_len("key", key.len(), MAX_KEY)?;
-        let _lock = self.lock()?;
-        Ok(self.current()?.entries.get(key).cloned())
+        self.with_loaded(|context, loaded| match &loaded.file {
+            Some(file) => file
+                .get(&loaded.head, &loaded.keys, key)
+                .map_err(|e| context.fault(e)),
+            None => Ok(None),
+        })
     }
 
     /// Stores `value` under `key` durably; returns the new state version.
     ///
     /// # Errors
-    /// [`StoreError::TooLarge`] (nothing changed), or a load or write failure.
+    /// [`StoreError::TooLarge`] (nothing changed), or a load, check or write failure.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<u64, StoreError> {
         check_len("key", key.len(), MAX_KEY)?;
         check_len("value", value.len(), MAX_VALUE)?;
-        self.update(|entries| {
-            entries.insert(key.to_vec(), Zeroizing::new(value.to_vec()));
-            true
-        })
-        .map(|(version, _)| version)
+        self.with_loaded(|context, loaded| context.change(loaded, [(key, Some(value))]))
+            .map(|(version, _)| version)
+    }
+
+    /// Stores every `(key, value)` pair, in order, as one durable update (one version): for
+    /// loading data in bulk. Returns the new state version.
+    ///
+    /// # Errors
+    /// As [`SealedStore::put`]; on any error nothing changed.
+    pub fn put_all(&mut self, entries: &[(&[u8], &[u8])]) -> Result<u64, StoreError> {
+        for (key, value) in entries {
+            check_len("key", key.len(), MAX_KEY)?;
+            check_len("value", value.len(), MAX_VALUE)?;
+        }
+        let changes = entries.iter().map(|(key, value)| (*key, Some(*value)));
+        self.with_loaded(|context, loaded| context.change(loaded, changes))
+            .map(|(version, _)| version)
     }
 
     /// Removes `key` durably; `false` (and nothing written) if it was absent.
     ///
     /// # Errors
-    /// A load or write failure.
+    /// A load, check or write failure.
     pub fn delete(&mut self, key: &[u8]) -> Result<bool, StoreError> {
         check_len("key", key.len(), MAX_KEY)?;
-        self.update(|entries| entries.remove(key).is_some())
-            .map(|(_, removed)| removed)
+        self.with_loaded(|context, loaded| context.change(loaded, [(key, None)]))
+            .map(|(_, changed)| changed)
     }
 
-    /// Loads the current state (with the rollback checks), for inspection.
+    /// Loads the current state (with the rollback checks) and every entry, after checking the
+    /// whole tree against the sealed root: for inspection, O(entries).
     ///
     /// # Errors
     /// As [`SealedStore::get`].
-    pub fn load(&mut self) -> Result<&StoreState, StoreError> {
-        let _lock = self.lock()?;
-        self.current()
+    pub fn load(&mut self) -> Result<StoreState, StoreError> {
+        self.with_loaded(|context, loaded| {
+            let entries = match &loaded.file {
+                Some(file) => file
+                    .audit(&loaded.head, &loaded.keys)
+                    .map_err(|e| context.fault(e))?,
+                None => BTreeMap::new(),
+            };
+            Ok(StoreState {
+                version: loaded.head.version,
+                entries,
+            })
+        })
     }
 
-    /// Applies `change` to the entries under the lock and, if it changed them, writes the next
-    /// version. On any failure the cache is dropped, so the next operation reloads from disk.
-    fn update(
+    /// Runs `operation` on the loaded store: the transaction's, loaded at its first operation,
+    /// or one loaded under the lock for this operation alone. After a failure the transaction's
+    /// load is dropped, so the next operation loads again from disk.
+    fn with_loaded<T>(
         &mut self,
-        change: impl FnOnce(&mut BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>) -> bool,
-    ) -> Result<(u64, bool), StoreError> {
-        let _lock = self.lock()?;
-        self.current()?;
-        let mut state = self.cached.take().unwrap_or_default();
-        let previous = state.entries.clone();
-        if !change(&mut state.entries) {
-            let version = state.version;
-            self.cached = Some(state);
-            return Ok((version, false));
+        operation: impl FnOnce(&Context, &mut Loaded) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let context = &self.context;
+        let Some(held) = &mut self.held else {
+            let _lock = context.take_lock()?;
+            let mut loaded = context.load()?;
+            return operation(context, &mut loaded);
+        };
+        let loaded = match &mut held.loaded {
+            Some(loaded) => loaded,
+            slot @ None => slot.insert(context.load()?),
+        };
+        let result = operation(context, loaded);
+        if matches!(result, Err(ref e) if !matches!(e, StoreError::TooLarge { .. })) {
+            held.loaded = None;
         }
-        let encoded = encode_entries(&state.entries);
-        if encoded.len() > MAX_STATE {
-            state.entries = previous;
-            self.cached = Some(state);
-            return Err(StoreError::TooLarge {
-                what: "state",
-                len: encoded.len(),
-                max: MAX_STATE,
-            });
-        }
-        let next = state.version.checked_add(1).ok_or(StoreError::Malformed {
-            path: self.paths.counter.clone(),
-            reason: "counter at its maximum".into(),
-        })?;
-        self.write_state(&encoded, next)?;
-        self.write_counter(next)?;
-        state.version = next;
-        self.cached = Some(state);
-        Ok((next, true))
+        result
     }
+}
 
-    /// The state as on disk, reloaded unless the cache is at the counter's version.
-    fn current(&mut self) -> Result<&StoreState, StoreError> {
+impl Context {
+    /// Opens the store file and checks its head against the counter (see the module docs).
+    fn load(&self) -> Result<Loaded, StoreError> {
         let counter = read_counter(&self.paths.counter)?;
-        if self.cached.as_ref().map(|s| s.version) != Some(counter) {
-            if self.cached.is_none() {
-                self.remove_leftovers();
-            }
-            self.cached = None;
-            let state = self.load_from_disk(counter)?;
-            self.cached = Some(state);
+        if legacy::is_legacy(&self.paths.state).map_err(|e| io_error(&self.paths.state, &e))? {
+            legacy::migrate(self, counter)?;
         }
-        self.cached.as_ref().ok_or(StoreError::Missing { counter })
+        let file = StoreFile::open(&self.paths.state).map_err(|e| self.fault(e))?;
+        let sealed = match &file {
+            Some(file) => file.head().map_err(|e| self.fault(e))?,
+            None => None,
+        };
+        let head = match sealed {
+            None if counter == 0 => Head::empty().map_err(|_| self.fault(Fault::Crypto))?,
+            None => return Err(StoreError::Missing { counter }),
+            Some(bytes) => {
+                let head = Head::open(&self.platform, &self.identity, &self.id, &bytes)
+                    .map_err(|e| self.refused(e.to_string()))?;
+                self.check_version(head.version, counter)?;
+                head
+            }
+        };
+        let keys =
+            StoreKeys::derive(self.id, &head.data_key).map_err(|_| self.fault(Fault::Crypto))?;
+        Ok(Loaded { file, head, keys })
     }
 
-    /// Removes the temporary files a process killed in the middle of a state write left in the
-    /// store directory. Called under the lock, so no write of this store is in progress. (A
-    /// killed counter write can leave one in `counters/`, shared by every store; it is never
-    /// read.)
-    fn remove_leftovers(&self) {
-        let Ok(listing) = fs::read_dir(&self.paths.dir) else {
-            return;
-        };
-        for entry in listing.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".enclave-tmp-")
-            {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-
-    fn load_from_disk(&self, counter: u64) -> Result<StoreState, StoreError> {
-        let path = &self.paths.state;
-        let bytes = match read_capped(path, blob::MAX_BLOB) {
-            Ok(bytes) => bytes,
-            Err(StoreError::Io { .. }) if counter == 0 && !exists(path) => {
-                return Ok(StoreState::default())
-            }
-            Err(_) if !exists(path) => return Err(StoreError::Missing { counter }),
-            Err(e) => return Err(e),
-        };
-        let state = open_state(&self.platform, &self.identity, &self.id, path, &bytes)?;
-        match state.version {
-            v if v == counter => Ok(state),
-            // A crash after the state was written and before the counter was: finish the bump.
-            v if Some(v) == counter.checked_add(1) => {
-                self.write_counter(v)?;
-                Ok(state)
-            }
+    /// Accepts a head at the counter's version, or one ahead (a crash between the commit and
+    /// the counter write, finished here).
+    fn check_version(&self, version: u64, counter: u64) -> Result<(), StoreError> {
+        match version {
+            v if v == counter => Ok(()),
+            v if Some(v) == counter.checked_add(1) => self.write_counter(v),
             v if v < counter => Err(StoreError::RolledBack { state: v, counter }),
             v => Err(StoreError::AheadOfCounter { state: v, counter }),
         }
     }
 
-    fn write_state(&self, encoded: &[u8], version: u64) -> Result<(), StoreError> {
-        let sealed = blob::seal(
-            BlobKind::StoreState,
-            self.platform.sealing_secret(),
-            &self.identity,
-            &self.identity.signer_policy(),
-            &state_aad(&self.id, version),
-            encoded,
-        )
-        .map_err(|e| StoreError::Refused {
-            path: self.paths.state.clone(),
-            reason: e.to_string(),
-        })?;
-        write_atomic(
-            &self.paths.state,
-            &sealed,
-            Visibility::Secret,
-            Overwrite::Allow,
-        )
-        .map_err(|e| io_error(&self.paths.state, &e))
+    /// Puts (`Some`) or removes (`None`) entries: one durable redb transaction with the new
+    /// head, then the counter. The new version, and whether anything changed.
+    fn change<'a>(
+        &self,
+        loaded: &mut Loaded,
+        changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    ) -> Result<(u64, bool), StoreError> {
+        let changes: Vec<_> = changes.into_iter().collect();
+        // Without a file there is nothing to remove: only a put creates one.
+        let puts = changes.iter().any(|(_, value)| value.is_some());
+        let file = match (&mut loaded.file, puts) {
+            (Some(file), _) => file,
+            (None, false) => return Ok((loaded.head.version, false)),
+            (slot @ None, true) => {
+                slot.insert(StoreFile::create(&self.paths.state).map_err(|e| self.fault(e))?)
+            }
+        };
+        let seal = |head: &Head| {
+            head.seal(&self.platform, &self.identity, &self.id)
+                .map_err(|e| Fault::Seal(e.to_string()))
+        };
+        let next = file
+            .change(&loaded.head, &loaded.keys, changes, seal)
+            .map_err(|e| self.fault(e))?;
+        let Some(next) = next else {
+            return Ok((loaded.head.version, false));
+        };
+        self.write_counter(next.version)?;
+        loaded.head = next;
+        Ok((loaded.head.version, true))
     }
 
     fn write_counter(&self, value: u64) -> Result<(), StoreError> {
@@ -435,15 +489,6 @@ impl SealedStore {
             Overwrite::Allow,
         )
         .map_err(|e| io_error(path, &e))
-    }
-
-    /// The store's exclusive lock for one operation: `None` inside a transaction, which holds
-    /// it already (a second `flock` through another descriptor would wait for ourselves).
-    fn lock(&self) -> Result<Option<File>, StoreError> {
-        match self.held {
-            Some(_) => Ok(None),
-            None => self.take_lock().map(Some),
-        }
     }
 
     /// Creates the directories (0700) and takes the store's exclusive lock, released when the
@@ -471,118 +516,49 @@ impl SealedStore {
         file.lock().map_err(|e| io_error(path, &e))?;
         Ok(file)
     }
-}
 
-/// Opens a sealed state file's bytes as `identity` and checks it belongs to store `id`.
-fn open_state(
-    platform: &Platform,
-    identity: &EnclaveIdentity,
-    id: &StoreId,
-    path: &Path,
-    bytes: &[u8],
-) -> Result<StoreState, StoreError> {
-    let refused = |reason: String| StoreError::Refused {
-        path: path.to_owned(),
-        reason,
-    };
-    let opened = blob::open(
-        BlobKind::StoreState,
-        platform.sealing_secret(),
-        identity,
-        bytes,
-    )
-    .map_err(|e| refused(e.to_string()))?;
-    if !matches!(opened.policy, KeyPolicy::Signer { .. }) {
-        return Err(refused("not sealed under a signer policy".into()));
-    }
-    let version = parse_state_aad(&opened.aad)
-        .filter(|(sealed_id, _)| sealed_id == id)
-        .map(|(_, version)| version)
-        .ok_or_else(|| refused("sealed for another store".into()))?;
-    let entries = decode_entries(&opened.plaintext).map_err(|reason| StoreError::Malformed {
-        path: path.to_owned(),
-        reason: reason.into(),
-    })?;
-    Ok(StoreState { version, entries })
-}
-
-/// The AAD of a state: store id || version (u64 BE).
-fn state_aad(id: &StoreId, version: u64) -> [u8; STATE_AAD_LEN] {
-    let mut aad = [0u8; STATE_AAD_LEN];
-    let (head, tail) = aad.split_at_mut(32);
-    head.copy_from_slice(id.as_bytes());
-    tail.copy_from_slice(&version.to_be_bytes());
-    aad
-}
-
-fn parse_state_aad(aad: &[u8]) -> Option<(StoreId, u64)> {
-    let aad: &[u8; STATE_AAD_LEN] = aad.try_into().ok()?;
-    let (id, version) = aad.split_at(32);
-    Some((
-        StoreId(id.try_into().ok()?),
-        u64::from_be_bytes(version.try_into().ok()?),
-    ))
-}
-
-/// The canonical encoding: entry count (u32 BE), then per entry in ascending key order the key
-/// length (u16 BE), the key, the value length (u32 BE), the value.
-pub fn encode_entries(entries: &BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>) -> Zeroizing<Vec<u8>> {
-    let len = entries
-        .iter()
-        .map(|(k, v)| 6 + k.len() + v.len())
-        .sum::<usize>()
-        + 4;
-    let mut out = Zeroizing::new(Vec::with_capacity(len));
-    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-    for (key, value) in entries {
-        out.extend_from_slice(&(key.len() as u16).to_be_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
-        out.extend_from_slice(value);
-    }
-    out
-}
-
-/// Decodes [`encode_entries`], refusing anything it would not produce: keys out of order or
-/// repeated, lengths over the caps, trailing bytes.
-///
-/// # Errors
-/// What is wrong.
-pub fn decode_entries(
-    mut bytes: &[u8],
-) -> Result<BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>, &'static str> {
-    let count = u32::from_be_bytes(take(&mut bytes, 4)?.try_into().map_err(|_| "truncated")?);
-    let mut entries = BTreeMap::new();
-    let mut last: Option<&[u8]> = None;
-    for _ in 0..count {
-        let key_len = u16::from_be_bytes(take(&mut bytes, 2)?.try_into().map_err(|_| "truncated")?);
-        let key = take(&mut bytes, usize::from(key_len))?;
-        if key.len() > MAX_KEY {
-            return Err("key longer than 256 bytes");
+    fn refused(&self, reason: String) -> StoreError {
+        StoreError::Refused {
+            path: self.paths.state.clone(),
+            reason,
         }
-        if last.is_some_and(|last| last >= key) {
-            return Err("keys not in strictly ascending order");
-        }
-        let value_len =
-            u32::from_be_bytes(take(&mut bytes, 4)?.try_into().map_err(|_| "truncated")?);
-        let value_len = usize::try_from(value_len).map_err(|_| "value too long")?;
-        if value_len > MAX_VALUE {
-            return Err("value longer than 64 KiB");
-        }
-        let value = take(&mut bytes, value_len)?;
-        entries.insert(key.to_vec(), Zeroizing::new(value.to_vec()));
-        last = Some(key);
     }
-    if !bytes.is_empty() {
-        return Err("trailing bytes after the entries");
+
+    fn fault(&self, fault: Fault) -> StoreError {
+        fault_error(&self.paths.state, fault)
     }
-    Ok(entries)
 }
 
-fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], &'static str> {
-    let (head, tail) = bytes.split_at_checked(n).ok_or("truncated")?;
-    *bytes = tail;
-    Ok(head)
+/// The store error for a fault of the file at `path`.
+fn fault_error(path: &Path, fault: Fault) -> StoreError {
+    match fault {
+        Fault::Db(redb::Error::Io(e)) => io_error(path, &e),
+        Fault::Db(e) => StoreError::Malformed {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        },
+        Fault::Corrupt => StoreError::Malformed {
+            path: path.to_owned(),
+            reason: "corrupt database".into(),
+        },
+        Fault::Tampered => StoreError::Refused {
+            path: path.to_owned(),
+            reason: "integrity check failed".into(),
+        },
+        Fault::Crypto => StoreError::Refused {
+            path: path.to_owned(),
+            reason: "key derivation or random generator failed".into(),
+        },
+        Fault::Seal(reason) => StoreError::Refused {
+            path: path.to_owned(),
+            reason,
+        },
+        Fault::TooLarge(len) => StoreError::TooLarge {
+            what: "state",
+            len: usize::try_from(len).unwrap_or(usize::MAX),
+            max: MAX_STATE,
+        },
+    }
 }
 
 /// A counter file's value; 0 when there is none.
@@ -687,22 +663,49 @@ pub fn counters(home: &Path) -> Result<Vec<CounterStatus>, StoreError> {
         out.push(CounterStatus {
             id,
             counter: read_counter(&paths.counter).map_err(|e| e.to_string()),
-            state_version: claimed_version(&paths.state),
+            state_version: claimed_version(&paths),
         });
     }
     out.sort_by_key(|status| status.id);
     Ok(out)
 }
 
-fn claimed_version(path: &Path) -> Result<Option<u64>, String> {
-    if !exists(path) {
+/// The version the head claims, read without any key; `None` without a store file or head.
+/// Waits for the store's lock, so that no run is half-way through an update.
+fn claimed_version(paths: &StorePaths) -> Result<Option<u64>, String> {
+    if !exists(&paths.state) {
         return Ok(None);
     }
-    let bytes = read_capped(path, blob::MAX_BLOB).map_err(|e| e.to_string())?;
-    let header = blob::read_header(BlobKind::StoreState, &bytes).map_err(|e| e.to_string())?;
-    parse_state_aad(header.aad)
-        .map(|(_, version)| Some(version))
-        .ok_or_else(|| "no version in its header".into())
+    let _lock = lock_existing(&paths.lock).map_err(|e| e.to_string())?;
+    let sealed = match legacy::is_legacy(&paths.state) {
+        Ok(true) => Some(read_capped(&paths.state, blob::MAX_BLOB).map_err(|e| e.to_string())?),
+        Ok(false) => read_sealed_head(&paths.state).map_err(|e| e.to_string())?,
+        Err(e) => return Err(io_error(&paths.state, &e).to_string()),
+    };
+    sealed
+        .map(|bytes| head::claimed_version(&bytes))
+        .transpose()
+}
+
+/// The sealed head in the store file at `path`, `None` without one. Opening the file finishes
+/// redb's recovery after a crash, which does not change what the file holds.
+fn read_sealed_head(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match StoreFile::open(path).map_err(|e| fault_error(path, e))? {
+        Some(file) => file.head().map_err(|e| fault_error(path, e)),
+        None => Ok(None),
+    }
+}
+
+/// Takes the exclusive lock of a store directory that exists, creating nothing; `None` when
+/// there is no lock file (so no store process ever ran there).
+fn lock_existing(path: &Path) -> Result<Option<File>, StoreError> {
+    let file = match File::options().write(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, &e)),
+    };
+    file.lock().map_err(|e| io_error(path, &e))?;
+    Ok(Some(file))
 }
 
 /// What `enclave unseal` found.
@@ -738,8 +741,9 @@ pub enum InspectError {
     Store(#[from] StoreError),
 }
 
-/// Opens a sealed blob or store state file for the debug enclave of `bundle` on `platform`.
-/// A store state is opened whatever its version, which is reported with the counter.
+/// Opens a sealed blob or a store file for the debug enclave of `bundle` on `platform`. A store
+/// is opened whatever its version, which is reported with the counter, and checked whole: every
+/// record is decrypted and the tree recomputed against the sealed root.
 ///
 /// # Errors
 /// [`InspectError::ProductionEnclave`] for a non-debug bundle, and the blob or state errors.
@@ -747,29 +751,67 @@ pub fn inspect(
     platform: &Platform,
     bundle: &VerifiedBundle,
     path: &Path,
-    bytes: &[u8],
 ) -> Result<Inspection, InspectError> {
     let identity = platform.bundle_identity(bundle);
     if !identity.debug {
         return Err(InspectError::ProductionEnclave);
     }
-    match BlobKind::detect(bytes) {
-        Some(BlobKind::Sealed) => blob::open(
+    let id = StoreId::of(&identity);
+    let counter = || read_counter(&StorePaths::new(platform.home(), &id).counter);
+    let mut magic = [0u8; 8];
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .or_else(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|e| io_error(path, &e))?;
+    if magic == BlobKind::Sealed.magic() {
+        let bytes = read_capped(path, blob::MAX_BLOB)?;
+        return blob::open(
             BlobKind::Sealed,
             platform.sealing_secret(),
             &identity,
-            bytes,
+            &bytes,
         )
         .map(Inspection::Blob)
-        .map_err(InspectError::Blob),
-        Some(BlobKind::StoreState) => {
-            let id = StoreId::of(&identity);
-            let state = open_state(platform, &identity, &id, path, bytes)?;
-            let counter = read_counter(&StorePaths::new(platform.home(), &id).counter)?;
-            Ok(Inspection::State { state, counter })
-        }
-        _ => Err(InspectError::UnknownFormat),
+        .map_err(InspectError::Blob);
     }
+    if magic == BlobKind::StoreState.magic() {
+        let bytes = read_capped(path, blob::MAX_BLOB)?;
+        let state = legacy::open(platform, &identity, &id, path, &bytes)?;
+        return Ok(Inspection::State {
+            state,
+            counter: counter()?,
+        });
+    }
+    if magic != database::MAGIC_PREFIX {
+        return Err(InspectError::UnknownFormat);
+    }
+    let _lock = lock_existing(&path.with_file_name("lock"))?;
+    let fault = |e| fault_error(path, e);
+    let file = StoreFile::open(path)
+        .map_err(fault)?
+        .ok_or_else(|| io_error(path, &io::ErrorKind::NotFound.into()))?;
+    let state = match file.head().map_err(fault)? {
+        None => StoreState::default(),
+        Some(sealed) => {
+            let head =
+                Head::open(platform, &identity, &id, &sealed).map_err(|e| StoreError::Refused {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            let keys = StoreKeys::derive(id, &head.data_key).map_err(|_| fault(Fault::Crypto))?;
+            StoreState {
+                version: head.version,
+                entries: file.audit(&head, &keys).map_err(fault)?,
+            }
+        }
+    };
+    Ok(Inspection::State {
+        state,
+        counter: counter()?,
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::ForceArg;
 
 #[derive(Debug, clap::Args)]
 pub struct UnsealArgs {
-    /// A sealed blob or a sealed store state file [default: the enclave's own store state].
+    /// A sealed blob or a sealed store file [default: the enclave's own store].
     blob: Option<PathBuf>,
     /// The bundle of the debug enclave the data belongs to.
     #[arg(long, value_name = "FILE")]
@@ -53,8 +53,7 @@ pub fn unseal(args: &UnsealArgs) -> anyhow::Result<()> {
             StorePaths::new(platform.home(), &id).state
         }
     };
-    let bytes = read_capped(&path, sealer::blob::MAX_BLOB as u64, "sealed data")?;
-    let inspection = store::inspect(&platform, &bundle, &path, &bytes)
+    let inspection = store::inspect(&platform, &bundle, &path)
         .with_context(|| format!("cannot unseal {}", path.display()))?;
     match inspection {
         Inspection::Blob(opened) => print_blob(args, &opened),

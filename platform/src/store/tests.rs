@@ -5,7 +5,473 @@
     reason = "test code"
 )]
 
+use std::time::SystemTime;
+
+use attest::{Measurement, ProductId, SignerId, Svn};
+use redb::{ReadableDatabase as _, ReadableTable as _};
+
+use super::database::{HEADS, HEAD_KEY, NODES, RECORDS};
 use super::*;
+use crate::InitOptions;
+
+/// A platform in a temporary directory, and the store of one enclave on it.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    platform: Arc<Platform>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let options = InitOptions {
+            name: "store tests".into(),
+            tcb: 1,
+            vendor: None,
+        };
+        let platform =
+            Platform::init(&dir.path().join("platform"), options, SystemTime::now()).unwrap();
+        Self {
+            _dir: dir,
+            platform: Arc::new(platform),
+        }
+    }
+
+    fn store(&self) -> SealedStore {
+        self.store_at(1)
+    }
+
+    fn store_at(&self, svn: u16) -> SealedStore {
+        SealedStore::new(
+            self.platform.clone(),
+            EnclaveIdentity {
+                measurement: Measurement::from_bytes([1; 32]),
+                signer: SignerId::from_bytes([2; 32]),
+                product_id: ProductId(1),
+                svn: Svn(svn),
+                debug: false,
+            },
+        )
+    }
+
+    /// A fresh store (as the next process would have) reading `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store().get(key).map(|value| value.map(|v| v.to_vec()))
+    }
+}
+
+fn integrity_failure(result: Result<Option<Vec<u8>>, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Refused { ref reason, .. }) if reason == "integrity check failed")
+}
+
+/// The raw bytes of the file's tables, as an attacker holding the file sees them.
+struct Raw {
+    records: BTreeMap<[u8; 16], Vec<u8>>,
+    nodes: BTreeMap<u32, Vec<u8>>,
+    head: Vec<u8>,
+}
+
+fn raw(path: &Path) -> Raw {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let records = txn.open_table(RECORDS).unwrap();
+    let nodes = txn.open_table(NODES).unwrap();
+    let heads = txn.open_table(HEADS).unwrap();
+    Raw {
+        records: records
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (*k.value(), v.value().to_vec())
+            })
+            .collect(),
+        nodes: nodes
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value(), v.value().to_vec())
+            })
+            .collect(),
+        head: heads.get(HEAD_KEY).unwrap().unwrap().value().to_vec(),
+    }
+}
+
+/// Edits the file's tables directly, committing a well-formed redb transaction: what an
+/// attacker with the file and the redb library can do.
+fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    change(&txn);
+    txn.commit().unwrap();
+}
+
+fn put_record(path: &Path, lookup: [u8; 16], record: &[u8]) {
+    edit(path, |txn| {
+        txn.open_table(RECORDS)
+            .unwrap()
+            .insert(&lookup, record)
+            .unwrap();
+    });
+}
+
+/// The lookup key `key` has in the store.
+fn lookup_of(f: &Fixture, key: &[u8]) -> [u8; 16] {
+    let store = f.store();
+    let _lock = store.context.take_lock().unwrap();
+    store.context.load().unwrap().keys.lookup(key).0
+}
+
+#[test]
+fn entries_round_trip_and_persist() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    assert_eq!(store.get(b"a").unwrap(), None);
+    assert!(!store.delete(b"a").unwrap());
+    assert!(
+        !f.store().paths().state.exists(),
+        "a read or no-op writes nothing"
+    );
+    assert_eq!(store.put(b"a", b"1").unwrap(), 1);
+    assert_eq!(store.put(b"b", b"2").unwrap(), 2);
+    assert_eq!(store.put(b"a", b"3").unwrap(), 3);
+    assert_eq!(store.put(b"", b"").unwrap(), 4);
+    assert_eq!(f.get(b"a").unwrap().unwrap(), b"3");
+    assert_eq!(f.get(b"").unwrap().unwrap(), b"");
+    assert!(store.delete(b"b").unwrap());
+    assert!(!store.delete(b"b").unwrap());
+    let state = f.store().load().unwrap();
+    assert_eq!(state.version, 5);
+    assert_eq!(state.entries, entries(&[(b"a", b"3"), (b"", b"")]));
+    assert_eq!(read_counter(&store.paths().counter).unwrap(), 5);
+}
+
+#[test]
+fn a_transaction_sees_its_own_updates_and_ends_durable() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.begin().unwrap();
+    for i in 0..300u32 {
+        store.put(&i.to_be_bytes(), &i.to_le_bytes()).unwrap();
+    }
+    for i in (0..300u32).step_by(3) {
+        assert!(store.delete(&i.to_be_bytes()).unwrap());
+    }
+    assert_eq!(
+        store.get(&7u32.to_be_bytes()).unwrap().unwrap().as_slice(),
+        7u32.to_le_bytes()
+    );
+    store.end();
+    let state = f.store().load().unwrap();
+    assert_eq!(state.version, 400);
+    assert_eq!(state.entries.len(), 200);
+    assert_eq!(f.get(&3u32.to_be_bytes()).unwrap(), None);
+    assert_eq!(
+        f.get(&4u32.to_be_bytes()).unwrap().unwrap(),
+        4u32.to_le_bytes()
+    );
+}
+
+#[test]
+fn the_state_cap_refuses_without_changing_anything() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"k", b"v").unwrap();
+    assert!(matches!(
+        store.put(&[0; MAX_KEY + 1], b""),
+        Err(StoreError::TooLarge { what: "key", .. })
+    ));
+    assert!(matches!(
+        store.put(b"k", &vec![0; MAX_VALUE + 1]),
+        Err(StoreError::TooLarge { what: "value", .. })
+    ));
+    assert_eq!(f.get(b"k").unwrap().unwrap(), b"v");
+}
+
+#[test]
+fn the_file_holds_no_key_or_value_in_clear() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a secret key", b"a secret value").unwrap();
+    let bytes = std::fs::read(&store.paths().state).unwrap();
+    assert!(!bytes.windows(6).any(|w| w == b"secret"));
+}
+
+#[test]
+fn two_entries_records_swapped_are_refused() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a", b"1").unwrap();
+    store.put(b"b", b"2").unwrap();
+    let path = store.paths().state.clone();
+    let (a, b) = (lookup_of(&f, b"a"), lookup_of(&f, b"b"));
+    let raw = raw(&path);
+    let (ra, rb) = (raw.records[&a].clone(), raw.records[&b].clone());
+    put_record(&path, a, &rb);
+    put_record(&path, b, &ra);
+    assert!(integrity_failure(f.get(b"a")));
+    assert!(integrity_failure(f.get(b"b")));
+    put_record(&path, a, &ra);
+    put_record(&path, b, &rb);
+    assert_eq!(f.get(b"a").unwrap().unwrap(), b"1");
+}
+
+#[test]
+fn an_old_record_replayed_into_a_newer_state_is_refused() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    for i in 0..50u8 {
+        store.put(&[i], b"old").unwrap();
+    }
+    let path = store.paths().state.clone();
+    let a = lookup_of(&f, &[7]);
+    let old = raw(&path);
+    store.put(&[7], b"new").unwrap();
+    store.put(b"elsewhere", b"x").unwrap();
+    // The old record alone.
+    put_record(&path, a, &old.records[&a]);
+    assert!(integrity_failure(f.get(&[7])));
+    // The old record with the old nodes of its whole path: the root no longer matches.
+    edit(&path, |txn| {
+        let mut nodes = txn.open_table(NODES).unwrap();
+        for (id, node) in &old.nodes {
+            nodes.insert(*id, node.as_slice()).unwrap();
+        }
+    });
+    assert!(integrity_failure(f.get(&[7])));
+    // And the old head too: the whole old state, refused by the counter.
+    edit(&path, |txn| {
+        txn.open_table(HEADS)
+            .unwrap()
+            .insert(HEAD_KEY, old.head.as_slice())
+            .unwrap();
+    });
+    assert_eq!(
+        f.get(&[7]),
+        Err(StoreError::RolledBack {
+            state: 50,
+            counter: 52
+        })
+    );
+}
+
+#[test]
+fn a_record_removed_or_added_is_refused() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a", b"1").unwrap();
+    store.put(b"b", b"2").unwrap();
+    let path = store.paths().state.clone();
+    let a = lookup_of(&f, b"a");
+    let record = raw(&path).records[&a].clone();
+    edit(&path, |txn| {
+        txn.open_table(RECORDS).unwrap().remove(&a).unwrap();
+    });
+    assert!(integrity_failure(f.get(b"a")));
+    put_record(&path, a, &record);
+    // A record in a bucket the tree says is empty, or beside a real one.
+    let mut beside = a;
+    beside[15] ^= 1;
+    put_record(&path, beside, &record);
+    assert!(integrity_failure(f.get(b"a")));
+    let mut elsewhere = a;
+    elsewhere[0] ^= 0x80;
+    edit(&path, |txn| {
+        let mut records = txn.open_table(RECORDS).unwrap();
+        records.remove(&beside).unwrap();
+        records.insert(&elsewhere, record.as_slice()).unwrap();
+    });
+    assert_eq!(f.get(b"a").unwrap().unwrap(), b"1");
+    assert!(matches!(f.store().load(), Err(StoreError::Refused { .. })));
+}
+
+#[test]
+fn every_flipped_bit_of_a_record_node_or_head_is_refused() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a", b"1").unwrap();
+    let path = store.paths().state.clone();
+    let a = lookup_of(&f, b"a");
+    let good = raw(&path);
+    let flip = |bytes: &[u8], i: usize, bit: u8| {
+        let mut out = bytes.to_vec();
+        out[i] ^= 1 << bit;
+        out
+    };
+    for i in 0..good.records[&a].len() {
+        for bit in 0..8 {
+            put_record(&path, a, &flip(&good.records[&a], i, bit));
+            assert!(f.get(b"a").is_err(), "record byte {i} bit {bit}");
+        }
+    }
+    put_record(&path, a, &good.records[&a]);
+    for (id, node) in &good.nodes {
+        for i in 0..node.len() {
+            let bit = (i % 8) as u8;
+            edit(&path, |txn| {
+                txn.open_table(NODES)
+                    .unwrap()
+                    .insert(*id, flip(node, i, bit).as_slice())
+                    .unwrap();
+            });
+            assert!(f.get(b"a").is_err(), "node {id:#x} byte {i}");
+        }
+        edit(&path, |txn| {
+            txn.open_table(NODES)
+                .unwrap()
+                .insert(*id, node.as_slice())
+                .unwrap();
+        });
+    }
+    for i in 0..good.head.len() {
+        let bit = (i % 8) as u8;
+        edit(&path, |txn| {
+            txn.open_table(HEADS)
+                .unwrap()
+                .insert(HEAD_KEY, flip(&good.head, i, bit).as_slice())
+                .unwrap();
+        });
+        assert!(f.get(b"a").is_err(), "head byte {i}");
+    }
+    edit(&path, |txn| {
+        txn.open_table(HEADS)
+            .unwrap()
+            .insert(HEAD_KEY, good.head.as_slice())
+            .unwrap();
+    });
+    assert_eq!(f.get(b"a").unwrap().unwrap(), b"1");
+}
+
+#[test]
+fn the_counter_checks_the_head() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a", b"1").unwrap();
+    store.put(b"a", b"2").unwrap();
+    let paths = store.paths().clone();
+    // A crash between the commit and the counter write: finished by the next load.
+    std::fs::write(&paths.counter, b"1\n").unwrap();
+    assert_eq!(f.get(b"a").unwrap().unwrap(), b"2");
+    assert_eq!(std::fs::read(&paths.counter).unwrap(), b"2\n");
+    std::fs::write(&paths.counter, b"0\n").unwrap();
+    assert_eq!(
+        f.get(b"a"),
+        Err(StoreError::AheadOfCounter {
+            state: 2,
+            counter: 0
+        })
+    );
+    std::fs::write(&paths.counter, b"3\n").unwrap();
+    assert_eq!(
+        f.get(b"a"),
+        Err(StoreError::RolledBack {
+            state: 2,
+            counter: 3
+        })
+    );
+    std::fs::remove_file(&paths.state).unwrap();
+    assert_eq!(f.get(b"a"), Err(StoreError::Missing { counter: 3 }));
+}
+
+#[test]
+fn an_upgrade_carries_the_store_on_and_a_downgrade_is_refused() {
+    let f = Fixture::new();
+    f.store_at(1).put(b"a", b"1").unwrap();
+    assert_eq!(f.store_at(2).get(b"a").unwrap().unwrap().as_slice(), b"1");
+    f.store_at(2).put(b"b", b"2").unwrap();
+    let refused = f.store_at(1).get(b"a").unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("sealed to svn 2, enclave is svn 1"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_store_in_the_previous_format_is_migrated() {
+    let f = Fixture::new();
+    let store = f.store();
+    let paths = store.paths().clone();
+    std::fs::create_dir_all(&paths.dir).unwrap();
+    std::fs::create_dir_all(paths.counter.parent().unwrap()).unwrap();
+    let old = encode_entries(&entries(&[(b"a", b"1"), (b"b", b"2")]));
+    let sealed = blob::seal(
+        BlobKind::StoreState,
+        f.platform.sealing_secret(),
+        &store.context.identity,
+        &store.context.identity.signer_policy(),
+        &head::head_aad(&store.id(), 7),
+        &old,
+    )
+    .unwrap();
+    std::fs::write(&paths.state, &sealed).unwrap();
+    std::fs::write(&paths.counter, b"7\n").unwrap();
+    assert_eq!(f.get(b"b").unwrap().unwrap(), b"2");
+    assert_eq!(std::fs::read(&paths.counter).unwrap(), b"8\n");
+    assert!(!legacy::is_legacy(&paths.state).unwrap());
+    let state = f.store().load().unwrap();
+    assert_eq!((state.version, state.entries.len()), (8, 2));
+    // An old state put back after the migration is rolled back, as any old state.
+    std::fs::write(&paths.state, &sealed).unwrap();
+    assert_eq!(
+        f.get(b"a"),
+        Err(StoreError::RolledBack {
+            state: 7,
+            counter: 8
+        })
+    );
+}
+
+#[test]
+fn counters_report_each_store() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a", b"1").unwrap();
+    let status = counters(f.platform.home()).unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].counter, Ok(1));
+    assert_eq!(status[0].state_version, Ok(Some(1)));
+    assert_eq!(status[0].verdict(), "ok");
+}
+
+#[test]
+fn the_tree_built_whole_matches_the_tree_updated_path_by_path() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.begin().unwrap();
+    for i in 0..2000u32 {
+        store.put(&i.to_be_bytes(), b"v").unwrap();
+    }
+    store.end();
+    // `load` recomputes the whole tree from the records and compares it with the sealed root
+    // the updates left.
+    assert_eq!(f.store().load().unwrap().entries.len(), 2000);
+}
+
+#[test]
+fn nodes_decode_only_their_one_encoding() {
+    use tree::Node;
+    let mut bytes = vec![0x80, 0x01];
+    bytes.extend_from_slice(&[1; 32]);
+    bytes.extend_from_slice(&[2; 32]);
+    let node = Node::decode(&bytes).unwrap();
+    assert_eq!(node.encode().unwrap(), bytes);
+    assert!(
+        Node::decode(&[0, 0]).is_err(),
+        "an empty node is never stored"
+    );
+    assert!(Node::decode(&bytes[..65]).is_err());
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(Node::decode(&trailing).is_err());
+    let mut zero_child = vec![0x00, 0x01];
+    zero_child.extend_from_slice(&[0; 32]);
+    assert!(
+        Node::decode(&zero_child).is_err(),
+        "an empty child is never listed"
+    );
+}
 
 fn entries(pairs: &[(&[u8], &[u8])]) -> BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>> {
     pairs
@@ -67,11 +533,11 @@ fn counters_parse_strictly() {
 }
 
 #[test]
-fn state_aad_round_trips() {
+fn head_aad_round_trips() {
     let id = StoreId([0xab; 32]);
-    let aad = state_aad(&id, 42);
-    assert_eq!(parse_state_aad(&aad), Some((id, 42)));
-    assert_eq!(parse_state_aad(&aad[..39]), None);
+    let aad = head::head_aad(&id, 42);
+    assert_eq!(head::parse_head_aad(&aad), Some((id, 42)));
+    assert_eq!(head::parse_head_aad(&aad[..39]), None);
     assert_eq!(StoreId::from_hex(&id.to_string()), Some(id));
     assert_eq!(StoreId::from_hex(&id.to_string().to_uppercase()), None);
 }
