@@ -76,9 +76,41 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a relying party requires of evidence: shared by `verify` and `seal`.
+/// What a relying party requires of evidence for one nonce: shared by `verify` and `seal`.
 #[derive(Debug, clap::Args)]
 pub struct PolicyArgs {
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// The nonce this verifier gave the attester, in hex.
+    #[arg(long, value_name = "HEX", value_parser = parse_nonce)]
+    pub nonce: HexBytes,
+}
+
+impl PolicyArgs {
+    /// The verifier policy, with the nonce.
+    pub fn policy(&self) -> anyhow::Result<VerifierPolicy> {
+        Ok(self.trust.policy()?.nonce(self.nonce.0.clone()))
+    }
+
+    /// Whether a measurement is expected (given, or taken from a bundle).
+    pub fn expects_measurement(&self) -> bool {
+        self.trust.expects_measurement()
+    }
+
+    /// Reads and verifies evidence from `path`.
+    pub fn verify(&self, path: &std::path::Path) -> anyhow::Result<VerifiedEvidence> {
+        let bytes = read_capped(path, attest::cose::MAX_TOKEN_BYTES as u64, "evidence")?;
+        let policy = self.policy()?;
+        attest::verify::verify(&bytes, &policy, SystemTime::now())
+            .map_err(|error| self.trust.explain(error))
+            .with_context(|| format!("{} refused", path.display()))
+    }
+}
+
+/// What a relying party trusts, whatever the nonce: the pinned roots and the enclaves it accepts.
+/// `call` takes it alone (it makes its own nonces).
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
     /// The vendor root certificate(s) to trust (PEM). Repeatable.
     #[arg(long = "root", required = true, value_name = "FILE")]
     pub roots: Vec<PathBuf>,
@@ -97,9 +129,6 @@ pub struct PolicyArgs {
     /// Accept enclaves by this signer (id or public key file). Repeatable.
     #[arg(long = "signer", value_name = "ID|FILE")]
     pub signers: Vec<String>,
-    /// The nonce this verifier gave the attester, in hex.
-    #[arg(long, value_name = "HEX", value_parser = parse_nonce)]
-    pub nonce: HexBytes,
     /// Require this product id.
     #[arg(long)]
     pub product_id: Option<u16>,
@@ -117,7 +146,7 @@ pub struct PolicyArgs {
     pub max_age: Duration,
 }
 
-impl PolicyArgs {
+impl TrustArgs {
     /// The pinned roots (DER).
     pub fn roots(&self) -> anyhow::Result<Vec<Vec<u8>>> {
         Self::roots_from(&self.roots)
@@ -154,9 +183,9 @@ impl PolicyArgs {
         self.signers.iter().map(|s| parse_signer(s)).collect()
     }
 
+    /// The verifier policy, without a nonce.
     pub fn policy(&self) -> anyhow::Result<VerifierPolicy> {
         let mut policy = VerifierPolicy::new(self.roots()?)
-            .nonce(self.nonce.0.clone())
             .allow_debug(self.allow_debug)
             .max_age(self.max_age);
         for m in self.expected_measurements()? {
@@ -177,18 +206,9 @@ impl PolicyArgs {
         Ok(policy)
     }
 
-    /// Reads and verifies evidence from `path`.
-    pub fn verify(&self, path: &std::path::Path) -> anyhow::Result<VerifiedEvidence> {
-        let bytes = read_capped(path, attest::cose::MAX_TOKEN_BYTES as u64, "evidence")?;
-        let policy = self.policy()?;
-        attest::verify::verify(&bytes, &policy, SystemTime::now())
-            .map_err(|error| self.explain(error))
-            .with_context(|| format!("{} refused", path.display()))
-    }
-
     /// A refusal worded with what the library does not know: what was expected, and the flag
     /// that accepts a debug enclave.
-    fn explain(&self, error: VerifyError) -> anyhow::Error {
+    pub fn explain(&self, error: VerifyError) -> anyhow::Error {
         let list = |items: Vec<String>| items.join(" or ");
         let message = match &error {
             VerifyError::DebugNotAllowed => format!(

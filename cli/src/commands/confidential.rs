@@ -14,7 +14,7 @@ use sealer::{
 };
 use sha2::{Digest, Sha256};
 
-use super::attestation::PolicyArgs;
+use super::attestation::{PolicyArgs, TrustArgs};
 use super::exit::{usage, GuestExited, GuestFailed};
 use super::io::{read_capped, with_progress};
 use super::ForceArg;
@@ -214,7 +214,7 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
             args.context.display()
         ))
     })?;
-    let roots = PolicyArgs::roots_from(&args.roots)?;
+    let roots = TrustArgs::roots_from(&args.roots)?;
     let receipt_bytes = read_capped(
         &args.receipt,
         attest::cose::MAX_TOKEN_BYTES as u64,

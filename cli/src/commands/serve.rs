@@ -9,14 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use attest::bundle::MAX_BUNDLE_BYTES;
-use attest::verify::VerifierPolicy;
-use attest::{Measurement, ProductId, Svn};
 use enclave_client::{Client, SealTo};
 use enclave_platform::files::{write_atomic, Visibility};
 use enclave_runtime::Enclave;
 use enclave_server::{Config, Server};
 
-use super::attestation::{parse_duration, PolicyArgs};
+use super::attestation::{parse_duration, TrustArgs};
 use super::io::read_capped;
 use super::platform::HomeArg;
 use super::run::parse_signer;
@@ -175,64 +173,6 @@ pub struct CallArgs {
 enum KeyPolicyArg {
     Measurement,
     Signer,
-}
-
-/// What `call` requires of the server's evidence: the flags `verify` takes, but the nonce, which
-/// `call` makes fresh for every request.
-#[derive(Debug, clap::Args)]
-pub struct TrustArgs {
-    /// The vendor root certificate(s) to trust (PEM). Repeatable.
-    #[arg(long = "root", required = true, value_name = "FILE")]
-    roots: Vec<PathBuf>,
-    /// Accept this measurement. Repeatable; at least one --measurement or --signer is required.
-    #[arg(
-        long = "measurement",
-        value_name = "HEX",
-        required_unless_present = "signers"
-    )]
-    measurements: Vec<Measurement>,
-    /// Accept enclaves by this signer (id or public key file). Repeatable.
-    #[arg(long = "signer", value_name = "ID|FILE")]
-    signers: Vec<String>,
-    /// Require this product id.
-    #[arg(long)]
-    product_id: Option<u16>,
-    /// Require at least this security version.
-    #[arg(long)]
-    min_svn: Option<u16>,
-    /// Require at least this platform TCB version.
-    #[arg(long)]
-    min_tcb: Option<u32>,
-    /// Accept a debug enclave (refused by default).
-    #[arg(long)]
-    allow_debug: bool,
-    /// Refuse evidence older than this (e.g. 30s, 5m).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    max_age: Duration,
-}
-
-impl TrustArgs {
-    fn policy(&self) -> anyhow::Result<VerifierPolicy> {
-        let mut policy = VerifierPolicy::new(PolicyArgs::roots_from(&self.roots)?)
-            .allow_debug(self.allow_debug)
-            .max_age(self.max_age);
-        for m in &self.measurements {
-            policy = policy.measurement(*m);
-        }
-        for s in &self.signers {
-            policy = policy.signer(parse_signer(s)?);
-        }
-        if let Some(p) = self.product_id {
-            policy = policy.product_id(ProductId(p));
-        }
-        if let Some(s) = self.min_svn {
-            policy = policy.min_svn(Svn(s));
-        }
-        if let Some(t) = self.min_tcb {
-            policy = policy.min_platform_tcb(t);
-        }
-        Ok(policy)
-    }
 }
 
 pub fn call(args: &CallArgs) -> anyhow::Result<()> {
