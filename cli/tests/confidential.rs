@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{mode, seal_args, sealed_to, Dir, ECHO, NONCE};
+use common::{mode, seal_args, sealed_to, Dir, ECHO, NONCE, OPEN};
 
 const SECRET: &[u8] = b"the launch code is 0000";
 
@@ -31,19 +31,6 @@ fn run_sealed(d: &Dir) {
         "receipt.cbor",
     ]);
 }
-
-const OPEN: &[&str] = &[
-    "open",
-    "output.sealed",
-    "--receipt",
-    "receipt.cbor",
-    "--context",
-    "input.sealed.context",
-    "--root",
-    "root.pem",
-    "-o",
-    "result.txt",
-];
 
 #[test]
 fn seal_run_open() {

@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sealed_to, Dir, ECHO};
+use common::{sealed_to, Dir, ECHO, OPEN};
 
 /// A generous bound on a run that should take milliseconds: it only turns a hang (the bug this
 /// file guards against: a second `open` of a FIFO blocks forever) into a failure.
@@ -63,18 +63,7 @@ fn sealed(d: &Dir) {
 }
 
 fn open_output(d: &Dir) -> Vec<u8> {
-    d.ok(&[
-        "open",
-        "output.sealed",
-        "--receipt",
-        "receipt.cbor",
-        "--context",
-        "input.sealed.context",
-        "--root",
-        "root.pem",
-        "-o",
-        "result.txt",
-    ]);
+    d.ok(OPEN);
     std::fs::read(d.path("result.txt")).unwrap()
 }
 

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{attested, seal_args, Dir, ECHO, NONCE};
+use common::{attested, seal_args, Dir, ECHO, NONCE, OPEN};
 
 fn sign_args(module: &str, output: &str) -> Vec<String> {
     [
@@ -375,19 +375,7 @@ fn a_wasi_nonzero_exit_releases_its_output_with_exit_code_8() {
         json(std::str::from_utf8(&out.stdout).unwrap())["exit_code"],
         3
     );
-    let out = d.enclave(&[
-        "open",
-        "output.sealed",
-        "--receipt",
-        "receipt.cbor",
-        "--context",
-        "input.sealed.context",
-        "--root",
-        "root.pem",
-        "-o",
-        "result.txt",
-        "--json",
-    ]);
+    let out = d.enclave(&[OPEN, &["--json"]].concat());
     assert_eq!(out.status.code(), Some(8));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
@@ -482,19 +470,7 @@ fn every_reporting_command_prints_json() {
         "--json",
     ]));
     assert_eq!(run["receipt"], "receipt.cbor");
-    let opened = json(&d.ok(&[
-        "open",
-        "output.sealed",
-        "--receipt",
-        "receipt.cbor",
-        "--context",
-        "input.sealed.context",
-        "--root",
-        "root.pem",
-        "-o",
-        "result.txt",
-        "--json",
-    ]));
+    let opened = json(&d.ok(&[OPEN, &["--json"]].concat()));
     assert_eq!(
         keys(&opened),
         [

@@ -146,3 +146,18 @@ pub fn attested(d: &Dir, wat: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// `enclave open` of `output.sealed` with `receipt.cbor` and `input.sealed.context` to
+/// `result.txt`, as the confidential tests write them.
+pub const OPEN: &[&str] = &[
+    "open",
+    "output.sealed",
+    "--receipt",
+    "receipt.cbor",
+    "--context",
+    "input.sealed.context",
+    "--root",
+    "root.pem",
+    "-o",
+    "result.txt",
+];
