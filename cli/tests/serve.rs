@@ -128,7 +128,19 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
     // A sealed input made with `enclave seal`, sent by hand in two parts.
     d.ok(&common::seal_args(&m, common::NONCE, "in.txt", "in.sealed"));
     let sealed = std::fs::read(d.path("in.sealed")).unwrap();
-    let served = Served::start(&d, &["--workers", "1", "--log-format", "json"]);
+    // The upload pauses while the test waits for the run to start: long body deadlines, so a
+    // loaded machine cannot turn the pause into a 408.
+    let served = Served::start(
+        &d,
+        &[
+            "--workers",
+            "1",
+            "--log-format",
+            "json",
+            "--body-timeout",
+            "3600s",
+        ],
+    );
 
     let mut stream = TcpStream::connect(&served.addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();

@@ -366,6 +366,10 @@ fn a_full_queue_answers_503_and_a_disconnect_frees_the_worker() {
         Config {
             workers: 1,
             queue: 1,
+            // The uploads pause while the test arranges the queue: deadlines a loaded machine
+            // cannot reach.
+            body_idle_timeout: PATIENCE,
+            body_timeout: PATIENCE,
             ..Config::default()
         },
     );
@@ -499,7 +503,15 @@ fn slow_clients_are_cut_off() {
 
 #[test]
 fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
-    let mut server = Running::start(WORDCOUNT, &manifest(), config());
+    let mut server = Running::start(
+        WORDCOUNT,
+        &manifest(),
+        Config {
+            body_idle_timeout: PATIENCE,
+            body_timeout: PATIENCE,
+            ..config()
+        },
+    );
     let addr = server.addr;
     let (sealed, context) = server.sealed(&b"d ".repeat(50_000));
     let mut in_flight = stalled_upload(&server, &sealed);

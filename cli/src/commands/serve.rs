@@ -55,8 +55,8 @@ pub struct ServeArgs {
     /// Time a client has to send a request's headers.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
-    /// Time a client has to send a whole request body (and at most this long between two of
-    /// its pieces, if shorter than 10s).
+    /// Time a client has to send a whole request body; between two of its pieces it may pause
+    /// a sixth of this, or 10s if that is more (but never longer than the whole).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     body_timeout: Duration,
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
@@ -88,7 +88,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections.max(1),
         allow_plaintext: args.allow_plaintext,
         header_timeout: args.header_timeout,
-        body_idle_timeout: args.body_timeout.min(Duration::from_secs(10)),
+        // A sixth of the whole, but not under 10 s unless the whole is shorter.
+        body_idle_timeout: (args.body_timeout / 6)
+            .max(args.body_timeout.min(Duration::from_secs(10))),
         body_timeout: args.body_timeout,
         drain_timeout: args.drain_timeout,
         ..defaults
