@@ -294,10 +294,14 @@ impl Client {
             })?;
         let cap = sealer::sealed_output_len(self.max_output).unwrap_or(u64::MAX);
         let sealed_output = read_capped(response, cap)?;
-        let receipt = self.check_receipt(&receipt_bytes, &context, &evidence, &sealed_output)?;
-        let mut output = Zeroizing::new(Vec::new());
-        sealer::open_output(&context, sealed_output.as_slice(), &mut *output)
-            .map_err(ClientError::Open)?;
+        let (output, receipt) = open_answer(
+            &context,
+            &receipt_bytes,
+            &sealed_output,
+            self.policy.roots(),
+            SystemTime::now(),
+        )?;
+        same_enclave(&receipt, &evidence)?;
         Ok(Answer {
             output,
             receipt,
@@ -306,28 +310,6 @@ impl Client {
             evidence,
             context,
         })
-    }
-
-    fn check_receipt(
-        &self,
-        receipt_bytes: &[u8],
-        context: &ClientContext,
-        evidence: &VerifiedEvidence,
-        sealed_output: &[u8],
-    ) -> Result<VerifiedReceipt, ClientError> {
-        let receipt = attest::verify_receipt(receipt_bytes, self.policy.roots(), SystemTime::now())
-            .map_err(ClientError::Receipt)?;
-        let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed_output).into());
-        sealer::check_receipt(context, &receipt, &digest).map_err(ClientError::Mismatch)?;
-        // The context binds platform and key policy; the evidence names the very enclave.
-        let claims = receipt.claims();
-        if claims.measurement != evidence.measurement() {
-            return Err(ClientError::Mismatch(ReceiptMismatch::Measurement {
-                receipt: claims.measurement,
-                sealed: evidence.measurement(),
-            }));
-        }
-        Ok(receipt)
     }
 
     /// A 422 answer: the guest failed. The receipt is verified and must name the sealed report;
@@ -354,31 +336,76 @@ impl Client {
             (Ok(receipt), Ok(report)) => (receipt, report),
             (Err(e), _) | (_, Err(e)) => return e,
         };
-        let receipt = match self.check_receipt(&receipt_bytes, context, evidence, &report) {
-            Err(ClientError::Mismatch(ReceiptMismatch::Failed(_))) | Ok(_) => {
-                match attest::verify_receipt(&receipt_bytes, self.policy.roots(), SystemTime::now())
-                {
-                    Ok(receipt) => receipt,
-                    Err(e) => return ClientError::Receipt(e),
-                }
-            }
-            Err(other) => return other,
-        };
-        let category = match receipt.claims().outcome.clone() {
-            attest::Outcome::Failed { message } => message,
-            attest::Outcome::Success => {
-                return ClientError::Protocol("guest-failed with a successful receipt".into())
-            }
-        };
-        let mut opened = Zeroizing::new(Vec::new());
-        if let Err(e) = sealer::open_output(context, report.as_slice(), &mut *opened) {
-            return ClientError::Open(e);
+        match open_answer(
+            context,
+            &receipt_bytes,
+            &report,
+            self.policy.roots(),
+            SystemTime::now(),
+        ) {
+            Err(ClientError::GuestFailed {
+                category,
+                report,
+                receipt,
+            }) => match same_enclave(&receipt, evidence) {
+                Ok(()) => ClientError::GuestFailed {
+                    category,
+                    report,
+                    receipt,
+                },
+                Err(mismatch) => mismatch,
+            },
+            Ok(_) => ClientError::Protocol("guest-failed with a successful receipt".into()),
+            Err(other) => other,
         }
-        ClientError::GuestFailed {
+    }
+}
+
+/// Checks an answer offline, as `enclave open` does: verifies `receipt` (chain to one of `roots`
+/// at `now`, signature, claims), checks that it names this client's request (platform, enclave,
+/// debug state, sealed input, request id) and `sealed` — the sealed output, or for a failed run
+/// the sealed failure report — and only then opens `sealed`.
+///
+/// # Errors
+/// [`ClientError::Receipt`], [`ClientError::Mismatch`], [`ClientError::Open`], and
+/// [`ClientError::GuestFailed`] with the opened report when the receipt says the run failed.
+pub fn open_answer(
+    context: &ClientContext,
+    receipt: &[u8],
+    sealed: &[u8],
+    roots: &[Vec<u8>],
+    now: SystemTime,
+) -> Result<(Zeroizing<Vec<u8>>, VerifiedReceipt), ClientError> {
+    let receipt = attest::verify_receipt(receipt, roots, now).map_err(ClientError::Receipt)?;
+    let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed).into());
+    let failed = match sealer::check_receipt(context, &receipt, &digest) {
+        Ok(()) => None,
+        Err(ReceiptMismatch::Failed(category)) => Some(category),
+        Err(mismatch) => return Err(ClientError::Mismatch(mismatch)),
+    };
+    let mut opened = Zeroizing::new(Vec::new());
+    sealer::open_output(context, sealed, &mut *opened).map_err(ClientError::Open)?;
+    match failed {
+        None => Ok((opened, receipt)),
+        Some(category) => Err(ClientError::GuestFailed {
             category,
             report: String::from_utf8_lossy(&opened).into_owned(),
             receipt: Box::new(receipt),
-        }
+        }),
+    }
+}
+
+/// The receipt is for the very enclave whose evidence the input was sealed against (the context
+/// already binds platform and key policy).
+fn same_enclave(receipt: &VerifiedReceipt, evidence: &VerifiedEvidence) -> Result<(), ClientError> {
+    let measurement = receipt.claims().measurement;
+    if measurement == evidence.measurement() {
+        Ok(())
+    } else {
+        Err(ClientError::Mismatch(ReceiptMismatch::Measurement {
+            receipt: measurement,
+            sealed: evidence.measurement(),
+        }))
     }
 }
 

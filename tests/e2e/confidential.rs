@@ -289,7 +289,9 @@ fn a_failed_run_yields_a_signed_failure_receipt_and_no_output() {
         other => panic!("{other:?}"),
     }
     match h.open(&sealed.context, &receipt, &report) {
-        Err(ClientError::GuestFailed { category, report }) => {
+        Err(ClientError::GuestFailed {
+            category, report, ..
+        }) => {
             assert_eq!(category, error.to_string());
             assert_eq!(report, "output limit of 1048576 bytes exceeded");
         }

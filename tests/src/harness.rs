@@ -34,12 +34,10 @@ use enclave_runtime::{Input, ReportIssuer};
 // dependency: the manifest to adjust, the loaded enclave, and the errors to assert.
 pub use attest::receipt::Outcome;
 pub use attest::{Capability, GuestKind, Limits, Manifest, ManifestError, ProductId, Svn};
+pub use enclave_client::{ClientError, SealTo};
 pub use enclave_runtime::confidential::ConfidentialError;
 pub use enclave_runtime::{Enclave, LoadError, RunError, RunReport};
-use sealer::{
-    ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealError, SealTarget,
-    SealedOutputDigest,
-};
+use sealer::{ClientContext, SealError};
 use sha2::{Digest, Sha256};
 
 /// A manifest from TOML, as `enclave sign --manifest` reads it: a workload's tests can sign
@@ -102,38 +100,6 @@ pub enum HarnessError {
     /// The client refused the output.
     #[error(transparent)]
     Client(#[from] ClientError),
-}
-
-/// Why the client (data owner) refused a run's result.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The receipt's signature, chain or claims failed.
-    #[error("receipt refused: {0}")]
-    Receipt(#[from] VerifyError),
-    /// The receipt is valid but not for this request or this output.
-    #[error("receipt refused: {0}")]
-    Mismatch(#[from] ReceiptMismatch),
-    /// The sealed output does not open with this context.
-    #[error("sealed output refused: {0}")]
-    Open(#[from] OpenError),
-    /// The run failed; its receipt names the sealed failure report, opened here.
-    #[error("the enclave's run failed: {category}: {report}")]
-    GuestFailed {
-        /// The receipt's failure claim: what the operator may see.
-        category: String,
-        /// The failure report sealed to the requester, with the guest's own words.
-        report: String,
-    },
-}
-
-/// Which attested key a client seals to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SealTo {
-    /// The measurement-bound key: only this exact enclave opens the input.
-    Measurement,
-    /// The signer-bound key: this signer's product at this svn or newer opens it.
-    Signer,
 }
 
 /// A sealed request as the client holds it.
@@ -323,31 +289,7 @@ impl Harness {
         to: SealTo,
         plaintext: &[u8],
     ) -> Result<Sealed, HarnessError> {
-        let claims = evidence.claims();
-        let keys = claims
-            .enclave_keys
-            .as_ref()
-            .ok_or(VerifyError::MalformedClaims(
-                "no enclave keys to seal to".into(),
-            ))?;
-        let (public_key, policy) = match to {
-            SealTo::Measurement => (keys.measurement, KeyPolicy::Measurement(claims.measurement)),
-            SealTo::Signer => (
-                keys.signer,
-                KeyPolicy::Signer {
-                    signer: claims.signer,
-                    product_id: claims.product_id,
-                    svn: claims.svn,
-                },
-            ),
-        };
-        let target = SealTarget {
-            public_key,
-            policy,
-            debug: claims.debug,
-            evidence_digest: EvidenceDigest::from_bytes(evidence.digest()),
-            platform_id: claims.platform_id,
-        };
+        let target = enclave_client::seal_target(evidence, to)?;
         let mut bytes = Vec::new();
         let context = sealer::seal(&target, plaintext, plaintext.len() as u64, &mut bytes)?;
         Ok(Sealed { bytes, context })
@@ -382,22 +324,14 @@ impl Harness {
         receipt: &[u8],
         sealed_output: &[u8],
     ) -> Result<(Vec<u8>, VerifiedReceipt), ClientError> {
-        let verified = attest::verify_receipt(receipt, &[self.root()], SystemTime::now())?;
-        let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed_output).into());
-        let failed = match sealer::check_receipt(context, &verified, &digest) {
-            Ok(()) => None,
-            Err(ReceiptMismatch::Failed(category)) => Some(category),
-            Err(mismatch) => return Err(mismatch.into()),
-        };
-        let mut plaintext = Vec::new();
-        sealer::open_output(context, sealed_output, &mut plaintext)?;
-        match failed {
-            None => Ok((plaintext, verified)),
-            Some(category) => Err(ClientError::GuestFailed {
-                category,
-                report: String::from_utf8_lossy(&plaintext).into_owned(),
-            }),
-        }
+        let (plaintext, receipt) = enclave_client::open_answer(
+            context,
+            receipt,
+            sealed_output,
+            &[self.root()],
+            SystemTime::now(),
+        )?;
+        Ok((plaintext.to_vec(), receipt))
     }
 
     /// The whole confidential flow on `input`: attest with a fresh nonce, verify, seal to the
