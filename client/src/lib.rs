@@ -265,14 +265,31 @@ impl Client {
                 .unwrap_or(Err(SealError::Io(std::io::ErrorKind::Other.into())));
             (sealed, sent)
         });
-        // A sealing failure explains a failed upload better than the upload's own error.
-        let context = sealed.map_err(ClientError::Seal)?;
-        match sent {
-            Ok(response) => self.finish(response, context, evidence),
-            Err(ureq::Error::Status(422, response)) => {
+        match (sent, sealed) {
+            (Ok(response), Ok(context)) => self.finish(response, context, evidence),
+            (Err(ureq::Error::Status(422, response)), Ok(context)) => {
                 Err(self.guest_failed(response, &context, &evidence))
             }
-            Err(error) => Err(refused(error)),
+            // A server that refuses early (busy, too large, another platform) stops reading,
+            // which breaks the sealing pipe: its answer is the explanation, not the broken pipe.
+            (Err(error @ ureq::Error::Status(..)), _) => Err(refused(error)),
+            // The server stopped reading and closed the connection before ureq read its answer
+            // (it refuses early what it will not take, e.g. a body over its cap).
+            (Err(ureq::Error::Transport(transport)), Err(SealError::Io(io)))
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Err(ClientError::Transport(format!(
+                    "the server closed the connection before the upload ended ({transport}): it \
+                     may have refused the request early, e.g. an input over the enclave's \
+                     max_input_bytes (GET /v1/info shows the limits)"
+                )))
+            }
+            // A failed upload is explained by the sealing failure that ended it, if any.
+            (_, Err(error)) => Err(ClientError::Seal(error)),
+            (Err(error), Ok(_)) => Err(refused(error)),
         }
     }
 

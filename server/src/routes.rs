@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::body::{self, Deadlines, Pumped};
+use crate::pool;
 use crate::problem::{Problem, ProblemDetails, PROBLEM_MEDIA_TYPE};
 use crate::{
     Config, Shared, EVIDENCE_MEDIA_TYPE, PLAINTEXT_MEDIA_TYPE, RECEIPT_HEADER, REQUEST_ID_HEADER,
@@ -386,20 +387,16 @@ async fn run_sealed(
     let (reply, answer) = oneshot::channel();
     let worker = shared.clone();
     let job = Box::new(move || {
-        let started = StdInstant::now();
-        worker.metrics.runs_in_flight.inc();
-        let result = worker.enclave.run_sealed_with(
-            &worker.keys,
-            worker.platform.as_ref(),
-            input,
-            Vec::new(),
-            Some(worker.reporter.clone()),
-            SystemTime::now,
-        );
-        worker.metrics.runs_in_flight.dec();
-        let elapsed = started.elapsed().as_secs_f64();
-        let fuel = result.as_ref().map_or(0, |run| run.claims.fuel_used);
-        worker.metrics.run(elapsed, fuel);
+        let result = measured(&worker, |w| {
+            w.enclave.run_sealed_with(
+                &w.keys,
+                w.platform.as_ref(),
+                input,
+                Vec::new(),
+                Some(w.reporter.clone()),
+                SystemTime::now,
+            )
+        });
         let _ = reply.send(result);
     });
     if let Err(pool::Busy) = shared.pool.submit(job) {
@@ -417,8 +414,6 @@ async fn run_sealed(
         (_, Ok(Err(error))) => confidential_failure(shared, id, error, bytes_in),
     }
 }
-
-use crate::pool;
 
 fn sealed_answer(run: SealedRun<Vec<u8>>, bytes_in: u64) -> Outcome {
     let receipt = base64::engine::general_purpose::STANDARD.encode(&run.receipt);
@@ -498,16 +493,13 @@ async fn run_plaintext(
     let (reply, answer) = oneshot::channel::<Result<RunReport<Vec<u8>>, RunError>>();
     let worker = shared.clone();
     let job = Box::new(move || {
-        let started = StdInstant::now();
-        worker.metrics.runs_in_flight.inc();
-        let result = worker.enclave.run(
-            Input::new(reader, len),
-            Vec::new(),
-            Some(worker.reporter.clone()),
-        );
-        worker.metrics.runs_in_flight.dec();
-        let fuel = result.as_ref().map_or(0, |r| r.fuel_used);
-        worker.metrics.run(started.elapsed().as_secs_f64(), fuel);
+        let result = measured(&worker, |w| {
+            w.enclave.run(
+                Input::new(reader, len),
+                Vec::new(),
+                Some(w.reporter.clone()),
+            )
+        });
         let _ = reply.send(result);
     });
     if let Err(pool::Busy) = shared.pool.submit(job) {
@@ -547,6 +539,42 @@ async fn run_plaintext(
             outcome
         }
     }
+}
+
+/// What a run reports to the metrics: its fuel when it succeeded.
+trait Fuel {
+    fn fuel(&self) -> u64;
+}
+
+impl<T, E> Fuel for Result<SealedRun<T>, E> {
+    fn fuel(&self) -> u64 {
+        self.as_ref().map_or(0, |run| run.claims.fuel_used)
+    }
+}
+
+impl<T, E> Fuel for Result<RunReport<T>, E> {
+    fn fuel(&self) -> u64 {
+        self.as_ref().map_or(0, |report| report.fuel_used)
+    }
+}
+
+/// Runs `run` on a worker, counted in flight (also if it unwinds) and timed.
+fn measured<R: Fuel>(shared: &Shared, run: impl FnOnce(&Shared) -> R) -> R {
+    struct InFlight<'a>(&'a Shared);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.metrics.runs_in_flight.dec();
+        }
+    }
+    let started = StdInstant::now();
+    shared.metrics.runs_in_flight.inc();
+    let in_flight = InFlight(shared);
+    let result = run(shared);
+    drop(in_flight);
+    shared
+        .metrics
+        .run(started.elapsed().as_secs_f64(), result.fuel());
+    result
 }
 
 fn input_refused(shared: &Shared, id: &str, error: &OpenError, bytes_in: u64) -> Outcome {

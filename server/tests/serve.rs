@@ -535,3 +535,31 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     assert_eq!(opened, b"d\t50000\n");
     stopping.join().unwrap().unwrap();
 }
+
+/// A server that refuses before reading the body (413 from its declared length) closes the
+/// connection under the client's upload: the client says so and names the likely cause, rather
+/// than reporting a failure to seal. (The 413 itself is checked over a raw socket above.)
+#[test]
+fn an_early_refusal_is_not_reported_as_a_sealing_failure() {
+    let mut m = manifest();
+    m.limits.max_input_bytes = 1024;
+    let server = Running::start(WORDCOUNT, &m, config());
+    match server.client().call(&vec![b'a'; 1 << 20]) {
+        Err(ClientError::Refused {
+            status, problem, ..
+        }) => assert_eq!((status, problem.as_str()), (413, "payload-too-large")),
+        Err(ClientError::Transport(message)) => {
+            assert!(
+                message.contains("closed the connection before the upload ended"),
+                "{message}"
+            );
+            assert!(message.contains("max_input_bytes"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        server.client().call(b"ok").unwrap().output.as_slice(),
+        b"ok\t1\n"
+    );
+    server.stop().unwrap();
+}
