@@ -38,6 +38,7 @@ fn bench(c: &mut Criterion) {
         capabilities: vec!["random".into()],
         report_data: vec![0; 64],
         enclave_keys: None,
+        tls_key: None,
     };
     let report = key.sign_evidence(&claims).unwrap();
     let policy = VerifierPolicy::new(vec![ca.cert_der().to_vec()])

@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             measurement: EnclavePublicKey::from_bytes([0x33; 32]),
             signer: EnclavePublicKey::from_bytes([0x44; 32]),
         }),
+        tls_key: None,
     };
     let report = key.sign_evidence(&claims)?;
     // Our own verifier must accept what we hand to the independent one.

@@ -84,6 +84,9 @@ pub mod claim {
     pub const FAILURE: i64 = -70015;
     /// The guest's exit code (WASI `proc_exit`), int32; absent when there is none.
     pub const EXIT_CODE: i64 = -70016;
+    /// SHA-256 of the SubjectPublicKeyInfo of a TLS key the runtime generated and holds, bstr
+    /// 32; only in evidence made for an attested TLS certificate (`attest::tls`).
+    pub const TLS_KEY: i64 = -70017;
 
     /// `dbgstat` value of a debug enclave: "enabled".
     pub const DBGSTAT_ENABLED: u64 = 0;

@@ -54,6 +54,11 @@ pub struct Claims {
     pub report_data: Vec<u8>,
     /// The enclave's HPKE public keys, when it has them.
     pub enclave_keys: Option<EnclaveKeys>,
+    /// SHA-256 of the SubjectPublicKeyInfo of the TLS key the runtime made and holds, present
+    /// only in evidence made for an attested TLS certificate (`crate::tls`). The runtime never
+    /// sets it from caller input, so evidence anyone can ask an enclave for (`report()`,
+    /// `POST /v1/evidence`) cannot vouch for a TLS key.
+    pub tls_key: Option<[u8; 32]>,
 }
 
 /// An enclave's HPKE (RFC 9180, DHKEM(X25519, HKDF-SHA256)) public keys.
@@ -99,7 +104,7 @@ pub enum EvidenceError {
 
 impl Claims {
     /// The claim keys evidence may carry.
-    const KNOWN: [i64; 14] = [
+    const KNOWN: [i64; 15] = [
         claim::IAT,
         claim::EAT_NONCE,
         claim::UEID,
@@ -114,6 +119,7 @@ impl Claims {
         claim::CAPABILITIES,
         claim::REPORT_DATA,
         claim::ENCLAVE_KEYS,
+        claim::TLS_KEY,
     ];
 
     /// Checks every claim against its documented range.
@@ -171,6 +177,9 @@ impl Claims {
             let pair = [keys.measurement, keys.signer].map(|k| Value::Bytes(k.as_bytes().to_vec()));
             w.put(claim::ENCLAVE_KEYS, Value::Array(pair.to_vec()));
         }
+        if let Some(tls_key) = &self.tls_key {
+            w.put_bytes(claim::TLS_KEY, tls_key);
+        }
         Ok(w.finish())
     }
 
@@ -186,6 +195,11 @@ impl Claims {
                 measurement: EnclavePublicKey::from_bytes(m),
                 signer: EnclavePublicKey::from_bytes(s),
             })
+        } else {
+            None
+        };
+        let tls_key = if r.has(claim::TLS_KEY) {
+            Some(r.bytes32(claim::TLS_KEY, "tls_key")?)
         } else {
             None
         };
@@ -212,6 +226,7 @@ impl Claims {
             )?,
             report_data: r.bytes(claim::REPORT_DATA, "report_data", 0..=MAX_REPORT_DATA)?,
             enclave_keys,
+            tls_key,
         })
     }
 }
@@ -243,6 +258,7 @@ pub(crate) mod tests {
                 measurement: EnclavePublicKey::from_bytes([10; 32]),
                 signer: EnclavePublicKey::from_bytes([11; 32]),
             }),
+            tls_key: None,
         }
     }
 
@@ -250,6 +266,10 @@ pub(crate) mod tests {
     fn payload_round_trip() {
         for claims in [
             sample(),
+            Claims {
+                tls_key: Some([12; 32]),
+                ..sample()
+            },
             Claims {
                 enclave_keys: None,
                 debug: true,

@@ -13,6 +13,8 @@
 //! - [`receipt`]: signed execution receipts and their verification.
 //! - [`trust`]: [`TrustedRoots`], the pinned roots parsed once, with the platform chains already
 //!   validated under them (for a relying party that verifies many tokens).
+//! - [`tls`]: attested TLS — evidence in an X.509 extension (RFC 9999 `id-pe-cmw`), checked by
+//!   [`tls::verify_certificate`] and, with feature `tls`, a rustls certificate verifier.
 //! - [`cose`]: the envelope both share, its OIDs and claim keys.
 //! - `platform` (feature `platform`): the simulated vendor root CA and attestation keys.
 //! - [`cbor`]: strict decoding of untrusted CBOR (size cap, recursion limit, no trailing bytes).
@@ -30,6 +32,7 @@ pub mod manifest;
 #[cfg(feature = "platform")]
 pub mod platform;
 pub mod receipt;
+pub mod tls;
 pub mod trust;
 pub mod verify;
 

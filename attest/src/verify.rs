@@ -453,6 +453,11 @@ impl VerifiedEvidence {
     pub fn enclave_keys(&self) -> Option<&EnclaveKeys> {
         self.claims.enclave_keys.as_ref()
     }
+    /// SHA-256 of the SubjectPublicKeyInfo of the runtime's TLS key, in evidence made for an
+    /// attested TLS certificate.
+    pub fn tls_key(&self) -> Option<&[u8; 32]> {
+        self.claims.tls_key.as_ref()
+    }
 }
 
 /// Verifies attestation evidence against `policy` at time `now` (the caller's clock).

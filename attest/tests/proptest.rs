@@ -204,6 +204,7 @@ mod signed {
                             measurement: EnclavePublicKey::from_bytes(m),
                             signer: EnclavePublicKey::from_bytes(s),
                         }),
+                        tls_key: None,
                     }
                 },
             )

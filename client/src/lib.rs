@@ -6,6 +6,11 @@
 //! names this request, this sealed input and the sealed output received, and only then opens the
 //! output. No wasmtime; the HTTP API is `docs/formats.md`, "HTTP API".
 //!
+//! An `https://` URL is served by `enclave serve --tls`: the connection itself is attested. The
+//! handshake succeeds only if the certificate's evidence verifies under the same policy and
+//! vouches for the certificate's key (`attest::tls`); a refusal is [`ClientError::AttestedTls`]
+//! with the verifier's reason. Requests then proceed as over `http://`, end-to-end sealed.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use attest::{Measurement, VerifierPolicy};
@@ -18,9 +23,11 @@
 //! ```
 
 use std::io::{Read, Write as _};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use attest::receipt::VerifiedReceipt;
+use attest::tls::{AttestedServerVerifier, TlsError};
 use attest::verify::{VerifiedEvidence, VerifierPolicy, VerifyError};
 use base64::Engine as _;
 use sealer::{
@@ -34,6 +41,9 @@ use zeroize::Zeroizing;
 pub const SEALED_INPUT_MEDIA_TYPE: &str = "application/vnd.enclave.sealed-input";
 /// Response header carrying the receipt (standard base64).
 pub const RECEIPT_HEADER: &str = "enclave-receipt";
+/// Request header naming the platform a sealed input is sealed to (advisory: for balancers that
+/// route by platform; the server relies on the sealed header).
+pub const PLATFORM_ID_HEADER: &str = "enclave-platform-id";
 /// The prefix of every problem `type` the server sends.
 pub const PROBLEM_BASE: &str = "tag:enclave.invalid,2026:problem/";
 /// Largest evidence or receipt accepted (as `attest` caps them).
@@ -58,6 +68,8 @@ pub enum SealTo {
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// With an `https://` URL: the verifier of the attested connections.
+    tls: Option<Arc<AttestedServerVerifier>>,
     policy: VerifierPolicy,
     seal_to: SealTo,
     max_output: u64,
@@ -85,12 +97,16 @@ pub struct Answer {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The URL is not `http://host[:port][/base]`.
-    #[error("{0} is not an http:// URL")]
+    /// The URL is not `http://` or `https://host[:port][/base]`.
+    #[error("{0} is not an http:// or https:// URL")]
     Url(String),
     /// The server could not be reached, or the connection failed.
     #[error("cannot reach the server: {0}")]
     Transport(String),
+    /// The attested TLS handshake was refused: the server's certificate does not carry evidence
+    /// this policy accepts for its key.
+    #[error("attested TLS refused: {0}")]
+    AttestedTls(TlsError),
     /// The server refused the request (an RFC 9457 problem document, or a bare status).
     #[error("the server refused the request ({status} {problem}): {detail}")]
     Refused {
@@ -146,23 +162,31 @@ impl ClientError {
 }
 
 impl Client {
-    /// A client of the server at `url` (`http://host:port`), accepting enclaves that `policy`
-    /// accepts; the policy's nonce is replaced by a fresh one for every call.
+    /// A client of the server at `url` (`http://host:port`, or `https://host:port` for attested
+    /// TLS), accepting enclaves that `policy` accepts; the policy's nonce is replaced by a fresh
+    /// one for every call.
     ///
     /// # Errors
     /// [`ClientError::Url`].
     pub fn new(url: &str, policy: VerifierPolicy) -> Result<Self, ClientError> {
         let base = url.trim_end_matches('/');
-        if !base.starts_with("http://") || base.len() <= "http://".len() {
+        let scheme_len = if base.starts_with("http://") {
+            "http://".len()
+        } else if base.starts_with("https://") {
+            "https://".len()
+        } else {
+            return Err(ClientError::Url(url.to_owned()));
+        };
+        if base.len() <= scheme_len {
             return Err(ClientError::Url(url.to_owned()));
         }
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build();
+        let tls = (scheme_len == "https://".len())
+            .then(|| Arc::new(AttestedServerVerifier::new(policy.clone())));
+        let agent = build_agent(tls.as_ref(), Duration::from_secs(300))?;
         Ok(Self {
             base: base.to_owned(),
             agent,
+            tls,
             policy,
             seal_to: SealTo::default(),
             max_output: 1 << 30,
@@ -186,11 +210,17 @@ impl Client {
     /// The time a whole request may take (default 300 s).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.agent = ureq::AgentBuilder::new()
-            .timeout_connect(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            .build();
+        // The TLS configuration was built once in `new`; building it again cannot fail.
+        if let Ok(agent) = build_agent(self.tls.as_ref(), timeout) {
+            self.agent = agent;
+        }
         self
+    }
+
+    /// With an `https://` URL: the evidence of the last attested connection this client made,
+    /// as verified in its handshake.
+    pub fn connection_evidence(&self) -> Option<VerifiedEvidence> {
+        self.tls.as_ref().and_then(|tls| tls.last_verified())
     }
 
     /// `GET /v1/info`: what the server says it runs. Unauthenticated: trust only evidence.
@@ -227,12 +257,19 @@ impl Client {
         attest::verify(&evidence, &policy, SystemTime::now()).map_err(ClientError::Evidence)
     }
 
-    /// One confidential request on `input`.
+    /// One confidential request on `input`. Behind a load balancer the evidence and the run
+    /// may reach two servers on different platforms; the second refuses the input
+    /// (`wrong-platform`), and this re-attests and retries once.
     ///
     /// # Errors
     /// [`ClientError`]: the first step that failed.
     pub fn call(&self, input: &[u8]) -> Result<Answer, ClientError> {
-        self.call_reader(input, input.len() as u64)
+        match self.call_reader(input, input.len() as u64) {
+            Err(error) if error.problem() == Some("wrong-platform") => {
+                self.call_reader(input, input.len() as u64)
+            }
+            answer => answer,
+        }
     }
 
     /// One confidential request on `len` bytes from `input`, sealed as they are sent (the input
@@ -259,6 +296,8 @@ impl Client {
                 .post(&format!("{}/v1/run", self.base))
                 .set("content-type", SEALED_INPUT_MEDIA_TYPE)
                 .set("content-length", &sealed_len.to_string())
+                // Advisory, for balancers that route by platform (docs/deploy.md).
+                .set(PLATFORM_ID_HEADER, &evidence.platform_id().to_string())
                 .send(pipe_reader);
             let sealed = sealing
                 .join()
@@ -484,8 +523,74 @@ fn refused(error: ureq::Error) -> ClientError {
                 detail: String::new(),
             },
         },
-        ureq::Error::Transport(transport) => ClientError::Transport(transport.to_string()),
+        ureq::Error::Transport(transport) => match TlsError::find_in(&transport) {
+            Some(tls) => ClientError::AttestedTls(tls.clone()),
+            None => ClientError::Transport(transport.to_string()),
+        },
     }
+}
+
+/// The HTTP agent: with `tls`, TLS 1.3 whose server certificates `tls` verifies (no web PKI).
+fn build_agent(
+    tls: Option<&Arc<AttestedServerVerifier>>,
+    timeout: Duration,
+) -> Result<ureq::Agent, ClientError> {
+    let mut builder = ureq::AgentBuilder::new()
+        .timeout_connect(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout);
+    if let Some(tls) = tls {
+        let config = tls
+            .clone()
+            .into_client_config(&[b"http/1.1"])
+            .map_err(|e| ClientError::Transport(format!("TLS configuration: {e}")))?;
+        builder = builder.tls_config(Arc::new(config));
+    }
+    Ok(builder.build())
+}
+
+/// Connects to `addr` (`host:port`), completes an attested TLS handshake under `policy`, and
+/// returns the evidence the server's certificate carries, verified. Nothing is sent after the
+/// handshake.
+///
+/// # Errors
+/// [`ClientError::AttestedTls`] with the verifier's reason, or [`ClientError::Transport`].
+pub fn verify_tls(
+    addr: &str,
+    policy: VerifierPolicy,
+    timeout: Duration,
+) -> Result<VerifiedEvidence, ClientError> {
+    use std::net::ToSocketAddrs as _;
+    let transport = |e: std::io::Error| match TlsError::find_in(&e) {
+        Some(tls) => ClientError::AttestedTls(tls.clone()),
+        None => ClientError::Transport(format!("{addr}: {e}")),
+    };
+    let verifier = Arc::new(AttestedServerVerifier::new(policy));
+    let config = verifier
+        .clone()
+        .into_client_config(&[b"http/1.1"])
+        .map_err(|e| ClientError::Transport(format!("TLS configuration: {e}")))?;
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+        .map_err(|_| ClientError::Url(addr.to_owned()))?;
+    let socket_addr = addr
+        .to_socket_addrs()
+        .map_err(transport)?
+        .next()
+        .ok_or_else(|| ClientError::Url(addr.to_owned()))?;
+    let mut socket =
+        std::net::TcpStream::connect_timeout(&socket_addr, timeout).map_err(transport)?;
+    socket.set_read_timeout(Some(timeout)).map_err(transport)?;
+    socket.set_write_timeout(Some(timeout)).map_err(transport)?;
+    let mut connection = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    while connection.is_handshaking() {
+        connection.complete_io(&mut socket).map_err(transport)?;
+    }
+    connection.send_close_notify();
+    let _ = connection.complete_io(&mut socket);
+    verifier
+        .last_verified()
+        .ok_or_else(|| ClientError::Protocol("the handshake ended without a certificate".into()))
 }
 
 fn read_problem(response: ureq::Response) -> Result<serde_json::Value, ClientError> {

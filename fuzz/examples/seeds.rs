@@ -162,6 +162,7 @@ fn claims(debug: bool, keys: bool, report_data: usize) -> Claims {
             measurement: attest::EnclavePublicKey::from_bytes([1; 32]),
             signer: attest::EnclavePublicKey::from_bytes([2; 32]),
         }),
+        tls_key: None,
     }
 }
 

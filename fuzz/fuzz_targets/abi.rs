@@ -361,6 +361,7 @@ impl ReportIssuer for FixtureServices {
             capabilities: vec!["report".into()],
             report_data: report_data.to_vec(),
             enclave_keys: None,
+            tls_key: None,
         };
         match f.attestation.sign_evidence(&claims) {
             Ok(evidence) => Ok(evidence),

@@ -351,6 +351,7 @@ impl Platform {
                 .collect(),
             report_data: report_data.to_vec(),
             enclave_keys: Some(self.enclave_keys(enclave)),
+            tls_key: None,
         }
     }
 
@@ -367,6 +368,25 @@ impl Platform {
     ) -> Result<Vec<u8>, attest::evidence::EvidenceError> {
         self.attestation
             .sign_evidence(&self.claims(enclave, nonce, report_data, now))
+    }
+
+    /// Evidence for an attested TLS certificate (`docs/formats.md`, "Attested TLS"): vouches
+    /// that the runtime made and holds the TLS key whose SubjectPublicKeyInfo hashes (SHA-256)
+    /// to `spki_digest`. The digest is the nonce, the report data and the `tls_key` claim.
+    ///
+    /// # Errors
+    /// A signing failure.
+    pub fn attest_tls_key(
+        &self,
+        enclave: &Enclave,
+        spki_digest: [u8; 32],
+        now: SystemTime,
+    ) -> Result<Vec<u8>, attest::evidence::EvidenceError> {
+        let claims = Claims {
+            tls_key: Some(spki_digest),
+            ..self.claims(enclave, &spki_digest, &spki_digest, now)
+        };
+        self.attestation.sign_evidence(&claims)
     }
 }
 

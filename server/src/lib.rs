@@ -32,6 +32,7 @@ mod metrics;
 mod pool;
 pub mod problem;
 mod routes;
+pub mod tls;
 
 pub use metrics::METRICS_MEDIA_TYPE;
 pub use problem::{Problem, ProblemDetails, PROBLEM_BASE, PROBLEM_MEDIA_TYPE};
@@ -70,6 +71,11 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `Retry-After` of a 503, in seconds.
     pub retry_after: u32,
+    /// Serve attested TLS 1.3 ([`tls`]) instead of cleartext HTTP.
+    pub tls: bool,
+    /// With [`Config::tls`], how often a new key, evidence and certificate replace the current
+    /// ones.
+    pub tls_refresh: Duration,
 }
 
 impl Default for Config {
@@ -84,6 +90,8 @@ impl Default for Config {
             body_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             retry_after: 1,
+            tls: false,
+            tls_refresh: tls::DEFAULT_REFRESH,
         }
     }
 }
@@ -110,6 +118,9 @@ pub enum ServeError {
     /// The platform's root certificate is not PEM.
     #[error("the platform's root certificate is malformed")]
     Root,
+    /// The attested TLS certificate could not be made.
+    #[error("cannot set up attested TLS")]
+    Tls(#[source] tls::TlsSetupError),
     /// Shutdown: the runs in flight did not finish within the drain timeout.
     #[error("{0} connection(s) or run(s) still busy after the drain timeout")]
     DrainTimeout(&'static str),
@@ -131,6 +142,8 @@ pub(crate) struct Shared {
     max_sealed_input: u64,
     draining: AtomicBool,
     next_request: AtomicU64,
+    /// With `--tls`: the acceptor and its certificate renewal.
+    tls: Option<tls::Attested>,
 }
 
 /// A server bound to its address, with the enclave loaded and its workers started.
@@ -177,6 +190,14 @@ impl Server {
         let pool = pool::Pool::start(&enclave, config.workers, config.queue)
             .map_err(ServeError::Workers)?;
         let metrics = metrics::Metrics::new(enclave.free_instance_slots());
+        let tls = if config.tls {
+            Some(
+                tls::Attested::start(&platform, &enclave, config.tls_refresh)
+                    .map_err(ServeError::Tls)?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
@@ -191,6 +212,7 @@ impl Server {
                 max_sealed_input,
                 draining: AtomicBool::new(false),
                 next_request: AtomicU64::new(1),
+                tls,
             }),
         })
     }
@@ -230,8 +252,13 @@ impl Server {
             measurement = %shared.enclave.measurement(),
             workers = shared.config.workers,
             queue = shared.config.queue,
+            tls = shared.tls.is_some(),
             "serving"
         );
+        let renewal = shared.tls.is_some().then(|| {
+            let shared = shared.clone();
+            tokio::spawn(async move { renew_certificates(&shared).await })
+        });
         loop {
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit {
@@ -258,19 +285,48 @@ impl Server {
                 let shared = shared_conn.clone();
                 async move { Ok::<_, std::convert::Infallible>(routes::handle(shared, request).await) }
             });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let watcher = graceful.watcher();
+            let builder = builder.clone();
             let shared_conn = shared.clone();
             tokio::spawn(async move {
                 shared_conn.metrics.connections.inc();
-                if let Err(error) = connection.await {
+                let served = match &shared_conn.tls {
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                    Some(tls) => {
+                        // The handshake shares the header deadline: a client that stalls in it
+                        // holds a connection slot no longer than one that stalls in its headers.
+                        let handshake = tls.acceptor.accept(stream);
+                        match tokio::time::timeout(shared_conn.config.header_timeout, handshake)
+                            .await
+                        {
+                            Ok(Ok(stream)) => {
+                                let connection =
+                                    builder.serve_connection(TokioIo::new(stream), service);
+                                watcher.watch(connection.into_owned()).await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                Ok(())
+                            }
+                        }
+                    }
+                };
+                if let Err(error) = served {
                     tracing::debug!(%peer, error = %error, "connection ended with an error");
                 }
                 shared_conn.metrics.connections.dec();
                 drop(permit);
             });
+        }
+        if let Some(renewal) = renewal {
+            renewal.abort();
         }
         shared.draining.store(true, Ordering::SeqCst);
         drop(listener);
@@ -292,6 +348,32 @@ impl Server {
             }
             (false, _) => Err(ServeError::DrainTimeout("connections")),
             (true, false) => Err(ServeError::DrainTimeout("runs")),
+        }
+    }
+}
+
+/// Renews the attested certificate every refresh interval, on a blocking thread (an ECDSA
+/// signature and a key generation), until the task is aborted.
+async fn renew_certificates(shared: &Arc<Shared>) {
+    let Some(refresh) = shared.tls.as_ref().map(tls::Attested::refresh) else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(refresh).await;
+        let renewing = shared.clone();
+        let renewed = tokio::task::spawn_blocking(move || {
+            renewing
+                .tls
+                .as_ref()
+                .map(|tls| tls.renew(&renewing.platform, &renewing.enclave))
+        })
+        .await;
+        match renewed {
+            Ok(Some(Ok(()))) => tracing::debug!("attested TLS certificate renewed"),
+            Ok(Some(Err(error))) => {
+                tracing::error!(%error, "cannot renew the attested TLS certificate; the current one will go stale");
+            }
+            Ok(None) | Err(_) => {}
         }
     }
 }

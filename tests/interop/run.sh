@@ -78,5 +78,30 @@ serve() {
 }
 check "HTTP API: evidence, sealed run, receipt, refusal against enclave serve (http.client + the above)" serve
 
+# A live `enclave serve --tls`: the standard library's ssl fetches the certificate, and the
+# evidence in it is verified as above and must vouch for the certificate's key.
+serve_tls() {
+  "$enclave" serve app.enclave --listen 127.0.0.1:0 --home home --tls >tls.out 2>tls.log &
+  server=$!
+  local addr= tries=0
+  while [ -z "$addr" ]; do
+    addr=$(sed -n 's|^listening on https://||p' tls.out)
+    if [ -z "$addr" ]; then
+      if ! kill -0 "$server" 2>/dev/null || [ $((tries += 1)) -gt 300 ]; then
+        echo "serve --tls did not start:" >&2; cat tls.log >&2; return 1
+      fi
+      sleep 0.1
+    fi
+  done
+  local ok=0
+  "$py" "$root/tests/interop/tls.py" "$addr" root.pem "$m" || ok=1
+  kill -TERM "$server"
+  wait "$server" || ok=1
+  server=
+  if [ "$ok" != 0 ]; then cat tls.log >&2; fi
+  return "$ok"
+}
+check "attested TLS: certificate, CMW extension, evidence bound to the key (ssl + cryptography + pycose)" serve_tls
+
 echo "interop: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -50,6 +50,7 @@ impl Platform {
                 measurement: EnclavePublicKey::from_bytes([0x44; 32]),
                 signer: EnclavePublicKey::from_bytes([0x55; 32]),
             }),
+            tls_key: None,
         }
     }
 

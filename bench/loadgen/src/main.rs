@@ -7,7 +7,12 @@
 //!   per second and the latency distribution. Only the server's answer status is checked: the
 //!   client's receipt verification and opening are not part of the served figure.
 //!
-//! Both print one JSON object on standard output.
+//! - `loadgen handshakes`: full TLS 1.3 handshakes per second against `enclave serve --tls`,
+//!   with the attested certificate verified (`attest::tls`), and, as the peer in the same run,
+//!   with any certificate accepted: the difference is the cost of attestation.
+//!
+//! `http` takes an `https://` URL too: requests then go over kept-alive attested connections.
+//! Each prints one JSON object on standard output.
 
 #![allow(
     clippy::unwrap_used,
@@ -52,7 +57,7 @@ enum Cli {
     },
     /// Requests over HTTP to a running server.
     Http {
-        /// The server, e.g. http://127.0.0.1:8080.
+        /// The server, e.g. http://127.0.0.1:8080, or https://… for attested TLS.
         #[arg(long)]
         url: String,
         /// The vendor root (PEM).
@@ -70,6 +75,24 @@ enum Cli {
         /// Plaintext bytes per request.
         #[arg(long, default_value_t = 1024)]
         size: usize,
+    },
+    /// TLS handshakes per second against `enclave serve --tls`.
+    Handshakes {
+        /// The server, HOST:PORT.
+        #[arg(long)]
+        addr: String,
+        /// The vendor root (PEM).
+        #[arg(long)]
+        root: PathBuf,
+        /// The expected measurement.
+        #[arg(long)]
+        measurement: Measurement,
+        /// Handshakes in all, per verification mode.
+        #[arg(long, default_value_t = 2_000)]
+        handshakes: usize,
+        /// Client threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
     },
 }
 
@@ -90,7 +113,142 @@ fn main() -> anyhow::Result<()> {
             requests,
             size,
         } => http(&url, &root, measurement, connections, requests, size),
+        Cli::Handshakes {
+            addr,
+            root,
+            measurement,
+            handshakes: count,
+            threads,
+        } => handshakes(&addr, &root, measurement, count, threads),
     }
+}
+
+/// Accepts any certificate: the peer of the attested verifier, for the cost of attestation.
+#[derive(Debug)]
+struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        vec![rustls::SignatureScheme::ECDSA_NISTP256_SHA256]
+    }
+}
+
+fn attested_config(policy: VerifierPolicy) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let verifier = Arc::new(attest::tls::AttestedServerVerifier::new(policy));
+    Ok(Arc::new(verifier.into_client_config(&[b"http/1.1"])?))
+}
+
+fn handshakes(
+    addr: &str,
+    root: &std::path::Path,
+    measurement: Measurement,
+    count: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let root_pem = std::fs::read_to_string(root)?;
+    let policy = VerifierPolicy::from_pem_roots(&root_pem)?.measurement(measurement);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut anything = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
+        .with_no_client_auth();
+    anything.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let configs = [
+        ("attested", attested_config(policy)?),
+        ("unverified", Arc::new(anything)),
+    ];
+    let mut report = serde_json::Map::new();
+    // Interleaved rounds, so that both modes see the same machine.
+    let rounds = 4;
+    let mut totals = [Duration::ZERO; 2];
+    for _ in 0..rounds {
+        for (slot, (_, config)) in configs.iter().enumerate() {
+            totals[slot] += handshake_round(addr, config, count / rounds, threads)?;
+        }
+    }
+    for (slot, (name, _)) in configs.iter().enumerate() {
+        report.insert(
+            format!("{name}_handshakes_per_second"),
+            ((count / rounds * rounds) as f64 / totals[slot].as_secs_f64()).into(),
+        );
+    }
+    report.insert("mode".into(), "handshakes".into());
+    report.insert("threads".into(), threads.into());
+    report.insert("handshakes".into(), (count / rounds * rounds).into());
+    println!("{}", serde_json::Value::Object(report));
+    Ok(())
+}
+
+/// `count` sequential handshakes spread over `threads` threads; the wall time.
+fn handshake_round(
+    addr: &str,
+    config: &Arc<rustls::ClientConfig>,
+    count: usize,
+    threads: usize,
+) -> anyhow::Result<Duration> {
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    while next.fetch_add(1, Ordering::Relaxed) < count {
+                        let mut socket = std::net::TcpStream::connect(addr)?;
+                        socket.set_nodelay(true)?;
+                        let name = rustls::pki_types::ServerName::try_from("enclave.test")?;
+                        let mut connection = rustls::ClientConnection::new(config.clone(), name)?;
+                        while connection.is_handshaking() {
+                            connection.complete_io(&mut socket)?;
+                        }
+                        connection.send_close_notify();
+                        let _ = connection.complete_io(&mut socket);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("handshake thread"))
+    })?;
+    Ok(started.elapsed())
 }
 
 /// A 1 KiB-ish text of words, different for every `i`.
@@ -210,11 +368,17 @@ fn http(
 ) -> anyhow::Result<()> {
     let root_pem = std::fs::read_to_string(root)?;
     let policy = VerifierPolicy::from_pem_roots(&root_pem)?.measurement(measurement);
-    let client = Client::new(url, policy)?;
+    let client = Client::new(url, policy.clone())?;
     let evidence = client.attest().context("attesting the server")?;
+    let tls = url
+        .starts_with("https://")
+        .then(|| attested_config(policy))
+        .transpose()?
+        .map(tokio_rustls::TlsConnector::from);
     let warmup = connections;
     let sealed = Arc::new(seal_many(&evidence, requests + warmup, size)?);
     let authority = url
+        .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
@@ -223,15 +387,29 @@ fn http(
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let tls_used = tls.is_some();
     let report = runtime.block_on(async move {
         // Connect and warm up each connection with one request.
         let mut senders = Vec::with_capacity(connections);
         for i in 0..connections {
             let stream = tokio::net::TcpStream::connect(&authority).await?;
             stream.set_nodelay(true)?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(connection);
+            let mut sender = match &tls {
+                None => {
+                    let (sender, connection) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                    tokio::spawn(connection);
+                    sender
+                }
+                Some(connector) => {
+                    let name = rustls::pki_types::ServerName::try_from("enclave.test")?;
+                    let stream = connector.connect(name, stream).await?;
+                    let (sender, connection) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                    tokio::spawn(connection);
+                    sender
+                }
+            };
             send(&mut sender, &authority, sealed[requests + i].clone()).await?;
             senders.push(sender);
         }
@@ -283,7 +461,7 @@ fn http(
     println!(
         "{}",
         serde_json::json!({
-            "mode": "http",
+            "mode": if tls_used { "https" } else { "http" },
             "connections": connections,
             "requests": requests,
             "failures": failures,

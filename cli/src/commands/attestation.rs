@@ -291,6 +291,7 @@ pub fn evidence_json(verified: &VerifiedEvidence) -> serde_json::Value {
             "measurement": k.measurement.to_string(),
             "signer": k.signer.to_string(),
         })),
+        "tls_key": c.tls_key.map(hex::encode),
     })
 }
 

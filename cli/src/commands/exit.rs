@@ -98,9 +98,10 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(client) = error.downcast_ref::<enclave_client::ClientError>() {
         use enclave_client::ClientError;
         return Some(match client {
-            ClientError::Evidence(_) | ClientError::Receipt(_) | ClientError::Mismatch(_) => {
-                EVIDENCE_REFUSED
-            }
+            ClientError::Evidence(_)
+            | ClientError::Receipt(_)
+            | ClientError::Mismatch(_)
+            | ClientError::AttestedTls(_) => EVIDENCE_REFUSED,
             ClientError::Open(_) => SEALED_REFUSED,
             ClientError::GuestFailed { .. } => GUEST_FAILED,
             ClientError::Refused { problem, .. } => match problem.as_str() {

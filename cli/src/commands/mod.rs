@@ -72,6 +72,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// One confidential request to a server: attest, verify, seal, run, check the receipt, open.
     Call(serve::CallArgs),
+    /// Verify a live `serve --tls` server's attested TLS certificate and print its claims.
+    VerifyTls(serve::VerifyTlsArgs),
     /// Open a debug enclave's sealed blob or store state, to inspect it (refused for production
     /// enclaves).
     Unseal(storage::UnsealArgs),
@@ -103,6 +105,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Unseal(args) => storage::unseal(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Call(args) => serve::call(&args),
+        Command::VerifyTls(args) => serve::verify_tls(&args),
     }
 }
 

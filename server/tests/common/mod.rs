@@ -21,6 +21,9 @@ pub struct Running {
     pub addr: SocketAddr,
     pub harness: Harness,
     pub measurement: attest::Measurement,
+    /// The enclave served (for tests that make their own certificates for it).
+    pub enclave: Arc<enclave_runtime::Enclave>,
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), ServeError>>>,
 }
@@ -36,6 +39,8 @@ impl Running {
         );
         let measurement = enclave.measurement();
         let platform = harness.platform().clone();
+        let tls = config.tls;
+        let served = enclave.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound, addr) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -60,13 +65,16 @@ impl Running {
             addr,
             harness,
             measurement,
+            enclave: served,
+            tls,
             stop: Some(stop),
             thread: Some(thread),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn policy(&self) -> VerifierPolicy {
