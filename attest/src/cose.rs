@@ -86,7 +86,7 @@ pub mod claim {
     pub const EXIT_CODE: i64 = -70016;
     /// SHA-256 of the SubjectPublicKeyInfo of a TLS key the runtime generated and holds, bstr
     /// 32; only in evidence made for an attested TLS certificate (`attest::tls`).
-    pub const TLS_KEY: i64 = -70017;
+    pub const TLS_KEY: i64 = -70018;
 
     /// `dbgstat` value of a debug enclave: "enabled".
     pub const DBGSTAT_ENABLED: u64 = 0;

@@ -5,7 +5,7 @@ handshake (OpenSSL checks the handshake's CertificateVerify signature with the c
 so the server holds it); `cryptography` parses the certificate; cbor2 reads the CMW record of its
 id-pe-cmw extension; the evidence is verified as in evidence.py (pycose for the COSE signature)
 against the pinned root, and must vouch for the certificate's key: eat_nonce, report data and the
-tls key claim (-70017) are all SHA-256 of its SubjectPublicKeyInfo. Then a request over the same
+tls key claim (-70018) are all SHA-256 of its SubjectPublicKeyInfo. Then a request over the same
 attested connection: GET /v1/info names the attested measurement.
 
 Usage: tls.py HOST:PORT ROOT_PEM MEASUREMENT_HEX (exit 0 when every check passes).
