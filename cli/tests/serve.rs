@@ -41,7 +41,10 @@ impl Served {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        let addr = url.trim_start_matches("http://").to_owned();
+        let addr = url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_owned();
         Self { child, url, addr }
     }
 
@@ -211,4 +214,54 @@ fn get(addr: &str, path: &str) -> String {
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     text
+}
+
+#[test]
+fn serve_tls_is_verified_by_call_and_verify_tls() {
+    let d = Dir::new();
+    let m = attested(&d, ECHO);
+    d.write("secret.txt", b"over attested TLS");
+    let served = Served::start(&d, &["--workers", "1", "--tls"]);
+    assert!(served.url.starts_with("https://"), "{}", served.url);
+
+    d.ok(&call_args(&served.url, &m, "secret.txt", "answer.txt"));
+    assert_eq!(
+        std::fs::read(d.path("answer.txt")).unwrap(),
+        b"over attested TLS"
+    );
+
+    let verify_tls = |measurement: &str| {
+        let args = [
+            "verify-tls",
+            served.addr.as_str(),
+            "--root",
+            "root.pem",
+            "--measurement",
+            measurement,
+            "--json",
+        ];
+        args.map(str::to_owned)
+    };
+    let args = verify_tls(&m);
+    let json: serde_json::Value =
+        serde_json::from_str(&d.ok(&args.each_ref().map(String::as_str))).unwrap();
+    assert_eq!(json["measurement"], m);
+    assert_eq!(json["tls_key"].as_str().unwrap().len(), 64);
+    assert_eq!(json["report_data"], json["tls_key"]);
+
+    // Another measurement: refused in the handshake, exit 6, with the verifier's reason; `call`
+    // sends nothing.
+    let other = "00".repeat(32);
+    let args = verify_tls(&other);
+    let stderr = d.fails(6, &args.each_ref().map(String::as_str));
+    assert!(
+        stderr.contains("attested TLS refused: attestation evidence refused: measurement mismatch"),
+        "{stderr}"
+    );
+    let stderr = d.fails(6, &call_args(&served.url, &other, "secret.txt", "no.txt"));
+    assert!(stderr.contains("attested TLS refused"), "{stderr}");
+    assert!(!d.path("no.txt").exists());
+
+    let (status, logs) = served.terminate();
+    assert!(status.success(), "{status:?}\n{logs}");
 }
