@@ -191,10 +191,10 @@ impl Server {
             .map_err(ServeError::Workers)?;
         let metrics = metrics::Metrics::new(enclave.free_instance_slots());
         let tls = if config.tls {
-            Some(
-                tls::Attested::start(&platform, &enclave, config.tls_refresh)
-                    .map_err(ServeError::Tls)?,
-            )
+            let (tls, issued) = tls::Attested::start(&platform, &enclave, config.tls_refresh)
+                .map_err(ServeError::Tls)?;
+            metrics.tls_certificate_issued.set(issued);
+            Some(tls)
         } else {
             None
         };
@@ -303,15 +303,18 @@ impl Server {
                             .await
                         {
                             Ok(Ok(stream)) => {
+                                shared_conn.metrics.tls_handshake("ok");
                                 let connection =
                                     builder.serve_connection(TokioIo::new(stream), service);
                                 watcher.watch(connection.into_owned()).await
                             }
                             Ok(Err(error)) => {
+                                shared_conn.metrics.tls_handshake("failed");
                                 tracing::debug!(%peer, %error, "TLS handshake failed");
                                 Ok(())
                             }
                             Err(_) => {
+                                shared_conn.metrics.tls_handshake("timeout");
                                 tracing::debug!(%peer, "TLS handshake timed out");
                                 Ok(())
                             }
@@ -369,8 +372,13 @@ async fn renew_certificates(shared: &Arc<Shared>) {
         })
         .await;
         match renewed {
-            Ok(Some(Ok(()))) => tracing::debug!("attested TLS certificate renewed"),
+            Ok(Some(Ok(issued))) => {
+                shared.metrics.tls_renewal("ok");
+                shared.metrics.tls_certificate_issued.set(issued);
+                tracing::debug!("attested TLS certificate renewed");
+            }
             Ok(Some(Err(error))) => {
+                shared.metrics.tls_renewal("failed");
                 tracing::error!(%error, "cannot renew the attested TLS certificate; the current one will go stale");
             }
             Ok(None) | Err(_) => {}

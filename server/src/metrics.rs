@@ -22,6 +22,11 @@ struct RefusalLabels {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// The server's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -34,6 +39,9 @@ pub struct Metrics {
     pub(crate) free_slots: Gauge,
     run_seconds: Histogram,
     fuel: Counter,
+    tls_handshakes: Family<OutcomeLabels, Counter>,
+    tls_renewals: Family<OutcomeLabels, Counter>,
+    pub(crate) tls_certificate_issued: Gauge,
 }
 
 impl Metrics {
@@ -87,6 +95,24 @@ impl Metrics {
         );
         let fuel = Counter::default();
         registry.register("fuel_used", "Fuel used by successful runs", fuel.clone());
+        let tls_handshakes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "With --tls: TLS handshakes, by outcome (ok, failed, timeout)",
+            tls_handshakes.clone(),
+        );
+        let tls_renewals = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tls_renewals",
+            "With --tls: attempts to replace the key, evidence and certificate (ok, failed)",
+            tls_renewals.clone(),
+        );
+        let tls_certificate_issued = Gauge::default();
+        registry.register(
+            "tls_certificate_issued_timestamp_seconds",
+            "With --tls: when the certificate served now was made (Unix time); 0 without --tls",
+            tls_certificate_issued.clone(),
+        );
         Self {
             registry,
             requests,
@@ -97,7 +123,22 @@ impl Metrics {
             free_slots,
             run_seconds,
             fuel,
+            tls_handshakes,
+            tls_renewals,
+            tls_certificate_issued,
         }
+    }
+
+    pub(crate) fn tls_handshake(&self, outcome: &'static str) {
+        self.tls_handshakes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub(crate) fn tls_renewal(&self, outcome: &'static str) {
+        self.tls_renewals
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub(crate) fn request(&self, route: &'static str, outcome: &'static str) {

@@ -158,14 +158,16 @@ pub(crate) struct Attested {
 }
 
 impl Attested {
-    /// The first certificate and a TLS 1.3 server configuration around it.
+    /// The first certificate and a TLS 1.3 server configuration around it; also when the
+    /// certificate was made (Unix seconds).
     pub(crate) fn start(
         platform: &Platform,
         enclave: &Enclave,
         refresh: Duration,
-    ) -> Result<Self, TlsSetupError> {
+    ) -> Result<(Self, i64), TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let first = AttestedCertificate::issue(platform, enclave, SystemTime::now())?;
+        let now = SystemTime::now();
+        let first = AttestedCertificate::issue(platform, enclave, now)?;
         let resolver = Arc::new(Resolver {
             current: RwLock::new(AttestedCertificate::certified_key(
                 &first.cert_der,
@@ -179,12 +181,13 @@ impl Attested {
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
-        Ok(Self {
+        let attested = Self {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             resolver,
             provider,
             refresh,
-        })
+        };
+        Ok((attested, unix_seconds(now)))
     }
 
     /// How often [`Attested::renew`] should run.
@@ -192,19 +195,26 @@ impl Attested {
         self.refresh
     }
 
-    /// Replaces the certificate with a new one for a new key. On failure the old one stays
-    /// (and will go stale: the error is the caller's to log).
+    /// Replaces the certificate with a new one for a new key, and says when it was made (Unix
+    /// seconds). On failure the old one stays (and will go stale: the error is the caller's to
+    /// log).
     pub(crate) fn renew(
         &self,
         platform: &Platform,
         enclave: &Enclave,
-    ) -> Result<(), TlsSetupError> {
-        let next = AttestedCertificate::issue(platform, enclave, SystemTime::now())?;
+    ) -> Result<i64, TlsSetupError> {
+        let now = SystemTime::now();
+        let next = AttestedCertificate::issue(platform, enclave, now)?;
         let key =
             AttestedCertificate::certified_key(&next.cert_der, &next.key_pkcs8, &self.provider)?;
         if let Ok(mut current) = self.resolver.current.write() {
             *current = key;
         }
-        Ok(())
+        Ok(unix_seconds(now))
     }
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -289,9 +289,24 @@ fn certificates_are_renewed_and_open_connections_survive_it() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // The old connection still works.
+    // The old connection still works, and the metrics say what happened.
     stream.write_all(healthz).unwrap();
     let n = stream.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut metrics = Vec::new();
+    let _ = stream.read_to_end(&mut metrics);
+    let metrics = String::from_utf8_lossy(&metrics);
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in {metrics}"))
+    };
+    assert!(value("enclave_tls_renewals_total{outcome=\"ok\"}") >= 1.0);
+    assert!(value("enclave_tls_handshakes_total{outcome=\"ok\"}") >= 2.0);
+    assert!(value("enclave_tls_certificate_issued_timestamp_seconds") > 1.7e9);
     server.stop().unwrap();
 }
