@@ -14,44 +14,21 @@ root=$PWD
 requests=20000
 [[ ${1:-} == --quick ]] && requests=2000
 
-rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
-target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release -p enclave-cli -p enclave-loadgen
-cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
-enclave=$target/release/enclave
-loadgen=$target/release/enclave-loadgen
-wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
-[[ -f $wasm ]] || wasm=$target/wasm32-unknown-unknown/release/wordcount.wasm
-
-work=$(mktemp -d)
-server=
-cleanup() { [[ -n $server ]] && kill "$server" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
-export ENCLAVE_HOME=$work/platform
-"$enclave" platform init >/dev/null
-"$enclave" platform export-root -o root.pem
-"$enclave" keygen --out author.key >/dev/null
-cp "$root/examples/wordcount.toml" enclave.toml
-"$enclave" sign --key author.key --manifest enclave.toml "$wasm" -o app.enclave >/dev/null
-m=$("$enclave" measure "$wasm" --manifest enclave.toml)
+# shellcheck source=bench/served.sh
+source "$root/bench/served.sh"
 
 cores=$(nproc)
 echo "== in-process ceiling: run_sealed on $cores guest threads, $requests requests of 1 KiB"
 "$loadgen" ceiling --home "$ENCLAVE_HOME" --bundle app.enclave --threads "$cores" --requests "$requests" | tee ceiling.json
 
-"$enclave" serve app.enclave --listen 127.0.0.1:0 --workers "$cores" --queue 512 \
-    --max-connections 1024 >serve.out 2>serve.log &
-server=$!
-for _ in $(seq 600); do grep -q listening serve.out 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' serve.out)
+start_server serve --workers "$cores" --queue 512 --max-connections 1024
 for c in 1 16 256; do
     echo "== served: $c connection(s), $requests requests of 1 KiB"
     "$loadgen" http --url "$url" --root root.pem --measurement "$m" --connections "$c" \
         --requests "$requests" | tee "c$c.json"
 done
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
-kill -TERM "$server"; wait "$server"; server=
+kill -TERM "$server"; wait "$server"; servers=()
 
 python3 - "$rss_kib" <<'PY'
 import json, sys

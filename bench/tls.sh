@@ -18,40 +18,12 @@ root=$PWD
 handshakes=2000 requests=10000
 [[ ${1:-} == --quick ]] && handshakes=400 requests=2000
 
-rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
-target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release -p enclave-cli -p enclave-loadgen
-cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
-enclave=$target/release/enclave
-loadgen=$target/release/enclave-loadgen
-wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
-[[ -f $wasm ]] || wasm=$target/wasm32-unknown-unknown/release/wordcount.wasm
-
-work=$(mktemp -d)
-servers=()
-cleanup() { for s in "${servers[@]}"; do kill "$s" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
-export ENCLAVE_HOME=$work/platform
-"$enclave" platform init >/dev/null
-"$enclave" platform export-root -o root.pem
-"$enclave" keygen --out author.key >/dev/null
-cp "$root/examples/wordcount.toml" enclave.toml
-"$enclave" sign --key author.key --manifest enclave.toml "$wasm" -o app.enclave >/dev/null
-m=$("$enclave" measure "$wasm" --manifest enclave.toml)
-
-start() {
-    local name=$1; shift
-    "$enclave" serve app.enclave --listen 127.0.0.1:0 --workers 2 --queue 512 "$@" \
-        >"$name.out" 2>"$name.log" &
-    servers+=($!)
-    for _ in $(seq 600); do grep -q listening "$name.out" 2>/dev/null && return; sleep 0.1; done
-    cat "$name.log" >&2; exit 1
-}
-start tls --tls
-start plain
-https_url=$(sed -n 's/^listening on //p' tls.out)
-http_url=$(sed -n 's/^listening on //p' plain.out)
+# shellcheck source=bench/served.sh
+source "$root/bench/served.sh"
+start_server tls --workers 2 --queue 512 --tls
+https_url=$url
+start_server plain --workers 2 --queue 512
+http_url=$url
 
 echo "== TLS 1.3 handshakes: attested verification vs none, $handshakes each, 2 client threads"
 "$loadgen" handshakes --addr "${https_url#https://}" --root root.pem --measurement "$m" \

@@ -563,3 +563,85 @@ fn an_early_refusal_is_not_reported_as_a_sealing_failure() {
     );
     server.stop().unwrap();
 }
+
+/// One HTTP/1.1 message (head and `content-length` body) from `stream`, as raw bytes; `None` at
+/// the end of the stream.
+fn read_message(stream: &mut std::io::BufReader<TcpStream>) -> Option<Vec<u8>> {
+    use std::io::BufRead as _;
+    let mut message = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        message.extend_from_slice(line.as_bytes());
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let start = message.len();
+    message.resize(start + length, 0);
+    stream.read_exact(&mut message[start..]).ok()?;
+    Some(message)
+}
+
+/// A balancer that sends the first request it relays to `first` and every later one to `then`,
+/// each on a fresh backend connection: what a per-request balancer does to a client whose
+/// evidence and run land on different instances.
+fn switching_balancer(first: std::net::SocketAddr, then: std::net::SocketAddr) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut relayed = 0;
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let mut reader = std::io::BufReader::new(client.try_clone().unwrap());
+            let mut writer = client;
+            while let Some(request) = read_message(&mut reader) {
+                let backend = if relayed == 0 { first } else { then };
+                relayed += 1;
+                let mut upstream = TcpStream::connect(backend).unwrap();
+                upstream.write_all(&request).unwrap();
+                let mut upstream = std::io::BufReader::new(upstream);
+                let Some(response) = read_message(&mut upstream) else {
+                    break;
+                };
+                writer.write_all(&response).unwrap();
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_run_that_lands_on_another_platform_is_retried_after_attesting_again() {
+    let a = Running::start(WORDCOUNT, &manifest(), config());
+    let b = Running::start(WORDCOUNT, &manifest(), config());
+    let url = switching_balancer(a.addr, b.addr);
+    let policy = attest::VerifierPolicy::new(vec![a.harness.root(), b.harness.root()])
+        .measurement(a.measurement)
+        .measurement(b.measurement);
+    let client = enclave_client::Client::new(&url, policy)
+        .unwrap()
+        .timeout(PATIENCE);
+    // Evidence from a, the run to b: b refuses it (wrong-platform), the client attests b and
+    // sends the input again, sealed to b.
+    let answer = client.call(b"to be or not to be").unwrap();
+    assert_eq!(answer.output.as_slice(), b"be\t2\nto\t2\nnot\t1\nor\t1\n");
+    assert_eq!(
+        answer.receipt.claims().platform_id,
+        b.harness.platform().platform_id()
+    );
+    assert_eq!(
+        b.metric("enclave_refusals_total{reason=\"wrong-platform\"}"),
+        1.0
+    );
+    a.stop().unwrap();
+    b.stop().unwrap();
+}
