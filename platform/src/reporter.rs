@@ -103,7 +103,7 @@ impl PlatformServices for PlatformReporter {
     ) -> Result<Vec<u8>, ServiceRefused> {
         blob::seal(
             BlobKind::Sealed,
-            self.platform.sealing_secret(),
+            self.platform.sealing_secrets(),
             &self.identity,
             &self.policy(policy),
             aad,
@@ -115,7 +115,7 @@ impl PlatformServices for PlatformReporter {
     fn unseal(&self, sealed: &[u8]) -> Result<Unsealed, ServiceRefused> {
         blob::open(
             BlobKind::Sealed,
-            self.platform.sealing_secret(),
+            self.platform.sealing_secrets(),
             &self.identity,
             sealed,
         )

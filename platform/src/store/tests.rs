@@ -398,7 +398,7 @@ fn a_store_in_the_previous_format_is_migrated() {
     let old = encode_entries(&entries(&[(b"a", b"1"), (b"b", b"2")]));
     let sealed = blob::seal(
         BlobKind::StoreState,
-        f.platform.sealing_secret(),
+        f.platform.sealing_secrets(),
         &store.context.identity,
         &store.context.identity.signer_policy(),
         &head::head_aad(&store.id(), 7),
