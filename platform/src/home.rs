@@ -577,3 +577,6 @@ fn io_error(path: &Path, source: io::Error) -> PlatformError {
         source,
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;
