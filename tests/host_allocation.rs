@@ -515,7 +515,7 @@ mod native {
                 STATUS_TOO_LARGE,
                 STATUS_TOO_LARGE,
                 STATUS_FAILED,
-                100 + 3 + 16,
+                104 + 3 + 16,
                 (3 << 32) | 16
             ]
         );

@@ -201,6 +201,8 @@ fn refusal(error: BlobError) -> ServiceRefused {
         BlobError::TooLarge { .. } => ServiceRefused::TooLarge,
         BlobError::Policy(sealer::OpenError::MalformedPolicy(_)) => ServiceRefused::Failed,
         BlobError::Policy(_) => ServiceRefused::Policy,
+        // Sealed at a newer TCB level than the platform's: not this platform's to open.
+        BlobError::Tcb(_) => ServiceRefused::Policy,
         _ => ServiceRefused::Failed,
     }
 }
