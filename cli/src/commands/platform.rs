@@ -89,7 +89,7 @@ pub struct InitArgs {
     /// A name for this platform (in its certificate's subject).
     #[arg(long, default_value = "enclave-platform")]
     name: String,
-    /// The platform's TCB (firmware security) version, certified in its certificate.
+    /// The platform's TCB (firmware security) level, 0–1023, certified in its certificate.
     #[arg(long, default_value_t = 1)]
     tcb: u32,
     /// The fleet's vendor root key (PKCS#8 PEM), to join a fleet that shares one root; refused if
