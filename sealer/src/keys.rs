@@ -46,7 +46,7 @@ impl fmt::Debug for PlatformSecret {
 }
 
 /// The highest TCB level a platform can reach: the chain has the links `0..=MAX_TCB`, and the
-/// vendor walks it from the top, so its length is the cost of an upgrade (about a millisecond).
+/// vendor walks it from the top, so an upgrade costs up to `MAX_TCB` HKDF-Expand steps.
 pub const MAX_TCB: u32 = 1023;
 
 /// Bytes of [`TcbSecrets::to_bytes`]: the level (u32 BE), the platform part, the link.
