@@ -460,7 +460,7 @@ mod native {
                 call("seal", &[0, 0, GUEST_MEMORY, 0, 0, 0, 0]),
                 call("seal", &[0, 0, 0, 0, GUEST_MEMORY, 0, 0]),
                 call("seal", &[0, 0, HALF, HALF, HALF, 0, 0]),
-                // Within the caps, with an output buffer of half of memory: a blob of 116 bytes.
+                // Within the caps, with an output buffer of half of memory: a blob of 120 bytes.
                 call("seal", &[0, 0, 0, 0, 16, HALF, HALF - 4096]),
             ],
             "\"seal\"",
@@ -469,7 +469,7 @@ mod native {
         );
         assert_eq!(
             results,
-            [STATUS_TOO_LARGE, STATUS_TOO_LARGE, STATUS_TOO_LARGE, 116]
+            [STATUS_TOO_LARGE, STATUS_TOO_LARGE, STATUS_TOO_LARGE, 120]
         );
     }
 
@@ -515,7 +515,7 @@ mod native {
                 STATUS_TOO_LARGE,
                 STATUS_TOO_LARGE,
                 STATUS_FAILED,
-                100 + 3 + 16,
+                104 + 3 + 16,
                 (3 << 32) | 16
             ]
         );

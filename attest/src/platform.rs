@@ -154,6 +154,28 @@ impl VendorCa {
         pem_encode("PRIVATE KEY", &self.key_der)
     }
 
+    /// The top of the TCB recovery chain of the platform with chain id `chain_id`: the secret
+    /// from which the vendor derives the platform's chain link at any TCB level
+    /// (`sealer::TcbRecoveryRoot`; `docs/formats.md`, "Key derivation").
+    ///
+    /// `HKDF-SHA256(salt = "enclave/v1 tcb recovery", ikm = the root key's PKCS#8 DER, info =
+    /// chain id)`: only the holder of the root key computes it, so only the vendor can move a
+    /// platform to a higher level. The key file's exact DER bytes are the input, so a re-encoded
+    /// key (same key, other bytes) leads to another chain; an upgrade detects that.
+    pub fn tcb_recovery_seed(&self, chain_id: &[u8]) -> Zeroizing<[u8; 32]> {
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"enclave/v1 tcb recovery")
+            .extract(&self.key_der);
+        let mut seed = Zeroizing::new([0u8; 32]);
+        #[allow(
+            clippy::expect_used,
+            reason = "HKDF-Expand of 32 bytes with SHA-256 cannot fail: the limit is 255 × 32 bytes"
+        )]
+        prk.expand(&[chain_id], ring::hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(seed.as_mut_slice()))
+            .expect("32-byte HKDF-SHA256 output");
+        seed
+    }
+
     /// Issues a platform attestation key with a fresh ECDSA P-256 key, certified at TCB `tcb`.
     ///
     /// # Errors
@@ -427,6 +449,18 @@ mod tests {
         assert_eq!(ca2.cert_der(), ca.cert_der());
         let key2 = ca2.issue("platform-2", 1, nb, na).unwrap();
         assert_ne!(key2.platform_id(), key.platform_id());
+    }
+
+    #[test]
+    fn the_tcb_recovery_seed_is_the_root_keys_alone() {
+        let (nb, na) = window();
+        let ca = VendorCa::generate("R", nb, na).unwrap();
+        let reloaded = VendorCa::from_pem(&ca.key_pem(), &ca.cert_pem()).unwrap();
+        let other = VendorCa::generate("R", nb, na).unwrap();
+        let seed = ca.tcb_recovery_seed(b"chain one");
+        assert_eq!(*seed, *reloaded.tcb_recovery_seed(b"chain one"));
+        assert_ne!(*seed, *ca.tcb_recovery_seed(b"chain two"));
+        assert_ne!(*seed, *other.tcb_recovery_seed(b"chain one"));
     }
 
     /// The header encoded once is byte for byte what coset writes for each token afresh, so

@@ -44,7 +44,7 @@ fn sealed_blob(d: &Dir, debug: bool) {
         "blob.bin",
     ]);
     let blob = std::fs::read(d.path("blob.bin")).unwrap();
-    assert_eq!(blob.len(), 100 + 3 + 13);
+    assert_eq!(blob.len(), 104 + 3 + 13);
     assert!(!blob.windows(6).any(|w| w == b"secret"));
 }
 
@@ -133,4 +133,173 @@ fn unseal_and_counters_show_the_store() {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies a directory tree (a backup of the platform home, as an operator would take one).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// TCB recovery end to end: a blob sealed at TCB 1 opens after `platform upgrade --tcb 2`, the
+/// evidence then reports TCB 2, and the platform restored from a backup taken at TCB 1 neither
+/// opens a blob sealed at TCB 2 nor passes `verify --min-tcb 2`.
+#[test]
+fn tcb_upgrade_keeps_old_blobs_and_a_restored_platform_is_refused() {
+    let d = Dir::new();
+    sealed_blob(&d, true);
+    std::fs::rename(d.path("blob.bin"), d.path("at1.bin")).unwrap();
+    copy_tree(&d.path("platform"), &d.path("backup"));
+
+    let out = d.ok(&["platform", "upgrade", "--tcb", "2"]);
+    assert!(
+        out.starts_with("platform upgraded from TCB 1 to TCB 2\n"),
+        "{out}"
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&d.ok(&["platform", "show", "--json"])).unwrap();
+    assert_eq!(show["tcb"], 2);
+    let opened = d.ok(&["unseal", "at1.bin", "--bundle", "app.enclave", "--json"]);
+    assert!(opened.contains(&hex_of(b"sealed secret")), "{opened}");
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "secret.txt",
+        "--output",
+        "at2.bin",
+    ]);
+
+    let nonce = "00112233445566778899aabbccddeeff";
+    let verify_min_tcb_2 = [
+        "verify",
+        "report.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        "",
+        "--nonce",
+        nonce,
+        "--min-tcb",
+        "2",
+        "--allow-debug",
+    ];
+    let measurement = d
+        .ok(&["measure", "app.wasm", "--manifest", "enclave.toml"])
+        .trim()
+        .to_owned();
+    let mut verify = verify_min_tcb_2;
+    verify[5] = &measurement;
+    d.ok(&["platform", "export-root", "-o", "root.pem"]);
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        nonce,
+        "-o",
+        "report.cbor",
+    ]);
+    d.ok(&verify);
+
+    // The operator restores the home from the backup taken at TCB 1.
+    std::fs::rename(d.path("platform"), d.path("upgraded")).unwrap();
+    std::fs::rename(d.path("backup"), d.path("platform")).unwrap();
+    let opened = d.ok(&["unseal", "at1.bin", "--bundle", "app.enclave", "--json"]);
+    assert!(opened.contains(&hex_of(b"sealed secret")), "{opened}");
+    let err = d.fails(7, &["unseal", "at2.bin", "--bundle", "app.enclave"]);
+    assert_eq!(
+        err,
+        "error: cannot unseal at2.bin: sealed blob refused: sealed at TCB 2; this platform is at \
+         TCB 1\n"
+    );
+    d.ok(&[
+        "attest",
+        "app.enclave",
+        "--nonce",
+        nonce,
+        "-o",
+        "report.cbor",
+        "--force",
+    ]);
+    let err = d.fails(6, &verify);
+    assert_eq!(
+        err,
+        "error: report.cbor refused: platform tcb 1 is below the minimum 2\n"
+    );
+
+    // Upgrades only go up.
+    std::fs::rename(d.path("platform"), d.path("restored")).unwrap();
+    std::fs::rename(d.path("upgraded"), d.path("platform")).unwrap();
+    let err = d.fails(1, &["platform", "upgrade", "--tcb", "2"]);
+    assert!(
+        err.contains("the platform is already at TCB 2; an upgrade goes to a higher level"),
+        "{err}"
+    );
+}
+
+/// A fleet platform has no vendor key at home: the upgrade asks for it.
+#[test]
+fn tcb_upgrade_of_a_fleet_platform_needs_the_fleet_key() {
+    let d = Dir::new();
+    d.ok(&["platform", "init", "--home", "fleet-root"]);
+    let root = d.path("fleet-root");
+    let key = root.join("vendor-root.key");
+    let cert = root.join("vendor-root.pem");
+    let (key, cert) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    d.ok(&[
+        "platform",
+        "init",
+        "--vendor-key",
+        key,
+        "--vendor-cert",
+        cert,
+    ]);
+    let err = d.fails(2, &["platform", "upgrade", "--tcb", "2"]);
+    assert!(
+        err.contains("belongs to a fleet") && err.contains("--vendor-key"),
+        "{err}"
+    );
+    let out = d.ok(&[
+        "platform",
+        "upgrade",
+        "--tcb",
+        "3",
+        "--vendor-key",
+        key,
+        "--vendor-cert",
+        cert,
+    ]);
+    assert!(
+        out.starts_with("platform upgraded from TCB 1 to TCB 3\n"),
+        "{out}"
+    );
+    d.ok(&["platform", "init", "--home", "other-root"]);
+    let other = d.path("other-root");
+    let other_key = other.join("vendor-root.key");
+    let other_cert = other.join("vendor-root.pem");
+    let err = d.fails(
+        1,
+        &[
+            "platform",
+            "upgrade",
+            "--tcb",
+            "4",
+            "--vendor-key",
+            other_key.to_str().unwrap(),
+            "--vendor-cert",
+            other_cert.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err.contains("the vendor root given is not the one that certified this platform"),
+        "{err}"
+    );
 }

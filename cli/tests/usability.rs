@@ -575,6 +575,7 @@ fn docs_cli_md_matches_help() {
         &["run"],
         &["platform", "init"],
         &["platform", "show"],
+        &["platform", "upgrade"],
         &["platform", "export-root"],
         &["platform", "counters"],
         &["attest"],

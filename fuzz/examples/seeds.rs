@@ -338,7 +338,7 @@ fn abi(seeds: &mut Seeds) -> Result<()> {
 
 fn blobs(seeds: &mut Seeds) -> Result<()> {
     use sealer::blob::{self, BlobKind};
-    let secret = enclave_fuzz::platform_secret();
+    let secret = enclave_fuzz::platform_tcb_secrets();
     let mut entries = std::collections::BTreeMap::new();
     for (k, v) in [(&b"alpha"[..], &b"1"[..]), (b"beta", b"two"), (b"", b"")] {
         entries.insert(k.to_vec(), zeroize::Zeroizing::new(v.to_vec()));

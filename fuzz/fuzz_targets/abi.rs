@@ -386,12 +386,12 @@ impl ReportIssuer for FixtureServices {
                 svn,
             },
         };
-        let secret = enclave_fuzz::platform_secret();
+        let secret = enclave_fuzz::platform_tcb_secrets();
         blob::seal(BlobKind::Sealed, &secret, me, &policy, aad, plaintext).map_err(refused)
     }
 
     fn unseal(&self, sealed: &[u8]) -> Result<blob::Unsealed, ServiceRefused> {
-        let secret = enclave_fuzz::platform_secret();
+        let secret = enclave_fuzz::platform_tcb_secrets();
         blob::open(BlobKind::Sealed, &secret, &self.identity, sealed).map_err(refused)
     }
 

@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let fixtures = enclave_fuzz::fixtures();
     let mut identity = enclave_fuzz::identity(fixtures.author.public_key().signer_id());
     identity.debug = mode & 2 == 2;
-    let secret = enclave_fuzz::platform_secret();
+    let secret = enclave_fuzz::platform_tcb_secrets();
     if let Ok(opened) = blob::open(kind, &secret, &identity, blob_bytes) {
         assert_eq!(opened.aad, header.aad);
         assert_eq!(opened.plaintext.len(), header.plaintext_len);

@@ -17,7 +17,7 @@ use ciborium::Value;
 use coset::{iana, CborSerializable as _, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use sealer::{EnclaveIdentity, PlatformSecret};
+use sealer::{EnclaveIdentity, PlatformSecret, TcbSecrets};
 
 /// The fixed "now" of every verification: 2027-01-15T08:00:00Z. Seeds are issued at this time,
 /// and the fixture certificates are valid from a year before to twenty years after it.
@@ -119,6 +119,12 @@ pub fn evidence_policy() -> VerifierPolicy {
 /// The platform sealing secret.
 pub fn platform_secret() -> PlatformSecret {
     PlatformSecret::from_bytes(PLATFORM_SECRET)
+}
+
+/// The platform's TCB secrets, at TCB level 1: what sealed blobs derive from.
+pub fn platform_tcb_secrets() -> TcbSecrets {
+    #[allow(clippy::expect_used, reason = "level 1 is within MAX_TCB")]
+    TcbSecrets::from_parts(1, PLATFORM_SECRET, PLATFORM_SECRET).expect("a valid TCB level")
 }
 
 /// The identity of the enclave sealed inputs are addressed to.

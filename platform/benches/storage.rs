@@ -68,7 +68,7 @@ fn scatter(i: u64, n: u64) -> u64 {
 fn seal_unseal(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let platform = platform(&dir);
-    let secret = platform.sealing_secret();
+    let secret = platform.sealing_secrets();
     let me = identity(1);
     let mut group = c.benchmark_group("blob");
     for size in [64usize, 4 << 10, 64 << 10, 1 << 20] {

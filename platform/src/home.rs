@@ -10,7 +10,9 @@ use attest::bundle::VerifiedBundle;
 use attest::evidence::{Claims, EnclaveKeys};
 use attest::platform::{AttestationKey, VendorCa};
 use attest::PlatformId;
-use sealer::{EnclaveIdentity, EnclaveKeyPair, KeyPolicy, PlatformSecret};
+use sealer::{
+    EnclaveIdentity, EnclaveKeyPair, KeyPolicy, PlatformSecret, TcbRecoveryRoot, TcbSecrets,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -29,9 +31,9 @@ pub mod file {
     pub const ATTESTATION_KEY: &str = "attestation.key";
     /// The attestation certificate chain.
     pub const ATTESTATION_CHAIN: &str = "attestation.pem";
-    /// The platform secret.
+    /// The platform's TCB secrets: its level, its own random part and its chain link.
     pub const SECRET: &str = "platform.secret";
-    /// Name and TCB; the completion marker.
+    /// Name, TCB and chain id; the completion marker.
     pub const CONFIG: &str = "platform.toml";
 }
 
@@ -39,8 +41,10 @@ pub mod file {
 pub const CERT_VALIDITY: Duration = Duration::from_secs(5 * 365 * 24 * 3600);
 /// How long a new vendor root is valid.
 pub const ROOT_VALIDITY: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
-/// Bytes in the platform secret.
-pub const SECRET_LEN: usize = 32;
+/// Bytes in the platform secret file (`sealer::TcbSecrets::to_bytes`).
+pub const SECRET_LEN: usize = sealer::keys::TCB_SECRETS_LEN;
+/// Bytes in a platform's TCB chain id.
+pub const CHAIN_ID_LEN: usize = 16;
 
 /// Why a platform could not be created or opened.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,18 @@ pub enum PlatformError {
     /// The system random generator failed.
     #[error("the system random generator failed")]
     Random,
+    /// A TCB level out of range, not an upgrade, or a vendor key that did not provision this
+    /// platform.
+    #[error(transparent)]
+    Tcb(#[from] sealer::TcbError),
+    /// `upgrade` was given another vendor root than the one that certified the platform.
+    #[error("the vendor root given is not the one that certified this platform (root sha256 {home_root} in {home})")]
+    ForeignVendor {
+        /// The platform home.
+        home: PathBuf,
+        /// SHA-256 of the home's root certificate, hex.
+        home_root: String,
+    },
 }
 
 /// How to create a platform.
@@ -101,15 +117,17 @@ pub struct InitOptions {
 struct Config {
     name: String,
     tcb: u32,
+    /// The TCB chain id, hex: names the platform's chain to the vendor (not secret).
+    chain: String,
 }
 
-/// An open platform: its attestation key, certificates and secret.
+/// An open platform: its attestation key, certificates and TCB secrets.
 pub struct Platform {
     home: PathBuf,
     name: String,
     attestation: AttestationKey,
     root_pem: String,
-    secret: PlatformSecret,
+    secrets: TcbSecrets,
 }
 
 impl std::fmt::Debug for Platform {
@@ -158,10 +176,13 @@ impl Platform {
                 vendor
             }
         };
+        let mut chain = [0u8; CHAIN_ID_LEN];
+        let mut part = Zeroizing::new([0u8; 32]);
+        let rng = ring::rand::SystemRandom::new();
+        ring::rand::SecureRandom::fill(&rng, &mut chain).map_err(|_| PlatformError::Random)?;
+        ring::rand::SecureRandom::fill(&rng, part.as_mut()).map_err(|_| PlatformError::Random)?;
+        let secrets = recovery_root(&vendor, &chain).provision(options.tcb, *part)?;
         let attestation = vendor.issue(&options.name, options.tcb, now, now + CERT_VALIDITY)?;
-        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), secret.as_mut())
-            .map_err(|_| PlatformError::Random)?;
 
         write(
             home,
@@ -181,25 +202,83 @@ impl Platform {
             attestation.chain_pem().as_bytes(),
             Visibility::Public,
         )?;
-        write(home, file::SECRET, secret.as_ref(), Visibility::Secret)?;
+        write(
+            home,
+            file::SECRET,
+            secrets.to_bytes().as_ref(),
+            Visibility::Secret,
+        )?;
         let config = Config {
             name: options.name.clone(),
             tcb: options.tcb,
+            chain: hex::encode(chain),
         };
-        let text = toml::to_string(&config).map_err(|e| PlatformError::Malformed {
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
         // Last: its presence says every other file is complete.
-        let marker =
-            format!("# An enclave simulated platform. See `enclave platform show`.\n{text}");
-        write_atomic(
-            &config_path,
-            marker.as_bytes(),
+        write_config(home, &config, Overwrite::Refuse)?;
+        Self::open(home)
+    }
+
+    /// Moves the platform in `home` to the higher TCB level `tcb` (a firmware update with TCB
+    /// recovery): `vendor`, the root that certified it, supplies the chain link of level `tcb`,
+    /// which the platform could not compute, and issues a new attestation key certified at
+    /// `tcb` (so the platform id changes). Data sealed at the old levels still opens; data
+    /// sealed from now on is sealed at `tcb`, and a copy of the home from before the upgrade
+    /// (a platform rolled back to the old firmware) cannot open it.
+    ///
+    /// The new secrets are written first and `platform.toml` last; an upgrade interrupted in
+    /// between leaves a platform that does not open until the same upgrade is run again.
+    ///
+    /// # Errors
+    /// [`PlatformError::ForeignVendor`], [`PlatformError::Tcb`] (not above the current level,
+    /// above the highest, or a vendor key that did not provision this platform), I/O and
+    /// certificate errors.
+    pub fn upgrade(
+        home: &Path,
+        vendor: &VendorCa,
+        tcb: u32,
+        now: SystemTime,
+    ) -> Result<Self, PlatformError> {
+        let config = read_config(home)?;
+        let chain = chain_id(home, &config)?;
+        let home_root = read_text(&home.join(file::ROOT_CERT))?;
+        if home_root != vendor.cert_pem() {
+            return Err(PlatformError::ForeignVendor {
+                home: home.to_owned(),
+                home_root: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                    home_root.as_bytes(),
+                )),
+            });
+        }
+        let secrets = read_secrets(home)?;
+        let root = recovery_root(vendor, &chain);
+        let upgraded = if secrets.level() == tcb && config.tcb < tcb {
+            // An interrupted upgrade to `tcb`: the secrets are there, the certificate is not.
+            root.verify(&secrets)?;
+            secrets
+        } else {
+            root.upgrade(&secrets, tcb)?
+        };
+        let attestation = vendor.issue(&config.name, tcb, now, now + CERT_VALIDITY)?;
+        write(
+            home,
+            file::SECRET,
+            upgraded.to_bytes().as_ref(),
+            Visibility::Secret,
+        )?;
+        write(
+            home,
+            file::ATTESTATION_KEY,
+            attestation.key_pem().as_bytes(),
+            Visibility::Secret,
+        )?;
+        write(
+            home,
+            file::ATTESTATION_CHAIN,
+            attestation.chain_pem().as_bytes(),
             Visibility::Public,
-            Overwrite::Refuse,
-        )
-        .map_err(|source| io_error(&config_path, source))?;
+        )?;
+        let config = Config { tcb, ..config };
+        write_config(home, &config, Overwrite::Allow)?;
         Self::open(home)
     }
 
@@ -210,14 +289,8 @@ impl Platform {
     /// [`PlatformError::Malformed`], certificate and I/O errors.
     pub fn open(home: &Path) -> Result<Self, PlatformError> {
         let config_path = home.join(file::CONFIG);
-        if config_path.symlink_metadata().is_err() {
-            return Err(PlatformError::NotFound(home.to_owned()));
-        }
-        let config: Config =
-            toml::from_str(&read_text(&config_path)?).map_err(|e| PlatformError::Malformed {
-                path: config_path.clone(),
-                reason: e.message().to_owned(),
-            })?;
+        let config = read_config(home)?;
+        chain_id(home, &config)?;
         let key_path = home.join(file::ATTESTATION_KEY);
         let key_pem = Zeroizing::new(read_text(&read_secret_path(&key_path)?)?);
         let chain_pem = read_text(&home.join(file::ATTESTATION_CHAIN))?;
@@ -233,23 +306,24 @@ impl Platform {
             });
         }
         let root_pem = read_text(&home.join(file::ROOT_CERT))?;
-
-        let secret_path = read_secret_path(&home.join(file::SECRET))?;
-        let bytes = Zeroizing::new(fs::read(&secret_path).map_err(|e| io_error(&secret_path, e))?);
-        let secret: [u8; SECRET_LEN] =
-            bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| PlatformError::Malformed {
-                    path: secret_path.clone(),
-                    reason: format!("{} bytes, expected {SECRET_LEN}", bytes.len()),
-                })?;
+        let secrets = read_secrets(home)?;
+        if secrets.level() != config.tcb {
+            return Err(PlatformError::Malformed {
+                path: home.join(file::SECRET),
+                reason: format!(
+                    "it holds the secrets of TCB {} but the platform is at TCB {} (an interrupted \
+                     `enclave platform upgrade`? run it again)",
+                    secrets.level(),
+                    config.tcb
+                ),
+            });
+        }
         Ok(Self {
             home: home.to_owned(),
             name: config.name,
             attestation,
             root_pem,
-            secret: PlatformSecret::from_bytes(secret),
+            secrets,
         })
     }
 
@@ -283,15 +357,21 @@ impl Platform {
         &self.attestation
     }
 
-    /// The platform secret every sealing key derives from. Never leaves the runtime.
-    pub fn sealing_secret(&self) -> &PlatformSecret {
-        &self.secret
+    /// The platform's TCB secrets every sealing key derives from: the secret of its own level
+    /// and of every level below. Never leaves the runtime.
+    pub fn sealing_secrets(&self) -> &TcbSecrets {
+        &self.secrets
     }
 
-    /// The compiled-code cache of this platform: `<home>/cache`, keyed from the platform secret,
-    /// so that only this platform's entries are ever loaded.
+    /// The secret of the platform's current TCB level: new keys derive from it.
+    pub fn sealing_secret(&self) -> &PlatformSecret {
+        self.secrets.current()
+    }
+
+    /// The compiled-code cache of this platform: `<home>/cache`, keyed from the secret of its
+    /// current TCB level, so that only this platform's entries at this level are ever loaded.
     pub fn code_cache(&self) -> CodeCache {
-        CodeCache::for_secret(self.home.join(CODE_CACHE_DIR), &self.secret)
+        CodeCache::for_secret(self.home.join(CODE_CACHE_DIR), self.sealing_secret())
     }
 
     /// The code cache of the platform in `home`, if there is a home with a platform that opens;
@@ -312,11 +392,13 @@ impl Platform {
     }
 
     /// The enclave's two HPKE public keys on this platform: bound to its measurement, and to its
-    /// signer and product id at its svn. Derived, never stored.
+    /// signer and product id at its svn, from the secret of the platform's current TCB level (a
+    /// platform rolled back to an older level cannot derive them). Derived, never stored.
     pub fn enclave_keys(&self, enclave: &Enclave) -> EnclaveKeys {
         let identity = self.identity(enclave);
-        let public =
-            |policy| EnclaveKeyPair::derive(&self.secret, &policy, identity.debug).public();
+        let public = |policy| {
+            EnclaveKeyPair::derive(self.sealing_secret(), &policy, identity.debug).public()
+        };
         EnclaveKeys {
             measurement: public(identity.measurement_policy()),
             signer: public(identity.signer_policy()),
@@ -400,7 +482,7 @@ impl ConfidentialPlatform for Platform {
         identity: &EnclaveIdentity,
         policy: &KeyPolicy,
     ) -> Result<EnclaveKeyPair, sealer::OpenError> {
-        identity.keypair(&self.secret, policy)
+        identity.keypair(self.sealing_secret(), policy)
     }
 
     fn sign_receipt(
@@ -415,6 +497,64 @@ impl ConfidentialPlatform for Platform {
 pub const CODE_CACHE_DIR: &str = "cache";
 
 pub use enclave_runtime::confidential::unix_seconds;
+
+/// The vendor's chain top for the platform with chain id `chain`.
+fn recovery_root(vendor: &VendorCa, chain: &[u8; CHAIN_ID_LEN]) -> TcbRecoveryRoot {
+    TcbRecoveryRoot::from_bytes(vendor.tcb_recovery_seed(chain))
+}
+
+fn read_config(home: &Path) -> Result<Config, PlatformError> {
+    let config_path = home.join(file::CONFIG);
+    if config_path.symlink_metadata().is_err() {
+        return Err(PlatformError::NotFound(home.to_owned()));
+    }
+    toml::from_str(&read_text(&config_path)?).map_err(|e| PlatformError::Malformed {
+        path: config_path,
+        reason: e.message().to_owned(),
+    })
+}
+
+fn write_config(home: &Path, config: &Config, overwrite: Overwrite) -> Result<(), PlatformError> {
+    let config_path = home.join(file::CONFIG);
+    let text = toml::to_string(config).map_err(|e| PlatformError::Malformed {
+        path: config_path.clone(),
+        reason: e.to_string(),
+    })?;
+    let marker = format!("# An enclave simulated platform. See `enclave platform show`.\n{text}");
+    write_atomic(
+        &config_path,
+        marker.as_bytes(),
+        Visibility::Public,
+        overwrite,
+    )
+    .map_err(|source| io_error(&config_path, source))
+}
+
+fn chain_id(home: &Path, config: &Config) -> Result<[u8; CHAIN_ID_LEN], PlatformError> {
+    let mut chain = [0u8; CHAIN_ID_LEN];
+    hex::decode_to_slice(&config.chain, &mut chain).map_err(|_| PlatformError::Malformed {
+        path: home.join(file::CONFIG),
+        reason: format!("chain is not {} hex digits", 2 * CHAIN_ID_LEN),
+    })?;
+    Ok(chain)
+}
+
+fn read_secrets(home: &Path) -> Result<TcbSecrets, PlatformError> {
+    let secret_path = read_secret_path(&home.join(file::SECRET))?;
+    let bytes = Zeroizing::new(fs::read(&secret_path).map_err(|e| io_error(&secret_path, e))?);
+    let malformed = |reason: String| PlatformError::Malformed {
+        path: secret_path.clone(),
+        reason,
+    };
+    if bytes.len() == 32 {
+        return Err(malformed(
+            "32 bytes: a platform secret from before TCB levels, which no key derives from \
+             any more (create a new platform with `enclave platform init`)"
+                .into(),
+        ));
+    }
+    TcbSecrets::from_bytes(&bytes).map_err(|e| malformed(e.to_string()))
+}
 
 fn write(
     home: &Path,
@@ -457,3 +597,6 @@ fn io_error(path: &Path, source: io::Error) -> PlatformError {
         source,
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -6,8 +6,8 @@
 //! | `vendor-root.key` | 0600 | the vendor root's private key, only when this platform made its own root (not in a fleet) |
 //! | `attestation.key` | 0600 | the platform attestation key (ECDSA P-256, PKCS#8) |
 //! | `attestation.pem` | 0644 | its certificate chain: the attestation certificate, then the root |
-//! | `platform.secret` | 0600 | 32 random bytes every sealing key is derived from |
-//! | `platform.toml` | 0644 | name and TCB version; written last, it marks a complete platform |
+//! | `platform.secret` | 0600 | the TCB secrets every sealing key derives from: the level, 32 random bytes of the platform's own, the chain link of its level ([`Platform::upgrade`] moves it up) |
+//! | `platform.toml` | 0644 | name, TCB level and TCB chain id; written last, it marks a complete platform |
 //!
 //! Real hardware fuses its secret and holds its keys where software cannot read them; here they
 //! are files, only as safe as the home directory (see `docs/threat-model.md`). Secret files that

@@ -103,7 +103,7 @@ impl PlatformServices for PlatformReporter {
     ) -> Result<Vec<u8>, ServiceRefused> {
         blob::seal(
             BlobKind::Sealed,
-            self.platform.sealing_secret(),
+            self.platform.sealing_secrets(),
             &self.identity,
             &self.policy(policy),
             aad,
@@ -115,7 +115,7 @@ impl PlatformServices for PlatformReporter {
     fn unseal(&self, sealed: &[u8]) -> Result<Unsealed, ServiceRefused> {
         blob::open(
             BlobKind::Sealed,
-            self.platform.sealing_secret(),
+            self.platform.sealing_secrets(),
             &self.identity,
             sealed,
         )
@@ -201,6 +201,8 @@ fn refusal(error: BlobError) -> ServiceRefused {
         BlobError::TooLarge { .. } => ServiceRefused::TooLarge,
         BlobError::Policy(sealer::OpenError::MalformedPolicy(_)) => ServiceRefused::Failed,
         BlobError::Policy(_) => ServiceRefused::Policy,
+        // Sealed at a newer TCB level than the platform's: not this platform's to open.
+        BlobError::Tcb(_) => ServiceRefused::Policy,
         _ => ServiceRefused::Failed,
     }
 }

@@ -770,7 +770,7 @@ pub fn inspect(
         let bytes = read_capped(path, blob::MAX_BLOB)?;
         return blob::open(
             BlobKind::Sealed,
-            platform.sealing_secret(),
+            platform.sealing_secrets(),
             &identity,
             &bytes,
         )

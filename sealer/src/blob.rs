@@ -7,6 +7,12 @@
 //! the caller's additional data (AAD, returned in clear) and the plaintext. Layout in
 //! `docs/formats.md`, "Sealed blob".
 //!
+//! Every blob names the TCB level it was sealed at, and its key derives from that level's
+//! secret ([`TcbSecrets::secret_at`]): a platform opens blobs of its own level and every level
+//! below, so data survives a TCB upgrade, and refuses a blob of a newer level with
+//! [`TcbError::TooNew`] ("sealed at TCB 2; this platform is at TCB 1"). Sealing uses the
+//! platform's current level unless the caller names a lower one ([`seal_at`]).
+//!
 //! Opening checks the blob's key policy against the opening enclave's identity
 //! ([`EnclaveIdentity::check_policy`]): the same measurement, or the same signer and product at
 //! an svn no newer than its own. Sealing applies the same rule, so an enclave can never seal to
@@ -20,13 +26,13 @@ use zeroize::Zeroizing;
 use crate::error::OpenError;
 use crate::keys::{
     decode_policy, derive_key, encode_policy, EnclaveIdentity, KeyPolicy, KeyPurpose,
-    PlatformSecret, POLICY_BLOCK_LEN,
+    PlatformSecret, TcbError, TcbSecrets, POLICY_BLOCK_LEN,
 };
 
-/// The format version.
-pub const VERSION: u16 = 1;
-/// Bytes before the AAD: magic, version, policy block, key id, AAD length.
-pub const HEADER_LEN: usize = 8 + 2 + POLICY_BLOCK_LEN + KEY_ID_LEN + 4;
+/// The format version: 2 names the TCB level; version 1 (without one) is refused.
+pub const VERSION: u16 = 2;
+/// Bytes before the AAD: magic, version, TCB level, policy block, key id, AAD length.
+pub const HEADER_LEN: usize = 8 + 2 + 4 + POLICY_BLOCK_LEN + KEY_ID_LEN + 4;
 /// The AES-256-GCM tag.
 pub const TAG_LEN: usize = 16;
 /// Random bytes per blob that make its key unique.
@@ -100,6 +106,15 @@ pub enum BlobError {
     /// A version this build does not know.
     #[error("unsupported sealed blob version {0}")]
     UnsupportedVersion(u16),
+    /// Version 1, from before blobs named their TCB level: its key derives from no level.
+    #[error(
+        "sealed blob version 1 names no TCB level and is no longer opened (seal the data again)"
+    )]
+    NoTcbLevel,
+    /// Sealed at a TCB level above the platform's (a platform rolled back to older firmware, or
+    /// a blob from an upgraded one), or a seal asked for one.
+    #[error(transparent)]
+    Tcb(#[from] TcbError),
     /// The key policy is malformed, or the enclave may not use it (another measurement, signer
     /// or product, a newer svn, another debug mode).
     #[error(transparent)]
@@ -116,6 +131,8 @@ pub enum BlobError {
 pub struct Unsealed {
     /// The key policy it was sealed under.
     pub policy: KeyPolicy,
+    /// The TCB level it was sealed at.
+    pub tcb: u32,
     /// Its additional data, authenticated.
     pub aad: Vec<u8>,
     /// Its plaintext; zeroized on drop.
@@ -126,6 +143,7 @@ impl std::fmt::Debug for Unsealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Unsealed")
             .field("policy", &self.policy)
+            .field("tcb", &self.tcb)
             .field("aad_len", &self.aad.len())
             .field("plaintext_len", &self.plaintext.len())
             .finish()
@@ -137,6 +155,8 @@ impl std::fmt::Debug for Unsealed {
 pub struct BlobHeader<'a> {
     /// The blob's kind.
     pub kind: BlobKind,
+    /// The TCB level it claims to be sealed at.
+    pub tcb: u32,
     /// The key policy it claims.
     pub policy: KeyPolicy,
     /// The debug bit it claims.
@@ -155,30 +175,64 @@ pub const fn sealed_len(aad_len: usize, plaintext_len: usize) -> usize {
         .saturating_add(TAG_LEN)
 }
 
-/// Seals `plaintext` with `aad` for `identity` under `policy`, with a fresh key id from the
-/// system random generator.
+/// Seals `plaintext` with `aad` for `identity` under `policy` at the platform's current TCB
+/// level, with a fresh key id from the system random generator.
 ///
 /// # Errors
 /// [`BlobError::TooLarge`], [`BlobError::Policy`] when `identity` may not use `policy` (another
 /// measurement, a newer svn), [`BlobError::Random`].
 pub fn seal(
     kind: BlobKind,
-    secret: &PlatformSecret,
+    secrets: &TcbSecrets,
     identity: &EnclaveIdentity,
     policy: &KeyPolicy,
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, BlobError> {
+    seal_at(
+        kind,
+        secrets,
+        secrets.level(),
+        identity,
+        policy,
+        aad,
+        plaintext,
+    )
+}
+
+/// As [`seal`], at the TCB level `tcb`, which must not be above the platform's: data for a
+/// platform of the fleet that is not upgraded yet, readable by the older firmware.
+///
+/// # Errors
+/// As [`seal`]; [`BlobError::Tcb`] for a level above the platform's.
+pub fn seal_at(
+    kind: BlobKind,
+    secrets: &TcbSecrets,
+    tcb: u32,
+    identity: &EnclaveIdentity,
+    policy: &KeyPolicy,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, BlobError> {
+    check_len("aad", aad.len(), MAX_AAD)?;
+    check_len("plaintext", plaintext.len(), MAX_PLAINTEXT)?;
+    identity.check_policy(policy)?;
+    let secret = secrets.secret_at(tcb)?;
     let mut key_id = [0u8; KEY_ID_LEN];
     ring::rand::SystemRandom::new()
         .fill(&mut key_id)
         .map_err(|_| BlobError::Random)?;
-    seal_with_key_id(kind, secret, identity, policy, aad, plaintext, key_id)
+    seal_with_key_id(kind, &secret, tcb, identity, policy, aad, plaintext, key_id)
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "private: the public seal and seal_at name the parameters, this one adds the key id"
+)]
 fn seal_with_key_id(
     kind: BlobKind,
     secret: &PlatformSecret,
+    tcb: u32,
     identity: &EnclaveIdentity,
     policy: &KeyPolicy,
     aad: &[u8],
@@ -192,6 +246,7 @@ fn seal_with_key_id(
     let mut blob = Vec::with_capacity(sealed_len(aad.len(), plaintext.len()));
     blob.extend_from_slice(&kind.magic());
     blob.extend_from_slice(&VERSION.to_be_bytes());
+    blob.extend_from_slice(&tcb.to_be_bytes());
     blob.extend_from_slice(&encode_policy(policy, identity.debug));
     blob.extend_from_slice(&key_id);
     blob.extend_from_slice(&aad_len.to_be_bytes());
@@ -225,9 +280,13 @@ pub fn read_header(kind: BlobKind, blob: &[u8]) -> Result<BlobHeader<'_>, BlobEr
     }
     let (version, rest) = rest.split_at(2);
     let version = u16::from_be_bytes(version.try_into().map_err(|_| BlobError::Truncated)?);
-    if version != VERSION {
-        return Err(BlobError::UnsupportedVersion(version));
+    match version {
+        VERSION => {}
+        1 => return Err(BlobError::NoTcbLevel),
+        other => return Err(BlobError::UnsupportedVersion(other)),
     }
+    let (tcb, rest) = rest.split_at(4);
+    let tcb = u32::from_be_bytes(tcb.try_into().map_err(|_| BlobError::Truncated)?);
     let (block, rest) = rest.split_at(POLICY_BLOCK_LEN);
     let block: &[u8; POLICY_BLOCK_LEN] = block.try_into().map_err(|_| BlobError::Truncated)?;
     let (policy, debug) = decode_policy(block)?;
@@ -246,6 +305,7 @@ pub fn read_header(kind: BlobKind, blob: &[u8]) -> Result<BlobHeader<'_>, BlobEr
     let aad = blob.get(HEADER_LEN..aad_end).ok_or(BlobError::Truncated)?;
     Ok(BlobHeader {
         kind,
+        tcb,
         policy,
         debug,
         aad,
@@ -253,15 +313,16 @@ pub fn read_header(kind: BlobKind, blob: &[u8]) -> Result<BlobHeader<'_>, BlobEr
     })
 }
 
-/// Opens a blob of `kind` as `identity` on the platform holding `secret`.
+/// Opens a blob of `kind` as `identity` on the platform holding `secrets`.
 ///
 /// # Errors
 /// As [`read_header`]; [`BlobError::Policy`] when the blob's debug bit or key policy is not
-/// the enclave's to use ([`EnclaveIdentity::check_policy`]); [`BlobError::Decryption`] when it
-/// does not authenticate.
+/// the enclave's to use ([`EnclaveIdentity::check_policy`]); [`BlobError::Tcb`] when it was
+/// sealed at a TCB level above the platform's; [`BlobError::Decryption`] when it does not
+/// authenticate.
 pub fn open(
     kind: BlobKind,
-    secret: &PlatformSecret,
+    secrets: &TcbSecrets,
     identity: &EnclaveIdentity,
     blob: &[u8],
 ) -> Result<Unsealed, BlobError> {
@@ -274,12 +335,13 @@ pub fn open(
         .into());
     }
     identity.check_policy(&header.policy)?;
+    let secret = secrets.secret_at(header.tcb)?;
     let aad_end = HEADER_LEN + header.aad.len();
     let key_id: [u8; KEY_ID_LEN] = blob
         .get(HEADER_LEN - 4 - KEY_ID_LEN..HEADER_LEN - 4)
         .and_then(|b| b.try_into().ok())
         .ok_or(BlobError::Truncated)?;
-    let key = blob_key(kind, secret, &header.policy, header.debug, &key_id);
+    let key = blob_key(kind, &secret, &header.policy, header.debug, &key_id);
     let (authenticated, sealed) = blob.split_at_checked(aad_end).ok_or(BlobError::Truncated)?;
     let mut body = Zeroizing::new(sealed.to_vec());
     let plaintext_len = key
@@ -289,6 +351,7 @@ pub fn open(
     body.truncate(plaintext_len);
     Ok(Unsealed {
         policy: header.policy,
+        tcb: header.tcb,
         aad: header.aad.to_vec(),
         plaintext: body,
     })
@@ -356,8 +419,16 @@ mod tests {
         }
     }
 
-    fn secret() -> PlatformSecret {
-        PlatformSecret::from_bytes([9; 32])
+    fn root() -> crate::TcbRecoveryRoot {
+        crate::TcbRecoveryRoot::from_bytes(Zeroizing::new([5; 32]))
+    }
+
+    fn secret() -> TcbSecrets {
+        secret_at(1)
+    }
+
+    fn secret_at(level: u32) -> TcbSecrets {
+        root().provision(level, [9; 32]).unwrap()
     }
 
     #[test]
@@ -474,7 +545,7 @@ mod tests {
             b"x",
         )
         .unwrap();
-        let other = PlatformSecret::from_bytes([8; 32]);
+        let other = root().provision(1, [8; 32]).unwrap();
         assert!(matches!(
             open(BlobKind::Sealed, &other, &me, &blob),
             Err(BlobError::Decryption)
@@ -557,7 +628,8 @@ mod tests {
         let me = identity(1);
         let blob = seal_with_key_id(
             BlobKind::Sealed,
-            &secret(),
+            secret().current(),
+            0x0102_0304,
             &me,
             &me.signer_policy(),
             b"AD",
@@ -566,13 +638,89 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&blob[..8], b"ENCLBLOB");
-        assert_eq!(blob[8..10], [0, 1]);
-        assert_eq!(blob[10..12], [2, 0]); // signer policy, production
-        assert_eq!(blob[48..80], [0x55; 32]);
-        assert_eq!(blob[80..84], [0, 0, 0, 2]);
-        assert_eq!(&blob[84..86], b"AD");
-        assert_eq!(blob.len(), 86 + 2 + 16);
+        assert_eq!(blob[8..10], [0, 2]);
+        assert_eq!(blob[10..14], [1, 2, 3, 4]); // the TCB level
+        assert_eq!(blob[14..16], [2, 0]); // signer policy, production
+        assert_eq!(blob[52..84], [0x55; 32]);
+        assert_eq!(blob[84..88], [0, 0, 0, 2]);
+        assert_eq!(&blob[88..90], b"AD");
+        assert_eq!(blob.len(), 90 + 2 + 16);
         let header = read_header(BlobKind::Sealed, &blob).unwrap();
         assert_eq!((header.aad, header.plaintext_len), (&b"AD"[..], 2));
+        assert_eq!(header.tcb, 0x0102_0304);
+    }
+
+    #[test]
+    fn blobs_open_after_a_tcb_upgrade_and_never_on_an_older_tcb() {
+        let me = identity(1);
+        let policy = me.signer_policy();
+        let (at1, at2) = (secret_at(1), root().upgrade(&secret_at(1), 2).unwrap());
+        let old = seal(BlobKind::Sealed, &at1, &me, &policy, b"", b"one").unwrap();
+        let opened = open(BlobKind::Sealed, &at2, &me, &old).unwrap();
+        assert_eq!((opened.tcb, opened.plaintext.as_slice()), (1, &b"one"[..]));
+        let new = seal(BlobKind::Sealed, &at2, &me, &policy, b"", b"two").unwrap();
+        assert_eq!(read_header(BlobKind::Sealed, &new).unwrap().tcb, 2);
+        let refused = open(BlobKind::Sealed, &at1, &me, &new).unwrap_err();
+        assert!(matches!(
+            refused,
+            BlobError::Tcb(TcbError::TooNew {
+                sealed: 2,
+                platform: 1
+            })
+        ));
+        assert_eq!(
+            refused.to_string(),
+            "sealed at TCB 2; this platform is at TCB 1"
+        );
+        // An upgraded platform seals for an older level on request, never for a newer one.
+        let back = seal_at(BlobKind::Sealed, &at2, 1, &me, &policy, b"", b"for 1").unwrap();
+        assert_eq!(
+            open(BlobKind::Sealed, &at1, &me, &back)
+                .unwrap()
+                .plaintext
+                .as_slice(),
+            b"for 1"
+        );
+        assert!(matches!(
+            seal_at(BlobKind::Sealed, &at1, 2, &me, &policy, b"", b""),
+            Err(BlobError::Tcb(TcbError::TooNew {
+                sealed: 2,
+                platform: 1
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_relabelled_tcb_level_does_not_authenticate() {
+        let me = identity(1);
+        let at2 = secret_at(2);
+        let mut blob = seal(BlobKind::Sealed, &at2, &me, &me.signer_policy(), b"", b"x").unwrap();
+        blob[13] = 1;
+        assert!(matches!(
+            open(BlobKind::Sealed, &at2, &me, &blob),
+            Err(BlobError::Decryption)
+        ));
+    }
+
+    #[test]
+    fn version_1_blobs_are_refused_by_name() {
+        let me = identity(1);
+        let mut blob = seal(
+            BlobKind::Sealed,
+            &secret(),
+            &me,
+            &me.signer_policy(),
+            b"",
+            b"x",
+        )
+        .unwrap();
+        blob[9] = 1;
+        let error = open(BlobKind::Sealed, &secret(), &me, &blob).unwrap_err();
+        assert!(matches!(error, BlobError::NoTcbLevel));
+        blob[9] = 3;
+        assert!(matches!(
+            open(BlobKind::Sealed, &secret(), &me, &blob),
+            Err(BlobError::UnsupportedVersion(3))
+        ));
     }
 }

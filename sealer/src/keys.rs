@@ -5,6 +5,13 @@
 //! derivation"). The debug bit is part of every derivation, whatever the policy: a debug enclave
 //! and a production enclave never share a key (in SGX, debug enclaves can be inspected, so their
 //! keys must never open production data).
+//!
+//! The platform secret a key derives from belongs to one **TCB level** (the platform's firmware
+//! security version, the analog of SGX's CPUSVN): [`TcbSecrets`] is what a platform at level
+//! `n` holds, and gives the [`PlatformSecret`] of every level `k ≤ n` but of no level above
+//! `n`. The levels form a one-way chain read backwards, whose top only the vendor can compute
+//! ([`TcbRecoveryRoot`]): so data sealed after a TCB upgrade stays closed to the old, vulnerable
+//! firmware, even when the platform is rolled back to it (`docs/formats.md`, "Key derivation").
 
 use std::fmt;
 
@@ -15,7 +22,8 @@ use zeroize::Zeroizing;
 use crate::error::OpenError;
 use crate::keypair::EnclaveKeyPair;
 
-/// The platform's root sealing secret: 32 bytes the runtime keeps and never reveals.
+/// The platform's sealing secret at one TCB level: 32 bytes the runtime keeps and never reveals,
+/// from [`TcbSecrets::secret_at`] (tests may wrap any 32 bytes).
 ///
 /// Zeroized on drop; its `Debug` output does not show it.
 pub struct PlatformSecret(Zeroizing<[u8; 32]>);
@@ -35,6 +43,251 @@ impl fmt::Debug for PlatformSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PlatformSecret(<redacted>)")
     }
+}
+
+/// The highest TCB level a platform can reach: the chain has the links `0..=MAX_TCB`, and the
+/// vendor walks it from the top, so an upgrade costs up to `MAX_TCB` HKDF-Expand steps.
+pub const MAX_TCB: u32 = 1023;
+
+/// Bytes of [`TcbSecrets::to_bytes`]: the level (u32 BE), the platform part, the link.
+pub const TCB_SECRETS_LEN: usize = 4 + 32 + 32;
+
+/// HKDF `info` prefix of one step down the chain.
+const LINK_INFO: &[u8] = b"enclave/v1 tcb link";
+/// HKDF salt of a level's secret.
+const LEVEL_SALT: &[u8] = b"enclave/v1 tcb level";
+
+/// Why a TCB level's secret could not be derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TcbError {
+    /// Data or a key of a newer TCB level than the platform's: a platform never derives the
+    /// secrets of a level above its own.
+    #[error("sealed at TCB {sealed}; this platform is at TCB {platform}")]
+    TooNew {
+        /// The level asked for.
+        sealed: u32,
+        /// The platform's level.
+        platform: u32,
+    },
+    /// A level above [`MAX_TCB`].
+    #[error("TCB {0} is above the highest level {MAX_TCB}")]
+    OutOfRange(u32),
+    /// An upgrade to a level that is not above the platform's.
+    #[error("the platform is already at TCB {platform}; an upgrade goes to a higher level than {platform}, not {requested}")]
+    NotAnUpgrade {
+        /// The level asked for.
+        requested: u32,
+        /// The platform's level.
+        platform: u32,
+    },
+    /// The recovery root does not lead to the platform's link: another vendor key, or another
+    /// platform's chain.
+    #[error("this vendor key did not provision this platform (its TCB chain does not lead to the platform's secret)")]
+    WrongRoot,
+    /// Stored secrets of the wrong length.
+    #[error("TCB secrets are {0} bytes, expected {TCB_SECRETS_LEN}")]
+    BadLength(usize),
+}
+
+/// What a platform at TCB level `n` holds: its own 32 random bytes (the *platform part*, which
+/// the vendor never sees) and the chain link `l_n` (which only the vendor could compute).
+///
+/// The secret of level `k ≤ n` is `HKDF-SHA256(salt = "enclave/v1 tcb level", ikm = platform
+/// part || l_k, info = k as u32 BE)`, where `l_{k-1} = HKDF-Expand(l_k, "enclave/v1 tcb link" ||
+/// (k-1) as u32 BE, 32)`: one-way, so a platform holding `l_1` cannot compute `l_2`. Zeroized on
+/// drop; its `Debug` output shows only the level.
+pub struct TcbSecrets {
+    level: u32,
+    platform: Zeroizing<[u8; 32]>,
+    link: Zeroizing<[u8; 32]>,
+    current: PlatformSecret,
+}
+
+impl fmt::Debug for TcbSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcbSecrets")
+            .field("level", &self.level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcbSecrets {
+    /// The secrets of a platform at `level` with platform part `platform` and chain link `link`.
+    ///
+    /// # Errors
+    /// [`TcbError::OutOfRange`] above [`MAX_TCB`].
+    pub fn from_parts(level: u32, platform: [u8; 32], link: [u8; 32]) -> Result<Self, TcbError> {
+        if level > MAX_TCB {
+            return Err(TcbError::OutOfRange(level));
+        }
+        let platform = Zeroizing::new(platform);
+        let link = Zeroizing::new(link);
+        let current = level_secret(&platform, &link, level);
+        Ok(Self {
+            level,
+            platform,
+            link,
+            current,
+        })
+    }
+
+    /// Reads [`Self::to_bytes`].
+    ///
+    /// # Errors
+    /// [`TcbError::BadLength`], [`TcbError::OutOfRange`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TcbError> {
+        let bytes: &[u8; TCB_SECRETS_LEN] = bytes
+            .try_into()
+            .map_err(|_| TcbError::BadLength(bytes.len()))?;
+        let (level, rest) = bytes.split_at(4);
+        let (platform, link) = rest.split_at(32);
+        let array = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| TcbError::BadLength(b.len()));
+        let level = u32::from_be_bytes(
+            level
+                .try_into()
+                .map_err(|_| TcbError::BadLength(bytes.len()))?,
+        );
+        Self::from_parts(level, array(platform)?, array(link)?)
+    }
+
+    /// The level (u32 BE), the platform part and the link, in zeroizing memory: what the
+    /// platform stores.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; TCB_SECRETS_LEN]> {
+        let mut out = Zeroizing::new([0u8; TCB_SECRETS_LEN]);
+        let (level, rest) = out.split_at_mut(4);
+        let (platform, link) = rest.split_at_mut(32);
+        level.copy_from_slice(&self.level.to_be_bytes());
+        platform.copy_from_slice(self.platform.as_ref());
+        link.copy_from_slice(self.link.as_ref());
+        out
+    }
+
+    /// The platform's TCB level.
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// The secret of the platform's own level: every new key derives from it.
+    pub fn current(&self) -> &PlatformSecret {
+        &self.current
+    }
+
+    /// The secret of level `tcb`, which must not be above the platform's.
+    ///
+    /// # Errors
+    /// [`TcbError::TooNew`] above the platform's level.
+    pub fn secret_at(&self, tcb: u32) -> Result<PlatformSecret, TcbError> {
+        if tcb > self.level {
+            return Err(TcbError::TooNew {
+                sealed: tcb,
+                platform: self.level,
+            });
+        }
+        let link = walk_down(&self.link, self.level, tcb);
+        Ok(level_secret(&self.platform, &link, tcb))
+    }
+}
+
+/// The top of one platform's chain, `l_MAX_TCB`: what the vendor derives from its key for the
+/// platform's chain id, to provision the platform at any level and to upgrade it.
+pub struct TcbRecoveryRoot(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for TcbRecoveryRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TcbRecoveryRoot(<redacted>)")
+    }
+}
+
+impl TcbRecoveryRoot {
+    /// Wraps the 32 bytes of `l_MAX_TCB`.
+    pub fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> Self {
+        Self(bytes)
+    }
+
+    /// The secrets of a new platform at `level` with the platform part `platform`.
+    ///
+    /// # Errors
+    /// [`TcbError::OutOfRange`].
+    pub fn provision(&self, level: u32, platform: [u8; 32]) -> Result<TcbSecrets, TcbError> {
+        if level > MAX_TCB {
+            return Err(TcbError::OutOfRange(level));
+        }
+        let link = walk_down(&self.0, MAX_TCB, level);
+        TcbSecrets::from_parts(level, platform, *link)
+    }
+
+    /// Checks that this root leads to the link `secrets` holds at its level.
+    ///
+    /// # Errors
+    /// [`TcbError::WrongRoot`].
+    pub fn verify(&self, secrets: &TcbSecrets) -> Result<(), TcbError> {
+        let link = walk_down(&self.0, MAX_TCB, secrets.level);
+        // A plain comparison: it runs once per upgrade, in the vendor's tool, on values the
+        // caller already holds both of; there is no oracle to time.
+        if *link == *secrets.link {
+            Ok(())
+        } else {
+            Err(TcbError::WrongRoot)
+        }
+    }
+
+    /// The secrets of `secrets`' platform at the higher level `level`, after checking that this
+    /// root leads to the platform's current link.
+    ///
+    /// # Errors
+    /// [`TcbError::OutOfRange`], [`TcbError::NotAnUpgrade`], [`TcbError::WrongRoot`].
+    pub fn upgrade(&self, secrets: &TcbSecrets, level: u32) -> Result<TcbSecrets, TcbError> {
+        if level > MAX_TCB {
+            return Err(TcbError::OutOfRange(level));
+        }
+        if level <= secrets.level {
+            return Err(TcbError::NotAnUpgrade {
+                requested: level,
+                platform: secrets.level,
+            });
+        }
+        self.verify(secrets)?;
+        let link = walk_down(&self.0, MAX_TCB, level);
+        TcbSecrets::from_parts(level, *secrets.platform, *link)
+    }
+}
+
+/// `l_to` from `l_from` (`to ≤ from`): `from - to` steps of HKDF-Expand.
+fn walk_down(link: &[u8; 32], from: u32, to: u32) -> Zeroizing<[u8; 32]> {
+    let mut current = Zeroizing::new(*link);
+    for k in (to..from).rev() {
+        let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, current.as_ref());
+        let mut next = Zeroizing::new([0u8; 32]);
+        expand(&prk, &[LINK_INFO, &k.to_be_bytes()], next.as_mut_slice());
+        current = next;
+    }
+    current
+}
+
+/// The secret of level `k`: `HKDF-SHA256(salt = "enclave/v1 tcb level", ikm = platform part ||
+/// l_k, info = k as u32 BE)`.
+fn level_secret(platform: &[u8; 32], link: &[u8; 32], level: u32) -> PlatformSecret {
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    let (a, b) = ikm.split_at_mut(32);
+    a.copy_from_slice(platform);
+    b.copy_from_slice(link);
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, LEVEL_SALT).extract(ikm.as_ref());
+    let mut secret = [0u8; 32];
+    expand(&prk, &[&level.to_be_bytes()], &mut secret);
+    let wrapped = PlatformSecret::from_bytes(secret);
+    zeroize::Zeroize::zeroize(&mut secret);
+    wrapped
+}
+
+fn expand(prk: &hkdf::Prk, info: &[&[u8]], out: &mut [u8]) {
+    #[allow(
+        clippy::expect_used,
+        reason = "HKDF-Expand of 32 bytes with SHA-256 cannot fail: the limit is 255 × 32 bytes"
+    )]
+    prk.expand(info, hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(out))
+        .expect("32-byte HKDF-SHA256 output");
 }
 
 /// What a derived key is for; each purpose gets its own `info` label, so keys never repeat
@@ -348,5 +601,100 @@ mod tests {
         ));
         assert_eq!(me.signer_policy(), signer(5));
         assert!(me.check_policy(&me.measurement_policy()).is_ok());
+    }
+
+    fn root() -> TcbRecoveryRoot {
+        TcbRecoveryRoot::from_bytes(Zeroizing::new([7; 32]))
+    }
+
+    fn key_at(secrets: &TcbSecrets, tcb: u32) -> Zeroizing<[u8; 32]> {
+        let secret = secrets.secret_at(tcb).unwrap();
+        derive_key(&secret, KeyPurpose::SealedBlob, &signer(1), false)
+    }
+
+    #[test]
+    fn a_platform_derives_every_level_up_to_its_own_and_none_above() {
+        let at2 = root().provision(2, [3; 32]).unwrap();
+        assert_eq!(at2.level(), 2);
+        assert_eq!(at2.secret_at(2).unwrap().expose(), at2.current().expose());
+        let levels: Vec<_> = (0..=2).map(|k| key_at(&at2, k)).collect();
+        assert_ne!(levels[0], levels[1]);
+        assert_ne!(levels[1], levels[2]);
+        assert_eq!(
+            at2.secret_at(3).unwrap_err(),
+            TcbError::TooNew {
+                sealed: 3,
+                platform: 2
+            }
+        );
+        assert_eq!(
+            TcbError::TooNew {
+                sealed: 2,
+                platform: 1
+            }
+            .to_string(),
+            "sealed at TCB 2; this platform is at TCB 1"
+        );
+    }
+
+    #[test]
+    fn an_upgraded_platform_keeps_its_old_keys_and_the_old_one_lacks_the_new() {
+        let at1 = root().provision(1, [3; 32]).unwrap();
+        let at2 = root().upgrade(&at1, 2).unwrap();
+        // The same keys at levels 0 and 1: data sealed before the upgrade still opens.
+        assert_eq!(key_at(&at1, 1), key_at(&at2, 1));
+        assert_eq!(key_at(&at1, 0), key_at(&at2, 0));
+        assert_ne!(at1.current().expose(), at2.current().expose());
+        // What the level-1 platform holds is exactly what it held before: no level-2 key.
+        assert!(at1.secret_at(2).is_err());
+        // Provisioned directly at 2, the same secrets as upgraded to 2.
+        let direct = root().provision(2, [3; 32]).unwrap();
+        assert_eq!(direct.to_bytes().as_ref(), at2.to_bytes().as_ref());
+        // Another platform part: other keys at every level.
+        let other = root().provision(2, [4; 32]).unwrap();
+        assert_ne!(key_at(&other, 1), key_at(&at2, 1));
+    }
+
+    #[test]
+    fn upgrades_go_up_with_the_platforms_own_root() {
+        let at2 = root().provision(2, [3; 32]).unwrap();
+        for level in [1, 2] {
+            assert_eq!(
+                root().upgrade(&at2, level).unwrap_err(),
+                TcbError::NotAnUpgrade {
+                    requested: level,
+                    platform: 2
+                }
+            );
+        }
+        let stranger = TcbRecoveryRoot::from_bytes(Zeroizing::new([8; 32]));
+        assert_eq!(stranger.upgrade(&at2, 3).unwrap_err(), TcbError::WrongRoot);
+        assert_eq!(stranger.verify(&at2).unwrap_err(), TcbError::WrongRoot);
+        assert_eq!(root().verify(&at2), Ok(()));
+        assert_eq!(
+            root().upgrade(&at2, MAX_TCB + 1).unwrap_err(),
+            TcbError::OutOfRange(MAX_TCB + 1)
+        );
+        assert_eq!(root().upgrade(&at2, MAX_TCB).unwrap().level(), MAX_TCB);
+    }
+
+    #[test]
+    fn stored_secrets_round_trip_and_refuse_bad_input() {
+        let at5 = root().provision(5, [3; 32]).unwrap();
+        let bytes = at5.to_bytes();
+        assert_eq!(bytes[..4], [0, 0, 0, 5]);
+        let back = TcbSecrets::from_bytes(bytes.as_ref()).unwrap();
+        assert_eq!(back.current().expose(), at5.current().expose());
+        assert_eq!(
+            TcbSecrets::from_bytes(&bytes[..67]).unwrap_err(),
+            TcbError::BadLength(67)
+        );
+        let mut high = *bytes;
+        high[..4].copy_from_slice(&(MAX_TCB + 1).to_be_bytes());
+        assert_eq!(
+            TcbSecrets::from_bytes(&high).unwrap_err(),
+            TcbError::OutOfRange(MAX_TCB + 1)
+        );
+        assert_eq!(format!("{at5:?}"), "TcbSecrets { level: 5, .. }");
     }
 }

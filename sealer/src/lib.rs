@@ -7,7 +7,8 @@
 //! "Confidential I/O".
 //!
 //! - [`keys`]: the [`PlatformSecret`], [`KeyPolicy`] (measurement or signer, SGX-style) and
-//!   [`derive_key`], which always binds the debug bit; [`EnclaveIdentity`] applies the svn rule.
+//!   [`derive_key`], which always binds the debug bit; [`EnclaveIdentity`] applies the svn rule;
+//!   [`TcbSecrets`] gives the secret of each TCB level up to the platform's own.
 //! - [`blob`]: sealed blobs an enclave keeps for itself (AES-256-GCM, one key per blob), and
 //!   its sealed store state.
 //! - [`keypair`]: the enclave's HPKE key pair, derived, never stored.
@@ -37,7 +38,10 @@ pub use digest::{EvidenceDigest, SealedInputDigest, SealedOutputDigest};
 pub use error::{OpenError, SealError, StreamError};
 pub use input::{seal, seal_with_workers, OpenReader, SealTarget, SealedInputHeader};
 pub use keypair::EnclaveKeyPair;
-pub use keys::{derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecret};
+pub use keys::{
+    derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecret, TcbError, TcbRecoveryRoot,
+    TcbSecrets, MAX_TCB,
+};
 pub use output::{open_output, FinishedOutput, OpenedOutput, ResponseSealer, SealWriter};
 pub use receipt::{check_receipt, ReceiptMismatch};
 pub use stream::CHUNK_LEN;

@@ -185,16 +185,17 @@ fn every_artifact_refuses_every_mutation() {
     tally.print("receipt");
 }
 
-/// The fields of a sealed blob or store state (`docs/formats.md`, "Sealed blob"): policy block,
-/// key id, additional data, ciphertext, tag.
-fn blob_fields(blob: &[u8]) -> [std::ops::Range<usize>; 5] {
-    let aad_len = u32::from_be_bytes(blob[80..84].try_into().unwrap()) as usize;
+/// The fields of a sealed blob or store state (`docs/formats.md`, "Sealed blob"): TCB level,
+/// policy block, key id, additional data, ciphertext, tag.
+fn blob_fields(blob: &[u8]) -> [std::ops::Range<usize>; 6] {
+    let aad_len = u32::from_be_bytes(blob[84..88].try_into().unwrap()) as usize;
     let end = blob.len();
     [
-        10..48,
-        48..80,
-        84..84 + aad_len,
-        84 + aad_len..end - 16,
+        10..14,
+        14..52,
+        52..84,
+        88..88 + aad_len,
+        88 + aad_len..end - 16,
         end - 16..end,
     ]
 }

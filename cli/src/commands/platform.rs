@@ -73,6 +73,9 @@ pub enum PlatformCommand {
     Init(InitArgs),
     /// Show the platform's identity and certificates.
     Show(ShowArgs),
+    /// Move the platform to a higher TCB level (TCB recovery): new secrets from the vendor
+    /// key, a new attestation certificate; data sealed before stays readable.
+    Upgrade(UpgradeArgs),
     /// Print (or write) the vendor root certificate that verifiers pin.
     ExportRoot(ExportRootArgs),
     /// Show the monotonic counters that protect enclave stores against rollback.
@@ -86,7 +89,7 @@ pub struct InitArgs {
     /// A name for this platform (in its certificate's subject).
     #[arg(long, default_value = "enclave-platform")]
     name: String,
-    /// The platform's TCB (firmware security) version, certified in its certificate.
+    /// The platform's TCB (firmware security) level, 0–1023, certified in its certificate.
     #[arg(long, default_value_t = 1)]
     tcb: u32,
     /// The fleet's vendor root key (PKCS#8 PEM), to join a fleet that shares one root; refused if
@@ -94,6 +97,26 @@ pub struct InitArgs {
     #[arg(long, requires = "vendor_cert", value_name = "FILE")]
     vendor_key: Option<PathBuf>,
     /// The fleet's vendor root certificate (PEM).
+    #[arg(long, requires = "vendor_key", value_name = "FILE")]
+    vendor_cert: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// The new TCB level, above the current one.
+    #[arg(long)]
+    tcb: u32,
+    /// The vendor root key (PKCS#8 PEM) that certified this platform [default: the home's own
+    /// vendor-root.key, for a platform that made its own root]; refused if group or others can
+    /// access it.
+    #[arg(long, value_name = "FILE")]
+    vendor_key: Option<PathBuf>,
+    /// The vendor root certificate (PEM) [default: the home's vendor-root.pem].
     #[arg(long, requires = "vendor_key", value_name = "FILE")]
     vendor_cert: Option<PathBuf>,
     /// Print JSON.
@@ -125,6 +148,7 @@ pub fn platform(command: &PlatformCommand) -> anyhow::Result<()> {
     match command {
         PlatformCommand::Init(args) => init(args),
         PlatformCommand::Show(args) => show(args),
+        PlatformCommand::Upgrade(args) => upgrade(args),
         PlatformCommand::ExportRoot(args) => export_root(args),
         PlatformCommand::Counters(args) => super::storage::counters(args),
     }
@@ -168,6 +192,54 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
             key.display()
         );
     }
+    Ok(())
+}
+
+fn upgrade(args: &UpgradeArgs) -> anyhow::Result<()> {
+    let home = args.home.resolve()?;
+    if !home.join(enclave_platform::file::CONFIG).exists() {
+        return Err(enclave_platform::PlatformError::NotFound(home).into());
+    }
+    let key = args
+        .vendor_key
+        .clone()
+        .unwrap_or_else(|| home.join(enclave_platform::file::ROOT_KEY));
+    let cert = args
+        .vendor_cert
+        .clone()
+        .unwrap_or_else(|| home.join(enclave_platform::file::ROOT_CERT));
+    if args.vendor_key.is_none() && !key.exists() {
+        return Err(super::exit::usage(format!(
+            "this platform belongs to a fleet ({} holds no vendor root key): give the fleet's key \
+             with --vendor-key",
+            home.display()
+        )));
+    }
+    let key_pem = read_private_key(&key, "vendor root key")?;
+    let cert_pem = read_text(&cert, "vendor certificate")?;
+    let vendor = VendorCa::from_pem(&key_pem, &cert_pem)
+        .with_context(|| format!("cannot use vendor key {}", key.display()))?;
+    let before = Platform::open(&home).ok().map(|p| p.tcb());
+    let platform = Platform::upgrade(&home, &vendor, args.tcb, SystemTime::now())
+        .with_context(|| format!("cannot upgrade the platform in {}", home.display()))?;
+    if args.json {
+        let mut json = platform_json(&platform);
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("previous_tcb".into(), before.into());
+        }
+        println!("{json:#}");
+        return Ok(());
+    }
+    match before {
+        Some(tcb) => println!("platform upgraded from TCB {tcb} to TCB {}", platform.tcb()),
+        None => println!("platform upgrade to TCB {} completed", platform.tcb()),
+    }
+    print_platform(&platform);
+    println!(
+        "data sealed at earlier levels still opens; new data is sealed at TCB {}, which a copy of \
+         this home from before the upgrade cannot open",
+        platform.tcb()
+    );
     Ok(())
 }
 

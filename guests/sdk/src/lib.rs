@@ -260,7 +260,7 @@ pub const MAX_STORE_VALUE: usize = 64 << 10;
 /// The size of the blob that seals `aad_len` bytes of AAD and `plaintext_len` bytes
 /// (`docs/formats.md`, "Sealed blob").
 pub const fn sealed_len(aad_len: usize, plaintext_len: usize) -> usize {
-    100 + aad_len + plaintext_len
+    104 + aad_len + plaintext_len
 }
 
 /// Seals `plaintext` with `aad` (authenticated, kept in clear) to this enclave under `policy`,

@@ -87,7 +87,7 @@ impl Head {
         plaintext.extend_from_slice(&self.bytes.to_be_bytes());
         blob::seal(
             BlobKind::StoreState,
-            platform.sealing_secret(),
+            platform.sealing_secrets(),
             identity,
             &identity.signer_policy(),
             &head_aad(id, self.version),
@@ -104,7 +104,7 @@ impl Head {
     ) -> Result<Self, HeadRefused> {
         let opened = blob::open(
             BlobKind::StoreState,
-            platform.sealing_secret(),
+            platform.sealing_secrets(),
             identity,
             bytes,
         )

@@ -88,7 +88,7 @@ pub(super) fn open(
     };
     let opened = blob::open(
         BlobKind::StoreState,
-        platform.sealing_secret(),
+        platform.sealing_secrets(),
         identity,
         bytes,
     )

@@ -398,7 +398,7 @@ fn a_store_in_the_previous_format_is_migrated() {
     let old = encode_entries(&entries(&[(b"a", b"1"), (b"b", b"2")]));
     let sealed = blob::seal(
         BlobKind::StoreState,
-        f.platform.sealing_secret(),
+        f.platform.sealing_secrets(),
         &store.context.identity,
         &store.context.identity.signer_policy(),
         &head::head_aad(&store.id(), 7),
@@ -555,4 +555,64 @@ fn counter_verdicts() {
     assert_eq!(status(3, Some(5)).verdict(), "ahead");
     assert_eq!(status(0, None).verdict(), "empty");
     assert_eq!(status(1, None).verdict(), "missing");
+}
+
+/// The store across a TCB upgrade: what was written at TCB 1 reads at TCB 2, the next write
+/// re-seals the head at TCB 2, and the platform's secrets from before the upgrade (its home
+/// restored from a backup) then refuse the store by its TCB.
+#[test]
+fn the_store_follows_a_tcb_upgrade_and_refuses_a_rolled_back_platform() {
+    let f = Fixture::new();
+    let home = f.platform.home().to_owned();
+    f.store().put(b"a", b"at 1").unwrap();
+    let backup = home.with_file_name("backup");
+    crate::home::tests::copy_home(&home, &backup);
+    let head_tcb = |store: &SealedStore| {
+        let head = StoreFile::open(&store.paths().state)
+            .unwrap()
+            .unwrap()
+            .head()
+            .unwrap()
+            .unwrap();
+        blob::read_header(BlobKind::StoreState, &head).unwrap().tcb
+    };
+    assert_eq!(head_tcb(&f.store()), 1);
+
+    let key = std::fs::read_to_string(home.join(crate::file::ROOT_KEY)).unwrap();
+    let cert = std::fs::read_to_string(home.join(crate::file::ROOT_CERT)).unwrap();
+    let vendor = attest::platform::VendorCa::from_pem(&key, &cert).unwrap();
+    let upgraded = Arc::new(Platform::upgrade(&home, &vendor, 2, SystemTime::now()).unwrap());
+    let store_on =
+        |platform: &Arc<Platform>| SealedStore::new(platform.clone(), f.store().context.identity);
+    assert_eq!(
+        store_on(&upgraded).get(b"a").unwrap().unwrap().as_slice(),
+        b"at 1"
+    );
+    assert_eq!(head_tcb(&store_on(&upgraded)), 1, "a read writes nothing");
+    store_on(&upgraded).put(b"b", b"at 2").unwrap();
+    assert_eq!(
+        head_tcb(&store_on(&upgraded)),
+        2,
+        "the next write re-seals the head"
+    );
+
+    // The platform's secrets and certificate from the backup, the store and counters of now.
+    for name in [
+        crate::file::SECRET,
+        crate::file::ATTESTATION_KEY,
+        crate::file::ATTESTATION_CHAIN,
+        crate::file::CONFIG,
+    ] {
+        std::fs::copy(backup.join(name), home.join(name)).unwrap();
+    }
+    let restored = Arc::new(Platform::open(&home).unwrap());
+    assert_eq!(restored.tcb(), 1);
+    let error = store_on(&restored).get(b"a").unwrap_err();
+    assert_eq!(
+        error,
+        StoreError::Refused {
+            path: store_on(&restored).paths().state.clone(),
+            reason: "sealed at TCB 2; this platform is at TCB 1".into(),
+        }
+    );
 }
