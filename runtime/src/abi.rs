@@ -742,12 +742,15 @@ mod tests {
             policy,
         ))
         .unwrap();
+        // An empty blob is exactly its overhead: one byte less is too small; with room for it,
+        // the call reaches the (absent) sealing service.
+        let empty = i64::try_from(sealer::blob::sealed_len(0, 0)).unwrap();
         let small = i64::from(status::ERR_BUFFER_TOO_SMALL);
         run(&caller_of(
             "seal",
             SEAL,
             "i32",
-            &[0, 0, 0, 0, 0, 0, 99],
+            &[0, 0, 0, 0, 0, 0, empty - 1],
             small,
         ))
         .unwrap();
@@ -756,7 +759,7 @@ mod tests {
             "seal",
             SEAL,
             "i32",
-            &[0, 0, 0, 0, 0, 0, 100],
+            &[0, 0, 0, 0, 0, 0, empty],
             failed,
         ))
         .unwrap();
