@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use attest::bundle::{self, VerifiedBundle, MAX_BUNDLE_BYTES};
-use attest::{AuthorKey, Manifest, ModuleDigest};
+use attest::policy::PolicyFile;
+use attest::{AuthorKey, Capability, Manifest, ModuleDigest};
 use enclave_platform::files::{write_atomic, Visibility};
 use enclave_runtime::{describe_module, Enclave};
 
@@ -149,10 +150,19 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Print a verifier policy file (TOML) that accepts exactly this bundle: its measurement,
+    /// signer, product, svn, debug setting and capabilities. Add the vendor roots (`roots`, or
+    /// `--root` beside `--policy`) before using it.
+    #[arg(long, conflicts_with = "json")]
+    policy: bool,
 }
 
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let bundle = read_bundle(&args.bundle)?;
+    if args.policy {
+        print!("{}", exact_policy(&bundle, &args.bundle));
+        return Ok(());
+    }
     let interface = describe_module(bundle.module())?;
     let m = bundle.manifest();
     let l = &m.limits;
@@ -214,6 +224,35 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     println!("exports:");
     interface.exports.iter().for_each(|e| println!("  {e}"));
     Ok(())
+}
+
+/// A verifier policy file accepting exactly `bundle`, with a comment naming where it came from.
+fn exact_policy(bundle: &VerifiedBundle, path: &std::path::Path) -> String {
+    let m = bundle.manifest();
+    let granted: Vec<Capability> = m.capabilities.iter().copied().collect();
+    let file = PolicyFile {
+        measurements: vec![bundle.measurement()],
+        signers: vec![bundle.signer_id()],
+        product_id: Some(m.product_id),
+        min_svn: Some(m.svn),
+        allow_debug: Some(m.debug),
+        require_capabilities: granted.clone(),
+        forbid_capabilities: Capability::ALL
+            .into_iter()
+            .filter(|c| c.applies_to(m.kind) && !granted.contains(c))
+            .collect(),
+        ..PolicyFile::default()
+    };
+    let name = path
+        .file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy();
+    format!(
+        "# Verifier policy accepting exactly the bundle {name:?} (enclave inspect --policy).\n\
+         # Add the vendor root certificate(s), paths relative to this file:\n\
+         # roots = [\"vendor-root.pem\"]\n{}",
+        file.to_toml()
+    )
 }
 
 pub fn read_manifest(path: &std::path::Path) -> anyhow::Result<Manifest> {
