@@ -9,7 +9,8 @@
 //! - [`keys`]: Ed25519 author keys as PKCS#8 / SPKI PEM, readable by `openssl pkey`.
 //! - [`bundle`]: the signed bundle (COSE_Sign1, RFC 9052) and its verification.
 //! - [`evidence`]: attestation evidence — EAT claims (RFC 9711) in a COSE_Sign1 with an X.509
-//!   chain; [`mod@verify`]: the relying party's verifier and [`VerifierPolicy`].
+//!   chain; [`mod@verify`]: the relying party's verifier and [`VerifierPolicy`]; [`policy`]: the
+//!   same policy read from a TOML verifier policy file.
 //! - [`receipt`]: signed execution receipts and their verification.
 //! - [`trust`]: [`TrustedRoots`], the pinned roots parsed once, with the platform chains already
 //!   validated under them (for a relying party that verifies many tokens).
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod manifest;
 #[cfg(feature = "platform")]
 pub mod platform;
+pub mod policy;
 pub mod receipt;
 pub mod tls;
 pub mod trust;
@@ -45,6 +47,7 @@ pub use keys::{AuthorKey, AuthorPublicKey, KeyError};
 pub use manifest::{Capability, GuestKind, Limits, Manifest, ManifestError};
 #[cfg(feature = "platform")]
 pub use platform::{AttestationKey, PlatformError, VendorCa};
+pub use policy::{PolicyError, PolicyFile};
 pub use receipt::{verify_receipt, Outcome, ReceiptClaims, VerifiedReceipt};
 pub use trust::TrustedRoots;
 pub use verify::{verify, VerifiedEvidence, VerifierPolicy, VerifyError};

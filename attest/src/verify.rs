@@ -6,7 +6,10 @@
 //! algorithm allow-list (ES256); the content type and headers; `x5chain`; the chain to a pinned
 //! root at `now` with the attestation-signing EKU; the leaf's TCB extension; the signature over
 //! the exact received bytes; the claims, strictly; the claims against the certificate (TCB,
-//! platform id); and then every policy item.
+//! platform id); and then every policy item (nonce, freshness, debug, measurement, signer,
+//! product, svn, capabilities, platform TCB).
+//!
+//! A policy can also be read from a TOML document: [`crate::policy`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cose;
 use crate::evidence::{Claims, EnclaveKeys};
 use crate::identity::{Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn};
+use crate::manifest::Capability;
 use crate::trust::TrustedRoots;
 
 /// Default oldest acceptable report.
@@ -176,6 +180,12 @@ pub enum VerifyError {
         /// The report's.
         got: u32,
     },
+    /// The enclave is not granted a capability the policy requires.
+    #[error("capability `{0}` is required and not granted")]
+    CapabilityMissing(Capability),
+    /// The enclave is granted a capability the policy forbids.
+    #[error("capability `{0}` is granted and the policy forbids it")]
+    CapabilityForbidden(Capability),
 }
 
 /// What a relying party requires of evidence. Built with chained setters from
@@ -193,6 +203,8 @@ pub struct VerifierPolicy {
     nonce: Option<Vec<u8>>,
     max_age: Duration,
     max_clock_skew: Duration,
+    required_capabilities: Vec<Capability>,
+    forbidden_capabilities: Vec<Capability>,
 }
 
 impl VerifierPolicy {
@@ -215,6 +227,8 @@ impl VerifierPolicy {
             nonce: None,
             max_age: DEFAULT_MAX_AGE,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            required_capabilities: Vec::new(),
+            forbidden_capabilities: Vec::new(),
         }
     }
 
@@ -289,6 +303,30 @@ impl VerifierPolicy {
         self
     }
 
+    /// Refuses an enclave not granted this capability (repeatable: all of them).
+    #[must_use]
+    pub fn require_capability(mut self, capability: Capability) -> Self {
+        self.required_capabilities.push(capability);
+        self
+    }
+
+    /// Refuses an enclave granted this capability (repeatable: any of them), e.g. `log`.
+    #[must_use]
+    pub fn forbid_capability(mut self, capability: Capability) -> Self {
+        self.forbidden_capabilities.push(capability);
+        self
+    }
+
+    /// The measurements accepted (any of them; none means any measurement).
+    pub fn measurements(&self) -> &[Measurement] {
+        &self.measurements
+    }
+
+    /// The signers accepted (any of them; none means any signer).
+    pub fn signers(&self) -> &[SignerId] {
+        &self.signers
+    }
+
     /// The pinned roots (DER).
     pub fn roots(&self) -> &[Vec<u8>] {
         self.roots.ders()
@@ -325,6 +363,7 @@ impl VerifierPolicy {
             return Err(VerifyError::DebugNotAllowed);
         }
         self.check_identity(claims)?;
+        self.check_capabilities(&claims.capabilities)?;
         match self.min_platform_tcb {
             Some(min) if claims.platform_tcb < min => Err(VerifyError::PlatformTcbTooLow {
                 min,
@@ -355,6 +394,19 @@ impl VerifierPolicy {
                 got: claims.svn,
             }),
             _ => Ok(()),
+        }
+    }
+}
+
+impl VerifierPolicy {
+    fn check_capabilities(&self, granted: &[String]) -> Result<(), VerifyError> {
+        let has = |c: &Capability| granted.iter().any(|g| g == c.name());
+        if let Some(c) = self.required_capabilities.iter().find(|c| !has(c)) {
+            return Err(VerifyError::CapabilityMissing(*c));
+        }
+        match self.forbidden_capabilities.iter().find(|c| has(c)) {
+            Some(c) => Err(VerifyError::CapabilityForbidden(*c)),
+            None => Ok(()),
         }
     }
 }
@@ -573,6 +625,28 @@ mod tests {
                 VerifyError::PolicyIncomplete(why)
             );
         }
+    }
+
+    #[test]
+    fn capabilities_required_and_forbidden() {
+        let granted = ["log".to_owned(), "seal".to_owned()];
+        let policy = VerifierPolicy::new(vec![])
+            .require_capability(Capability::Seal)
+            .forbid_capability(Capability::Store);
+        policy.check_capabilities(&granted).unwrap();
+        assert_eq!(
+            policy
+                .clone()
+                .require_capability(Capability::Report)
+                .check_capabilities(&granted),
+            Err(VerifyError::CapabilityMissing(Capability::Report))
+        );
+        assert_eq!(
+            policy
+                .forbid_capability(Capability::Log)
+                .check_capabilities(&granted),
+            Err(VerifyError::CapabilityForbidden(Capability::Log))
+        );
     }
 
     #[test]

@@ -223,10 +223,164 @@ fn verify_refuses_policy_violations() {
     let debug = d.ok(&["measure", "app.wasm", "--manifest", "enclave.toml"]);
     refuse(
         &verify_args(debug.trim(), &[]),
-        "debug enclave not allowed: pass --allow-debug to accept one (a debug enclave's memory \
-         and logs are not confidential)",
+        "debug enclave not allowed: pass --allow-debug (or set allow_debug = true in the policy \
+         file) to accept one (a debug enclave's memory and logs are not confidential)",
     );
     d.ok(&verify_args(debug.trim(), &["--allow-debug"]));
+}
+
+#[test]
+fn verify_with_a_policy_file() {
+    let d = Dir::new();
+    let m = attested(&d);
+    // `inspect --policy` prints a policy that accepts exactly this bundle; its roots are paths
+    // relative to the policy file.
+    let exact = d.ok(&["inspect", "app.enclave", "--policy"]);
+    assert!(
+        exact.contains(&format!("measurements = [\"{m}\"]")),
+        "{exact}"
+    );
+    assert!(exact.contains("allow_debug = false"), "{exact}");
+    std::fs::create_dir(d.path("policies")).unwrap();
+    let policy = |name: &str, text: &str| {
+        d.write(&format!("policies/{name}"), text.as_bytes());
+        format!("policies/{name}")
+    };
+    let exact = policy("exact.toml", &format!("{exact}roots = [\"../root.pem\"]\n"));
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "report.cbor", "--nonce", NONCE];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| d.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let refused = |args: Vec<String>, code: i32| {
+        d.fails(code, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(verify(&["--policy", &exact, "--json"]));
+    assert!(out.contains(&m), "{out}");
+
+    // Flags override the file's keys.
+    let err = refused(verify(&["--policy", &exact, "--min-svn", "2"]), 6);
+    assert_eq!(
+        err,
+        "error: report.cbor refused: svn 1 is below the minimum 2\n"
+    );
+    let other = "ab".repeat(32);
+    let err = refused(verify(&["--policy", &exact, "--measurement", &other]), 6);
+    assert_eq!(
+        err,
+        format!("error: report.cbor refused: measurement mismatch: expected {other}, got {m}\n")
+    );
+    d.ok(&["platform", "init", "--home", "other"]);
+    d.ok(&[
+        "platform",
+        "export-root",
+        "--home",
+        "other",
+        "-o",
+        "other-root.pem",
+    ]);
+    let err = refused(verify(&["--policy", &exact, "--root", "other-root.pem"]), 6);
+    assert_eq!(
+        err,
+        "error: report.cbor refused: attestation certificate is not issued by a trusted root\n"
+    );
+
+    // Several measurements (a rolling upgrade), minimums, capabilities.
+    let rolling = policy(
+        "rolling.toml",
+        &format!(
+            "roots = [\"../root.pem\"]\nmeasurements = [\"{other}\", \"{m}\"]\nmin_tcb = 3\n\
+             max_age = \"1h\"\nforbid_capabilities = [\"log\"]\n"
+        ),
+    );
+    run(verify(&["--policy", &rolling]));
+    let needs_seal = policy(
+        "needs-seal.toml",
+        &format!("roots = [\"../root.pem\"]\nmeasurements = [\"{m}\"]\nrequire_capabilities = [\"seal\"]\n"),
+    );
+    let err = refused(verify(&["--policy", &needs_seal]), 6);
+    assert_eq!(
+        err,
+        "error: report.cbor refused: capability `seal` is required and not granted\n"
+    );
+
+    // An enclave granted `log`, refused by a policy that forbids it.
+    d.write(
+        "log.toml",
+        b"product_id = 1\nsvn = 1\ndebug = false\ncapabilities = [\"log\"]\n",
+    );
+    d.ok(&[
+        "sign",
+        "--key",
+        "author.key",
+        "--manifest",
+        "log.toml",
+        "app.wasm",
+        "-o",
+        "log.enclave",
+    ]);
+    d.ok(&["attest", "log.enclave", "--nonce", NONCE, "-o", "log.cbor"]);
+    let signer_policy = policy(
+        "signer.toml",
+        &d.ok(&["inspect", "log.enclave", "--policy"])
+            .lines()
+            .filter(|l| {
+                !["measurements", "require", "forbid"]
+                    .iter()
+                    .any(|key| l.starts_with(key))
+            })
+            .map(|l| format!("{l}\n"))
+            .chain(["roots = [\"../root.pem\"]\nforbid_capabilities = [\"log\"]\n".to_owned()])
+            .collect::<String>(),
+    );
+    let err = d.fails(
+        6,
+        &[
+            "verify",
+            "log.cbor",
+            "--nonce",
+            NONCE,
+            "--policy",
+            &signer_policy,
+        ],
+    );
+    assert_eq!(
+        err,
+        "error: log.cbor refused: capability `log` is granted and the policy forbids it\n"
+    );
+    // The flag replaces the file's list: `log` is no longer forbidden.
+    d.ok(&[
+        "verify",
+        "log.cbor",
+        "--nonce",
+        NONCE,
+        "--policy",
+        &signer_policy,
+        "--forbid-capability",
+        "store",
+    ]);
+
+    // Unknown keys and bad values are refused with the file and line.
+    let typo = policy(
+        "typo.toml",
+        "roots = [\"../root.pem\"]\nmeasurement = [\"00\"]\n",
+    );
+    let err = refused(verify(&["--policy", &typo]), 1);
+    assert!(
+        err.starts_with(&format!(
+            "error: in verifier policy {typo}: invalid verifier policy: line 2, column 1: unknown field `measurement`"
+        )),
+        "{err}"
+    );
+    let no_roots = policy("no-roots.toml", &format!("measurements = [\"{m}\"]\n"));
+    let err = refused(verify(&["--policy", &no_roots]), 1);
+    assert_eq!(
+        err,
+        "error: no trusted root certificate: pass --root FILE or list `roots` in the policy file\n"
+    );
+    let err = d.fails(2, &["verify", "report.cbor", "--nonce", NONCE]);
+    assert!(err.contains("--root <FILE>"), "{err}");
 }
 
 #[test]

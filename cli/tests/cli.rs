@@ -228,7 +228,156 @@ fn tampered_bundles_are_refused_with_exit_code_3() {
     }
     d.write("evil.enclave", &bytes[..bytes.len() - 1]);
     let err = d.fails(3, &["inspect", "evil.enclave"]);
-    assert!(err.contains("not a signed enclave bundle"), "{err}");
+    assert!(
+        err.contains("not an enclave bundle (expected [envelope, module])"),
+        "{err}"
+    );
+}
+
+/// Signing with a key kept elsewhere: `sign --digest-only` writes the bytes to sign, openssl
+/// signs them (Ed25519, PureEdDSA), `sign --attach` assembles the bundle; it is the bundle the
+/// one-step `sign` makes.
+#[test]
+fn offline_signing_with_openssl() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: openssl is not installed");
+        return;
+    }
+    let d = Dir::new();
+    d.signed(ECHO);
+    let sign = |extra: &[&'static str]| {
+        let mut args = vec!["sign", "app.wasm", "--manifest", "enclave.toml"];
+        args.extend_from_slice(extra);
+        args
+    };
+    let out = d.ok(&sign(&[
+        "--digest-only",
+        "--pubkey",
+        "author.pub",
+        "-o",
+        "tbs.bin",
+        "--json",
+    ]));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let tbs = std::fs::read(d.path("tbs.bin")).unwrap();
+    assert_eq!(json["to_be_signed_bytes"], tbs.len());
+    assert!(tbs.len() < 1024, "{} bytes to sign", tbs.len());
+    let openssl = std::process::Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            "author.key",
+            "-in",
+            "tbs.bin",
+            "-out",
+            "sig.bin",
+        ])
+        .current_dir(d.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    d.ok(&sign(&[
+        "--attach",
+        "sig.bin",
+        "--pubkey",
+        "author.pub",
+        "-o",
+        "offline.enclave",
+    ]));
+    // Ed25519 is deterministic: the same bundle as the one-step `sign`.
+    assert_eq!(
+        std::fs::read(d.path("offline.enclave")).unwrap(),
+        std::fs::read(d.path("app.enclave")).unwrap()
+    );
+    let out = d.ok(&["run", "offline.enclave", "-i", "enclave.toml"]);
+    assert!(out.contains("product_id = 1"), "{out}");
+
+    // A signature over other bytes, or by another key, is refused and nothing is written.
+    let mut sig = std::fs::read(d.path("sig.bin")).unwrap();
+    sig[10] ^= 1;
+    d.write("bad.sig", &sig);
+    let err = d.fails(
+        3,
+        &sign(&[
+            "--attach",
+            "bad.sig",
+            "--pubkey",
+            "author.pub",
+            "-o",
+            "bad.enclave",
+        ]),
+    );
+    assert_eq!(
+        err,
+        "error: refusing the signature in bad.sig (it must be the Ed25519 signature by the key of \
+         author.pub over what --digest-only writes for this module and manifest): bad signature\n"
+    );
+    assert!(!d.path("bad.enclave").exists());
+    d.ok(&["keygen", "--out", "other.key"]);
+    d.fails(
+        3,
+        &sign(&[
+            "--attach",
+            "sig.bin",
+            "--pubkey",
+            "other.pub",
+            "-o",
+            "bad.enclave",
+        ]),
+    );
+    d.write("enclave.toml", b"product_id = 2\nsvn = 1\ndebug = false\n");
+    d.fails(
+        3,
+        &sign(&[
+            "--attach",
+            "sig.bin",
+            "--pubkey",
+            "author.pub",
+            "-o",
+            "bad.enclave",
+        ]),
+    );
+    assert!(!d.path("bad.enclave").exists());
+    // --key with --pubkey, --digest-only without --pubkey: usage errors.
+    d.fails(
+        2,
+        &sign(&["--key", "author.key", "--pubkey", "author.pub", "-o", "x"]),
+    );
+    d.fails(2, &sign(&["--digest-only", "-o", "x"]));
+}
+
+#[test]
+fn format_1_bundles_are_refused_with_how_to_re_sign() {
+    let d = Dir::new();
+    // A format-1 bundle's shape: tag 18, [protected {1: -8, 3: content type}, {}, payload,
+    // signature], encoded by hand.
+    let content_type = b"application/vnd.enclave.bundle.v1+cbor";
+    let mut protected = vec![0xa2, 0x01, 0x27, 0x03, 0x78, content_type.len() as u8];
+    protected.extend_from_slice(content_type);
+    let mut old = vec![0xd2, 0x84, 0x58, protected.len() as u8];
+    old.extend_from_slice(&protected);
+    old.extend_from_slice(&[0xa0, 0x48]);
+    old.extend_from_slice(&[0; 8]);
+    old.extend_from_slice(&[0x58, 0x40]);
+    old.extend_from_slice(&[0; 64]);
+    d.write("old.enclave", &old);
+    let err = d.fails(3, &["inspect", "old.enclave"]);
+    assert_eq!(
+        err,
+        "error: refusing bundle old.enclave: this bundle is format 1, which this version of \
+         enclave no longer reads: sign the module again (`enclave sign --key KEY --manifest \
+         enclave.toml MODULE -o BUNDLE`) to make a format 2 bundle\n"
+    );
 }
 
 #[test]

@@ -106,6 +106,43 @@ fn serve_and_call_complete_a_confidential_request() {
     );
     assert!(stderr.contains("evidence was refused"), "{stderr}");
     assert!(!d.path("other.txt").exists());
+    // The same policy from a verifier policy file; one that forbids a capability the enclave
+    // lacks passes, one that requires a capability it lacks is refused before anything is sent.
+    d.write(
+        "policy.toml",
+        format!(
+            "roots = [\"root.pem\"]\nmeasurements = [\"{m}\"]\nforbid_capabilities = [\"log\"]\n"
+        )
+        .as_bytes(),
+    );
+    let by_file = |out: &'static str, extra: &[&'static str]| {
+        let mut args = vec![
+            "call",
+            served.url.as_str(),
+            "--policy",
+            "policy.toml",
+            "--input",
+            "secret.txt",
+            "-o",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    d.ok(&by_file("by-file.txt", &[]));
+    assert_eq!(
+        std::fs::read(d.path("by-file.txt")).unwrap(),
+        b"the quarterly numbers"
+    );
+    let stderr = d.fails(
+        6,
+        &by_file("needs-seal.txt", &["--require-capability", "seal"]),
+    );
+    assert!(
+        stderr.contains("capability `seal` is required and not granted"),
+        "{stderr}"
+    );
+    assert!(!d.path("needs-seal.txt").exists());
     // No server there: exit 1 with the reason.
     let stderr = d.fails(
         1,

@@ -136,8 +136,10 @@ fn bundles(seeds: &mut Seeds) -> Result<()> {
         for (j, module) in modules.iter().enumerate() {
             let bundle = attest::bundle::sign(author, m, module)?;
             seeds.add_moded("bundle", &format!("bundle-{i}-{j}"), 0, &bundle)?;
-            let payload = enclave_fuzz::cose_payload(&bundle).ok_or("bundle payload")?;
-            seeds.add_moded("bundle", &format!("payload-{i}-{j}"), 1, &payload)?;
+            if j == 0 {
+                let manifest = enclave_fuzz::bundle_manifest(&bundle).ok_or("bundle manifest")?;
+                seeds.add_moded("bundle", &format!("manifest-{i}"), 1, &manifest)?;
+            }
         }
     }
     Ok(())

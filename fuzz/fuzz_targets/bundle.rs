@@ -1,8 +1,9 @@
 //! `attest::bundle::verify` on arbitrary bytes.
 //!
-//! Mode byte (first byte) even: the rest is a bundle as received. Odd: the rest is a bundle
-//! *payload*, signed here with the fixture author key, so the fuzzer gets past the signature into
-//! the strict CBOR decoder, the manifest checks and the measurement.
+//! Mode byte (first byte) even: the rest is a bundle as received. Odd: the rest is a bundle's
+//! *manifest* bytes, put in an envelope signed here with the fixture author key, so the fuzzer
+//! gets past the signature and the module digest into the strict CBOR decoder, the manifest
+//! checks and the measurement.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let bytes = if mode & 1 == 0 {
         rest.to_vec()
     } else {
-        enclave_fuzz::sign_bundle_payload(rest)
+        enclave_fuzz::sign_bundle_manifest(rest)
     };
     let Ok(bundle) = attest::bundle::verify(&bytes) else {
         return;

@@ -169,25 +169,66 @@ pub fn sign_token(payload: &[u8]) -> Vec<u8> {
         .expect("a COSE_Sign1 encodes")
 }
 
-/// Wraps `payload` in a bundle envelope signed by the fixture author (EdDSA, the bundle content
-/// type and signer key header), so that a fuzzed bundle payload reaches the payload decoder.
-pub fn sign_bundle_payload(payload: &[u8]) -> Vec<u8> {
+/// The module every mode-1 bundle input carries beside its envelope.
+pub const BUNDLE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+/// A format-2 bundle whose envelope, signed by the fixture author (EdDSA, every header a bundle
+/// needs), carries `manifest` as its manifest bytes, over [`BUNDLE_MODULE`]: so that a fuzzed
+/// manifest reaches the strict manifest decoder behind the signature.
+pub fn sign_bundle_manifest(manifest: &[u8]) -> Vec<u8> {
+    use attest::bundle as b;
     let key = &fixtures().author;
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::EdDSA)
-        .content_type(attest::bundle::CONTENT_TYPE.to_owned())
+        .value(b::TYP_LABEL, Value::Text(b::BUNDLE_TYPE.to_owned()))
+        .value(b::PAYLOAD_HASH_ALG_LABEL, Value::Integer(b::SHA256_ALG.into()))
         .value(
-            attest::bundle::SIGNER_SPKI_LABEL,
+            b::PREIMAGE_CONTENT_TYPE_LABEL,
+            Value::Text(b::MODULE_CONTENT_TYPE.to_owned()),
+        )
+        .value(
+            b::SIGNER_SPKI_LABEL,
             Value::Bytes(key.public_key().spki_der()),
         )
+        .value(b::MANIFEST_LABEL, Value::Bytes(manifest.to_vec()))
         .build();
-    CoseSign1Builder::new()
+    let envelope = CoseSign1Builder::new()
         .protected(protected)
-        .payload(payload.to_vec())
+        .payload(attest::ModuleDigest::of(BUNDLE_MODULE).as_bytes().to_vec())
         .create_signature(&[], |tbs| key.sign(tbs).to_vec())
         .build()
         .to_tagged_vec()
-        .expect("a COSE_Sign1 encodes")
+        .expect("a COSE_Sign1 encodes");
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(
+        &Value::Array(vec![
+            Value::Bytes(envelope),
+            Value::Bytes(BUNDLE_MODULE.to_vec()),
+        ]),
+        &mut out,
+    )
+    .expect("a bundle encodes");
+    out
+}
+
+/// The manifest bytes in a bundle's envelope header, for seeds of the "signed manifest" mode.
+pub fn bundle_manifest(bundle: &[u8]) -> Option<Vec<u8>> {
+    let Ok(Value::Array(items)) = ciborium::de::from_reader::<Value, _>(bundle) else {
+        return None;
+    };
+    let Some(Value::Bytes(envelope)) = items.first() else {
+        return None;
+    };
+    let sign1 = coset::CoseSign1::from_tagged_slice(envelope).ok()?;
+    sign1
+        .protected
+        .header
+        .rest
+        .into_iter()
+        .find_map(|(label, value)| match (label, value) {
+            (coset::Label::Int(attest::bundle::MANIFEST_LABEL), Value::Bytes(m)) => Some(m),
+            _ => None,
+        })
 }
 
 /// The payload of a COSE_Sign1 (tagged or not), for seeds of the "signed payload" modes.

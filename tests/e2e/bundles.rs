@@ -33,13 +33,15 @@ fn truncated_and_extended_bundles_are_refused() {
     for len in (0..bytes.len()).step_by(97) {
         assert!(matches!(
             Enclave::load(&bytes[..len], &[]),
-            Err(LoadError::Bundle(BundleError::NotCoseSign1(_)))
+            Err(LoadError::Bundle(BundleError::NotABundle(_)))
         ));
     }
     let mut long = bytes.clone();
     long.extend_from_slice(b"garbage");
     assert!(matches!(
         Enclave::load(&long, &[]),
-        Err(LoadError::Bundle(BundleError::NotCoseSign1(_)))
+        Err(LoadError::Bundle(BundleError::NotABundle(
+            attest::cbor::CborError::TrailingBytes { count: 7, .. }
+        )))
     ));
 }

@@ -91,6 +91,54 @@ fn cose_swaps(a: &[u8], b: &[u8], refused: impl Fn(&[u8]) -> bool) -> usize {
     swaps
 }
 
+/// The two items of a bundle: the envelope (a tagged COSE_Sign1, as bytes) and the module.
+fn bundle_items(bytes: &[u8]) -> [Vec<u8>; 2] {
+    match ciborium::from_reader::<Value, _>(bytes).unwrap() {
+        Value::Array(items) => match <[Value; 2]>::try_from(items) {
+            Ok([Value::Bytes(envelope), Value::Bytes(module)]) => [envelope, module],
+            other => panic!("not [envelope, module]: {other:?}"),
+        },
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn bundle_of(envelope: Vec<u8>, module: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(
+        &Value::Array(vec![Value::Bytes(envelope), Value::Bytes(module)]),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// Swaps between two valid bundles: the module, the whole envelope, and each field of the
+/// envelope that differs.
+fn bundle_swaps(a: &[u8], b: &[u8], refused: impl Fn(&[u8]) -> bool) -> usize {
+    let [a_envelope, a_module] = bundle_items(a);
+    let [b_envelope, b_module] = bundle_items(b);
+    assert!(
+        refused(&bundle_of(a_envelope.clone(), b_module)),
+        "module swap accepted"
+    );
+    assert!(
+        refused(&bundle_of(b_envelope.clone(), a_module.clone())),
+        "envelope swap accepted"
+    );
+    let mut swaps = 2;
+    for i in 0..4 {
+        if cose_fields(&a_envelope)[i] != cose_fields(&b_envelope)[i] {
+            let envelope = cose_swap(&a_envelope, &b_envelope, i);
+            assert!(
+                refused(&bundle_of(envelope, a_module.clone())),
+                "envelope field {i} swap accepted"
+            );
+            swaps += 1;
+        }
+    }
+    swaps
+}
+
 #[test]
 fn every_artifact_refuses_every_mutation() {
     let h = Harness::new().unwrap();
@@ -109,7 +157,7 @@ fn every_artifact_refuses_every_mutation() {
         )
     };
     let mut tally = mutate(&wordcount_bundle, 400, bundle_refused);
-    tally.swaps = cose_swaps(&wordcount_bundle, &stats_bundle, bundle_refused);
+    tally.swaps = bundle_swaps(&wordcount_bundle, &stats_bundle, bundle_refused);
     tally.print("bundle");
 
     // Evidence.
@@ -313,7 +361,7 @@ fn attack_helpers_return_the_runtime_errors() {
     other[WORDCOUNT.len() / 2] ^= 1;
     assert!(matches!(
         attacks::swap_module(&h, &bundle, WORDCOUNT, &other),
-        Some(LoadError::Bundle(attest::BundleError::BadSignature))
+        Some(LoadError::Bundle(attest::BundleError::ModuleMismatch))
     ));
     let old = h.attest(&enclave, &h.nonce()).unwrap();
     assert!(matches!(

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use attest::policy::PolicyFile;
 use attest::verify::{VerifiedEvidence, VerifierPolicy, VerifyError};
-use attest::{Measurement, ProductId, SignerId, Svn};
+use attest::{Capability, Measurement, ProductId, Svn};
 use enclave_runtime::Enclave;
 
 use super::exit::Explained;
@@ -102,24 +103,31 @@ impl PolicyArgs {
         let bytes = read_capped(path, attest::cose::MAX_TOKEN_BYTES as u64, "evidence")?;
         let policy = self.policy()?;
         attest::verify::verify(&bytes, &policy, SystemTime::now())
-            .map_err(|error| self.trust.explain(error))
+            .map_err(|error| self.trust.explain(error, &policy))
             .with_context(|| format!("{} refused", path.display()))
     }
 }
 
 /// What a relying party trusts, whatever the nonce: the pinned roots and the enclaves it accepts.
-/// `call` takes it alone (it makes its own nonces).
+/// `call` takes it alone (it makes its own nonces). A policy file (`--policy`) says the same as
+/// these flags; a flag given beside it replaces the file's value for that key.
 #[derive(Debug, clap::Args)]
 pub struct TrustArgs {
-    /// The vendor root certificate(s) to trust (PEM). Repeatable.
-    #[arg(long = "root", required = true, value_name = "FILE")]
+    /// A verifier policy file (TOML; docs/formats.md, "Verifier policy file"): roots, accepted
+    /// measurements or signer, minimum svn and TCB, debug, maximum age, required and forbidden
+    /// capabilities. Flags given beside it override its keys.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The vendor root certificate(s) to trust (PEM). Repeatable; required unless the policy
+    /// file names them.
+    #[arg(long = "root", required_unless_present = "policy", value_name = "FILE")]
     pub roots: Vec<PathBuf>,
-    /// Accept this measurement. Repeatable; at least one --measurement, --measurement-from or
-    /// --signer is required.
+    /// Accept this measurement. Repeatable; at least one --measurement, --measurement-from,
+    /// --signer or --policy is required.
     #[arg(
         long = "measurement",
         value_name = "HEX",
-        required_unless_present_any = ["signers", "measurement_from"]
+        required_unless_present_any = ["signers", "measurement_from", "policy"]
     )]
     pub measurements: Vec<Measurement>,
     /// Accept the measurement of this signed bundle (the one you reviewed, or built and signed
@@ -141,17 +149,18 @@ pub struct TrustArgs {
     /// Accept a debug enclave (refused by default: its memory and logs are not confidential).
     #[arg(long)]
     pub allow_debug: bool,
-    /// Refuse evidence older than this (e.g. 30s, 5m, 1h).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub max_age: Duration,
+    /// Refuse evidence older than this (e.g. 30s, 5m, 1h) [default: 5m].
+    #[arg(long, value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+    /// Refuse an enclave not granted this capability (e.g. seal). Repeatable.
+    #[arg(long = "require-capability", value_name = "NAME", value_parser = parse_capability)]
+    pub require_capabilities: Vec<Capability>,
+    /// Refuse an enclave granted this capability (e.g. log). Repeatable.
+    #[arg(long = "forbid-capability", value_name = "NAME", value_parser = parse_capability)]
+    pub forbid_capabilities: Vec<Capability>,
 }
 
 impl TrustArgs {
-    /// The pinned roots (DER).
-    pub fn roots(&self) -> anyhow::Result<Vec<Vec<u8>>> {
-        Self::roots_from(&self.roots)
-    }
-
     /// Root certificates (DER) from PEM files.
     pub fn roots_from(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
         let mut roots = Vec::new();
@@ -165,70 +174,101 @@ impl TrustArgs {
         Ok(roots)
     }
 
-    /// Whether a measurement is expected (given, or taken from a bundle).
+    /// Whether a measurement is expected (given, taken from a bundle, or in the policy file).
     pub fn expects_measurement(&self) -> bool {
-        !self.measurements.is_empty() || !self.measurement_from.is_empty()
+        !self.measurements.is_empty()
+            || !self.measurement_from.is_empty()
+            || self
+                .policy_file()
+                .is_ok_and(|(file, _)| !file.measurements.is_empty())
     }
 
-    /// The measurements to accept: those given and those of the bundles given.
-    fn expected_measurements(&self) -> anyhow::Result<Vec<Measurement>> {
-        let mut expected = self.measurements.clone();
-        for path in &self.measurement_from {
-            expected.push(super::author::read_bundle(path)?.measurement());
+    /// The policy file, if any, and the paths of its roots resolved against its directory.
+    fn policy_file(&self) -> anyhow::Result<(PolicyFile, Vec<PathBuf>)> {
+        let Some(path) = &self.policy else {
+            return Ok((PolicyFile::default(), Vec::new()));
+        };
+        let file = PolicyFile::from_toml(&read_text(path, "verifier policy")?)
+            .with_context(|| format!("in verifier policy {}", path.display()))?;
+        let dir = path.parent().unwrap_or(std::path::Path::new(""));
+        let roots = file.roots().iter().map(|r| dir.join(r)).collect();
+        Ok((file, roots))
+    }
+
+    /// The policy file with every flag given replacing the file's value, and the root files to
+    /// read.
+    fn merged(&self) -> anyhow::Result<(PolicyFile, Vec<PathBuf>)> {
+        let (mut file, mut roots) = self.policy_file()?;
+        if !self.roots.is_empty() {
+            roots.clone_from(&self.roots);
         }
-        Ok(expected)
-    }
-
-    fn expected_signers(&self) -> anyhow::Result<Vec<SignerId>> {
-        self.signers.iter().map(|s| parse_signer(s)).collect()
+        let mut measurements = self.measurements.clone();
+        for path in &self.measurement_from {
+            measurements.push(super::author::read_bundle(path)?.measurement());
+        }
+        if !measurements.is_empty() {
+            file.measurements = measurements;
+        }
+        if !self.signers.is_empty() {
+            file.signers = self
+                .signers
+                .iter()
+                .map(|s| parse_signer(s))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        file.product_id = self.product_id.map(ProductId).or(file.product_id);
+        file.min_svn = self.min_svn.map(Svn).or(file.min_svn);
+        file.min_tcb = self.min_tcb.or(file.min_tcb);
+        if self.allow_debug {
+            file.allow_debug = Some(true);
+        }
+        file.max_age = self.max_age.or(file.max_age);
+        if !self.require_capabilities.is_empty() {
+            file.require_capabilities
+                .clone_from(&self.require_capabilities);
+        }
+        if !self.forbid_capabilities.is_empty() {
+            file.forbid_capabilities
+                .clone_from(&self.forbid_capabilities);
+        }
+        Ok((file, roots))
     }
 
     /// The verifier policy, without a nonce.
     pub fn policy(&self) -> anyhow::Result<VerifierPolicy> {
-        let mut policy = VerifierPolicy::new(self.roots()?)
-            .allow_debug(self.allow_debug)
-            .max_age(self.max_age);
-        for m in self.expected_measurements()? {
-            policy = policy.measurement(m);
+        let (file, roots) = self.merged()?;
+        if roots.is_empty() {
+            anyhow::bail!(
+                "no trusted root certificate: pass --root FILE or list `roots` in the policy file"
+            );
         }
-        for s in self.expected_signers()? {
-            policy = policy.signer(s);
-        }
-        if let Some(p) = self.product_id {
-            policy = policy.product_id(ProductId(p));
-        }
-        if let Some(s) = self.min_svn {
-            policy = policy.min_svn(Svn(s));
-        }
-        if let Some(t) = self.min_tcb {
-            policy = policy.min_platform_tcb(t);
-        }
-        Ok(policy)
+        let roots = Self::roots_from(&roots)?;
+        Ok(file.into_policy(roots)?)
     }
 
     /// A refusal worded with what the library does not know: what was expected, and the flag
     /// that accepts a debug enclave.
-    pub fn explain(&self, error: VerifyError) -> anyhow::Error {
+    pub fn explain(&self, error: VerifyError, policy: &VerifierPolicy) -> anyhow::Error {
         let list = |items: Vec<String>| items.join(" or ");
         let message = match &error {
             VerifyError::DebugNotAllowed => format!(
-                "{error}: pass --allow-debug to accept one (a debug enclave's memory and logs \
-                 are not confidential)"
+                "{error}: pass --allow-debug (or set allow_debug = true in the policy file) to \
+                 accept one (a debug enclave's memory and logs are not confidential)"
             ),
-            VerifyError::MeasurementMismatch { got } => match self.expected_measurements() {
-                Ok(expected) => format!(
-                    "measurement mismatch: expected {}, got {got}",
-                    list(expected.iter().map(ToString::to_string).collect())
-                ),
-                Err(_) => return error.into(),
-            },
-            VerifyError::SignerMismatch { got } => match self.expected_signers() {
-                Ok(expected) => format!(
-                    "signer mismatch: expected {}, got {got}",
-                    list(expected.iter().map(ToString::to_string).collect())
-                ),
-                Err(_) => return error.into(),
-            },
+            VerifyError::MeasurementMismatch { got } => format!(
+                "measurement mismatch: expected {}, got {got}",
+                list(
+                    policy
+                        .measurements()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                )
+            ),
+            VerifyError::SignerMismatch { got } => format!(
+                "signer mismatch: expected {}, got {got}",
+                list(policy.signers().iter().map(ToString::to_string).collect())
+            ),
             _ => return error.into(),
         };
         Explained {
@@ -237,6 +277,17 @@ impl TrustArgs {
         }
         .into()
     }
+}
+
+/// A capability by its manifest name.
+fn parse_capability(text: &str) -> Result<Capability, String> {
+    Capability::ALL
+        .into_iter()
+        .find(|c| c.name() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+            format!("unknown capability {text:?} (one of {})", names.join(", "))
+        })
 }
 
 #[derive(Debug, clap::Args)]
@@ -363,27 +414,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 /// `30s`, `5m`, `2h`, `1d`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 1h"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
-            ))
-        }
-    };
-    n.checked_mul(scale)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    attest::policy::parse_duration(text)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! The author's commands: `keygen`, `sign`, `measure`, `inspect`.
+//! The author's commands: `keygen`, `sign` (in one step, or in two around a key kept elsewhere:
+//! `--digest-only`, then `--attach`), `measure`, `inspect`.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use attest::bundle::{self, VerifiedBundle, MAX_BUNDLE_BYTES};
-use attest::{AuthorKey, Manifest, ModuleDigest};
+use attest::bundle::{self, UnsignedBundle, VerifiedBundle, MAX_BUNDLE_BYTES};
+use attest::policy::PolicyFile;
+use attest::{AuthorKey, AuthorPublicKey, Capability, Manifest, ModuleDigest};
 use enclave_platform::files::{write_atomic, Visibility};
 use enclave_runtime::{describe_module, Enclave};
 
@@ -64,12 +66,31 @@ pub struct SignArgs {
     /// The wasm module to sign.
     module: PathBuf,
     /// The author's private key (PKCS#8 PEM); refused if group or others can access it.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present_any = ["digest_only", "attach"],
+        conflicts_with_all = ["digest_only", "attach", "pubkey"]
+    )]
+    key: Option<PathBuf>,
+    /// The author's public key (SPKI PEM, from `keygen`), for signing elsewhere with
+    /// --digest-only and --attach.
     #[arg(long, value_name = "FILE")]
-    key: PathBuf,
+    pubkey: Option<PathBuf>,
+    /// Write only the bytes to sign (the COSE Sig_structure, a few hundred bytes) to --output,
+    /// for a key kept in an HSM or on an offline machine; then sign them there with Ed25519
+    /// (e.g. `openssl pkeyutl -sign -rawin`) and assemble the bundle with --attach.
+    #[arg(long, requires = "pubkey", conflicts_with = "attach")]
+    digest_only: bool,
+    /// Assemble the bundle from this signature (64 raw bytes, Ed25519 over the bytes
+    /// --digest-only wrote for the same module, manifest and public key); refused unless it
+    /// verifies.
+    #[arg(long, value_name = "SIG", requires = "pubkey")]
+    attach: Option<PathBuf>,
     /// The enclave manifest (TOML).
     #[arg(long)]
     manifest: PathBuf,
-    /// Where to write the bundle.
+    /// Where to write the bundle (or, with --digest-only, the bytes to sign).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
     /// Print JSON.
@@ -79,16 +100,42 @@ pub struct SignArgs {
     force: ForceArg,
 }
 
+/// Largest signature file read by `--attach` (an Ed25519 signature is 64 bytes).
+const MAX_SIGNATURE_FILE: u64 = 1024;
+
 pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
-    let key = AuthorKey::from_pkcs8_pem(&read_private_key(&args.key, "author key")?)
-        .with_context(|| format!("cannot use key {}", args.key.display()))?;
     let manifest = read_manifest(&args.manifest)?;
     let module = read_module(&args.module)?;
-    let bytes = bundle::sign(&key, &manifest, &module)?;
+    let bytes = match (&args.key, &args.pubkey) {
+        (Some(key_path), _) => {
+            let key = AuthorKey::from_pkcs8_pem(&read_private_key(key_path, "author key")?)
+                .with_context(|| format!("cannot use key {}", key_path.display()))?;
+            bundle::sign(&key, &manifest, &module)?
+        }
+        (None, Some(pubkey)) => {
+            let public = AuthorPublicKey::from_spki_pem(&read_text(pubkey, "public key")?)
+                .with_context(|| format!("cannot use public key {}", pubkey.display()))?;
+            let unsigned = UnsignedBundle::new(&public, &manifest, &module)?;
+            let Some(sig_path) = &args.attach else {
+                return write_to_be_signed(args, &unsigned.to_be_signed(), &module);
+            };
+            let signature = read_capped(sig_path, MAX_SIGNATURE_FILE, "signature")?;
+            unsigned.attach(&signature).with_context(|| {
+                format!(
+                    "refusing the signature in {} (it must be the Ed25519 signature by the key of \
+                     {} over what --digest-only writes for this module and manifest)",
+                    sig_path.display(),
+                    pubkey.display()
+                )
+            })?
+        }
+        (None, None) => anyhow::bail!("--key or --pubkey is required"),
+    };
     // Refuse to sign what the runtime would refuse to load: invalid wasm, imports outside the
     // granted ABI, missing exports.
-    let enclave = Enclave::load(&bytes, &[key.public_key().signer_id()])
-        .context("the runtime would refuse this module")?;
+    let signer = bundle::verify(&bytes)?.signer_id();
+    let enclave =
+        Enclave::load(&bytes, &[signer]).context("the runtime would refuse this module")?;
     write_atomic(
         &args.output,
         &bytes,
@@ -111,6 +158,39 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
     println!("bundle:      {}", args.output.display());
     println!("measurement: {}", bundle.measurement());
     println!("signer id:   {}", bundle.signer_id());
+    Ok(())
+}
+
+/// `sign --digest-only`: writes the bytes to sign.
+fn write_to_be_signed(args: &SignArgs, tbs: &[u8], module: &[u8]) -> anyhow::Result<()> {
+    write_atomic(
+        &args.output,
+        tbs,
+        Visibility::Public,
+        args.force.overwrite(),
+    )
+    .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let digest = ModuleDigest::of(module);
+    if args.json {
+        let json = serde_json::json!({
+            "to_be_signed": args.output.display().to_string(),
+            "to_be_signed_bytes": tbs.len(),
+            "module_digest": digest.to_string(),
+        });
+        println!("{json:#}");
+        return Ok(());
+    }
+    println!(
+        "to be signed: {} ({} bytes)",
+        args.output.display(),
+        tbs.len()
+    );
+    println!("module:       {digest}");
+    println!(
+        "sign it with Ed25519 (e.g. openssl pkeyutl -sign -rawin -inkey KEY -in {} -out SIG), \
+         then: enclave sign --attach SIG --pubkey ... --manifest ... MODULE -o BUNDLE",
+        args.output.display()
+    );
     Ok(())
 }
 
@@ -149,10 +229,19 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Print a verifier policy file (TOML) that accepts exactly this bundle: its measurement,
+    /// signer, product, svn, debug setting and capabilities. Add the vendor roots (`roots`, or
+    /// `--root` beside `--policy`) before using it.
+    #[arg(long, conflicts_with = "json")]
+    policy: bool,
 }
 
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let bundle = read_bundle(&args.bundle)?;
+    if args.policy {
+        print!("{}", exact_policy(&bundle, &args.bundle));
+        return Ok(());
+    }
     let interface = describe_module(bundle.module())?;
     let m = bundle.manifest();
     let l = &m.limits;
@@ -214,6 +303,35 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     println!("exports:");
     interface.exports.iter().for_each(|e| println!("  {e}"));
     Ok(())
+}
+
+/// A verifier policy file accepting exactly `bundle`, with a comment naming where it came from.
+fn exact_policy(bundle: &VerifiedBundle, path: &std::path::Path) -> String {
+    let m = bundle.manifest();
+    let granted: Vec<Capability> = m.capabilities.iter().copied().collect();
+    let file = PolicyFile {
+        measurements: vec![bundle.measurement()],
+        signers: vec![bundle.signer_id()],
+        product_id: Some(m.product_id),
+        min_svn: Some(m.svn),
+        allow_debug: Some(m.debug),
+        require_capabilities: granted.clone(),
+        forbid_capabilities: Capability::ALL
+            .into_iter()
+            .filter(|c| c.applies_to(m.kind) && !granted.contains(c))
+            .collect(),
+        ..PolicyFile::default()
+    };
+    let name = path
+        .file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy();
+    format!(
+        "# Verifier policy accepting exactly the bundle {name:?} (enclave inspect --policy).\n\
+         # Add the vendor root certificate(s), paths relative to this file:\n\
+         # roots = [\"vendor-root.pem\"]\n{}",
+        file.to_toml()
+    )
 }
 
 pub fn read_manifest(path: &std::path::Path) -> anyhow::Result<Manifest> {
