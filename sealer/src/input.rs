@@ -166,6 +166,10 @@ pub(crate) fn seal_with<R: Read, W: Write>(
     mut out: W,
 ) -> Result<ClientContext, SealError> {
     let suite = options.suite;
+    // Refused before a byte is written.
+    if chunk_count(plaintext_len) > suite.max_chunks() {
+        return Err(SealError::TooManyChunks);
+    }
     let bound = encode_bound(target, suite, plaintext_len);
     let public = <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target.public_key.as_bytes())
         .map_err(|_| SealError::InvalidPublicKey)?;
@@ -629,6 +633,41 @@ mod tests {
         assert_eq!(sealed[118..130], [0, 0, 0, 0, 0, 0, 0, 3, 0, 1, 0, 0]);
     }
 
+    #[test]
+    fn aes_gcm_inputs_of_more_than_2_to_the_24_chunks_are_refused_both_ways() {
+        let len = (1u64 << 24) * CHUNK_LEN as u64 + 1;
+        let aes = SealOptions {
+            suite: AeadSuite::Aes256Gcm,
+            workers: 1,
+        };
+        let mut out = Vec::new();
+        let sealed = seal_with(
+            &mut TestEntropy(3),
+            &target(),
+            aes,
+            io::empty(),
+            len,
+            &mut out,
+        );
+        assert!(matches!(sealed, Err(SealError::TooManyChunks)));
+        assert!(out.is_empty());
+        // A header declaring it, made as the sealer would, is refused once opened.
+        let bound = encode_bound(&target(), AeadSuite::Aes256Gcm, len);
+        let public =
+            <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target().public_key.as_bytes()).unwrap();
+        let mut rng = PrefilledRng::draw(&mut TestEntropy(3)).unwrap();
+        let sender = setup_sender::<hpke::aead::AesGcm256>(&public, &bound, &mut rng).unwrap();
+        let header = [bound, sender.enc.to_vec(), sender.confirmation].concat();
+        let parsed = SealedInputHeader::read(&mut header.as_slice()).unwrap();
+        assert_eq!(parsed.suite(), AeadSuite::Aes256Gcm);
+        let secret = crate::PlatformSecret::from_bytes([5; 32]);
+        let keypair = EnclaveKeyPair::derive(&secret, &target().policy, false);
+        assert!(matches!(
+            parsed.open(&keypair, io::empty()),
+            Err(OpenError::Stream(crate::StreamError::TooManyChunks))
+        ));
+    }
+
     /// Payload lengths around the parallel threshold and chunk edges.
     fn lengths() -> Vec<u64> {
         let chunk = CHUNK_LEN as u64;
@@ -645,14 +684,17 @@ mod tests {
 
     #[test]
     fn parallel_sealing_writes_the_bytes_of_sequential_sealing() {
-        for len in lengths() {
+        for (suite, len) in AeadSuite::ALL
+            .into_iter()
+            .flat_map(|suite| lengths().into_iter().map(move |len| (suite, len)))
+        {
             let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
             let seal = |workers| {
                 let mut out = Vec::new();
                 let context = seal_with(
                     &mut TestEntropy(9),
                     &target(),
-                    options(workers),
+                    SealOptions { suite, workers },
                     plaintext.as_slice(),
                     len,
                     &mut out,
@@ -661,11 +703,15 @@ mod tests {
                 (out, context.sealed_input_digest())
             };
             let (one, digest) = seal(1);
+            assert_eq!(one[14..16], suite.id().to_be_bytes());
             assert_eq!(digest.as_bytes(), &two_level_digest(&one, len), "len {len}");
             for workers in [2, 3, 4, 64] {
                 let (many, many_digest) = seal(workers);
-                assert!(one == many, "len {len}, {workers} workers: other bytes");
-                assert_eq!(digest, many_digest, "len {len}, {workers} workers");
+                assert!(
+                    one == many,
+                    "{suite}, len {len}, {workers} workers: other bytes"
+                );
+                assert_eq!(digest, many_digest, "{suite}, len {len}, {workers} workers");
             }
         }
     }

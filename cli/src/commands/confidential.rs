@@ -176,7 +176,6 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
             "context": context_path.display().to_string(),
             "plaintext_bytes": len,
             "key_policy": key,
-            "aead": options.suite.to_string(),
             "measurement": claims.measurement.to_string(),
             "signer_id": claims.signer.to_string(),
         });
