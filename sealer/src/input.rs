@@ -238,14 +238,16 @@ fn setup_sender<A: hpke::aead::Aead>(
     })
 }
 
-/// `SetupBaseR` with the AEAD `A`, the key confirmation checked, and the two exported secrets
-/// (payload key, response secret).
+/// The two secrets exported from a sealed input's HPKE context: payload key, response secret.
+type ExportedSecrets = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
+
+/// `SetupBaseR` with the AEAD `A`, the key confirmation checked, and the two exported secrets.
 fn setup_receiver<A: hpke::aead::Aead>(
     keypair: &EnclaveKeyPair,
     enc: &<Kem as hpke::kem::Kem>::EncappedKey,
     bound: &[u8],
     confirmation: &[u8],
-) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>), OpenError> {
+) -> Result<ExportedSecrets, OpenError> {
     let mut context =
         hpke::setup_receiver::<A, Kdf, Kem>(&OpModeR::Base, keypair.private(), enc, bound)
             .map_err(|_| OpenError::Decryption)?;
