@@ -4,6 +4,7 @@
 #
 #   bench/run.sh            # everything, including the 1 GiB sealing comparison
 #   bench/run.sh --quick    # 1 MiB payloads only (a minute)
+#   bench/run.sh --seal     # only the sealing rows (1 MiB and 1 GiB) and their references
 #
 # Needs: a release build (made here), `age` (installed from Debian's packages if missing), GNU time,
 # and the wasmtime CLI 48 as the peer of `enclave run`: $WASMTIME if set, else built once into
@@ -14,6 +15,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 quick=false
 [[ ${1:-} == --quick ]] && quick=true
+seal_only=false
+[[ ${1:-} == --seal ]] && seal_only=true
+$seal_only && WASMTIME=none
 
 rustup target add wasm32-unknown-unknown wasm32-wasip1 >/dev/null 2>&1 || true
 if ! command -v age >/dev/null; then
@@ -23,10 +27,10 @@ fi
 target=${CARGO_TARGET_DIR:-$root/target}
 cargo build --quiet --release -p enclave-cli
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path guests/Cargo.toml -p wordcount
-cargo build --quiet --release --target wasm32-wasip1 --manifest-path guests/Cargo.toml -p wasi-csv
+$seal_only || cargo build --quiet --release --target wasm32-wasip1 --manifest-path guests/Cargo.toml -p wasi-csv
 enclave=$target/release/enclave
-wasm=$root/guests/target/wasm32-unknown-unknown/release/wordcount.wasm
-csv_wasm=$root/guests/target/wasm32-wasip1/release/wasi-csv.wasm
+wasm=${CARGO_TARGET_DIR:-$root/guests/target}/wasm32-unknown-unknown/release/wordcount.wasm
+csv_wasm=${CARGO_TARGET_DIR:-$root/guests/target}/wasm32-wasip1/release/wasi-csv.wasm
 
 wasmtime=${WASMTIME:-$root/target/bench-tools/bin/wasmtime}
 if [[ ! -x $wasmtime && ${WASMTIME:-} != none ]]; then
@@ -36,7 +40,9 @@ if [[ ! -x $wasmtime && ${WASMTIME:-} != none ]]; then
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# Streamed sealing writes into memory where there is a tmpfs, so that it measures the CPU.
+mem=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+trap 'rm -rf "$work" "$mem"' EXIT
 cd "$work"
 export ENCLAVE_HOME=$work/platform
 
@@ -74,30 +80,78 @@ ratio() { awk "BEGIN{printf \"%.2fx\", $1/($2>0?$2:0.001)}"; }
 rows=()
 row() { rows+=("$(printf '%-52s %10s %12s %12s' "$1" "$2" "$3" "$4")"); }
 
+# interleaved NAME...: runs the functions NAME... in turn, $REPS rounds (default 5), so every
+# one sees the same machine load; sets best[NAME] to its best wall-clock seconds and rss[NAME] to
+# the peak RSS (KiB) of one more run under GNU time.
+declare -A best rss
+interleaved() {
+    local name start end secs
+    for name in "$@"; do best[$name]=""; done
+    for _ in $(seq 1 "${REPS:-5}"); do
+        for name in "$@"; do
+            start=$EPOCHREALTIME
+            "$name" >/dev/null 2>t.err || { cat t.err >&2; return 1; }
+            end=$EPOCHREALTIME
+            secs=$(awk "BEGIN{printf \"%.4f\", $end - $start}")
+            if [[ -z ${best[$name]} ]] || awk "BEGIN{exit !($secs < ${best[$name]})}"; then best[$name]=$secs; fi
+        done
+    done
+    for name in "$@"; do
+        /usr/bin/time -f "%M" -o t.txt bash -c "$name" >/dev/null 2>t.err || { cat t.err >&2; return 1; }
+        read -r "rss[$name]" <t.txt
+    done
+}
+
+# raw_cipher EVP: OpenSSL's single-core throughput of EVP on 64 KiB blocks, MiB/s (the physical
+# reference: `openssl enc` refuses AEAD modes, `openssl speed` measures them).
+raw_cipher() {
+    openssl speed -evp "$1" -bytes 65536 -seconds 2 2>/dev/null |
+        awk '/k$/ {v=$NF; sub(/k$/, "", v); printf "%.0f MiB/s", v * 1000 / 1048576}'
+}
+
 seal_vs_age() {
     local label=$1 bytes=$2
     head -c "$bytes" /dev/urandom >plain.bin
-    local seal=("$enclave" seal --report report.cbor --root root.pem --measurement "$m"
-        --nonce "$nonce" --max-age 1d --input plain.bin --force)
-    # To a file: atomic and durable (fsync before the rename), which age does not do.
-    read -r es er < <(time_cmd "${seal[@]}" -o sealed.bin)
-    # Streamed to standard output like age -o: written to the page cache, no fsync.
-    read -r ss sr < <(time_cmd sh -c '"$@" -o - --context stream.context >streamed.bin' sh "${seal[@]}")
-    read -r as ar < <(time_cmd age -r "$recipient" -o aged.bin plain.bin)
+    sealcmd="$enclave seal --report report.cbor --root root.pem --measurement $m --nonce $nonce --max-age 1d --input plain.bin --force"
+    export sealcmd recipient mem
+    # Streamed to standard output like age -o, into memory (tmpfs): the CPU's work, not the
+    # disk's, for both.
+    stream_aes() { $sealcmd --aead aes-256-gcm -o - --context stream.context >"$mem/streamed.bin"; }
+    stream_chacha() { $sealcmd --aead chacha20-poly1305 -o - --context stream.context >"$mem/streamed.bin"; }
+    age_mem() { age -r "$recipient" -o "$mem/aged.bin" plain.bin; }
+    # To a file on disk: atomic and durable (fsync before the rename), which age does not do.
+    file_aes() { $sealcmd --aead aes-256-gcm -o sealed.bin; }
+    file_chacha() { $sealcmd --aead chacha20-poly1305 -o sealed.bin; }
+    age_file() { age -r "$recipient" -o aged.bin plain.bin; }
+    export -f stream_aes stream_chacha age_mem file_aes file_chacha age_file
+    interleaved stream_aes stream_chacha age_mem file_aes file_chacha age_file
     local mib
     mib=$(awk "BEGIN{print $bytes/1048576}")
     rate() { awk "BEGIN{printf \"%.0f MiB/s\", $mib/($1>0?$1:0.001)}"; }
-    row "seal $label: enclave seal -o - (streamed)" "${ss}s" "$(rate "$ss")" "$((sr / 1024)) MiB"
-    row "seal $label: enclave seal -o FILE (fsync)" "${es}s" "$(rate "$es")" "$((er / 1024)) MiB"
-    row "seal $label: age -r -o FILE (peer)" "${as}s" "$(rate "$as")" "$((ar / 1024)) MiB"
-    row "  ratio enclave streamed/age throughput" "" "$(ratio "$as" "$ss")" ""
-    row "  ratio enclave to a file/age throughput" "" "$(ratio "$as" "$es")" ""
-    rm -f plain.bin sealed.bin sealed.bin.context streamed.bin stream.context aged.bin
+    srow() { row "seal $label: $1" "${best[$2]}s" "$(rate "${best[$2]}")" "$((rss[$2] / 1024)) MiB"; }
+    srow "enclave seal -o - >tmpfs, AES-256-GCM" stream_aes
+    srow "enclave seal -o - >tmpfs, ChaCha20-Poly1305" stream_chacha
+    srow "age -r -o tmpfs (peer)" age_mem
+    srow "enclave seal -o FILE (fsync), AES-256-GCM" file_aes
+    srow "enclave seal -o FILE (fsync), ChaCha20" file_chacha
+    srow "age -r -o FILE (peer, no fsync)" age_file
+    row "  ratio streamed AES-256-GCM/age throughput" "" "$(ratio "${best[age_mem]}" "${best[stream_aes]}")" ""
+    row "  ratio streamed ChaCha20-Poly1305/age" "" "$(ratio "${best[age_mem]}" "${best[stream_chacha]}")" ""
+    row "  ratio to a file AES-256-GCM/age throughput" "" "$(ratio "${best[age_file]}" "${best[file_aes]}")" ""
+    row "  ratio to a file ChaCha20-Poly1305/age" "" "$(ratio "${best[age_file]}" "${best[file_chacha]}")" ""
+    rm -f plain.bin sealed.bin sealed.bin.context stream.context aged.bin "$mem/streamed.bin" "$mem/aged.bin"
 }
 
 seal_vs_age "1 MiB" $((1 << 20))
 $quick || REPS=3 seal_vs_age "1 GiB" $((1 << 30))
+row "raw cipher, 1 core: openssl speed -evp aes-256-gcm" "" "$(raw_cipher aes-256-gcm)" ""
+row "raw cipher, 1 core: openssl speed chacha20-poly1305" "" "$(raw_cipher chacha20-poly1305)" ""
+row "raw hash, 1 core: openssl speed -evp sha256" "" "$(raw_cipher sha256)" ""
+$quick || row "disk: dd 1 GiB conv=fsync" "$(dd if=/dev/zero of=dd.bin bs=1M count=1024 conv=fsync 2>&1 |
+    awk '/copied/ {print $(NF-3) "s"}')" "" ""
+rm -f dd.bin
 
+if ! $seal_only; then
 # The full confidential path for a small input, one process per step (what a user waits for).
 head -c 1024 "$root/examples/sample.txt" >small.txt
 full_path() {
@@ -183,9 +237,10 @@ wasi_rows() {
 }
 wasi_rows "small" small.csv
 wasi_rows "$(($(stat -c %s big.csv) / 1024)) KiB" big.csv
+fi
 
 printf '\n%-52s %10s %12s %12s\n' "benchmark (best of ${REPS:-5}; 1 GiB: best of 3)" "wall" "throughput" "peak RSS"
 printf '%s\n' "${rows[@]}"
-printf '\nmachine: %s, %s cores (%s); %s; %s\n' "$(uname -m)" "$(nproc)" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+printf '\nmachine: %s, %s cores (%s), load %s; %s; %s\n' "$(uname -m)" "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
     "$(age --version 2>/dev/null | sed 's/^/age /')" "$("$wasmtime" --version 2>/dev/null || echo 'no wasmtime')"

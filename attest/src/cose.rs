@@ -72,6 +72,9 @@ pub mod claim {
     pub const ENCLAVE_KEYS: i64 = -70009;
     /// SHA-256 of the sealed input, bstr 32.
     pub const INPUT_DIGEST: i64 = -70010;
+    /// The HPKE AEAD ids (RFC 9180) the enclave reads sealed inputs with, array of uint; in
+    /// evidence, beside [`ENCLAVE_KEYS`].
+    pub const AEADS: i64 = -70017;
     /// SHA-256 of the sealed output, bstr 32 (all zero when the run failed).
     pub const OUTPUT_DIGEST: i64 = -70011;
     /// The requester's nonce from the sealed input, bstr 0 ..= 64.
@@ -511,6 +514,32 @@ impl ClaimReader {
                 )),
             })
             .collect()
+    }
+
+    /// An array of 1 ..= `max_items` distinct unsigned integers up to 65535.
+    pub(crate) fn u16_set(
+        &mut self,
+        key: i64,
+        name: &'static str,
+        max_items: usize,
+    ) -> Result<Vec<u16>, VerifyError> {
+        let expected =
+            "an array of distinct unsigned integers up to 65535, of the documented length";
+        let items = match self.take(key, name)? {
+            Value::Array(items) if (1..=max_items).contains(&items.len()) => items,
+            _ => return Err(wrong_type(name, key, expected)),
+        };
+        let mut out: Vec<u16> = Vec::with_capacity(items.len());
+        for item in items {
+            let value = match item {
+                Value::Integer(i) => u16::try_from(i128::from(i)).ok(),
+                _ => None,
+            }
+            .filter(|v| !out.contains(v))
+            .ok_or_else(|| wrong_type(name, key, expected))?;
+            out.push(value);
+        }
+        Ok(out)
     }
 
     pub(crate) fn bytes32_pair(

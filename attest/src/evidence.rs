@@ -12,7 +12,7 @@ use crate::cose::{claim, ClaimReader, ClaimWriter};
 use crate::identity::{
     EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn,
 };
-use crate::verify::VerifyError;
+use crate::verify::{VerifiedEvidence, VerifyError};
 
 /// `eat_profile` of evidence: names this claims layout.
 pub const EVIDENCE_PROFILE: &str = "tag:enclave.invalid,2026:evidence/v1";
@@ -20,6 +20,14 @@ pub const EVIDENCE_PROFILE: &str = "tag:enclave.invalid,2026:evidence/v1";
 pub const NONCE_LEN: std::ops::RangeInclusive<usize> = 8..=64;
 /// Longest caller report data.
 pub const MAX_REPORT_DATA: usize = 64;
+/// The HPKE AEAD ids (RFC 9180) an enclave of this runtime reads sealed inputs with, in the
+/// order evidence lists them (claim -70017, written beside the enclave keys): AES-256-GCM
+/// (0x0002), ChaCha20-Poly1305 (0x0003).
+pub const ENCLAVE_AEADS: [u16; 2] = [0x0002, 0x0003];
+/// What evidence with enclave keys but without claim -70017 implies: ChaCha20-Poly1305 only.
+pub const LEGACY_AEADS: [u16; 1] = [0x0003];
+/// Most AEAD ids evidence may list.
+pub const MAX_AEADS: usize = 8;
 /// Most capabilities named in evidence.
 pub const MAX_CAPABILITIES: usize = 32;
 /// Longest capability name.
@@ -119,6 +127,7 @@ impl Claims {
         claim::CAPABILITIES,
         claim::REPORT_DATA,
         claim::ENCLAVE_KEYS,
+        claim::AEADS,
         claim::TLS_KEY,
     ];
 
@@ -176,6 +185,8 @@ impl Claims {
         if let Some(keys) = &self.enclave_keys {
             let pair = [keys.measurement, keys.signer].map(|k| Value::Bytes(k.as_bytes().to_vec()));
             w.put(claim::ENCLAVE_KEYS, Value::Array(pair.to_vec()));
+            let aeads = ENCLAVE_AEADS.map(|id| Value::Integer(id.into()));
+            w.put(claim::AEADS, Value::Array(aeads.to_vec()));
         }
         if let Some(tls_key) = &self.tls_key {
             w.put_bytes(claim::TLS_KEY, tls_key);
@@ -189,6 +200,7 @@ impl Claims {
         let mut r = ClaimReader::parse(payload)?;
         r.profile(EVIDENCE_PROFILE)?;
         r.refuse_unknown(&Self::KNOWN)?;
+        advertised_aeads(&mut r)?;
         let enclave_keys = if r.has(claim::ENCLAVE_KEYS) {
             let (m, s) = r.bytes32_pair(claim::ENCLAVE_KEYS, "enclave_keys")?;
             Some(EnclaveKeys {
@@ -229,6 +241,43 @@ impl Claims {
             tls_key,
         })
     }
+}
+
+/// Claim -70017 (optional; only beside -70009): the AEAD ids, or [`LEGACY_AEADS`] when absent.
+fn advertised_aeads(r: &mut ClaimReader) -> Result<Vec<u16>, VerifyError> {
+    if !r.has(claim::AEADS) {
+        return Ok(LEGACY_AEADS.to_vec());
+    }
+    if !r.has(claim::ENCLAVE_KEYS) {
+        return Err(VerifyError::MalformedClaims(
+            "claim aeads (-70017) without enclave keys (-70009)".into(),
+        ));
+    }
+    r.u16_set(claim::AEADS, "aeads", MAX_AEADS)
+}
+
+/// The AEAD ids (RFC 9180 `aead_id`) the enclave of `verified` evidence reads sealed inputs
+/// with: its claim -70017, or [`LEGACY_AEADS`] for evidence without it. `evidence` must be the
+/// exact bytes that were verified (their SHA-256 is compared with [`VerifiedEvidence::digest`]),
+/// so nothing here trusts unverified bytes.
+///
+/// # Errors
+/// [`VerifyError::MalformedClaims`] when `evidence` is not the verified evidence.
+pub fn enclave_aeads(
+    verified: &VerifiedEvidence,
+    evidence: &[u8],
+) -> Result<Vec<u16>, VerifyError> {
+    use coset::TaggedCborSerializable as _;
+    use sha2::Digest as _;
+    let not_verified = || VerifyError::MalformedClaims("not the evidence that was verified".into());
+    if <[u8; 32]>::from(sha2::Sha256::digest(evidence)) != verified.digest() {
+        return Err(not_verified());
+    }
+    let payload = coset::CoseSign1::from_tagged_slice(evidence)
+        .ok()
+        .and_then(|sign1| sign1.payload)
+        .ok_or_else(not_verified)?;
+    advertised_aeads(&mut ClaimReader::parse(&payload)?)
 }
 
 /// Narrows a value [`ClaimReader::uint`] has already bounded to the target type's range.
@@ -284,6 +333,58 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn evidence_with_keys_advertises_both_aeads_and_old_evidence_means_chacha() {
+        let mut r = ClaimReader::parse(&sample().to_payload().unwrap()).unwrap();
+        assert_eq!(advertised_aeads(&mut r).unwrap(), ENCLAVE_AEADS);
+        let without = Claims {
+            enclave_keys: None,
+            ..sample()
+        };
+        let mut r = ClaimReader::parse(&without.to_payload().unwrap()).unwrap();
+        assert!(!r.has(claim::AEADS));
+        assert_eq!(advertised_aeads(&mut r).unwrap(), LEGACY_AEADS);
+    }
+
+    #[test]
+    fn malformed_aead_claims_are_refused() {
+        let keys = sample().enclave_keys.unwrap();
+        let pair = [keys.measurement, keys.signer].map(|k| Value::Bytes(k.as_bytes().to_vec()));
+        let with = |aeads: Option<Value>, keys: bool| {
+            let mut w = ClaimWriter::default();
+            if keys {
+                w.put(claim::ENCLAVE_KEYS, Value::Array(pair.to_vec()));
+            }
+            if let Some(aeads) = aeads {
+                w.put(claim::AEADS, aeads);
+            }
+            advertised_aeads(&mut ClaimReader::parse(&w.finish()).unwrap())
+        };
+        let ints =
+            |ids: &[i64]| Value::Array(ids.iter().map(|i| Value::Integer((*i).into())).collect());
+        assert_eq!(with(Some(ints(&[3, 2])), true).unwrap(), vec![3, 2]);
+        for bad in [
+            ints(&[]),
+            ints(&[2, 2]),
+            ints(&[65536]),
+            ints(&[-1]),
+            ints(&[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            Value::Integer(2.into()),
+        ] {
+            assert!(
+                matches!(
+                    with(Some(bad.clone()), true),
+                    Err(VerifyError::MalformedClaims(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            with(Some(ints(&[2])), false),
+            Err(VerifyError::MalformedClaims(_))
+        ));
+    }
+
+    #[test]
     fn out_of_range_claims_are_not_signed() {
         for claims in [
             Claims {
@@ -310,7 +411,7 @@ pub(crate) mod tests {
     fn payload_starts_with_sorted_standard_claims() {
         let payload = sample().to_payload().unwrap();
         // Map header, then iat (6) and eat_nonce (10) first: keys sorted by their encoding.
-        assert_eq!(payload[0], 0xa0 + 14);
+        assert_eq!(payload[0], 0xa0 + 15);
         assert_eq!(payload[1], 0x06);
     }
 }

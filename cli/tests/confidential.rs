@@ -57,6 +57,49 @@ fn seal_run_open() {
 }
 
 #[test]
+fn both_aeads_seal_run_and_open_and_the_header_names_the_one_chosen() {
+    let d = Dir::new();
+    let m = sealed(&d);
+    for (aead, id) in [("chacha20-poly1305", 3u8), ("aes-256-gcm", 2)] {
+        let mut seal = seal_args(&m, NONCE, "secret.txt", "input.sealed");
+        seal.extend(["--aead", aead, "--force"]);
+        assert!(d.ok(&seal).contains(if id == 2 {
+            "(AES-256-GCM)"
+        } else {
+            "(ChaCha20-Poly1305)"
+        }));
+        assert_eq!(
+            std::fs::read(d.path("input.sealed")).unwrap()[14..16],
+            [0, id]
+        );
+        assert_eq!(mode(&d.path("input.sealed")), 0o644);
+        d.ok(&[
+            "run",
+            "app.enclave",
+            "--input",
+            "input.sealed",
+            "--output",
+            "output.sealed",
+            "--receipt",
+            "receipt.cbor",
+            "--force",
+        ]);
+        assert_eq!(
+            std::fs::read(d.path("output.sealed")).unwrap()[10..12],
+            [0, id]
+        );
+        let mut open = OPEN.to_vec();
+        open.push("--force");
+        d.ok(&open);
+        assert_eq!(
+            std::fs::read(d.path("result.txt")).unwrap(),
+            SECRET,
+            "{aead}"
+        );
+    }
+}
+
+#[test]
 fn run_many_sealed_inputs_with_a_receipt_each() {
     let d = Dir::new();
     let m = sealed(&d);

@@ -2,7 +2,8 @@
 //!
 //! Measures whole sealed inputs (HPKE setup + STREAM over the payload) and the enclave side
 //! (header, key derivation, open, read to the end), in memory, for 1 MiB and 64 MiB; sealing both
-//! as `seal` does (chunks encrypted on up to 4 threads) and on the calling thread alone.
+//! as `seal` does (chunks encrypted and hashed on up to 4 threads) and on the calling thread
+//! alone, with each AEAD.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,8 +15,8 @@ use std::io::{self, Read as _};
 use attest::{Measurement, PlatformId};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sealer::{
-    seal, seal_with_workers, EnclaveKeyPair, EvidenceDigest, KeyPolicy, PlatformSecret, SealTarget,
-    SealedInputHeader,
+    seal_with_options, AeadSuite, EnclaveKeyPair, EvidenceDigest, KeyPolicy, PlatformSecret,
+    SealOptions, SealTarget, SealedInputHeader,
 };
 
 fn bench(c: &mut Criterion) {
@@ -31,31 +32,32 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("stream");
     group.sample_size(10);
-    for mib in [1usize, 64] {
-        let plain = vec![0x5a; mib << 20];
-        group.throughput(Throughput::Bytes(plain.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("seal", format!("{mib}MiB")),
-            &plain,
-            |b, p| {
-                b.iter(|| seal(&target, p.as_slice(), p.len() as u64, io::sink()).unwrap());
-            },
-        );
-        group.bench_with_input(
-            BenchmarkId::new("seal, one thread", format!("{mib}MiB")),
-            &plain,
-            |b, p| {
+    for suite in AeadSuite::ALL {
+        for mib in [1usize, 64] {
+            let plain = vec![0x5a; mib << 20];
+            let len = plain.len() as u64;
+            let name =
+                |what: &str| BenchmarkId::new(format!("{what}, {suite}"), format!("{mib}MiB"));
+            let options = SealOptions {
+                suite,
+                ..SealOptions::for_len(len)
+            };
+            let one = SealOptions {
+                workers: 1,
+                ..options
+            };
+            group.throughput(Throughput::Bytes(len));
+            group.bench_with_input(name("seal"), &plain, |b, p| {
                 b.iter(|| {
-                    seal_with_workers(&target, p.as_slice(), p.len() as u64, io::sink(), 1).unwrap()
+                    seal_with_options(&target, options, p.as_slice(), len, io::sink()).unwrap()
                 });
-            },
-        );
-        let mut sealed = Vec::new();
-        seal(&target, plain.as_slice(), plain.len() as u64, &mut sealed).unwrap();
-        group.bench_with_input(
-            BenchmarkId::new("open", format!("{mib}MiB")),
-            &sealed,
-            |b, s| {
+            });
+            group.bench_with_input(name("seal, one thread"), &plain, |b, p| {
+                b.iter(|| seal_with_options(&target, one, p.as_slice(), len, io::sink()).unwrap());
+            });
+            let mut sealed = Vec::new();
+            seal_with_options(&target, options, plain.as_slice(), len, &mut sealed).unwrap();
+            group.bench_with_input(name("open"), &sealed, |b, s| {
                 b.iter(|| {
                     let mut reader = s.as_slice();
                     let header = SealedInputHeader::read(&mut reader).unwrap();
@@ -63,8 +65,8 @@ fn bench(c: &mut Criterion) {
                     let (mut opened, _) = header.open(&pair, reader).unwrap();
                     io::copy(&mut opened.by_ref(), &mut io::sink()).unwrap()
                 });
-            },
-        );
+            });
+        }
     }
     group.finish();
 }

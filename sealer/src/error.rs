@@ -32,7 +32,8 @@ pub enum SealError {
         /// The length announced in the header.
         declared: u64,
     },
-    /// The stream would need more chunks than the 64-bit counter allows.
+    /// The stream would need more chunks than one key may seal: 2^24 (1 TiB) under
+    /// AES-256-GCM, the 64-bit counter under ChaCha20-Poly1305.
     #[error("too many chunks for one stream")]
     TooManyChunks,
     /// An AEAD operation refused its input (cannot happen for chunk-sized buffers).
@@ -113,7 +114,8 @@ pub enum OpenError {
     /// A format version this build does not know.
     #[error("unsupported format version {0}")]
     UnsupportedVersion(u16),
-    /// An HPKE suite other than DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305.
+    /// An HPKE suite other than DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 with AES-256-GCM or
+    /// ChaCha20-Poly1305.
     #[error("unsupported hpke suite: kem {kem:#06x}, kdf {kdf:#06x}, aead {aead:#06x}")]
     UnsupportedSuite {
         /// KEM id.
@@ -123,6 +125,10 @@ pub enum OpenError {
         /// AEAD id.
         aead: u16,
     },
+    /// A sealed output names an AEAD other than AES-256-GCM (0x0002) or ChaCha20-Poly1305
+    /// (0x0003).
+    #[error("unsupported aead {0:#06x}")]
+    UnsupportedAead(u16),
     /// A chunk size other than 65536.
     #[error("unsupported chunk size {0}")]
     UnsupportedChunkSize(u32),

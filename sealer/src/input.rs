@@ -3,33 +3,36 @@
 //!
 //! Layout: a 178-byte header — the 130 bytes that name the target (bound into the HPKE `info`),
 //! the HPKE `enc` and a 16-byte key-confirmation tag — then the STREAM chunks of the payload,
-//! under a key exported from the HPKE context.
+//! under a key exported from the HPKE context, with the AEAD the header names ([`AeadSuite`]).
+//! Its digest ([`SealedInputDigest`]) is two-level: SHA-256 over the header and the SHA-256 of
+//! every sealed chunk, so the chunks are hashed by the threads that seal them.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 
 use attest::PlatformId;
 use hpke::{Deserializable as _, OpModeR, OpModeS, Serializable as _};
-use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::context::ClientContext;
-use crate::digest::{EvidenceDigest, SealedInputDigest};
+use crate::digest::{EvidenceDigest, InputDigester, SealedInputDigest};
 use crate::entropy::{Entropy, PrefilledRng, SystemEntropy};
 use crate::error::{OpenError, SealError};
-use crate::keypair::{Aead, EnclaveKeyPair, Kdf, Kem, AEAD_ID, KDF_ID, KEM_ID};
+use crate::keypair::{EnclaveKeyPair, Kdf, Kem, KDF_ID, KEM_ID};
 use crate::keys::{decode_policy, encode_policy, EnclaveIdentity, KeyPolicy, POLICY_BLOCK_LEN};
 use crate::output::ResponseSealer;
 use crate::stream::{
-    chunk_count, seal_stream, ChunkFailure, HashingWriter, Plan, StreamKey, StreamReader,
-    CHUNK_LEN, PARALLEL_MIN_CHUNKS, TAG_LEN,
+    chunk_count, seal_stream, ChunkFailure, Plan, StreamDigest, StreamKey, StreamReader, CHUNK_LEN,
+    PARALLEL_MIN_CHUNKS, TAG_LEN,
 };
+use crate::suite::AeadSuite;
 use attest::EnclavePublicKey;
 
 /// The first 8 bytes of a sealed input.
 pub const INPUT_MAGIC: [u8; 8] = *b"ENCLSEAL";
-/// The sealed input format version.
-pub const INPUT_VERSION: u16 = 1;
+/// The sealed input format version (2: the AEAD may be AES-256-GCM, and the digest is
+/// two-level; version 1 inputs are refused).
+pub const INPUT_VERSION: u16 = 2;
 /// Length of the part of the header bound into the HPKE `info`.
 const BOUND_LEN: usize = 130;
 /// Length of the whole header.
@@ -55,31 +58,57 @@ pub struct SealTarget {
     pub platform_id: PlatformId,
 }
 
+/// How to seal: the AEAD and the threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealOptions {
+    /// The AEAD of the HPKE context, the chunks and the response; it must be one the enclave
+    /// advertises (see [`AeadSuite::preferred`]).
+    pub suite: AeadSuite,
+    /// Threads that encrypt and hash besides the calling thread; `1` (or 0) seals on the
+    /// calling thread alone, for callers that schedule their own threads.
+    pub workers: usize,
+}
+
+impl SealOptions {
+    /// The defaults of [`seal`] for a payload of `plaintext_len` bytes: this CPU's preferred
+    /// suite ([`AeadSuite::local_default`]) and up to 4 workers for payloads of 512 KiB or more.
+    pub fn for_len(plaintext_len: u64) -> Self {
+        // Asking the system for its parallelism reads cgroup files; a payload sealed on this
+        // thread alone anyway need not ask.
+        let workers = if chunk_count(plaintext_len) < PARALLEL_MIN_CHUNKS {
+            1
+        } else {
+            default_workers()
+        };
+        Self {
+            suite: AeadSuite::local_default(),
+            workers,
+        }
+    }
+}
+
 /// Seals `plaintext_len` bytes from `plaintext` to `target`, writing the sealed input to `out`.
 ///
-/// Payloads of 8 chunks (512 KiB) or more are encrypted on up to 4 threads besides the calling
-/// one (the bytes are the same as sealing on one thread); memory use is at most 9 chunk buffers
+/// Uses [`SealOptions::for_len`]: AES-256-GCM where the CPU has AES instructions,
+/// ChaCha20-Poly1305 otherwise (every enclave of this build reads both). Payloads of 8 chunks
+/// (512 KiB) or more are encrypted and hashed on up to 4 threads besides the calling one (the
+/// bytes are the same as sealing on one thread); memory use is at most 9 chunk buffers
 /// whatever the length. The returned [`ClientContext`] is
 /// what the client needs later to open the enclave's output; it holds a secret.
 ///
 /// # Errors
 /// [`SealError::InputShorter`] / [`SealError::InputLonger`] when `plaintext` does not hold
 /// exactly `plaintext_len` bytes (what was written must then be discarded),
-/// [`SealError::InvalidPublicKey`], [`SealError::Random`], [`SealError::Io`].
+/// [`SealError::InvalidPublicKey`], [`SealError::Random`], [`SealError::Io`],
+/// [`SealError::TooManyChunks`] past 1 TiB under AES-256-GCM.
 pub fn seal<R: Read, W: Write>(
     target: &SealTarget,
     plaintext: R,
     plaintext_len: u64,
     out: W,
 ) -> Result<ClientContext, SealError> {
-    // Asking the system for its parallelism reads cgroup files; a payload sealed on this thread
-    // alone anyway need not ask.
-    let workers = if chunk_count(plaintext_len) < PARALLEL_MIN_CHUNKS {
-        1
-    } else {
-        default_workers()
-    };
-    seal_with_workers(target, plaintext, plaintext_len, out, workers)
+    let options = SealOptions::for_len(plaintext_len);
+    seal_with_options(target, options, plaintext, plaintext_len, out)
 }
 
 /// As [`seal`], with at most `workers` threads encrypting besides the calling thread; `1` (or 0)
@@ -94,13 +123,31 @@ pub fn seal_with_workers<R: Read, W: Write>(
     out: W,
     workers: usize,
 ) -> Result<ClientContext, SealError> {
+    let options = SealOptions {
+        workers,
+        ..SealOptions::for_len(0)
+    };
+    seal_with_options(target, options, plaintext, plaintext_len, out)
+}
+
+/// As [`seal`], with the suite and the threads chosen by the caller.
+///
+/// # Errors
+/// As [`seal`].
+pub fn seal_with_options<R: Read, W: Write>(
+    target: &SealTarget,
+    options: SealOptions,
+    plaintext: R,
+    plaintext_len: u64,
+    out: W,
+) -> Result<ClientContext, SealError> {
     seal_with(
         &mut SystemEntropy::new(),
         target,
+        options,
         plaintext,
         plaintext_len,
         out,
-        workers,
     )
 }
 
@@ -113,19 +160,69 @@ fn default_workers() -> usize {
 pub(crate) fn seal_with<R: Read, W: Write>(
     entropy: &mut impl Entropy,
     target: &SealTarget,
+    options: SealOptions,
     mut plaintext: R,
     plaintext_len: u64,
-    out: W,
-    workers: usize,
+    mut out: W,
 ) -> Result<ClientContext, SealError> {
-    let bound = encode_bound(target, plaintext_len);
+    let suite = options.suite;
+    // Refused before a byte is written.
+    if chunk_count(plaintext_len) > suite.max_chunks() {
+        return Err(SealError::TooManyChunks);
+    }
+    let bound = encode_bound(target, suite, plaintext_len);
     let public = <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target.public_key.as_bytes())
         .map_err(|_| SealError::InvalidPublicKey)?;
     let mut rng = PrefilledRng::draw(entropy)?;
-    let (enc, mut context) =
-        hpke::setup_sender::<Aead, Kdf, Kem, _>(&OpModeS::Base, &public, &bound, &mut rng)
-            .map_err(|_| SealError::InvalidPublicKey)?;
+    let sender = match suite {
+        AeadSuite::Aes256Gcm => setup_sender::<hpke::aead::AesGcm256>(&public, &bound, &mut rng),
+        AeadSuite::ChaCha20Poly1305 => {
+            setup_sender::<hpke::aead::ChaCha20Poly1305>(&public, &bound, &mut rng)
+        }
+    }?;
     rng.check()?;
+
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(&bound);
+    header.extend_from_slice(&sender.enc);
+    header.extend_from_slice(&sender.confirmation);
+    out.write_all(&header)?;
+    let mut digest = InputDigester::new(&header, chunk_count(plaintext_len));
+    seal_stream(
+        StreamKey::new(suite, &sender.payload_key),
+        &mut plaintext,
+        plaintext_len,
+        &mut out,
+        &mut digest,
+        options.workers,
+    )?;
+    out.flush()?;
+
+    Ok(ClientContext::new(
+        target,
+        SealedInputDigest::from_bytes(digest.value()),
+        sender.enc,
+        sender.response_secret,
+    ))
+}
+
+/// What the sender's HPKE context yields.
+struct SenderSecrets {
+    enc: [u8; 32],
+    confirmation: Vec<u8>,
+    payload_key: Zeroizing<[u8; 32]>,
+    response_secret: Zeroizing<[u8; 32]>,
+}
+
+/// `SetupBaseS` with the AEAD `A`, the key confirmation and the two exported secrets.
+fn setup_sender<A: hpke::aead::Aead>(
+    public: &<Kem as hpke::kem::Kem>::PublicKey,
+    bound: &[u8],
+    rng: &mut PrefilledRng,
+) -> Result<SenderSecrets, SealError> {
+    let (enc, mut context) =
+        hpke::setup_sender::<A, Kdf, Kem, _>(&OpModeS::Base, public, bound, rng)
+            .map_err(|_| SealError::InvalidPublicKey)?;
     let confirmation = context.seal(&[], &[]).map_err(|_| SealError::Encryption)?;
     let mut payload_key = Zeroizing::new([0u8; 32]);
     let mut response_secret = Zeroizing::new([0u8; 32]);
@@ -133,37 +230,47 @@ pub(crate) fn seal_with<R: Read, W: Write>(
         .export(PAYLOAD_EXPORT, payload_key.as_mut_slice())
         .and_then(|()| context.export(RESPONSE_EXPORT, response_secret.as_mut_slice()))
         .map_err(|_| SealError::Encryption)?;
-    let enc: [u8; 32] = enc.to_bytes().into();
-
-    let mut out = HashingWriter::new(out);
-    out.write_all(&bound)?;
-    out.write_all(&enc)?;
-    out.write_all(&confirmation)?;
-    seal_stream(
-        StreamKey::new(&payload_key),
-        &mut plaintext,
-        plaintext_len,
-        &mut out,
-        workers,
-    )?;
-    out.inner.flush()?;
-
-    Ok(ClientContext::new(
-        target,
-        SealedInputDigest::from_bytes(out.digest()),
-        enc,
+    Ok(SenderSecrets {
+        enc: enc.to_bytes().into(),
+        confirmation,
+        payload_key,
         response_secret,
-    ))
+    })
 }
 
-/// The first 130 header bytes: everything that names the target.
-fn encode_bound(target: &SealTarget, plaintext_len: u64) -> Vec<u8> {
+/// The two secrets exported from a sealed input's HPKE context: payload key, response secret.
+type ExportedSecrets = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
+
+/// `SetupBaseR` with the AEAD `A`, the key confirmation checked, and the two exported secrets.
+fn setup_receiver<A: hpke::aead::Aead>(
+    keypair: &EnclaveKeyPair,
+    enc: &<Kem as hpke::kem::Kem>::EncappedKey,
+    bound: &[u8],
+    confirmation: &[u8],
+) -> Result<ExportedSecrets, OpenError> {
+    let mut context =
+        hpke::setup_receiver::<A, Kdf, Kem>(&OpModeR::Base, keypair.private(), enc, bound)
+            .map_err(|_| OpenError::Decryption)?;
+    context
+        .open(confirmation, &[])
+        .map_err(|_| OpenError::Decryption)?;
+    let mut payload_key = Zeroizing::new([0u8; 32]);
+    let mut response_secret = Zeroizing::new([0u8; 32]);
+    context
+        .export(PAYLOAD_EXPORT, payload_key.as_mut_slice())
+        .and_then(|()| context.export(RESPONSE_EXPORT, response_secret.as_mut_slice()))
+        .map_err(|_| OpenError::Decryption)?;
+    Ok((payload_key, response_secret))
+}
+
+/// The first 130 header bytes: everything that names the target, and the suite.
+fn encode_bound(target: &SealTarget, suite: AeadSuite, plaintext_len: u64) -> Vec<u8> {
     let mut bound = Vec::with_capacity(BOUND_LEN);
     bound.extend_from_slice(&INPUT_MAGIC);
     bound.extend_from_slice(&INPUT_VERSION.to_be_bytes());
     bound.extend_from_slice(&KEM_ID.to_be_bytes());
     bound.extend_from_slice(&KDF_ID.to_be_bytes());
-    bound.extend_from_slice(&AEAD_ID.to_be_bytes());
+    bound.extend_from_slice(&suite.id().to_be_bytes());
     bound.extend_from_slice(&encode_policy(&target.policy, target.debug));
     bound.extend_from_slice(target.evidence_digest.as_bytes());
     bound.extend_from_slice(target.platform_id.as_bytes());
@@ -181,6 +288,7 @@ pub struct SealedInputHeader {
     evidence_digest: EvidenceDigest,
     platform_id: PlatformId,
     plaintext_len: u64,
+    suite: AeadSuite,
 }
 
 impl SealedInputHeader {
@@ -213,9 +321,9 @@ impl SealedInputHeader {
             u16::from_be_bytes(cursor.take()),
             u16::from_be_bytes(cursor.take()),
         );
-        if (kem, kdf, aead) != (KEM_ID, KDF_ID, AEAD_ID) {
-            return Err(OpenError::UnsupportedSuite { kem, kdf, aead });
-        }
+        let suite = AeadSuite::from_id(aead)
+            .filter(|_| (kem, kdf) == (KEM_ID, KDF_ID))
+            .ok_or(OpenError::UnsupportedSuite { kem, kdf, aead })?;
         let (policy, debug) = decode_policy(&cursor.take::<POLICY_BLOCK_LEN>())?;
         let evidence_digest = EvidenceDigest::from_bytes(cursor.take());
         let platform_id = PlatformId::from_bytes(cursor.take());
@@ -231,7 +339,14 @@ impl SealedInputHeader {
             evidence_digest,
             platform_id,
             plaintext_len,
+            suite,
         })
+    }
+
+    /// The AEAD the input was sealed with (from the header's `aead_id`; authenticated once
+    /// opened: it is in the HPKE `info`).
+    pub fn suite(&self) -> AeadSuite {
+        self.suite
     }
 
     /// The key policy the input was sealed to.
@@ -316,31 +431,32 @@ impl SealedInputHeader {
         let confirmation = cursor.take::<TAG_LEN>();
         let enc = <Kem as hpke::kem::Kem>::EncappedKey::from_bytes(&enc_bytes)
             .map_err(|_| OpenError::Decryption)?;
-        let mut context =
-            hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, keypair.private(), &enc, &bound)
-                .map_err(|_| OpenError::Decryption)?;
-        context
-            .open(&confirmation, &[])
-            .map_err(|_| OpenError::Decryption)?;
-        let mut payload_key = Zeroizing::new([0u8; 32]);
-        let mut response_secret = Zeroizing::new([0u8; 32]);
-        context
-            .export(PAYLOAD_EXPORT, payload_key.as_mut_slice())
-            .and_then(|()| context.export(RESPONSE_EXPORT, response_secret.as_mut_slice()))
-            .map_err(|_| OpenError::Decryption)?;
+        let (payload_key, response_secret) = match self.suite {
+            AeadSuite::Aes256Gcm => {
+                setup_receiver::<hpke::aead::AesGcm256>(keypair, &enc, &bound, &confirmation)
+            }
+            AeadSuite::ChaCha20Poly1305 => {
+                setup_receiver::<hpke::aead::ChaCha20Poly1305>(keypair, &enc, &bound, &confirmation)
+            }
+        }?;
+        let chunks = chunk_count(self.plaintext_len);
+        if chunks > self.suite.max_chunks() {
+            return Err(OpenError::Stream(crate::StreamError::TooManyChunks));
+        }
         let plan = Plan::Known {
             len: self.plaintext_len,
-            chunks: chunk_count(self.plaintext_len),
+            chunks,
         };
-        let mut hasher = Sha256::new();
-        hasher.update(self.bytes);
-        let stream = StreamReader::new(reader, StreamKey::new(&payload_key), plan, hasher);
+        let digest = StreamDigest::Chunked(InputDigester::new(&self.bytes, chunks));
+        let key = StreamKey::new(self.suite, &payload_key);
+        let stream = StreamReader::new(reader, key, plan, digest);
         let reader = OpenReader {
             stream,
             position: 0,
             plaintext_len: self.plaintext_len,
         };
-        Ok((reader, ResponseSealer::new(enc_bytes, response_secret)))
+        let sealer = ResponseSealer::new(self.suite, enc_bytes, response_secret);
+        Ok((reader, sealer))
     }
 }
 
@@ -352,6 +468,7 @@ impl fmt::Debug for SealedInputHeader {
             .field("evidence_digest", &self.evidence_digest)
             .field("platform_id", &self.platform_id)
             .field("plaintext_len", &self.plaintext_len)
+            .field("suite", &self.suite)
             .finish_non_exhaustive()
     }
 }
@@ -392,7 +509,7 @@ impl<R: Read> OpenReader<R> {
     }
 
     /// Reads and authenticates whatever is left (discarding its plaintext), checks nothing
-    /// follows the final chunk, and returns the SHA-256 of the whole sealed input.
+    /// follows the final chunk, and returns the digest of the whole sealed input.
     ///
     /// # Errors
     /// [`OpenError::Stream`] or [`OpenError::Io`].
@@ -455,6 +572,7 @@ mod tests {
     use super::*;
     use crate::entropy::TestEntropy;
     use attest::Measurement;
+    use sha2::{Digest as _, Sha256};
 
     fn target() -> SealTarget {
         let secret = crate::PlatformSecret::from_bytes([5; 32]);
@@ -468,6 +586,27 @@ mod tests {
         }
     }
 
+    fn options(workers: usize) -> SealOptions {
+        SealOptions {
+            suite: AeadSuite::ChaCha20Poly1305,
+            workers,
+        }
+    }
+
+    /// The two-level digest, computed from the sealed bytes alone.
+    fn two_level_digest(sealed: &[u8], len: u64) -> [u8; 32] {
+        let (header, chunks) = sealed.split_at(HEADER_LEN);
+        let count = chunk_count(len);
+        let mut outer = Sha256::new();
+        outer.update(b"enclave/v2 sealed-input digest");
+        outer.update(header);
+        outer.update(count.to_be_bytes());
+        for chunk in chunks.chunks(CHUNK_LEN + TAG_LEN) {
+            outer.update(Sha256::digest(chunk));
+        }
+        outer.finalize().into()
+    }
+
     #[test]
     fn sealing_is_deterministic_given_the_randomness() {
         let seal = |seed| {
@@ -475,10 +614,10 @@ mod tests {
             seal_with(
                 &mut TestEntropy(seed),
                 &target(),
+                options(1),
                 &b"abc"[..],
                 3,
                 &mut out,
-                1,
             )
             .unwrap();
             out
@@ -487,10 +626,48 @@ mod tests {
         assert_ne!(seal(0)[BOUND_LEN..], seal(1)[BOUND_LEN..]);
         let sealed = seal(0);
         assert_eq!(sealed.len(), HEADER_LEN + 3 + TAG_LEN);
-        assert_eq!(sealed[..BOUND_LEN], encode_bound(&target(), 3)[..]);
+        assert_eq!(
+            sealed[..BOUND_LEN],
+            encode_bound(&target(), AeadSuite::ChaCha20Poly1305, 3)[..]
+        );
         assert_eq!(sealed[..8], *b"ENCLSEAL");
-        assert_eq!(sealed[10..16], [0, 0x20, 0, 1, 0, 3]);
+        assert_eq!(sealed[8..16], [0, 2, 0, 0x20, 0, 1, 0, 3]);
         assert_eq!(sealed[118..130], [0, 0, 0, 0, 0, 0, 0, 3, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn aes_gcm_inputs_of_more_than_2_to_the_24_chunks_are_refused_both_ways() {
+        let len = (1u64 << 24) * CHUNK_LEN as u64 + 1;
+        let aes = SealOptions {
+            suite: AeadSuite::Aes256Gcm,
+            workers: 1,
+        };
+        let mut out = Vec::new();
+        let sealed = seal_with(
+            &mut TestEntropy(3),
+            &target(),
+            aes,
+            io::empty(),
+            len,
+            &mut out,
+        );
+        assert!(matches!(sealed, Err(SealError::TooManyChunks)));
+        assert!(out.is_empty());
+        // A header declaring it, made as the sealer would, is refused once opened.
+        let bound = encode_bound(&target(), AeadSuite::Aes256Gcm, len);
+        let public =
+            <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target().public_key.as_bytes()).unwrap();
+        let mut rng = PrefilledRng::draw(&mut TestEntropy(3)).unwrap();
+        let sender = setup_sender::<hpke::aead::AesGcm256>(&public, &bound, &mut rng).unwrap();
+        let header = [bound, sender.enc.to_vec(), sender.confirmation].concat();
+        let parsed = SealedInputHeader::read(&mut header.as_slice()).unwrap();
+        assert_eq!(parsed.suite(), AeadSuite::Aes256Gcm);
+        let secret = crate::PlatformSecret::from_bytes([5; 32]);
+        let keypair = EnclaveKeyPair::derive(&secret, &target().policy, false);
+        assert!(matches!(
+            parsed.open(&keypair, io::empty()),
+            Err(OpenError::Stream(crate::StreamError::TooManyChunks))
+        ));
     }
 
     /// Payload lengths around the parallel threshold and chunk edges.
@@ -509,31 +686,34 @@ mod tests {
 
     #[test]
     fn parallel_sealing_writes_the_bytes_of_sequential_sealing() {
-        for len in lengths() {
+        for (suite, len) in AeadSuite::ALL
+            .into_iter()
+            .flat_map(|suite| lengths().into_iter().map(move |len| (suite, len)))
+        {
             let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
             let seal = |workers| {
                 let mut out = Vec::new();
                 let context = seal_with(
                     &mut TestEntropy(9),
                     &target(),
+                    SealOptions { suite, workers },
                     plaintext.as_slice(),
                     len,
                     &mut out,
-                    workers,
                 )
                 .unwrap();
                 (out, context.sealed_input_digest())
             };
             let (one, digest) = seal(1);
-            assert_eq!(
-                digest.as_bytes(),
-                &<[u8; 32]>::from(Sha256::digest(&one)),
-                "len {len}"
-            );
+            assert_eq!(one[14..16], suite.id().to_be_bytes());
+            assert_eq!(digest.as_bytes(), &two_level_digest(&one, len), "len {len}");
             for workers in [2, 3, 4, 64] {
                 let (many, many_digest) = seal(workers);
-                assert!(one == many, "len {len}, {workers} workers: other bytes");
-                assert_eq!(digest, many_digest, "len {len}, {workers} workers");
+                assert!(
+                    one == many,
+                    "{suite}, len {len}, {workers} workers: other bytes"
+                );
+                assert_eq!(digest, many_digest, "{suite}, len {len}, {workers} workers");
             }
         }
     }
@@ -546,10 +726,10 @@ mod tests {
                 let result = seal_with(
                     &mut TestEntropy(1),
                     &target(),
+                    options(3),
                     plaintext.as_slice(),
                     declared,
                     io::sink(),
-                    3,
                 );
                 match result {
                     Err(SealError::InputShorter {
@@ -595,10 +775,10 @@ mod tests {
             let result = seal_with(
                 &mut TestEntropy(2),
                 &target(),
+                options(4),
                 plaintext.as_slice(),
                 len,
                 FailingWriter { left },
-                4,
             );
             match result {
                 Err(SealError::Io(e)) => assert_eq!(e.to_string(), "disk full"),

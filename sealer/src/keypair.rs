@@ -13,15 +13,11 @@ use crate::keys::{derive_key, KeyPolicy, KeyPurpose, PlatformSecret};
 pub(crate) type Kem = hpke::kem::X25519HkdfSha256;
 /// The KDF: HKDF-SHA256, id 0x0001.
 pub(crate) type Kdf = hpke::kdf::HkdfSha256;
-/// The AEAD: ChaCha20-Poly1305, id 0x0003.
-pub(crate) type Aead = hpke::aead::ChaCha20Poly1305;
 
 /// RFC 9180 KEM id of DHKEM(X25519, HKDF-SHA256).
 pub(crate) const KEM_ID: u16 = 0x0020;
 /// RFC 9180 KDF id of HKDF-SHA256.
 pub(crate) const KDF_ID: u16 = 0x0001;
-/// RFC 9180 AEAD id of ChaCha20-Poly1305.
-pub(crate) const AEAD_ID: u16 = 0x0003;
 
 /// An enclave's HPKE key pair for one key policy and debug bit.
 ///

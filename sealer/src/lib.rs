@@ -16,8 +16,10 @@
 //!   its binding and opens it into an [`OpenReader`].
 //! - [`output`]: the enclave encrypts its output back to the client ([`ResponseSealer`],
 //!   [`SealWriter`]); the client opens it ([`open_output`]) with its [`ClientContext`].
+//! - [`AeadSuite`]: AES-256-GCM or ChaCha20-Poly1305, named in every sealed header.
 //!
-//! Primitives come from `ring` (HKDF-SHA256, ChaCha20-Poly1305, SHA-256, the system CSPRNG) and
+//! Primitives come from `ring` (HKDF-SHA256, AES-256-GCM, ChaCha20-Poly1305, the system CSPRNG),
+//! `sha2` (SHA-256) and
 //! `hpke` (RFC 9180); nothing here implements a primitive.
 #![deny(missing_docs)]
 
@@ -32,11 +34,15 @@ pub mod keys;
 pub mod output;
 pub mod receipt;
 mod stream;
+mod suite;
 
 pub use context::ClientContext;
 pub use digest::{EvidenceDigest, SealedInputDigest, SealedOutputDigest};
 pub use error::{OpenError, SealError, StreamError};
-pub use input::{seal, seal_with_workers, OpenReader, SealTarget, SealedInputHeader};
+pub use input::{
+    seal, seal_with_options, seal_with_workers, OpenReader, SealOptions, SealTarget,
+    SealedInputHeader,
+};
 pub use keypair::EnclaveKeyPair;
 pub use keys::{
     derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecret, TcbError, TcbRecoveryRoot,
@@ -45,6 +51,7 @@ pub use keys::{
 pub use output::{open_output, FinishedOutput, OpenedOutput, ResponseSealer, SealWriter};
 pub use receipt::{check_receipt, ReceiptMismatch};
 pub use stream::CHUNK_LEN;
+pub use suite::AeadSuite;
 
 /// The exact length of a sealed input of `plaintext_len` bytes (its header and every STREAM
 /// chunk with its tag), or `None` if it does not fit a `u64`. A server bounds a request body

@@ -1,7 +1,7 @@
 //! Sealed output: the enclave encrypts its output back to the client that sealed the input, as
 //! Oblivious HTTP encrypts responses (RFC 9458 §4.4): a key derived from the HPKE exporter
-//! secret of the input's context, the input's `enc` and a fresh response nonce
-//! (`docs/formats.md`, "Sealed output").
+//! secret of the input's context, the input's `enc` and a fresh response nonce, with the AEAD of
+//! the input, which the header names (`docs/formats.md`, "Sealed output").
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -15,19 +15,25 @@ use crate::digest::SealedOutputDigest;
 use crate::entropy::{Entropy, SystemEntropy};
 use crate::error::{OpenError, SealError};
 use crate::stream::{
-    reserve_secret, ChunkFailure, ChunkSealer, HashingWriter, Plan, StreamKey, StreamReader,
-    CHUNK_LEN, TAG_LEN,
+    reserve_secret, ChunkFailure, ChunkSealer, HashingWriter, Plan, StreamDigest, StreamKey,
+    StreamReader, CHUNK_LEN, TAG_LEN,
 };
+use crate::suite::AeadSuite;
 
 /// The first 8 bytes of a sealed output.
 pub const OUTPUT_MAGIC: [u8; 8] = *b"ENCLRESP";
-/// The sealed output format version.
-pub const OUTPUT_VERSION: u16 = 1;
-/// Length of the sealed output header: magic, version, response nonce.
-pub const OUTPUT_HEADER_LEN: usize = 8 + 2 + 32;
+/// The sealed output format version (2: the header names the AEAD).
+pub const OUTPUT_VERSION: u16 = 2;
+/// Length of the sealed output header: magic, version, `aead_id`, response nonce.
+pub const OUTPUT_HEADER_LEN: usize = 8 + 2 + 2 + 32;
 
 /// The response key: `HKDF-Expand(HKDF-Extract(enc || response_nonce, secret), "key", 32)`.
-fn response_key(secret: &[u8; 32], enc: &[u8; 32], response_nonce: &[u8; 32]) -> StreamKey {
+fn response_key(
+    suite: AeadSuite,
+    secret: &[u8; 32],
+    enc: &[u8; 32],
+    response_nonce: &[u8; 32],
+) -> StreamKey {
     let salt = [enc.as_slice(), response_nonce.as_slice()].concat();
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(secret);
     let mut key = Zeroizing::new([0u8; 32]);
@@ -38,7 +44,7 @@ fn response_key(secret: &[u8; 32], enc: &[u8; 32], response_nonce: &[u8; 32]) ->
     prk.expand(&[b"key"], hkdf::HKDF_SHA256)
         .and_then(|okm| okm.fill(key.as_mut_slice()))
         .expect("32-byte HKDF-SHA256 output");
-    StreamKey::new(&key)
+    StreamKey::new(suite, &key)
 }
 
 /// What the enclave keeps from opening an input to encrypt its response. Cloned only to seal a
@@ -46,13 +52,14 @@ fn response_key(secret: &[u8; 32], enc: &[u8; 32], response_nonce: &[u8; 32]) ->
 /// is ever released per input, each under its own fresh response nonce.
 #[derive(Clone)]
 pub struct ResponseSealer {
+    suite: AeadSuite,
     enc: [u8; 32],
     secret: Zeroizing<[u8; 32]>,
 }
 
 impl ResponseSealer {
-    pub(crate) fn new(enc: [u8; 32], secret: Zeroizing<[u8; 32]>) -> Self {
-        Self { enc, secret }
+    pub(crate) fn new(suite: AeadSuite, enc: [u8; 32], secret: Zeroizing<[u8; 32]>) -> Self {
+        Self { suite, enc, secret }
     }
 
     /// Starts the sealed output: draws the response nonce and writes the header to `out`.
@@ -71,10 +78,11 @@ impl ResponseSealer {
     ) -> Result<SealWriter<W>, SealError> {
         let mut response_nonce = [0u8; 32];
         entropy.fill(&mut response_nonce)?;
-        let key = response_key(&self.secret, &self.enc, &response_nonce);
+        let key = response_key(self.suite, &self.secret, &self.enc, &response_nonce);
         let mut out = HashingWriter::new(out);
         out.write_all(&OUTPUT_MAGIC)?;
         out.write_all(&OUTPUT_VERSION.to_be_bytes())?;
+        out.write_all(&self.suite.id().to_be_bytes())?;
         out.write_all(&response_nonce)?;
         Ok(SealWriter {
             out,
@@ -204,8 +212,8 @@ pub struct OpenedOutput {
 ///
 /// # Errors
 /// [`OpenError::TruncatedHeader`], [`OpenError::NotSealedOutput`],
-/// [`OpenError::UnsupportedVersion`], [`OpenError::Stream`] (a wrong context shows as
-/// `ChunkAuthentication { chunk: 0 }`), [`OpenError::Io`].
+/// [`OpenError::UnsupportedVersion`], [`OpenError::UnsupportedAead`], [`OpenError::Stream`] (a
+/// wrong context shows as `ChunkAuthentication { chunk: 0 }`), [`OpenError::Io`].
 pub fn open_output<R: Read, W: Write>(
     context: &ClientContext,
     mut sealed: R,
@@ -216,7 +224,7 @@ pub fn open_output<R: Read, W: Write>(
         io::ErrorKind::UnexpectedEof => OpenError::TruncatedHeader,
         _ => OpenError::Io(e),
     })?;
-    let [m0, m1, m2, m3, m4, m5, m6, m7, v0, v1, response_nonce @ ..] = header;
+    let [m0, m1, m2, m3, m4, m5, m6, m7, v0, v1, a0, a1, response_nonce @ ..] = header;
     if [m0, m1, m2, m3, m4, m5, m6, m7] != OUTPUT_MAGIC {
         return Err(OpenError::NotSealedOutput);
     }
@@ -224,10 +232,17 @@ pub fn open_output<R: Read, W: Write>(
     if version != OUTPUT_VERSION {
         return Err(OpenError::UnsupportedVersion(version));
     }
-    let key = response_key(context.response_secret(), context.enc(), &response_nonce);
+    let aead = u16::from_be_bytes([a0, a1]);
+    let suite = AeadSuite::from_id(aead).ok_or(OpenError::UnsupportedAead(aead))?;
+    let key = response_key(
+        suite,
+        context.response_secret(),
+        context.enc(),
+        &response_nonce,
+    );
     let mut hasher = Sha256::new();
     hasher.update(header);
-    let mut stream = StreamReader::new(sealed, key, Plan::Unknown, hasher);
+    let mut stream = StreamReader::new(sealed, key, Plan::Unknown, StreamDigest::Flat(hasher));
     loop {
         match stream.next_chunk() {
             Ok(Some(plain)) => out.write_all(plain)?,
@@ -249,7 +264,11 @@ mod tests {
     use crate::entropy::TestEntropy;
 
     fn sealed_with(pieces: &[&[u8]]) -> Vec<u8> {
-        let sealer = ResponseSealer::new([1; 32], Zeroizing::new([2; 32]));
+        let sealer = ResponseSealer::new(
+            AeadSuite::ChaCha20Poly1305,
+            [1; 32],
+            Zeroizing::new([2; 32]),
+        );
         let mut writer = sealer.writer_with(&mut TestEntropy(9), Vec::new()).unwrap();
         for piece in pieces {
             writer.write_all(piece).unwrap();
@@ -267,8 +286,8 @@ mod tests {
         let small: Vec<&[u8]> = data.chunks(1000).collect();
         assert_eq!(sealed_with(&small), whole);
         assert_eq!(whole.len(), OUTPUT_HEADER_LEN + data.len() + 4 * TAG_LEN);
-        assert_eq!(whole[..10], *b"ENCLRESP\x00\x01");
-        assert_eq!(whole[10..42], (9..41).collect::<Vec<u8>>()[..]);
+        assert_eq!(whole[..12], *b"ENCLRESP\x00\x02\x00\x03");
+        assert_eq!(whole[12..44], (9..41).collect::<Vec<u8>>()[..]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! STREAM chunking (Hoang, Reyhanitabar, Rogaway, Vizár 2015, as in age): the payload is cut into
-//! 64 KiB chunks, each sealed with ChaCha20-Poly1305 under one key with the nonce
-//! `11-byte big-endian chunk counter || last-chunk flag`, empty associated data.
+//! 64 KiB chunks, each sealed with the stream's AEAD ([`AeadSuite`]: AES-256-GCM or
+//! ChaCha20-Poly1305) under one key with the nonce `11-byte big-endian chunk counter ||
+//! last-chunk flag`, empty associated data.
 //!
 //! Every chunk but the last holds exactly [`CHUNK_LEN`] plaintext bytes; the last holds
 //! 0..=[`CHUNK_LEN`] and is empty only when the whole payload is. A reader needs two chunk
@@ -9,31 +10,47 @@
 use std::io::{self, Read, Write};
 use std::sync::mpsc;
 
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use crate::digest::{chunk_hash, InputDigester};
 use crate::error::{SealError, StreamError};
+use crate::suite::AeadSuite;
 
 /// Plaintext bytes per chunk: 64 KiB.
 pub const CHUNK_LEN: usize = 64 * 1024;
-/// The Poly1305 tag after each chunk.
+/// The AEAD tag after each chunk (16 bytes for both suites).
 pub(crate) const TAG_LEN: usize = 16;
 const CHUNK_LEN_U64: u64 = CHUNK_LEN as u64;
 /// How far from its position a failing chunk is searched for, to tell reordering from tampering.
 const SEARCH_WINDOW: u64 = 16;
 
-/// A ChaCha20-Poly1305 key for one stream.
-pub(crate) struct StreamKey(LessSafeKey);
+/// The key of one stream, with its AEAD.
+pub(crate) struct StreamKey {
+    key: LessSafeKey,
+    suite: AeadSuite,
+}
 
 impl StreamKey {
-    pub(crate) fn new(bytes: &[u8; 32]) -> Self {
+    pub(crate) fn new(suite: AeadSuite, bytes: &[u8; 32]) -> Self {
         #[allow(
             clippy::expect_used,
-            reason = "ChaCha20-Poly1305 takes exactly 32-byte keys, which the type guarantees"
+            reason = "both suites take exactly 32-byte keys, which the type guarantees"
         )]
-        let key = UnboundKey::new(&aead::CHACHA20_POLY1305, bytes).expect("32-byte key");
-        Self(LessSafeKey::new(key))
+        let key = UnboundKey::new(suite.ring(), bytes).expect("32-byte key");
+        Self {
+            key: LessSafeKey::new(key),
+            suite,
+        }
+    }
+
+    /// Refuses a chunk index past what the suite may seal under one key.
+    fn check_index(&self, index: u64) -> Result<(), SealError> {
+        if index >= self.suite.max_chunks() {
+            return Err(SealError::TooManyChunks);
+        }
+        Ok(())
     }
 }
 
@@ -95,8 +112,9 @@ fn seal_chunk(
     last: bool,
     buf: &mut Vec<u8>,
 ) -> Result<(), SealError> {
+    key.check_index(counter)?;
     let tag = key
-        .0
+        .key
         .seal_in_place_separate_tag(nonce(counter, last), Aad::empty(), buf)
         .map_err(|_| SealError::Encryption)?;
     buf.extend_from_slice(tag.as_ref());
@@ -104,20 +122,23 @@ fn seal_chunk(
 }
 
 /// Seals a whole payload of exactly `len` bytes from `plaintext` as STREAM chunks to `out`,
-/// encrypting on up to `workers` threads while this thread reads, hashes and writes in order.
+/// encrypting and hashing each chunk on up to `workers` threads while this thread reads, writes
+/// in order and absorbs the chunk hashes into `digest` (the two-level sealed-input digest).
 ///
 /// The bytes written are those of the sequential [`ChunkSealer`] (the nonce depends only on the
-/// chunk index); only the encryption runs in parallel. At most `2 × workers + 1` chunk buffers
-/// exist at once, whatever `len`. Payloads of fewer than [`PARALLEL_MIN_CHUNKS`] chunks, or
-/// `workers <= 1`, are sealed on this thread alone.
+/// chunk index), and so is the digest; only the per-chunk work runs in parallel. At most
+/// `2 × workers + 1` chunk buffers exist at once, whatever `len`. Payloads of fewer than
+/// [`PARALLEL_MIN_CHUNKS`] chunks, or `workers <= 1`, are sealed on this thread alone.
 pub(crate) fn seal_stream<W: Write>(
     key: StreamKey,
     plaintext: &mut impl Read,
     len: u64,
-    out: &mut HashingWriter<W>,
+    out: &mut W,
+    digest: &mut InputDigester,
     workers: usize,
 ) -> Result<(), SealError> {
     let chunks = chunk_count(len);
+    key.check_index(chunks.saturating_sub(1))?;
     let workers = u64::try_from(workers).unwrap_or(1).min(chunks).max(1);
     if workers == 1 || chunks < PARALLEL_MIN_CHUNKS {
         let mut sealer = ChunkSealer::new(key);
@@ -130,6 +151,7 @@ pub(crate) fn seal_stream<W: Write>(
             reader.read_chunk(index, &mut buf)?;
             sealer.seal(&mut buf, index.saturating_add(1) == chunks)?;
             out.write_all(&buf)?;
+            digest.chunk(&chunk_hash(&buf));
         }
         return reader.finish();
     }
@@ -145,7 +167,10 @@ pub(crate) fn seal_stream<W: Write>(
             scope.spawn(move || {
                 for (index, mut buf) in work_rx {
                     let last = index.saturating_add(1) == chunks;
-                    let sealed = seal_chunk(key, index, last, &mut buf).map(|()| buf);
+                    let sealed = seal_chunk(key, index, last, &mut buf).map(|()| {
+                        let hash = chunk_hash(&buf);
+                        (buf, hash)
+                    });
                     if done_tx.send(sealed).is_err() {
                         break;
                     }
@@ -163,7 +188,7 @@ pub(crate) fn seal_stream<W: Write>(
         let mut written = 0u64;
         for index in 0..chunks {
             if index.saturating_sub(written) >= window {
-                spare.push(collect(lane(written)?, out)?);
+                spare.push(collect(lane(written)?, out, digest)?);
                 written = written.saturating_add(1);
             }
             let mut buf = spare
@@ -176,7 +201,7 @@ pub(crate) fn seal_stream<W: Write>(
                 .map_err(|_| SealError::Poisoned)?;
         }
         while written < chunks {
-            collect(lane(written)?, out)?;
+            collect(lane(written)?, out, digest)?;
             written = written.saturating_add(1);
         }
         reader.finish()
@@ -191,18 +216,24 @@ pub(crate) const PARALLEL_MIN_CHUNKS: u64 = 8;
 const LANE_DEPTH: usize = 2;
 const LANE_DEPTH_U64: u64 = LANE_DEPTH as u64;
 
+/// A sealed chunk and its SHA-256, from a worker.
+type SealedChunk = (Zeroizing<Vec<u8>>, [u8; 32]);
+
 type Lane = (
     mpsc::SyncSender<(u64, Zeroizing<Vec<u8>>)>,
-    mpsc::Receiver<Result<Zeroizing<Vec<u8>>, SealError>>,
+    mpsc::Receiver<Result<SealedChunk, SealError>>,
 );
 
-/// Waits for the next sealed chunk of `lane`, writes it and returns its buffer for reuse.
+/// Waits for the next sealed chunk of `lane`, writes it, absorbs its hash and returns its buffer
+/// for reuse.
 fn collect<W: Write>(
     lane: &Lane,
-    out: &mut HashingWriter<W>,
+    out: &mut W,
+    digest: &mut InputDigester,
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-    let mut buf = lane.1.recv().map_err(|_| SealError::Poisoned)??;
+    let (mut buf, hash) = lane.1.recv().map_err(|_| SealError::Poisoned)??;
     out.write_all(&buf)?;
+    digest.chunk(&hash);
     buf.clear();
     Ok(buf)
 }
@@ -321,6 +352,30 @@ enum State {
     Failed(StreamError),
 }
 
+/// How a reader hashes what it consumes.
+pub(crate) enum StreamDigest {
+    /// SHA-256 of every byte (a sealed output); has already absorbed the header.
+    Flat(Sha256),
+    /// The two-level sealed-input digest; has already absorbed the header and chunk count.
+    Chunked(InputDigester),
+}
+
+impl StreamDigest {
+    fn absorb(&mut self, sealed_chunk: &[u8]) {
+        match self {
+            Self::Flat(hasher) => hasher.update(sealed_chunk),
+            Self::Chunked(digester) => digester.chunk(&chunk_hash(sealed_chunk)),
+        }
+    }
+
+    fn value(&self) -> [u8; 32] {
+        match self {
+            Self::Flat(hasher) => hasher.clone().finalize().into(),
+            Self::Chunked(digester) => digester.value(),
+        }
+    }
+}
+
 /// Reads, authenticates and decrypts a STREAM chunk by chunk, hashing every byte consumed.
 pub(crate) struct StreamReader<R> {
     inner: R,
@@ -330,14 +385,14 @@ pub(crate) struct StreamReader<R> {
     pending: Option<u8>,
     ciphertext: Vec<u8>,
     plaintext: Zeroizing<Vec<u8>>,
-    hasher: Sha256,
+    digest: StreamDigest,
     total: u64,
     state: State,
 }
 
 impl<R: Read> StreamReader<R> {
-    /// `hasher` has already absorbed the header.
-    pub(crate) fn new(inner: R, key: StreamKey, plan: Plan, hasher: Sha256) -> Self {
+    /// `digest` has already absorbed the header.
+    pub(crate) fn new(inner: R, key: StreamKey, plan: Plan, digest: StreamDigest) -> Self {
         // A known length's first chunk is its largest: buffers of that size serve every chunk.
         // An unknown length's grow with the chunks (at most one chunk and its tag).
         let capacity = match plan {
@@ -352,7 +407,7 @@ impl<R: Read> StreamReader<R> {
             pending: None,
             ciphertext: Vec::with_capacity(capacity),
             plaintext: Zeroizing::new(Vec::with_capacity(capacity)),
-            hasher,
+            digest,
             total: 0,
             state: State::Reading,
         }
@@ -393,9 +448,9 @@ impl<R: Read> StreamReader<R> {
         matches!(self.state, State::Done)
     }
 
-    /// SHA-256 of every byte consumed, header included.
+    /// The digest of every byte consumed, header included (final once [`Self::is_done`]).
     pub(crate) fn digest(&self) -> [u8; 32] {
-        self.hasher.clone().finalize().into()
+        self.digest.value()
     }
 
     fn advance(&mut self) -> Result<(), ChunkFailure> {
@@ -416,8 +471,11 @@ impl<R: Read> StreamReader<R> {
                 .map(drop),
         }
         .map_err(ChunkFailure::Io)?;
+        if index >= self.key.suite.max_chunks() {
+            return Err(ChunkFailure::Stream(StreamError::TooManyChunks));
+        }
         let last = self.classify(index, want)?;
-        self.hasher.update(&self.ciphertext);
+        self.digest.absorb(&self.ciphertext);
         self.decrypt(index, last)?;
         if last {
             self.check_end()?;
@@ -536,7 +594,10 @@ fn try_open(
     out.clear();
     reserve_secret(out, ciphertext.len(), CHUNK_LEN + TAG_LEN);
     out.extend_from_slice(ciphertext);
-    match key.0.open_in_place(nonce(counter, last), Aad::empty(), out) {
+    match key
+        .key
+        .open_in_place(nonce(counter, last), Aad::empty(), out)
+    {
         Ok(plain) => {
             let len = plain.len();
             out.truncate(len);
@@ -600,7 +661,7 @@ mod tests {
 
     #[test]
     fn sealer_refuses_chunks_after_the_final_one() {
-        let mut sealer = ChunkSealer::new(StreamKey::new(&[3; 32]));
+        let mut sealer = ChunkSealer::new(StreamKey::new(AeadSuite::ChaCha20Poly1305, &[3; 32]));
         let mut buf = vec![1, 2, 3];
         sealer.seal(&mut buf, true).unwrap();
         assert_eq!(buf.len(), 3 + TAG_LEN);
@@ -608,5 +669,48 @@ mod tests {
             sealer.seal(&mut buf, false),
             Err(SealError::Poisoned)
         ));
+    }
+
+    #[test]
+    fn aes_gcm_keys_seal_at_most_2_to_the_24_chunks() {
+        let key = StreamKey::new(AeadSuite::Aes256Gcm, &[3; 32]);
+        let mut buf = vec![1, 2, 3];
+        seal_chunk(&key, (1 << 24) - 1, true, &mut buf).unwrap();
+        let mut buf = vec![1, 2, 3];
+        assert!(matches!(
+            seal_chunk(&key, 1 << 24, true, &mut buf),
+            Err(SealError::TooManyChunks)
+        ));
+        let chacha = StreamKey::new(AeadSuite::ChaCha20Poly1305, &[3; 32]);
+        seal_chunk(&chacha, 1 << 24, true, &mut buf).unwrap();
+        let mut digest = InputDigester::new(&[], 1);
+        let too_long = (1u64 << 24) * CHUNK_LEN_U64 + 1;
+        assert!(matches!(
+            seal_stream(
+                key,
+                &mut io::empty(),
+                too_long,
+                &mut io::sink(),
+                &mut digest,
+                1
+            ),
+            Err(SealError::TooManyChunks)
+        ));
+    }
+
+    #[test]
+    fn the_suites_write_different_chunks_of_the_same_length() {
+        let seal = |suite| {
+            let mut buf = vec![9u8; 100];
+            seal_chunk(&StreamKey::new(suite, &[4; 32]), 0, true, &mut buf).unwrap();
+            buf
+        };
+        let (aes, chacha) = (
+            seal(AeadSuite::Aes256Gcm),
+            seal(AeadSuite::ChaCha20Poly1305),
+        );
+        assert_eq!(aes.len(), 100 + TAG_LEN);
+        assert_eq!(chacha.len(), 100 + TAG_LEN);
+        assert_ne!(aes, chacha);
     }
 }

@@ -11,13 +11,14 @@ use std::io::{self, Read, Write};
 
 use attest::{Measurement, PlatformId, ProductId, SignerId, Svn};
 use sealer::{
-    open_output, seal, ClientContext, EnclaveIdentity, EnclaveKeyPair, EvidenceDigest, KeyPolicy,
-    OpenError, PlatformSecret, SealError, SealTarget, SealedInputHeader, StreamError, CHUNK_LEN,
+    open_output, seal, seal_with_options, AeadSuite, ClientContext, EnclaveIdentity,
+    EnclaveKeyPair, EvidenceDigest, KeyPolicy, OpenError, PlatformSecret, SealError, SealOptions,
+    SealTarget, SealedInputHeader, StreamError, CHUNK_LEN,
 };
 
 const TAG: usize = 16;
 const INPUT_HEADER: usize = 178;
-const OUTPUT_HEADER: usize = 42;
+const OUTPUT_HEADER: usize = 44;
 
 fn secret() -> PlatformSecret {
     PlatformSecret::from_bytes([7; 32])
@@ -97,6 +98,57 @@ fn respond(response: sealer::ResponseSealer, plain: &[u8]) -> Vec<u8> {
     writer.finish().unwrap().writer
 }
 
+fn seal_suite(suite: AeadSuite, plain: &[u8], workers: usize) -> (Vec<u8>, ClientContext) {
+    let mut out = Vec::new();
+    let options = SealOptions { suite, workers };
+    let ctx = seal_with_options(&target(), options, plain, plain.len() as u64, &mut out).unwrap();
+    (out, ctx)
+}
+
+#[test]
+fn both_suites_round_trip_and_name_themselves_in_both_headers() {
+    for suite in AeadSuite::ALL {
+        for (len, workers) in [(0, 1), (5, 1), (9 * CHUNK_LEN + 3, 3)] {
+            let plain = payload(len);
+            let (sealed, ctx) = seal_suite(suite, &plain, workers);
+            assert_eq!(sealed[14..16], suite.id().to_be_bytes(), "{suite}");
+            let mut reader = sealed.as_slice();
+            let header = SealedInputHeader::read(&mut reader).unwrap();
+            assert_eq!(header.suite(), suite);
+            let keypair = identity().keypair(&secret(), header.policy()).unwrap();
+            let (mut plain_reader, response) = header.open(&keypair, reader).unwrap();
+            let mut opened = Vec::new();
+            plain_reader.read_to_end(&mut opened).unwrap();
+            assert_eq!(opened, plain, "{suite} len {len}");
+            let out = respond(response, b"answer");
+            assert_eq!(out[10..12], suite.id().to_be_bytes(), "{suite}");
+            let mut got = Vec::new();
+            open_output(&ctx, out.as_slice(), &mut got).unwrap();
+            assert_eq!(got, b"answer");
+        }
+    }
+    let (aes, _) = seal_suite(AeadSuite::Aes256Gcm, b"same", 1);
+    let (chacha, _) = seal_suite(AeadSuite::ChaCha20Poly1305, b"same", 1);
+    assert_ne!(aes[INPUT_HEADER..], chacha[INPUT_HEADER..]);
+}
+
+#[test]
+fn an_output_naming_the_other_suite_does_not_open() {
+    let (sealed, ctx) = seal_suite(AeadSuite::Aes256Gcm, b"question", 1);
+    let (_, response) = open_input(&sealed).unwrap();
+    let mut out = respond(response, b"answer");
+    out[11] = 0x03;
+    assert_eq!(
+        stream_error(open_output(&ctx, out.as_slice(), io::sink())),
+        StreamError::ChunkAuthentication { chunk: 0 }
+    );
+    out[11] = 0x01;
+    assert!(matches!(
+        open_output(&ctx, out.as_slice(), io::sink()),
+        Err(OpenError::UnsupportedAead(0x0001))
+    ));
+}
+
 #[test]
 fn round_trips_at_chunk_boundaries() {
     for len in [
@@ -139,7 +191,7 @@ fn digests_match_between_sides() {
     let (plain_reader, response) = header.open(&keypair, reader).unwrap();
     let digest = plain_reader.finish().unwrap();
     assert_eq!(digest, ctx.sealed_input_digest());
-    assert_eq!(digest.to_string(), hex::encode(sha256(&sealed)));
+    assert_eq!(digest.to_string(), hex::encode(two_level_digest(&sealed)));
 
     let mut writer = response.writer(Vec::new()).unwrap();
     writer.write_all(b"answer").unwrap();
@@ -151,6 +203,21 @@ fn digests_match_between_sides() {
         opened.digest.to_string(),
         hex::encode(sha256(&finished.writer))
     );
+}
+
+/// The sealed-input digest from the sealed bytes alone, as docs/formats.md defines it.
+fn two_level_digest(sealed: &[u8]) -> Vec<u8> {
+    let (header, body) = sealed.split_at(INPUT_HEADER);
+    let chunk_hashes: Vec<Vec<u8>> = body.chunks(CHUNK_LEN + TAG).map(sha256).collect();
+    let count = (chunk_hashes.len() as u64).to_be_bytes();
+    let outer = [
+        b"enclave/v2 sealed-input digest".as_slice(),
+        header,
+        &count,
+        &chunk_hashes.concat(),
+    ]
+    .concat();
+    sha256(&outer)
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -199,11 +266,18 @@ fn flipped_header_fields_give_their_errors() {
         open_input(&bad).unwrap_err()
     };
     assert!(matches!(refuse(0), OpenError::NotSealedInput));
-    assert!(matches!(refuse(9), OpenError::UnsupportedVersion(0)));
+    assert!(matches!(refuse(9), OpenError::UnsupportedVersion(3)));
     assert!(matches!(
         refuse(11),
         OpenError::UnsupportedSuite { kem: 0x21, .. }
     ));
+    assert!(matches!(
+        refuse(14),
+        OpenError::UnsupportedSuite { aead: 0x0103, .. }
+            | OpenError::UnsupportedSuite { aead: 0x0102, .. }
+    ));
+    // 0x0002 <-> 0x0003: the other suite, refused by the HPKE key schedule.
+    assert!(matches!(refuse(15), OpenError::Decryption));
     assert!(matches!(refuse(16), OpenError::MalformedPolicy(_)));
     assert!(matches!(
         refuse(17),
@@ -245,6 +319,7 @@ fn every_flipped_output_byte_is_refused() {
         match i {
             0..8 => assert!(matches!(result, Err(OpenError::NotSealedOutput))),
             8..10 => assert!(matches!(result, Err(OpenError::UnsupportedVersion(_)))),
+            10..12 => assert!(matches!(result, Err(OpenError::UnsupportedAead(_)))),
             _ => assert_eq!(
                 stream_error(result),
                 StreamError::ChunkAuthentication { chunk: 0 },

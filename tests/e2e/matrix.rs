@@ -213,8 +213,8 @@ fn every_artifact_refuses_every_mutation() {
     };
     assert!(!output_refused(&run_one.output));
     let mut tally = mutate(&run_one.output, 200, output_refused);
-    // Fields: magic + version + response nonce (42 bytes), then the chunks.
-    for field in [0..42, 42..run_one.output.len().min(run_two.output.len())] {
+    // Fields: magic + version + aead id + response nonce (44 bytes), then the chunks.
+    for field in [0..44, 44..run_one.output.len().min(run_two.output.len())] {
         let mut evil = run_one.output.clone();
         evil[field.clone()].copy_from_slice(&run_two.output[field]);
         assert!(output_refused(&evil), "sealed output field swap accepted");

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from formats import (CAPABILITIES, DBGSTAT, EAT_NONCE, ENCLAVE_KEYS, EVIDENCE_CLAIMS,
+from formats import (AEADS, CAPABILITIES, DBGSTAT, EAT_NONCE, ENCLAVE_KEYS, EVIDENCE_CLAIMS,
                      EVIDENCE_PROFILE, IAT, MEASUREMENT, MODULE, PLATFORM_TCB, PRODUCT_ID,
                      REPORT_DATA, SIGNER, SVN, verify_eat)
 
@@ -42,6 +42,8 @@ def main() -> None:
     assert platform_id == expected["platform_id"]
     keys = claims.get(ENCLAVE_KEYS)
     assert keys is None or (len(keys) == 2 and all(len(k) == 32 for k in keys))
+    # The AEADs the enclave reads: beside its keys, AES-256-GCM and ChaCha20-Poly1305.
+    assert claims.get(AEADS) == (None if keys is None else [0x0002, 0x0003]), claims.get(AEADS)
     print("ok", claims[MEASUREMENT].hex(), platform_id)
 
 

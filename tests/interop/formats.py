@@ -17,7 +17,7 @@ import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from pycose.headers import Algorithm, ContentType
 from pycose.keys import EC2Key
@@ -40,9 +40,10 @@ IAT, EAT_NONCE, UEID, DBGSTAT, EAT_PROFILE = 6, 10, 256, 263, 265
 MEASUREMENT, SIGNER, MODULE, PRODUCT_ID, SVN = -70001, -70002, -70003, -70004, -70005
 PLATFORM_TCB, CAPABILITIES, REPORT_DATA, ENCLAVE_KEYS = -70006, -70007, -70008, -70009
 INPUT_DIGEST, OUTPUT_DIGEST, REQUEST_NONCE, FUEL_USED = -70010, -70011, -70012, -70013
-OUTCOME, FAILURE, EXIT_CODE, TLS_KEY = -70014, -70015, -70016, -70018
+OUTCOME, FAILURE, EXIT_CODE = -70014, -70015, -70016
+AEADS, TLS_KEY = -70017, -70018
 EVIDENCE_CLAIMS = {IAT, EAT_NONCE, UEID, DBGSTAT, EAT_PROFILE, MEASUREMENT, SIGNER, MODULE,
-                   PRODUCT_ID, SVN, PLATFORM_TCB, CAPABILITIES, REPORT_DATA, ENCLAVE_KEYS,
+                   PRODUCT_ID, SVN, PLATFORM_TCB, CAPABILITIES, REPORT_DATA, ENCLAVE_KEYS, AEADS,
                    TLS_KEY}
 RECEIPT_CLAIMS = {IAT, UEID, DBGSTAT, EAT_PROFILE, MEASUREMENT, SIGNER, PRODUCT_ID, SVN,
                   PLATFORM_TCB, INPUT_DIGEST, OUTPUT_DIGEST, REQUEST_NONCE, FUEL_USED, OUTCOME,
@@ -126,7 +127,17 @@ def verify_eat(raw: bytes, root: x509.Certificate, profile: str, known: set) -> 
 
 # --- Confidential I/O ---------------------------------------------------------------------------
 
-SUITE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
+# The two AEADs (HPKE aead_id): the suite of the HPKE context and the STREAM cipher of each.
+AES_256_GCM, CHACHA20_POLY1305 = 0x0002, 0x0003
+SUITES = {
+    AES_256_GCM: (CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256,
+                                  AEADId.AES256_GCM), AESGCM),
+    CHACHA20_POLY1305: (CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256,
+                                        AEADId.CHACHA20_POLY1305), ChaCha20Poly1305),
+}
+SUITE = SUITES[CHACHA20_POLY1305][0]  # for the KEM alone, which both share
+INPUT_VERSION, OUTPUT_VERSION = 2, 2
+INPUT_DIGEST_DOMAIN = b"enclave/v2 sealed-input digest"
 CHUNK = 65536
 TAG = 16
 SEALED_HEADER = 178
@@ -149,17 +160,17 @@ def nonce(counter, last):
     return b"\x00\x00\x00" + struct.pack(">Q", counter) + bytes([1 if last else 0])
 
 
-def stream_seal(key, plaintext):
-    aead, out = ChaCha20Poly1305(key), []
+def stream_seal(key, plaintext, aead_id=CHACHA20_POLY1305):
+    aead, out = SUITES[aead_id][1](key), []
     pieces = [plaintext[i:i + CHUNK] for i in range(0, len(plaintext), CHUNK)] or [b""]
     for i, piece in enumerate(pieces):
         out.append(aead.encrypt(nonce(i, i == len(pieces) - 1), piece, b""))
     return b"".join(out)
 
 
-def stream_open(key, body):
+def stream_open(key, body, aead_id=CHACHA20_POLY1305):
     """Opens chunks whose final one is the one followed by end of data."""
-    aead, out, i = ChaCha20Poly1305(key), [], 0
+    aead, out, i = SUITES[aead_id][1](key), [], 0
     while True:
         chunk, body = body[:CHUNK + TAG], body[CHUNK + TAG:]
         last = len(body) == 0
@@ -177,26 +188,45 @@ def response_key(secret, enc, response_nonce):
     return HKDFExpand(algorithm=hashes.SHA256(), length=32, info=b"key").derive(prk)
 
 
-def seal_input(pk, block, evidence, platform, plaintext):
+def seal_input(pk, block, evidence, platform, plaintext, aead_id=CHACHA20_POLY1305):
     """Returns (sealed input, enc, response secret); `evidence` is the evidence digest."""
-    bound = (b"ENCLSEAL" + struct.pack(">HHHH", 1, 0x20, 1, 3) + block + evidence + platform
-             + struct.pack(">QI", len(plaintext), CHUNK))
+    bound = (b"ENCLSEAL" + struct.pack(">HHHH", INPUT_VERSION, 0x20, 1, aead_id) + block + evidence
+             + platform + struct.pack(">QI", len(plaintext), CHUNK))
     assert len(bound) == 130
-    enc, ctx = SUITE.create_sender_context(SUITE.kem.deserialize_public_key(pk), bound)
+    suite = SUITES[aead_id][0]
+    enc, ctx = suite.create_sender_context(suite.kem.deserialize_public_key(pk), bound)
     confirmation = ctx.seal(b"", b"")
     payload_key = ctx.export(b"enclave/v1 sealed-input payload", 32)
     response_secret = ctx.export(b"enclave/v1 sealed-output secret", 32)
-    sealed = bound + enc + confirmation + stream_seal(payload_key, plaintext)
+    sealed = bound + enc + confirmation + stream_seal(payload_key, plaintext, aead_id)
     assert len(sealed) == SEALED_HEADER + len(plaintext) + TAG * max(1, -(-len(plaintext) // CHUNK))
     return sealed, enc, response_secret
 
 
-def seal_output(enc, response_secret, plaintext):
+def sealed_input_digest(sealed):
+    """The two-level sealed-input digest ("Sealed input digest"): SHA-256 of the domain, the
+    header, the chunk count and the SHA-256 of every sealed chunk, in order."""
+    header, body = sealed[:SEALED_HEADER], sealed[SEALED_HEADER:]
+    (length,) = struct.unpack(">Q", header[118:126])
+    count = max(1, -(-length // CHUNK))
+    chunks = [body[i:i + CHUNK + TAG] for i in range(0, len(body), CHUNK + TAG)] or [b""]
+    assert len(chunks) == count
+    outer = hashlib.sha256(INPUT_DIGEST_DOMAIN + header + struct.pack(">Q", count))
+    for chunk in chunks:
+        outer.update(hashlib.sha256(chunk).digest())
+    return outer.digest()
+
+
+def seal_output(enc, response_secret, plaintext, aead_id=CHACHA20_POLY1305):
     response_nonce = os.urandom(32)
     key = response_key(response_secret, enc, response_nonce)
-    return b"ENCLRESP" + struct.pack(">H", 1) + response_nonce + stream_seal(key, plaintext)
+    return (b"ENCLRESP" + struct.pack(">HH", OUTPUT_VERSION, aead_id) + response_nonce
+            + stream_seal(key, plaintext, aead_id))
 
 
-def open_output(enc, response_secret, sealed):
-    assert sealed[:10] == b"ENCLRESP\x00\x01"
-    return stream_open(response_key(response_secret, enc, sealed[10:42]), sealed[42:])
+def open_output(enc, response_secret, sealed, aead_id=None):
+    """Opens a sealed output; `aead_id`, when given, is the suite the input was sealed with."""
+    version, named = struct.unpack(">HH", sealed[8:12])
+    assert sealed[:8] == b"ENCLRESP" and version == OUTPUT_VERSION
+    assert aead_id is None or named == aead_id, (named, aead_id)
+    return stream_open(response_key(response_secret, enc, sealed[12:44]), sealed[44:], named)

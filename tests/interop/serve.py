@@ -31,11 +31,12 @@ import time
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from formats import (CHUNK, DBGSTAT, EAT_NONCE, ENCLAVE_KEYS, EVIDENCE_CLAIMS, EVIDENCE_PROFILE,
-                     EXIT_CODE, FAILURE, FUEL_USED, IAT, INPUT_DIGEST, MEASUREMENT, OUTCOME,
-                     OUTPUT_DIGEST, PLATFORM_TCB, PRODUCT_ID, RECEIPT_CLAIMS, RECEIPT_PROFILE,
-                     REPORT_DATA, REQUEST_NONCE, SEALED_HEADER, SIGNER, SVN, TAG, open_output,
-                     policy_block, seal_input, verify_eat)
+from formats import (AEADS, AES_256_GCM, CHUNK, DBGSTAT, EAT_NONCE, ENCLAVE_KEYS,
+                     EVIDENCE_CLAIMS, EVIDENCE_PROFILE, EXIT_CODE, FAILURE, FUEL_USED, IAT,
+                     INPUT_DIGEST, MEASUREMENT, OUTCOME, OUTPUT_DIGEST, PLATFORM_TCB, PRODUCT_ID,
+                     RECEIPT_CLAIMS, RECEIPT_PROFILE, REPORT_DATA, REQUEST_NONCE, SEALED_HEADER,
+                     SIGNER, SVN, TAG, open_output, policy_block, seal_input, sealed_input_digest,
+                     verify_eat)
 
 PROBLEM_PREFIX = "tag:enclave.invalid,2026:problem/"
 MAX_AGE, MAX_SKEW = 300, 60  # the verifier defaults of "Attestation evidence"
@@ -95,7 +96,8 @@ def seal(attested, plaintext):
     """Seals to the measurement key: (sealed input, enc, response secret)."""
     key, measurement, evidence_digest, platform_id, _ = attested
     block = policy_block(1, measurement, 0)  # production: dbgstat 3
-    sealed = seal_input(key, block, evidence_digest, bytes.fromhex(platform_id), plaintext)
+    sealed = seal_input(key, block, evidence_digest, bytes.fromhex(platform_id), plaintext,
+                        AES_256_GCM)
     assert len(sealed[0]) == sealed_length(len(plaintext))
     return sealed
 
@@ -119,14 +121,14 @@ def confidential_run(server, root, attested, plaintext):
     for key in (SIGNER, PRODUCT_ID, SVN, DBGSTAT, PLATFORM_TCB):
         assert receipt_claims[key] == claims[key], f"receipt claim {key} differs from evidence"
     assert receipt_claims[REQUEST_NONCE] == enc, "request nonce is not our enc"
-    assert receipt_claims[INPUT_DIGEST] == hashlib.sha256(sealed).digest(), "input digest"
+    assert receipt_claims[INPUT_DIGEST] == sealed_input_digest(sealed), "input digest"
     assert receipt_claims[OUTPUT_DIGEST] == hashlib.sha256(body).digest(), "output digest"
     assert receipt_claims[OUTCOME] == 0 and FAILURE not in receipt_claims, "run failed"
     assert EXIT_CODE not in receipt_claims, "exit code for a native guest"
     assert receipt_claims[FUEL_USED] > 0, "a metered guest used no fuel"
     now = time.time()
     assert now - MAX_AGE <= receipt_claims[IAT] <= now + MAX_SKEW, "receipt iat"
-    return open_output(enc, response_secret, body)
+    return open_output(enc, response_secret, body, AES_256_GCM)
 
 
 def main():
@@ -163,6 +165,7 @@ def main():
     assert platform_id == info["platform_id"] and claims[PLATFORM_TCB] == info["platform_tcb"]
     keys = claims[ENCLAVE_KEYS]
     assert len(keys) == 2 and all(len(k) == 32 for k in keys), keys
+    assert AES_256_GCM in claims[AEADS], claims[AEADS]  # so the input below is sealed with it
 
     # 3.-5. A confidential run: one chunk, then several (the body streams to the guest).
     attested = (keys[0], measurement, hashlib.sha256(evidence).digest(), platform_id, claims)

@@ -3,20 +3,21 @@
 
 use std::fs::File;
 use std::io::{BufReader, IsTerminal as _, Read as _};
+use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
 use sealer::{
-    ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealTarget,
-    SealedOutputDigest,
+    AeadSuite, ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealOptions,
+    SealTarget, SealedOutputDigest,
 };
 use sha2::{Digest, Sha256};
 
 use super::attestation::{PolicyArgs, TrustArgs};
 use super::exit::{usage, GuestExited, GuestFailed};
-use super::io::{read_capped, with_progress};
+use super::io::{read_capped, with_progress, DurableFile};
 use super::ForceArg;
 
 /// Which of the enclave's attested keys to seal to.
@@ -26,6 +27,17 @@ enum KeyPolicyArg {
     Measurement,
     /// Any enclave by this signer with this product id at this svn or newer can open it.
     Signer,
+}
+
+/// The AEAD of the sealed input and of the enclave's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AeadArg {
+    /// AES-256-GCM (HPKE aead_id 0x0002): fastest where the CPU has AES instructions.
+    #[value(name = "aes-256-gcm")]
+    Aes256Gcm,
+    /// ChaCha20-Poly1305 (HPKE aead_id 0x0003): fastest without them.
+    #[value(name = "chacha20-poly1305")]
+    ChaCha20Poly1305,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +52,10 @@ pub struct SealArgs {
     /// --measurement is given, else signer].
     #[arg(long, value_enum)]
     key_policy: Option<KeyPolicyArg>,
+    /// The AEAD [default: aes-256-gcm where this CPU has AES instructions, else
+    /// chacha20-poly1305].
+    #[arg(long, value_enum)]
+    aead: Option<AeadArg>,
     /// The plaintext to seal.
     #[arg(long, short, value_name = "FILE")]
     input: PathBuf,
@@ -113,19 +129,27 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read input {}", args.input.display()))?;
     let len = plaintext.metadata()?.len();
     let reader = with_progress(BufReader::new(plaintext), len, "sealing");
+    let options = SealOptions {
+        suite: choose_aead(args, &verified)?,
+        ..SealOptions::for_len(len)
+    };
     let sealed_name = if to_stdout {
         "standard output".to_owned()
     } else {
         args.output.display().to_string()
     };
     let (context, file) = if to_stdout {
-        let context = sealer::seal(&target, reader, len, std::io::stdout().lock())
+        // Straight to the file descriptor: `Stdout` is line-buffered, which scans every sealed
+        // chunk for newlines and splits its writes at them.
+        let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
+        let context = sealer::seal_with_options(&target, options, reader, len, File::from(stdout))
             .with_context(|| format!("cannot seal {}", args.input.display()))?;
         (context, None)
     } else {
-        let mut out = AtomicFile::create(&args.output, Visibility::Public, overwrite)
+        // Durable like AtomicFile, with the disk writing while the chunks are sealed.
+        let mut out = DurableFile::create(&args.output, overwrite)
             .with_context(|| format!("cannot write {sealed_name}"))?;
-        let context = sealer::seal(&target, reader, len, &mut out)
+        let context = sealer::seal_with_options(&target, options, reader, len, &mut out)
             .with_context(|| format!("cannot seal {}", args.input.display()))?;
         (context, Some(out))
     };
@@ -160,9 +184,10 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         format!(
             "sealed input: {sealed_name} ({len} plaintext bytes)\n\
              context:      {} (mode 0600; needed to open the output)\n\
-             sealed to:    {key} key of {}",
+             sealed to:    {key} key of {} ({})",
             context_path.display(),
-            claims.measurement
+            claims.measurement,
+            options.suite
         )
     };
     if to_stdout {
@@ -171,6 +196,39 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         println!("{summary}");
     }
     Ok(())
+}
+
+/// The AEAD to seal with: --aead if the enclave advertises it, else the preferred one among those
+/// its evidence advertises (claim -70017).
+fn choose_aead(
+    args: &SealArgs,
+    verified: &attest::verify::VerifiedEvidence,
+) -> anyhow::Result<AeadSuite> {
+    let evidence = read_capped(
+        &args.evidence,
+        attest::cose::MAX_TOKEN_BYTES as u64,
+        "evidence",
+    )?;
+    let accepted = attest::evidence::enclave_aeads(verified, &evidence)
+        .with_context(|| format!("{} changed while it was read", args.evidence.display()))?;
+    let Some(wanted) = args.aead else {
+        return AeadSuite::preferred(&accepted).with_context(|| {
+            format!(
+                "{} advertises no AEAD this build knows ({accepted:04x?})",
+                args.evidence.display()
+            )
+        });
+    };
+    let suite = match wanted {
+        AeadArg::Aes256Gcm => AeadSuite::Aes256Gcm,
+        AeadArg::ChaCha20Poly1305 => AeadSuite::ChaCha20Poly1305,
+    };
+    anyhow::ensure!(
+        accepted.contains(&suite.id()),
+        "the enclave does not read {suite}: {} advertises {accepted:04x?}",
+        args.evidence.display()
+    );
+    Ok(suite)
 }
 
 #[derive(Debug, clap::Args)]

@@ -98,3 +98,129 @@ pub fn with_progress<R: std::io::Read + Send + 'static>(
     }
     Box::new(bar.wrap_read(reader))
 }
+
+/// Written data is handed to the disk in steps of this size while the file is still being
+/// written.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+/// A file that appears at its path only on [`DurableFile::commit`], complete and durable, like
+/// `enclave_platform::files::AtomicFile` — but whose data goes to the disk while it is being
+/// written: every [`WRITEBACK_STEP`] bytes a helper thread syncs what is written so far
+/// (`fdatasync` on a second handle), so the final `fsync` finds little left to write and a
+/// durable seal costs about the larger of the encryption and the disk time, not their sum.
+/// Dropping it uncommitted removes the temporary file.
+#[derive(Debug)]
+pub struct DurableFile {
+    temp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+    overwrite: enclave_platform::files::Overwrite,
+    unsynced: u64,
+    writeback: Option<Writeback>,
+}
+
+/// The helper thread that syncs, and how to wake it.
+#[derive(Debug)]
+struct Writeback {
+    wake: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl DurableFile {
+    /// Starts writing `path` (mode 0644 once committed).
+    ///
+    /// # Errors
+    /// `AlreadyExists` when `path` exists and overwriting is refused; any error creating the
+    /// temporary file or starting the helper thread.
+    pub fn create(
+        path: &Path,
+        overwrite: enclave_platform::files::Overwrite,
+    ) -> std::io::Result<Self> {
+        enclave_platform::files::refuse_existing(path, overwrite)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".enclave-tmp-")
+            .tempfile_in(parent(path))?;
+        let handle = temp.as_file().try_clone()?;
+        // One pending wake-up at most: a sync started later covers everything written before.
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                for () in woken {
+                    handle.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Self {
+            temp,
+            path: path.to_owned(),
+            overwrite,
+            unsynced: 0,
+            writeback: Some(Writeback { wake, thread }),
+        })
+    }
+
+    /// Waits for the helper's last sync, syncs the rest, and makes the file appear at its path.
+    ///
+    /// # Errors
+    /// Any I/O error, including one of the helper's syncs; `AlreadyExists` if another process
+    /// created the path meanwhile and overwriting is refused.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        self.temp.flush()?;
+        if let Some(Writeback { wake, thread }) = self.writeback.take() {
+            drop(wake);
+            thread
+                .join()
+                .map_err(|_| std::io::Error::other("writeback thread panicked"))??;
+        }
+        self.temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        self.temp.as_file().sync_all()?;
+        let persisted = match self.overwrite {
+            enclave_platform::files::Overwrite::Allow => self.temp.persist(&self.path),
+            enclave_platform::files::Overwrite::Refuse => self.temp.persist_noclobber(&self.path),
+        };
+        persisted.map_err(|e| match e.error.kind() {
+            // The platform's own wording, which names --force.
+            std::io::ErrorKind::AlreadyExists => {
+                let refuse = enclave_platform::files::Overwrite::Refuse;
+                enclave_platform::files::refuse_existing(&self.path, refuse)
+                    .err()
+                    .unwrap_or(e.error)
+            }
+            _ => e.error,
+        })?;
+        enclave_platform::files::sync_dir(parent(&self.path))
+    }
+}
+
+impl std::io::Write for DurableFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.temp.write(buf)?;
+        self.unsynced = self
+            .unsynced
+            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        if self.unsynced >= WRITEBACK_STEP {
+            if let Some(writeback) = &self.writeback {
+                // Full means a sync is already pending, which will cover these bytes too.
+                let _ = writeback.wake.try_send(());
+            }
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// The directory of `path` (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
