@@ -112,7 +112,7 @@ pub enum EvidenceError {
 
 impl Claims {
     /// The claim keys evidence may carry.
-    const KNOWN: [i64; 15] = [
+    const KNOWN: [i64; 16] = [
         claim::IAT,
         claim::EAT_NONCE,
         claim::UEID,

@@ -304,21 +304,33 @@ pub struct VerifyArgs {
 
 pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let verified = args.policy.verify(&args.evidence)?;
-    if args.json {
-        println!("{:#}", evidence_json(&verified));
-    } else {
-        let claims = verified.claims();
-        println!("verified:    {}", args.evidence.display());
-        println!("measurement: {}", claims.measurement);
-        println!("signer id:   {}", claims.signer);
-        println!("product id:  {}", claims.product_id);
-        println!("svn:         {}", claims.svn);
-        println!("debug:       {}", claims.debug);
-        println!("platform id: {}", claims.platform_id);
-        println!("tcb:         {}", claims.platform_tcb);
-        println!("issued at:   {}", rfc3339(claims.issued_at));
-    }
+    print_evidence(&verified, &args.evidence.display().to_string(), args.json);
     Ok(())
+}
+
+/// What `verify` and `verify-tls` print of verified evidence: the claims as JSON, or one line
+/// each, after `verified:    WHAT`.
+pub fn print_evidence(verified: &VerifiedEvidence, what: &str, json: bool) {
+    if json {
+        println!("{:#}", evidence_json(verified));
+        return;
+    }
+    let claims = verified.claims();
+    println!("verified:    {what}");
+    println!("measurement: {}", claims.measurement);
+    println!("signer id:   {}", claims.signer);
+    println!("product id:  {}", claims.product_id);
+    println!("svn:         {}", claims.svn);
+    println!("debug:       {}", claims.debug);
+    println!("platform id: {}", claims.platform_id);
+    println!("tcb:         {}", claims.platform_tcb);
+    println!("issued at:   {}", rfc3339(claims.issued_at));
+    if let Some(key) = &claims.tls_key {
+        println!(
+            "tls key:     {} (SHA-256 of its SubjectPublicKeyInfo)",
+            hex::encode(key)
+        );
+    }
 }
 
 pub fn evidence_json(verified: &VerifiedEvidence) -> serde_json::Value {

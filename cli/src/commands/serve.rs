@@ -14,7 +14,7 @@ use enclave_platform::files::{write_atomic, Visibility};
 use enclave_runtime::Enclave;
 use enclave_server::{Config, Server};
 
-use super::attestation::{evidence_json, parse_duration, rfc3339, TrustArgs};
+use super::attestation::{parse_duration, print_evidence, TrustArgs};
 use super::io::read_capped;
 use super::platform::HomeArg;
 use super::run::parse_signer;
@@ -268,25 +268,10 @@ pub struct VerifyTlsArgs {
 pub fn verify_tls(args: &VerifyTlsArgs) -> anyhow::Result<()> {
     let verified = enclave_client::verify_tls(&args.addr, args.trust.policy()?, args.timeout)
         .with_context(|| format!("attested TLS to {} failed", args.addr))?;
-    if args.json {
-        println!("{:#}", evidence_json(&verified));
-    } else {
-        let claims = verified.claims();
-        println!("verified:    {} (attested TLS)", args.addr);
-        println!("measurement: {}", claims.measurement);
-        println!("signer id:   {}", claims.signer);
-        println!("product id:  {}", claims.product_id);
-        println!("svn:         {}", claims.svn);
-        println!("debug:       {}", claims.debug);
-        println!("platform id: {}", claims.platform_id);
-        println!("tcb:         {}", claims.platform_tcb);
-        println!("issued at:   {}", rfc3339(claims.issued_at));
-        if let Some(key) = verified.tls_key() {
-            println!(
-                "tls key:     {} (SHA-256 of its SubjectPublicKeyInfo)",
-                hex::encode(key)
-            );
-        }
-    }
+    print_evidence(
+        &verified,
+        &format!("{} (attested TLS)", args.addr),
+        args.json,
+    );
     Ok(())
 }
