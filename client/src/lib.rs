@@ -242,6 +242,12 @@ impl Client {
     /// # Errors
     /// [`ClientError::Evidence`] and the transport errors.
     pub fn attest(&self) -> Result<VerifiedEvidence, ClientError> {
+        self.attest_with_aead().map(|(evidence, _)| evidence)
+    }
+
+    /// [`Client::attest`], and the AEAD to seal with: this machine's preferred suite among those
+    /// the evidence advertises (claim -70017).
+    fn attest_with_aead(&self) -> Result<(VerifiedEvidence, sealer::AeadSuite), ClientError> {
         let mut nonce = [0u8; NONCE_LEN];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
             .map_err(|_| ClientError::Seal(SealError::Random))?;
@@ -254,7 +260,16 @@ impl Client {
             .map_err(refused)?;
         let evidence = read_capped(response, MAX_TOKEN)?;
         let policy = self.policy.clone().nonce(nonce.to_vec());
-        attest::verify(&evidence, &policy, SystemTime::now()).map_err(ClientError::Evidence)
+        let verified =
+            attest::verify(&evidence, &policy, SystemTime::now()).map_err(ClientError::Evidence)?;
+        let accepted =
+            attest::evidence::enclave_aeads(&verified, &evidence).map_err(ClientError::Evidence)?;
+        let suite = sealer::AeadSuite::preferred(&accepted).ok_or_else(|| {
+            ClientError::Protocol(format!(
+                "the enclave reads none of the AEADs this client seals with (it lists {accepted:?})"
+            ))
+        })?;
+        Ok((verified, suite))
     }
 
     /// One confidential request on `input`. Behind a load balancer the evidence and the run
@@ -278,15 +293,20 @@ impl Client {
     /// # Errors
     /// [`ClientError`]: the first step that failed.
     pub fn call_reader(&self, input: impl Read + Send, len: u64) -> Result<Answer, ClientError> {
-        let evidence = self.attest()?;
+        let (evidence, suite) = self.attest_with_aead()?;
         let target = seal_target(&evidence, self.seal_to)?;
+        let options = sealer::SealOptions {
+            suite,
+            ..sealer::SealOptions::for_len(len)
+        };
         let sealed_len = sealer::sealed_input_len(len)
             .ok_or_else(|| ClientError::Protocol("input too large to seal".into()))?;
         let (pipe_reader, mut pipe_writer) =
             std::io::pipe().map_err(|e| ClientError::Transport(e.to_string()))?;
         let (sealed, sent) = std::thread::scope(|scope| {
             let sealing = scope.spawn(move || {
-                let result = sealer::seal(&target, input, len, &mut pipe_writer);
+                let result =
+                    sealer::seal_with_options(&target, options, input, len, &mut pipe_writer);
                 let _ = pipe_writer.flush();
                 drop(pipe_writer);
                 result
