@@ -221,8 +221,8 @@ pub enum ManifestError {
 }
 
 /// A TOML error as `line L, column C: message` (both from 1, the column in characters), the
-/// position being where the parser stopped.
-fn syntax_error(text: &str, error: &toml::de::Error) -> ManifestError {
+/// position being where the parser stopped; the manifest's and the policy file's wording.
+pub(crate) fn toml_error_text(text: &str, error: &toml::de::Error) -> String {
     // toml's messages may run over several lines ("invalid string\nexpected `\"`"): one line.
     let message = error
         .message()
@@ -232,13 +232,17 @@ fn syntax_error(text: &str, error: &toml::de::Error) -> ManifestError {
         .collect::<Vec<_>>()
         .join("; ");
     let Some(span) = error.span() else {
-        return ManifestError::Syntax(message);
+        return message;
     };
     let before = text.get(..span.start).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).unwrap_or("").chars().count() + 1;
-    ManifestError::Syntax(format!("line {line}, column {column}: {message}"))
+    format!("line {line}, column {column}: {message}")
+}
+
+fn syntax_error(text: &str, error: &toml::de::Error) -> ManifestError {
+    ManifestError::Syntax(toml_error_text(text, error))
 }
 
 impl Manifest {

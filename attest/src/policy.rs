@@ -311,21 +311,7 @@ fn toml_string(text: &str) -> String {
 /// The parser's message on one line, after the line and column (from 1) when it knows them, as
 /// manifest errors are worded.
 fn syntax_error(text: &str, error: &toml::de::Error) -> PolicyError {
-    let message = error
-        .message()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let Some(span) = error.span() else {
-        return PolicyError::Syntax(message);
-    };
-    let before = text.get(..span.start).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).unwrap_or("").chars().count() + 1;
-    PolicyError::Syntax(format!("line {line}, column {column}: {message}"))
+    PolicyError::Syntax(crate::manifest::toml_error_text(text, error))
 }
 
 #[cfg(test)]
