@@ -190,18 +190,7 @@ impl Platform {
             vendor.cert_pem().as_bytes(),
             Visibility::Public,
         )?;
-        write(
-            home,
-            file::ATTESTATION_KEY,
-            attestation.key_pem().as_bytes(),
-            Visibility::Secret,
-        )?;
-        write(
-            home,
-            file::ATTESTATION_CHAIN,
-            attestation.chain_pem().as_bytes(),
-            Visibility::Public,
-        )?;
+        write_attestation(home, &attestation)?;
         write(
             home,
             file::SECRET,
@@ -265,18 +254,7 @@ impl Platform {
             upgraded.to_bytes().as_ref(),
             Visibility::Secret,
         )?;
-        write(
-            home,
-            file::ATTESTATION_KEY,
-            attestation.key_pem().as_bytes(),
-            Visibility::Secret,
-        )?;
-        write(
-            home,
-            file::ATTESTATION_CHAIN,
-            attestation.chain_pem().as_bytes(),
-            Visibility::Public,
-        )?;
+        write_attestation(home, &attestation)?;
         let config = Config { tcb, ..config };
         write_config(home, &config, Overwrite::Allow)?;
         Self::open(home)
@@ -554,6 +532,22 @@ fn read_secrets(home: &Path) -> Result<TcbSecrets, PlatformError> {
         ));
     }
     TcbSecrets::from_bytes(&bytes).map_err(|e| malformed(e.to_string()))
+}
+
+/// The attestation key (secret) and its certificate chain.
+fn write_attestation(home: &Path, attestation: &AttestationKey) -> Result<(), PlatformError> {
+    write(
+        home,
+        file::ATTESTATION_KEY,
+        attestation.key_pem().as_bytes(),
+        Visibility::Secret,
+    )?;
+    write(
+        home,
+        file::ATTESTATION_CHAIN,
+        attestation.chain_pem().as_bytes(),
+        Visibility::Public,
+    )
 }
 
 fn write(
