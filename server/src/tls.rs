@@ -214,7 +214,7 @@ impl Attested {
     }
 }
 
+/// Unix seconds as a gauge holds them.
 fn unix_seconds(time: SystemTime) -> i64 {
-    time.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(enclave_runtime::confidential::unix_seconds(time)).unwrap_or(i64::MAX)
 }
