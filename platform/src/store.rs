@@ -54,11 +54,16 @@ mod head;
 mod legacy;
 mod record;
 mod tree;
+mod v2;
 
 use database::{Fault, StoreFile};
 use head::Head;
 pub use legacy::{decode_entries, encode_entries};
-use record::StoreKeys;
+use record::{DataKey, StoreKeys};
+
+/// Records sealed under one data key before the next write rotates it: half the 2^32 that NIST
+/// SP 800-38D allows AES-GCM with random 96-bit nonces.
+const ROTATE_AFTER: u64 = 1 << 31;
 
 /// Largest key: 256 bytes, the ABI's cap.
 pub const MAX_KEY: usize = enclave_runtime::abi::MAX_STORE_KEY;
@@ -253,6 +258,16 @@ struct Loaded {
     keys: StoreKeys,
 }
 
+impl Loaded {
+    /// Compacts the open file if it has grown far beyond its data
+    /// ([`StoreFile::compact_if_sparse`]).
+    fn compact(&mut self, path: &Path) {
+        if let Some(file) = &mut self.file {
+            file.compact_if_sparse(path, self.head.bytes);
+        }
+    }
+}
+
 impl fmt::Debug for SealedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedStore")
@@ -298,9 +313,16 @@ impl SealedStore {
         Ok(())
     }
 
-    /// Ends the transaction: closes the store and releases the lock. Every change made in it is
-    /// already durable.
+    /// Ends the transaction: compacts the file if updates have left it mostly free space,
+    /// closes the store and releases the lock. Every change made in it is already durable.
     pub fn end(&mut self) {
+        if let Some(Held {
+            loaded: Some(loaded),
+            ..
+        }) = &mut self.held
+        {
+            loaded.compact(&self.context.paths.state);
+        }
         self.held = None;
     }
 
@@ -396,7 +418,9 @@ impl SealedStore {
         let Some(held) = &mut self.held else {
             let _lock = context.take_lock()?;
             let mut loaded = context.load()?;
-            return operation(context, &mut loaded);
+            let result = operation(context, &mut loaded);
+            loaded.compact(&context.paths.state);
+            return result;
         };
         let loaded = match &mut held.loaded {
             Some(loaded) => loaded,
@@ -411,7 +435,8 @@ impl SealedStore {
 }
 
 impl Context {
-    /// Opens the store file and checks its head against the counter (see the module docs).
+    /// Opens the store file and checks its head against the counter (see the module docs). A
+    /// store in an earlier format is rewritten in the current one first.
     fn load(&self) -> Result<Loaded, StoreError> {
         let counter = read_counter(&self.paths.counter)?;
         if legacy::is_legacy(&self.paths.state).map_err(|e| io_error(&self.paths.state, &e))? {
@@ -423,7 +448,9 @@ impl Context {
             None => None,
         };
         let head = match sealed {
-            None if counter == 0 => Head::empty().map_err(|_| self.fault(Fault::Crypto))?,
+            None if counter == 0 => {
+                Head::empty(self.platform.tcb()).map_err(|_| self.fault(Fault::Crypto))?
+            }
             None => return Err(StoreError::Missing { counter }),
             Some(bytes) => {
                 let head = Head::open(&self.platform, &self.identity, &self.id, &bytes)
@@ -432,9 +459,44 @@ impl Context {
                 head
             }
         };
+        if let (head::Format::V2, Some(old)) = (head.format, &file) {
+            let entries = old.read_v2(self.id, &head).map_err(|e| self.fault(e))?;
+            drop(file);
+            self.replace(head.version, &entries)?;
+            return self.load();
+        }
         let keys =
             StoreKeys::derive(self.id, &head.data_key).map_err(|_| self.fault(Fault::Crypto))?;
         Ok(Loaded { file, head, keys })
+    }
+
+    /// Replaces the store file, under the lock, by a new one in the current format holding
+    /// `entries` as version `version + 1`: written whole as `state.migrating`, renamed over the
+    /// old file, and only then the counter moved, so that a crash at any point leaves either the
+    /// old store or the new one a pending bump ahead, both of which load.
+    fn replace(&self, version: u64, entries: &record::Entries) -> Result<(), StoreError> {
+        let path = &self.paths.state;
+        let staging = path.with_file_name("state.migrating");
+        match fs::remove_file(&staging) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_error(&staging, &e)),
+            _ => {}
+        }
+        let fault = |e| fault_error(&staging, e);
+        let mut head = Head::empty(self.platform.tcb()).map_err(|_| fault(Fault::Crypto))?;
+        head.version = version.checked_add(1).ok_or(fault(Fault::Tampered))?;
+        let keys = StoreKeys::derive(self.id, &head.data_key).map_err(|_| fault(Fault::Crypto))?;
+        let seal = |head: &Head| {
+            head.seal(&self.platform, &self.identity, &self.id)
+                .map_err(|e| Fault::Seal(e.to_string()))
+        };
+        StoreFile::create(&staging)
+            .and_then(|file| file.fill(&mut head, &keys, entries, seal))
+            .map_err(fault)?;
+        fs::rename(&staging, path).map_err(|e| io_error(path, &e))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).map_err(|e| io_error(dir, &e))?;
+        }
+        self.write_counter(head.version)
     }
 
     /// Accepts a head at the counter's version, or one ahead (a crash between the commit and
@@ -469,14 +531,36 @@ impl Context {
             head.seal(&self.platform, &self.identity, &self.id)
                 .map_err(|e| Fault::Seal(e.to_string()))
         };
+        // The first write at a newer TCB level, or after 2^31 records under one key, draws a
+        // new data key and re-seals every entry under it in the same transaction.
+        let tcb = self.platform.tcb();
+        let rotation = if loaded.head.version > 0
+            && (loaded.head.tcb < tcb || loaded.head.sealed >= ROTATE_AFTER)
+        {
+            let data_key = DataKey::generate().map_err(|_| self.fault(Fault::Crypto))?;
+            let keys =
+                StoreKeys::derive(self.id, &data_key).map_err(|_| self.fault(Fault::Crypto))?;
+            Some((data_key, keys))
+        } else {
+            None
+        };
         let next = file
-            .change(&loaded.head, &loaded.keys, changes, seal)
+            .change(
+                &loaded.head,
+                &loaded.keys,
+                rotation.as_ref().map(|r| (r, tcb)),
+                changes,
+                seal,
+            )
             .map_err(|e| self.fault(e))?;
         let Some(next) = next else {
             return Ok((loaded.head.version, false));
         };
         self.write_counter(next.version)?;
         loaded.head = next;
+        if let Some((_, keys)) = rotation {
+            loaded.keys = keys;
+        }
         Ok((loaded.head.version, true))
     }
 
@@ -557,6 +641,11 @@ fn fault_error(path: &Path, fault: Fault) -> StoreError {
             what: "state",
             len: usize::try_from(len).unwrap_or(usize::MAX),
             max: MAX_STATE,
+        },
+        Fault::BucketTooLarge(len) => StoreError::TooLarge {
+            what: "bucket record",
+            len,
+            max: record::MAX_RECORD,
         },
     }
 }
@@ -801,10 +890,15 @@ pub fn inspect(
                     path: path.to_owned(),
                     reason: e.to_string(),
                 })?;
-            let keys = StoreKeys::derive(id, &head.data_key).map_err(|_| fault(Fault::Crypto))?;
+            let entries = match head.format {
+                head::Format::V2 => file.read_v2(id, &head),
+                head::Format::V3 => StoreKeys::derive(id, &head.data_key)
+                    .map_err(|_| Fault::Crypto)
+                    .and_then(|keys| file.audit(&head, &keys)),
+            };
             StoreState {
                 version: head.version,
-                entries: file.audit(&head, &keys).map_err(fault)?,
+                entries: entries.map_err(fault)?,
             }
         }
     };

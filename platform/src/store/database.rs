@@ -3,13 +3,13 @@
 //!
 //! | table | key | value |
 //! |-------|-----|-------|
-//! | `records` | lookup key (16 bytes) | the sealed record |
+//! | `buckets` | bucket (u16) | the sealed record of a non-empty bucket |
 //! | `nodes` | `level << 16 \| index` (u32) | a non-empty Merkle node |
 //! | `head` | `"head"` | the sealed head |
 //!
 //! A read checks one path of the tree against the root of the head verified when the store was
-//! loaded, then the one bucket below it; an update does the same, then writes the record, the
-//! path and a new head in one redb write transaction, committed durably.
+//! loaded, then the one bucket record below it; an update does the same, then writes the
+//! bucket's record, the path and a new head in one redb write transaction, committed durably.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -21,13 +21,16 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableErro
 use zeroize::Zeroizing;
 
 use super::head::Head;
-use super::record::{record_digest, Lookup, StoreKeys, LOOKUP_LEN, RECORD_OVERHEAD};
-use super::tree::{bucket_digest, bucket_range, build, Digest, Path};
+use super::record::{bucket_digest, entries_bytes, Entries, StoreKeys, MAX_RECORD};
+use super::tree::{build, Digest, Path, EMPTY};
 use super::MAX_STATE;
 use crate::files::sync_dir;
 
-type RecordTable = TableDefinition<'static, &'static [u8; LOOKUP_LEN], &'static [u8]>;
-pub(super) const RECORDS: RecordTable = TableDefinition::new("records");
+type BucketTable = TableDefinition<'static, u16, &'static [u8]>;
+pub(super) const BUCKETS: BucketTable = TableDefinition::new("buckets");
+/// Where a rotation of the data key writes the re-sealed buckets before they replace `buckets`,
+/// inside the same transaction.
+const BUCKETS_NEXT: BucketTable = TableDefinition::new("buckets.next");
 pub(super) const NODES: TableDefinition<'static, u32, &'static [u8]> =
     TableDefinition::new("nodes");
 pub(super) const HEADS: TableDefinition<'static, &'static str, &'static [u8]> =
@@ -53,6 +56,8 @@ pub(super) enum Fault {
     Corrupt,
     /// The update would make the state larger than [`MAX_STATE`] bytes of keys and values.
     TooLarge(u64),
+    /// The update would make one bucket's record larger than [`MAX_RECORD`].
+    BucketTooLarge(usize),
 }
 
 impl<E: Into<redb::Error>> From<E> for Fault {
@@ -63,6 +68,16 @@ impl<E: Into<redb::Error>> From<E> for Fault {
 
 /// An open store file, writable.
 pub(super) struct StoreFile(Option<Database>);
+
+/// A compaction is worth it when the file is this many times larger than its keys and values
+/// (plus [`COMPACT_SLACK`]). redb grows a file by doubling it, and a compacted store is about
+/// 1.7 times its data, so growth alone stays below this factor and only space freed by
+/// updates (large transactions, deletions) reaches it: compaction's cost, one pass over the
+/// file, is paid at most once per that much churn.
+const COMPACT_FACTOR: u64 = 4;
+/// Bytes added to the data before [`COMPACT_FACTOR`] applies: small stores are mostly redb's own
+/// fixed structures, which compaction does not shrink.
+const COMPACT_SLACK: u64 = 1 << 20;
 
 impl Drop for StoreFile {
     /// Closes the database; a panic of redb's on a corrupt file is contained as everywhere.
@@ -138,44 +153,41 @@ impl StoreFile {
     }
 
     /// Every entry, checked whole against `head` ([`audit`]).
-    pub(super) fn audit(
-        &self,
-        head: &Head,
-        keys: &StoreKeys,
-    ) -> Result<BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>, Fault> {
+    pub(super) fn audit(&self, head: &Head, keys: &StoreKeys) -> Result<Entries, Fault> {
         guarded(|| audit(self.db()?, head, keys))
     }
 
+    /// Every entry of a store in format 2, checked whole against `head`.
+    pub(super) fn read_v2(&self, id: super::StoreId, head: &Head) -> Result<Entries, Fault> {
+        guarded(|| super::v2::read_all(self.db()?, id, head))
+    }
+
     /// Writes `entries` into an empty file, with `head` (its version set by the caller; root,
-    /// count and size set here) sealed by `seal`, in one durable transaction.
+    /// count, size and records sealed set here) sealed by `seal`, in one durable transaction.
     pub(super) fn fill(
         &self,
         head: &mut Head,
         keys: &StoreKeys,
-        entries: &BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>,
+        entries: &Entries,
         seal: impl FnOnce(&Head) -> Result<Vec<u8>, Fault>,
     ) -> Result<(), Fault> {
         guarded(|| {
             let txn = self.db()?.begin_write()?;
             {
-                let mut records = txn.open_table(RECORDS)?;
-                let mut buckets: BTreeMap<u16, Vec<(Lookup, Digest)>> = BTreeMap::new();
-                let mut bytes = 0u64;
+                let mut buckets: BTreeMap<u16, Entries> = BTreeMap::new();
                 for (key, value) in entries {
-                    let lookup = keys.lookup(key);
-                    let record = keys.seal(&lookup, key, value).map_err(|_| Fault::Crypto)?;
-                    records.insert(&lookup.0, record.as_slice())?;
-                    let bucket = buckets.entry(lookup.bucket()).or_default();
-                    bucket.push((lookup, record_digest(&record)));
-                    bytes = bytes.saturating_add((key.len() + value.len()) as u64);
+                    buckets
+                        .entry(keys.bucket(key))
+                        .or_default()
+                        .insert(key.clone(), value.clone());
                 }
-                let digests: Vec<(u16, Digest)> = buckets
-                    .into_iter()
-                    .map(|(bucket, mut list)| {
-                        list.sort_by_key(|(lookup, _)| *lookup);
-                        (bucket, bucket_digest(&list))
-                    })
-                    .collect();
+                let mut table = txn.open_table(BUCKETS)?;
+                let mut digests = Vec::with_capacity(buckets.len());
+                for (bucket, entries) in &buckets {
+                    let record = sealed_record(keys, *bucket, entries)?;
+                    table.insert(bucket, record.as_slice())?;
+                    digests.push((*bucket, bucket_digest(&record)));
+                }
                 let (root, nodes) = build(&digests);
                 let mut table = txn.open_table(NODES)?;
                 for (id, node) in nodes {
@@ -183,7 +195,8 @@ impl StoreFile {
                 }
                 head.root = root;
                 head.count = entries.len() as u64;
-                head.bytes = bytes;
+                head.bytes = entries_bytes(entries);
+                head.sealed = digests.len() as u64;
                 txn.open_table(HEADS)?
                     .insert(HEAD_KEY, seal(head)?.as_slice())?;
             }
@@ -201,8 +214,8 @@ impl StoreFile {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, Fault> {
         guarded(|| {
             let txn = self.db()?.begin_read()?;
-            let (nodes, records) = match (txn.open_table(NODES), txn.open_table(RECORDS)) {
-                (Ok(nodes), Ok(records)) => (nodes, records),
+            let (nodes, buckets) = match (txn.open_table(NODES), txn.open_table(BUCKETS)) {
+                (Ok(nodes), Ok(buckets)) => (nodes, buckets),
                 (Err(TableError::TableDoesNotExist(_)), _)
                 | (_, Err(TableError::TableDoesNotExist(_)))
                     if head.count == 0 =>
@@ -211,41 +224,43 @@ impl StoreFile {
                 }
                 (Err(e), _) | (_, Err(e)) => return Err(e.into()),
             };
-            let lookup = keys.lookup(key);
-            let (_, record) = verified_bucket(&nodes, &records, &head.root, &lookup)?;
-            let Some(record) = record else {
-                return Ok(None);
-            };
-            let (stored_key, value) = keys.open(&lookup, &record).map_err(|_| Fault::Tampered)?;
-            // Another key with the same 16-byte lookup key (a PRF collision) is not this one.
-            Ok((stored_key == key).then_some(value))
+            let mut entries =
+                verified_bucket(&nodes, &buckets, &head.root, keys, keys.bucket(key))?;
+            Ok(entries.remove(key))
         })
     }
 
     /// Applies `changes` in order — `Some` puts a value under a key, `None` removes the key —
-    /// each checked against the tree as the previous ones left it, and seals the result with
-    /// `seal` as the next version, in one durable transaction. The new head, or `None` when
-    /// nothing changed (only removals of absent keys), in which case nothing is written.
+    /// and seals the result with `seal` as the next version, in one durable transaction. With
+    /// `rotate_to`, first re-seals every entry under that data key and its keys (the whole
+    /// store, checked against `head` as it is read), which the new head then carries. The new
+    /// head, or `None` when nothing changed (only removals of absent keys, no rotation), in
+    /// which case nothing is written.
     pub(super) fn change<'a>(
         &self,
         head: &Head,
         keys: &StoreKeys,
+        rotate_to: Option<(&DataKeyAndKeys, u32)>,
         changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
         seal: impl FnOnce(&Head) -> Result<Vec<u8>, Fault>,
     ) -> Result<Option<Head>, Fault> {
         guarded(|| {
             let txn = self.db()?.begin_write()?;
             let mut next = head.clone();
+            let mut keys = keys;
+            if let Some((rotation, tcb)) = rotate_to {
+                rotate(&txn, &mut next, keys, &rotation.1)?;
+                next.data_key = rotation.0.clone();
+                next.tcb = tcb;
+                keys = &rotation.1;
+            }
             {
                 let mut tables = Tables {
                     nodes: txn.open_table(NODES)?,
-                    records: txn.open_table(RECORDS)?,
+                    buckets: txn.open_table(BUCKETS)?,
                 };
-                let mut changed = false;
-                for (key, value) in changes {
-                    changed |= tables.apply(&mut next, keys, key, value)?;
-                }
-                if !changed {
+                let changed = tables.apply(&mut next, keys, changes)?;
+                if !changed && rotate_to.is_none() {
                     return Ok(None);
                 }
                 next.version = head.version.checked_add(1).ok_or(Fault::Tampered)?;
@@ -256,85 +271,209 @@ impl StoreFile {
             Ok(Some(next))
         })
     }
+
+    /// Compacts the file when it has grown to [`COMPACT_FACTOR`] times its data (see there).
+    /// Whether it did. A failed compaction leaves the database as it was.
+    pub(super) fn compact_if_sparse(&mut self, path: &FsPath, data_bytes: u64) -> bool {
+        let len = path.metadata().map_or(0, |m| m.len());
+        let limit = data_bytes
+            .saturating_add(COMPACT_SLACK)
+            .saturating_mul(COMPACT_FACTOR);
+        if len <= limit {
+            return false;
+        }
+        let db = &mut self.0;
+        guarded(|| match db.as_mut() {
+            Some(db) => Ok(db.compact().unwrap_or(false)),
+            None => Ok(false),
+        })
+        .unwrap_or(false)
+    }
 }
 
-/// A bucket's `(lookup key, record digest)` pairs in ascending lookup key order.
-type Bucket = Vec<(Lookup, Digest)>;
+/// A data key and the keys derived from it.
+pub(super) type DataKeyAndKeys = (super::record::DataKey, StoreKeys);
 
 /// The tables an update writes.
 struct Tables<'t> {
     nodes: redb::Table<'t, u32, &'static [u8]>,
-    records: redb::Table<'t, &'static [u8; LOOKUP_LEN], &'static [u8]>,
+    buckets: redb::Table<'t, u16, &'static [u8]>,
+}
+
+/// A bucket an update changes: its entries as loaded and checked, then as changed.
+struct Edit {
+    entries: Entries,
+    count: u64,
+    bytes: u64,
+    dirty: bool,
 }
 
 impl Tables<'_> {
-    /// Puts or removes one entry after checking its path and bucket against `head`'s root, and
-    /// updates `head`'s root, count and size (not its version). Whether anything changed.
-    fn apply(
+    /// Puts or removes entries, each bucket loaded once and checked against `head`'s root,
+    /// then writes every changed bucket's record and path and updates `head`'s root, count,
+    /// size and records sealed (not its version). Whether anything changed. Nothing is written
+    /// before every check has passed and the new size is known to be allowed.
+    fn apply<'a>(
         &mut self,
         head: &mut Head,
         keys: &StoreKeys,
-        key: &[u8],
-        value: Option<&[u8]>,
+        changes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
     ) -> Result<bool, Fault> {
-        let lookup = keys.lookup(key);
-        let bucket = lookup.bucket();
-        let path = verified_path(&self.nodes, &head.root, bucket)?;
-        let (mut entries, found) = read_bucket(&self.records, bucket, &lookup)?;
-        if bucket_digest(&entries) != path.bucket_digest() {
-            return Err(Fault::Tampered);
-        }
-        let old_len = found
-            .as_ref()
-            .map_or(0, |r| r.len().saturating_sub(RECORD_OVERHEAD));
-        let new_len = value.map_or(0, |v| key.len() + v.len());
-        let bytes = usize::try_from(head.bytes)
-            .ok()
-            .and_then(|b| b.checked_sub(old_len))
-            .and_then(|b| b.checked_add(new_len))
-            .ok_or(Fault::Tampered)?;
-        if bytes > MAX_STATE {
-            return Err(Fault::TooLarge(bytes as u64));
-        }
-        let position = entries.binary_search_by_key(&lookup, |(l, _)| *l);
-        let count = match (value, position) {
-            (None, Err(_)) => return Ok(false),
-            (None, Ok(i)) => {
-                entries.remove(i);
-                self.records.remove(&lookup.0)?;
-                head.count.checked_sub(1)
+        let mut edits: BTreeMap<u16, Edit> = BTreeMap::new();
+        for (key, value) in changes {
+            let bucket = keys.bucket(key);
+            let edit = match edits.entry(bucket) {
+                std::collections::btree_map::Entry::Occupied(edit) => edit.into_mut(),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    let entries =
+                        verified_bucket(&self.nodes, &self.buckets, &head.root, keys, bucket)?;
+                    slot.insert(Edit {
+                        count: entries.len() as u64,
+                        bytes: entries_bytes(&entries),
+                        entries,
+                        dirty: false,
+                    })
+                }
+            };
+            match value {
+                Some(value) => {
+                    edit.entries
+                        .insert(key.to_vec(), Zeroizing::new(value.to_vec()));
+                    edit.dirty = true;
+                }
+                None => edit.dirty |= edit.entries.remove(key).is_some(),
             }
-            (Some(value), position) => {
-                let record = keys.seal(&lookup, key, value).map_err(|_| Fault::Crypto)?;
-                let digest = record_digest(&record);
-                self.records.insert(&lookup.0, record.as_slice())?;
-                match position {
-                    Ok(i) => {
-                        if let Some(entry) = entries.get_mut(i) {
-                            entry.1 = digest;
-                        }
-                        Some(head.count)
-                    }
-                    Err(i) => {
-                        entries.insert(i, (lookup, digest));
-                        head.count.checked_add(1)
+        }
+        let (mut count, mut bytes) = (head.count, head.bytes);
+        for edit in edits.values().filter(|edit| edit.dirty) {
+            count = count
+                .checked_sub(edit.count)
+                .and_then(|c| c.checked_add(edit.entries.len() as u64))
+                .ok_or(Fault::Tampered)?;
+            bytes = bytes
+                .checked_sub(edit.bytes)
+                .and_then(|b| b.checked_add(entries_bytes(&edit.entries)))
+                .ok_or(Fault::Tampered)?;
+        }
+        if bytes > MAX_STATE as u64 {
+            return Err(Fault::TooLarge(bytes));
+        }
+        let mut changed = false;
+        for (bucket, edit) in edits.iter().filter(|(_, edit)| edit.dirty) {
+            let digest = if edit.entries.is_empty() {
+                self.buckets.remove(bucket)?;
+                EMPTY
+            } else {
+                let record = sealed_record(keys, *bucket, &edit.entries)?;
+                self.buckets.insert(bucket, record.as_slice())?;
+                head.sealed = head.sealed.saturating_add(1);
+                bucket_digest(&record)
+            };
+            let path = verified_path(&self.nodes, &head.root, *bucket)?;
+            let (root, writes) = path.update(digest);
+            for (id, node) in writes {
+                match node {
+                    Some(bytes) => self.nodes.insert(id, bytes.as_slice())?,
+                    None => self.nodes.remove(id)?,
+                };
+            }
+            head.root = root;
+            changed = true;
+        }
+        head.count = count;
+        head.bytes = bytes;
+        Ok(changed)
+    }
+}
+
+/// The sealed record of a non-empty bucket, refused when it would exceed [`MAX_RECORD`].
+fn sealed_record(keys: &StoreKeys, bucket: u16, entries: &Entries) -> Result<Vec<u8>, Fault> {
+    let record = keys.seal(bucket, entries).map_err(|_| Fault::Crypto)?;
+    if record.len() > MAX_RECORD {
+        return Err(Fault::BucketTooLarge(record.len()));
+    }
+    Ok(record)
+}
+
+/// Re-seals every entry under `new` keys, moving each to its bucket under them, after checking
+/// the whole store against `head` as it is read; sets `head`'s root, count, size and records
+/// sealed. Entries are regrouped a range of new buckets at a time, so that at most about
+/// [`ROTATION_BYTES`] of plaintext is held at once whatever the store's size.
+fn rotate(
+    txn: &redb::WriteTransaction,
+    head: &mut Head,
+    old: &StoreKeys,
+    new: &StoreKeys,
+) -> Result<(), Fault> {
+    let passes = head
+        .bytes
+        .div_ceil(ROTATION_BYTES)
+        .clamp(1, 1 << 16)
+        .next_power_of_two();
+    let ids: Vec<u16> = {
+        let table = txn.open_table(BUCKETS)?;
+        let ids = table
+            .iter()?
+            .map(|item| item.map(|(bucket, _)| bucket.value()))
+            .collect::<Result<_, _>>()?;
+        ids
+    };
+    let mut new_digests = Vec::new();
+    let mut sealed = 0u64;
+    {
+        let buckets = txn.open_table(BUCKETS)?;
+        let mut next = txn.open_table(BUCKETS_NEXT)?;
+        for pass in 0..passes {
+            let mut old_digests = Vec::new();
+            let (mut count, mut bytes) = (0u64, 0u64);
+            let mut regrouped: BTreeMap<u16, Entries> = BTreeMap::new();
+            for bucket in &ids {
+                let stored = buckets.get(bucket)?.ok_or(Fault::Tampered)?;
+                let record = stored.value();
+                let entries = old.open(*bucket, record).map_err(|_| Fault::Tampered)?;
+                if pass == 0 {
+                    old_digests.push((*bucket, bucket_digest(record)));
+                    count = count.saturating_add(entries.len() as u64);
+                    bytes = bytes.saturating_add(entries_bytes(&entries));
+                }
+                for (key, value) in entries {
+                    let to = new.bucket(&key);
+                    // Pass p regroups the p-th of `passes` equal ranges of new buckets.
+                    if (u64::from(to) * passes) >> 16 == pass {
+                        regrouped.entry(to).or_default().insert(key, value);
                     }
                 }
             }
-        };
-        let (root, writes) = path.update(bucket_digest(&entries));
-        for (id, node) in writes {
-            match node {
-                Some(bytes) => self.nodes.insert(id, bytes.as_slice())?,
-                None => self.nodes.remove(id)?,
-            };
+            if pass == 0
+                && (build(&old_digests).0 != head.root
+                    || count != head.count
+                    || bytes != head.bytes)
+            {
+                return Err(Fault::Tampered);
+            }
+            for (bucket, entries) in &regrouped {
+                let record = sealed_record(new, *bucket, entries)?;
+                next.insert(bucket, record.as_slice())?;
+                new_digests.push((*bucket, bucket_digest(&record)));
+                sealed = sealed.saturating_add(1);
+            }
         }
-        head.root = root;
-        head.count = count.ok_or(Fault::Tampered)?;
-        head.bytes = bytes as u64;
-        Ok(true)
     }
+    txn.delete_table(BUCKETS)?;
+    txn.rename_table(BUCKETS_NEXT, BUCKETS)?;
+    txn.delete_table(NODES)?;
+    let (root, nodes) = build(&new_digests);
+    let mut table = txn.open_table(NODES)?;
+    for (id, node) in nodes {
+        table.insert(id, node.as_slice())?;
+    }
+    head.root = root;
+    head.sealed = sealed;
+    Ok(())
 }
+
+/// Plaintext a rotation regroups per pass over the store.
+const ROTATION_BYTES: u64 = 64 << 20;
 
 /// Runs `operation` on the database, turning a panic into [`Fault::Corrupt`]: redb is not
 /// hardened against crafted files (a flipped bit in a page header can reach an index out of
@@ -354,67 +493,58 @@ pub(super) fn read_head(db: &impl ReadableDatabase) -> Result<Option<Vec<u8>>, F
     Ok(heads.get(HEAD_KEY)?.map(|bytes| bytes.value().to_vec()))
 }
 
-/// Every entry of `db`, after checking that the whole tree recomputed from the records gives
-/// `head`'s root and count, and that every record opens under its own lookup key.
+/// Every entry of `db`, after checking that the whole tree recomputed from the bucket records
+/// gives `head`'s root, count and size, and that every record opens as its own bucket.
 pub(super) fn audit(
     db: &impl ReadableDatabase,
     head: &Head,
     keys: &StoreKeys,
-) -> Result<BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>, Fault> {
+) -> Result<Entries, Fault> {
     let txn = db.begin_read()?;
-    let records = match txn.open_table(RECORDS) {
-        Ok(records) => records,
+    let buckets = match txn.open_table(BUCKETS) {
+        Ok(buckets) => buckets,
         Err(TableError::TableDoesNotExist(_)) if head.count == 0 => return Ok(BTreeMap::new()),
         Err(e) => return Err(e.into()),
     };
     let mut entries = BTreeMap::new();
-    let mut buckets: Vec<(u16, Digest)> = Vec::new();
-    let mut bucket: Vec<(Lookup, Digest)> = Vec::new();
-    for item in records.iter()? {
-        let (lookup, record) = item?;
-        let lookup = Lookup(*lookup.value());
-        let (key, value) = keys
-            .open(&lookup, record.value())
-            .map_err(|_| Fault::Tampered)?;
-        if keys.lookup(&key) != lookup {
-            return Err(Fault::Tampered);
-        }
-        if bucket
-            .first()
-            .is_some_and(|(l, _)| l.bucket() != lookup.bucket())
-        {
-            close_bucket(&mut bucket, &mut buckets);
-        }
-        bucket.push((lookup, record_digest(record.value())));
-        entries.insert(key, value);
+    let mut digests: Vec<(u16, Digest)> = Vec::new();
+    for item in buckets.iter()? {
+        let (bucket, record) = item?;
+        let bucket = bucket.value();
+        let record = record.value();
+        entries.append(&mut keys.open(bucket, record).map_err(|_| Fault::Tampered)?);
+        digests.push((bucket, bucket_digest(record)));
     }
-    close_bucket(&mut bucket, &mut buckets);
-    if build(&buckets).0 != head.root || u64::try_from(entries.len()).ok() != Some(head.count) {
+    if build(&digests).0 != head.root
+        || entries.len() as u64 != head.count
+        || entries_bytes(&entries) != head.bytes
+    {
         return Err(Fault::Tampered);
     }
     Ok(entries)
 }
 
-fn close_bucket(bucket: &mut Vec<(Lookup, Digest)>, buckets: &mut Vec<(u16, Digest)>) {
-    if let Some((first, _)) = bucket.first() {
-        buckets.push((first.bucket(), bucket_digest(bucket)));
-    }
-    bucket.clear();
-}
-
-/// The path to `lookup`'s bucket and its record, both checked against `root`.
+/// The entries of `bucket`, its record checked against the path from `root` (none when the
+/// tree says the bucket is empty).
 fn verified_bucket(
     nodes: &impl ReadableTable<u32, &'static [u8]>,
-    records: &impl ReadableTable<&'static [u8; LOOKUP_LEN], &'static [u8]>,
+    buckets: &impl ReadableTable<u16, &'static [u8]>,
     root: &Digest,
-    lookup: &Lookup,
-) -> Result<(Path, Option<Vec<u8>>), Fault> {
-    let path = verified_path(nodes, root, lookup.bucket())?;
-    let (entries, record) = read_bucket(records, lookup.bucket(), lookup)?;
-    if bucket_digest(&entries) != path.bucket_digest() {
+    keys: &StoreKeys,
+    bucket: u16,
+) -> Result<Entries, Fault> {
+    let path = verified_path(nodes, root, bucket)?;
+    let Some(stored) = buckets.get(bucket)? else {
+        return match path.bucket_digest() {
+            EMPTY => Ok(BTreeMap::new()),
+            _ => Err(Fault::Tampered),
+        };
+    };
+    let record = stored.value();
+    if record.len() > MAX_RECORD || bucket_digest(record) != path.bucket_digest() {
         return Err(Fault::Tampered);
     }
-    Ok((path, record))
+    keys.open(bucket, record).map_err(|_| Fault::Tampered)
 }
 
 fn verified_path(
@@ -426,24 +556,4 @@ fn verified_path(
         Ok::<_, Fault>(nodes.get(id)?.map(|bytes| bytes.value().to_vec()))
     })?
     .map_err(|_| Fault::Tampered)
-}
-
-/// The `(lookup key, record digest)` pairs of `bucket` in order, and the record under `want`.
-fn read_bucket(
-    records: &impl ReadableTable<&'static [u8; LOOKUP_LEN], &'static [u8]>,
-    bucket: u16,
-    want: &Lookup,
-) -> Result<(Bucket, Option<Vec<u8>>), Fault> {
-    let (first, last) = bucket_range(bucket);
-    let mut entries = Vec::new();
-    let mut found = None;
-    for item in records.range::<&[u8; LOOKUP_LEN]>(&first..=&last)? {
-        let (lookup, record) = item?;
-        let lookup = Lookup(*lookup.value());
-        entries.push((lookup, record_digest(record.value())));
-        if lookup == *want {
-            found = Some(record.value().to_vec());
-        }
-    }
-    Ok((entries, found))
 }

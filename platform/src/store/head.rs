@@ -13,8 +13,21 @@ use crate::Platform;
 
 /// Length of a head's AAD: the store id and the version.
 const HEAD_AAD_LEN: usize = 32 + 8;
-/// Length of a head's plaintext: data key, root, entry count, bytes of keys and values.
-const HEAD_LEN: usize = DATA_KEY_LEN + 32 + 8 + 8;
+/// Length of a head's plaintext: data key, root, entry count, bytes of keys and values, records
+/// sealed under the data key.
+const HEAD_LEN: usize = DATA_KEY_LEN + 32 + 8 + 8 + 8;
+/// Length of a head of format 2 (one record per entry), which had no count of records sealed.
+const HEAD_V2_LEN: usize = DATA_KEY_LEN + 32 + 8 + 8;
+
+/// The layout of the records a head commits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// One record per entry under its 16-byte lookup key (`docs/formats.md`, "Before version
+    /// 3"): read only to migrate it.
+    V2,
+    /// One record per bucket.
+    V3,
+}
 
 /// What the head seals.
 #[derive(Clone)]
@@ -27,8 +40,15 @@ pub(super) struct Head {
     pub(super) count: u64,
     /// The bytes of their keys and values.
     pub(super) bytes: u64,
+    /// How many records have been sealed under the data key: its nonce budget.
+    pub(super) sealed: u64,
     /// The root of the record and lookup keys.
     pub(super) data_key: DataKey,
+    /// The TCB level the head was sealed at, which is the level its data key was drawn or last
+    /// rotated at (every write at a newer level rotates it).
+    pub(super) tcb: u32,
+    /// The layout of the records.
+    pub(super) format: Format,
 }
 
 impl fmt::Debug for Head {
@@ -38,6 +58,9 @@ impl fmt::Debug for Head {
             .field("root", &hex::encode(self.root))
             .field("count", &self.count)
             .field("bytes", &self.bytes)
+            .field("sealed", &self.sealed)
+            .field("tcb", &self.tcb)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
@@ -61,14 +84,18 @@ impl fmt::Display for HeadRefused {
 }
 
 impl Head {
-    /// The head of a store never written, with a fresh data key.
-    pub(super) fn empty() -> Result<Self, ring::error::Unspecified> {
+    /// The head of a store never written on a platform at TCB level `tcb`, with a fresh data
+    /// key.
+    pub(super) fn empty(tcb: u32) -> Result<Self, ring::error::Unspecified> {
         Ok(Self {
             version: 0,
             root: EMPTY,
             count: 0,
             bytes: 0,
+            sealed: 0,
             data_key: DataKey::generate()?,
+            tcb,
+            format: Format::V3,
         })
     }
 
@@ -85,6 +112,7 @@ impl Head {
         plaintext.extend_from_slice(&self.root);
         plaintext.extend_from_slice(&self.count.to_be_bytes());
         plaintext.extend_from_slice(&self.bytes.to_be_bytes());
+        plaintext.extend_from_slice(&self.sealed.to_be_bytes());
         blob::seal(
             BlobKind::StoreState,
             platform.sealing_secrets(),
@@ -116,23 +144,36 @@ impl Head {
             .filter(|(sealed_id, _)| sealed_id == id)
             .map(|(_, version)| version)
             .ok_or(HeadRefused::Foreign("sealed for another store"))?;
-        let plain: &[u8; HEAD_LEN] = opened
-            .plaintext
-            .as_slice()
-            .try_into()
-            .map_err(|_| HeadRefused::Foreign("not a store head"))?;
-        let (key, rest) = plain.split_at(DATA_KEY_LEN);
-        let (root, rest) = rest.split_at(32);
-        let (count, bytes) = rest.split_at(8);
-        let malformed = |_| HeadRefused::Foreign("not a store head");
+        let malformed = || HeadRefused::Foreign("not a store head");
+        let (format, plain) = match opened.plaintext.len() {
+            HEAD_LEN => (Format::V3, opened.plaintext.as_slice()),
+            HEAD_V2_LEN => (Format::V2, opened.plaintext.as_slice()),
+            _ => return Err(malformed()),
+        };
+        let (key, rest) = plain.split_at_checked(DATA_KEY_LEN).ok_or_else(malformed)?;
+        let (root, rest) = rest.split_at_checked(32).ok_or_else(malformed)?;
+        let (count, rest) = rest.split_at_checked(8).ok_or_else(malformed)?;
+        let (bytes, sealed) = rest.split_at_checked(8).ok_or_else(malformed)?;
+        let u64_of = |b: &[u8]| {
+            b.try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| malformed())
+        };
         let mut data_key = zeroize::Zeroizing::new([0u8; DATA_KEY_LEN]);
         data_key.copy_from_slice(key);
         Ok(Self {
             version,
-            root: root.try_into().map_err(malformed)?,
-            count: u64::from_be_bytes(count.try_into().map_err(malformed)?),
-            bytes: u64::from_be_bytes(bytes.try_into().map_err(malformed)?),
+            root: root.try_into().map_err(|_| malformed())?,
+            count: u64_of(count)?,
+            bytes: u64_of(bytes)?,
+            sealed: if sealed.is_empty() {
+                0
+            } else {
+                u64_of(sealed)?
+            },
             data_key: DataKey(data_key),
+            tcb: opened.tcb,
+            format,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! (`docs/formats.md`, "Sealed store", "Before version 2").
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read as _};
 use std::path::Path;
 
@@ -11,11 +11,8 @@ use sealer::blob::{self, BlobKind};
 use sealer::{EnclaveIdentity, KeyPolicy};
 use zeroize::Zeroizing;
 
-use super::database::{Fault, StoreFile};
-use super::head::{parse_head_aad, Head};
-use super::record::StoreKeys;
-use super::{io_error, read_capped, Context, StoreError, StoreId, StoreState, MAX_KEY, MAX_VALUE};
-use crate::files::sync_dir;
+use super::head::parse_head_aad;
+use super::{read_capped, Context, StoreError, StoreId, StoreState, MAX_KEY, MAX_VALUE};
 use crate::Platform;
 
 /// Whether the store file at `path` is in the previous format (starts with `ENCLSTAT`).
@@ -35,11 +32,9 @@ pub(super) fn is_legacy(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Rewrites a store in the previous format into the current one, under the store's lock. The
+/// Rewrites a store in the one-blob format into the current one, under the store's lock. The
 /// old state is checked against the counter as it always was (a pending bump is finished
-/// first); the new file gets version + 1 and is renamed over the old one before the counter
-/// moves, so a crash at any point leaves either the old state or a new one a pending bump
-/// ahead, both of which load.
+/// first), then replaced ([`Context::replace`]).
 pub(super) fn migrate(context: &Context, counter: u64) -> Result<(), StoreError> {
     let path = &context.paths.state;
     let bytes = read_capped(path, blob::MAX_BLOB)?;
@@ -51,27 +46,7 @@ pub(super) fn migrate(context: &Context, counter: u64) -> Result<(), StoreError>
         &bytes,
     )?;
     context.check_version(state.version, counter)?;
-    let staging = path.with_file_name("state.migrating");
-    match fs::remove_file(&staging) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_error(&staging, &e)),
-        _ => {}
-    }
-    let fault = |e| super::fault_error(&staging, e);
-    let mut head = Head::empty().map_err(|_| fault(Fault::Crypto))?;
-    head.version = state.version.checked_add(1).ok_or(fault(Fault::Tampered))?;
-    let keys = StoreKeys::derive(context.id, &head.data_key).map_err(|_| fault(Fault::Crypto))?;
-    let seal = |head: &Head| {
-        head.seal(&context.platform, &context.identity, &context.id)
-            .map_err(|e| Fault::Seal(e.to_string()))
-    };
-    StoreFile::create(&staging)
-        .and_then(|file| file.fill(&mut head, &keys, &state.entries, seal))
-        .map_err(fault)?;
-    fs::rename(&staging, path).map_err(|e| io_error(path, &e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir).map_err(|e| io_error(dir, &e))?;
-    }
-    context.write_counter(head.version)
+    context.replace(state.version, &state.entries)
 }
 
 /// Opens a state in the previous format as `identity` and checks it belongs to store `id`.

@@ -1,9 +1,11 @@
-//! One entry of the store on disk: its lookup key (a keyed PRF of the plaintext key) and its
-//! record (the key and value under AES-256-GCM, bound to the store and the lookup key).
+//! The store's records: one per non-empty bucket of the Merkle tree, holding every entry whose
+//! key the store's keyed PRF puts in that bucket, under AES-256-GCM bound to the store and the
+//! bucket.
 //!
 //! Both keys come from the store's random data key, which only the sealed head holds
 //! (`docs/formats.md`, "Sealed store").
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -12,39 +14,27 @@ use ring::{hkdf, hmac};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use super::legacy::{decode_entries, encode_entries};
 use super::tree::Digest;
 use super::StoreId;
 
-/// Bytes of a lookup key.
-pub(super) const LOOKUP_LEN: usize = 16;
 /// Bytes of a data key.
 pub(super) const DATA_KEY_LEN: usize = 32;
 /// The AES-256-GCM tag.
 const TAG_LEN: usize = 16;
-/// A record's bytes beyond its key and value: nonce, key length, tag.
-pub(super) const RECORD_OVERHEAD: usize = NONCE_LEN + 2 + TAG_LEN;
+/// A record's bytes beyond the encoding of its entries: nonce and tag.
+pub(super) const RECORD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+/// Largest record: 16 MiB. Buckets are chosen by a PRF the guest cannot compute, so a bucket
+/// holds about 1/65,536 of the state (16 KiB of the largest state); a put that would make one
+/// larger is refused, and a stored record larger than this is refused before it is read.
+pub(super) const MAX_RECORD: usize = 16 << 20;
 
 const LOOKUP_INFO: &[u8] = b"enclave/v1 store lookup key";
 const RECORD_INFO: &[u8] = b"enclave/v1 store record key";
-const RECORD_AAD_LABEL: &[u8] = b"enclave/v1 store record";
+const BUCKET_AAD_LABEL: &[u8] = b"enclave/v3 store bucket";
 
-/// Where an entry lives: the first 16 bytes of HMAC-SHA-256(lookup key, plaintext key).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) struct Lookup(pub(super) [u8; LOOKUP_LEN]);
-
-impl Lookup {
-    /// The Merkle tree bucket the entry belongs to: the first two bytes, big-endian.
-    pub(super) fn bucket(&self) -> u16 {
-        let [a, b, ..] = self.0;
-        u16::from_be_bytes([a, b])
-    }
-}
-
-impl fmt::Debug for Lookup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Lookup({})", hex::encode(self.0))
-    }
-}
+/// A bucket's entries: plaintext keys and values, in ascending key order.
+pub(super) type Entries = BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>;
 
 /// The store's random 32-byte root of its keys, kept only inside the sealed head; zeroized on
 /// drop.
@@ -81,8 +71,8 @@ impl fmt::Debug for StoreKeys {
     }
 }
 
-/// A record that does not open: altered, moved to another lookup key or store, or not a
-/// record at all.
+/// A record that does not open: altered, moved to another bucket or store, not canonical, or
+/// not a record at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RecordRefused;
 
@@ -104,71 +94,65 @@ impl StoreKeys {
         })
     }
 
-    /// The lookup key of `key`.
-    pub(super) fn lookup(&self, key: &[u8]) -> Lookup {
+    /// The bucket of `key`: the first two bytes of HMAC-SHA-256(lookup key, key), big-endian.
+    pub(super) fn bucket(&self, key: &[u8]) -> u16 {
         let tag = hmac::sign(&self.lookup, key);
-        let mut out = [0u8; LOOKUP_LEN];
-        for (o, t) in out.iter_mut().zip(tag.as_ref()) {
-            *o = *t;
+        match tag.as_ref() {
+            [a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
         }
-        Lookup(out)
     }
 
-    /// `nonce (12) || AES-256-GCM(key_len (u16 BE) || key || value) || tag (16)`, with a random
-    /// nonce and the record AAD of `lookup`.
+    /// `nonce (12) || AES-256-GCM(entries encoded) || tag (16)`, with a random nonce and the
+    /// AAD of `bucket`.
     pub(super) fn seal(
         &self,
-        lookup: &Lookup,
-        key: &[u8],
-        value: &[u8],
+        bucket: u16,
+        entries: &Entries,
     ) -> Result<Vec<u8>, ring::error::Unspecified> {
-        let key_len = u16::try_from(key.len()).map_err(|_| ring::error::Unspecified)?;
         let mut nonce = [0u8; NONCE_LEN];
         ring::rand::SystemRandom::new().fill(&mut nonce)?;
-        let mut out = Vec::with_capacity(RECORD_OVERHEAD + key.len() + value.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&key_len.to_be_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(value);
-        let mut body = out.split_off(NONCE_LEN);
+        let mut body = encode_entries(entries);
         let tag = self.record.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(self.aad(lookup)),
+            Aad::from(self.aad(bucket)),
             &mut body,
         )?;
+        let mut out = Vec::with_capacity(RECORD_OVERHEAD + body.len());
+        out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
         out.extend_from_slice(tag.as_ref());
         Ok(out)
     }
 
-    /// Opens a record stored under `lookup`: its key and value.
-    pub(super) fn open(
-        &self,
-        lookup: &Lookup,
-        record: &[u8],
-    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), RecordRefused> {
+    /// Opens the record of `bucket`: its entries, each of which must belong to `bucket`, none
+    /// in a bucket without entries.
+    pub(super) fn open(&self, bucket: u16, record: &[u8]) -> Result<Entries, RecordRefused> {
+        if record.len() > MAX_RECORD {
+            return Err(RecordRefused);
+        }
         let (nonce, body) = record.split_at_checked(NONCE_LEN).ok_or(RecordRefused)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| RecordRefused)?;
         let mut body = Zeroizing::new(body.to_vec());
         let plain = self
             .record
-            .open_in_place(nonce, Aad::from(self.aad(lookup)), &mut body)
+            .open_in_place(nonce, Aad::from(self.aad(bucket)), &mut body)
             .map_err(|_| RecordRefused)?;
-        let (len, rest) = plain.split_at_checked(2).ok_or(RecordRefused)?;
-        let len = u16::from_be_bytes(len.try_into().map_err(|_| RecordRefused)?);
-        let (key, value) = rest
-            .split_at_checked(usize::from(len))
-            .ok_or(RecordRefused)?;
-        Ok((key.to_vec(), Zeroizing::new(value.to_vec())))
+        let entries = decode_entries(plain).map_err(|_| RecordRefused)?;
+        if entries.is_empty() || entries.keys().any(|key| self.bucket(key) != bucket) {
+            return Err(RecordRefused);
+        }
+        Ok(entries)
     }
 
-    /// `"enclave/v1 store record" || store id || lookup key`.
-    fn aad(&self, lookup: &Lookup) -> [u8; RECORD_AAD_LABEL.len() + 32 + LOOKUP_LEN] {
-        let mut aad = [0u8; RECORD_AAD_LABEL.len() + 32 + LOOKUP_LEN];
-        let parts = RECORD_AAD_LABEL
+    /// `"enclave/v3 store bucket" || store id || bucket (u16 BE)`.
+    fn aad(&self, bucket: u16) -> [u8; BUCKET_AAD_LABEL.len() + 32 + 2] {
+        let mut aad = [0u8; BUCKET_AAD_LABEL.len() + 32 + 2];
+        let bucket = bucket.to_be_bytes();
+        let parts = BUCKET_AAD_LABEL
             .iter()
             .chain(self.id.as_bytes())
-            .chain(&lookup.0);
+            .chain(&bucket);
         for (a, p) in aad.iter_mut().zip(parts) {
             *a = *p;
         }
@@ -176,11 +160,69 @@ impl StoreKeys {
     }
 }
 
-/// What the Merkle tree commits to for a record: SHA-256 of its bytes.
-pub(super) fn record_digest(record: &[u8]) -> Digest {
-    Sha256::digest(record).into()
+/// What the Merkle tree commits to for a bucket: `SHA-256(0x00 || record)`.
+pub(super) fn bucket_digest(record: &[u8]) -> Digest {
+    let mut hash = Sha256::new();
+    hash.update([0]);
+    hash.update(record);
+    hash.finalize().into()
+}
+
+/// The bytes of keys and values `entries` hold.
+pub(super) fn entries_bytes(entries: &Entries) -> u64 {
+    entries
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum()
 }
 
 fn expand(prk: &hkdf::Prk, info: &[u8], out: &mut [u8]) -> Result<(), ring::error::Unspecified> {
     prk.expand(&[info], hkdf::HKDF_SHA256)?.fill(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    fn keys() -> StoreKeys {
+        StoreKeys::derive(StoreId([9; 32]), &DataKey(Zeroizing::new([7; 32]))).unwrap()
+    }
+
+    fn bucket_with(keys: &StoreKeys, key: &[u8]) -> (u16, Entries) {
+        let mut entries = Entries::new();
+        entries.insert(key.to_vec(), Zeroizing::new(b"value".to_vec()));
+        (keys.bucket(key), entries)
+    }
+
+    #[test]
+    fn a_record_opens_only_in_its_own_bucket_and_store() {
+        let keys = keys();
+        let (bucket, entries) = bucket_with(&keys, b"k");
+        let record = keys.seal(bucket, &entries).unwrap();
+        assert_eq!(record.len(), RECORD_OVERHEAD + 4 + 6 + 1 + 5);
+        assert_eq!(keys.open(bucket, &record).unwrap(), entries);
+        assert_eq!(
+            keys.open(bucket.wrapping_add(1), &record),
+            Err(RecordRefused)
+        );
+        let other = StoreKeys::derive(StoreId([8; 32]), &DataKey(Zeroizing::new([7; 32]))).unwrap();
+        assert_eq!(other.open(bucket, &record), Err(RecordRefused));
+    }
+
+    #[test]
+    fn a_record_holding_a_key_of_another_bucket_or_none_is_refused() {
+        let keys = keys();
+        let (bucket, mut entries) = bucket_with(&keys, b"k");
+        let stranger = (0u32..)
+            .map(|i| i.to_be_bytes().to_vec())
+            .find(|k| keys.bucket(k) != bucket)
+            .unwrap();
+        entries.insert(stranger, Zeroizing::new(Vec::new()));
+        let record = keys.seal(bucket, &entries).unwrap();
+        assert_eq!(keys.open(bucket, &record), Err(RecordRefused));
+        let empty = keys.seal(bucket, &Entries::new()).unwrap();
+        assert_eq!(keys.open(bucket, &empty), Err(RecordRefused));
+    }
 }

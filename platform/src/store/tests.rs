@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use attest::{Measurement, ProductId, SignerId, Svn};
 use redb::{ReadableDatabase as _, ReadableTable as _};
 
-use super::database::{HEADS, HEAD_KEY, NODES, RECORDS};
+use super::database::{BUCKETS, HEADS, HEAD_KEY, NODES};
 use super::*;
 use crate::InitOptions;
 
@@ -65,7 +65,7 @@ fn integrity_failure(result: Result<Option<Vec<u8>>, StoreError>) -> bool {
 
 /// The raw bytes of the file's tables, as an attacker holding the file sees them.
 struct Raw {
-    records: BTreeMap<[u8; 16], Vec<u8>>,
+    records: BTreeMap<u16, Vec<u8>>,
     nodes: BTreeMap<u32, Vec<u8>>,
     head: Vec<u8>,
 }
@@ -73,7 +73,7 @@ struct Raw {
 fn raw(path: &Path) -> Raw {
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_read().unwrap();
-    let records = txn.open_table(RECORDS).unwrap();
+    let records = txn.open_table(BUCKETS).unwrap();
     let nodes = txn.open_table(NODES).unwrap();
     let heads = txn.open_table(HEADS).unwrap();
     Raw {
@@ -82,7 +82,7 @@ fn raw(path: &Path) -> Raw {
             .unwrap()
             .map(|e| {
                 let (k, v) = e.unwrap();
-                (*k.value(), v.value().to_vec())
+                (k.value(), v.value().to_vec())
             })
             .collect(),
         nodes: nodes
@@ -106,20 +106,20 @@ fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
     txn.commit().unwrap();
 }
 
-fn put_record(path: &Path, lookup: [u8; 16], record: &[u8]) {
+fn put_record(path: &Path, bucket: u16, record: &[u8]) {
     edit(path, |txn| {
-        txn.open_table(RECORDS)
+        txn.open_table(BUCKETS)
             .unwrap()
-            .insert(&lookup, record)
+            .insert(bucket, record)
             .unwrap();
     });
 }
 
-/// The lookup key `key` has in the store.
-fn lookup_of(f: &Fixture, key: &[u8]) -> [u8; 16] {
+/// The bucket `key` has in the store.
+fn bucket_of(f: &Fixture, key: &[u8]) -> u16 {
     let store = f.store();
     let _lock = store.context.take_lock().unwrap();
-    store.context.load().unwrap().keys.lookup(key).0
+    store.context.load().unwrap().keys.bucket(key)
 }
 
 #[test]
@@ -204,7 +204,8 @@ fn two_entries_records_swapped_are_refused() {
     store.put(b"a", b"1").unwrap();
     store.put(b"b", b"2").unwrap();
     let path = store.paths().state.clone();
-    let (a, b) = (lookup_of(&f, b"a"), lookup_of(&f, b"b"));
+    let (a, b) = (bucket_of(&f, b"a"), bucket_of(&f, b"b"));
+    assert_ne!(a, b, "the test needs two buckets");
     let raw = raw(&path);
     let (ra, rb) = (raw.records[&a].clone(), raw.records[&b].clone());
     put_record(&path, a, &rb);
@@ -224,7 +225,7 @@ fn an_old_record_replayed_into_a_newer_state_is_refused() {
         store.put(&[i], b"old").unwrap();
     }
     let path = store.paths().state.clone();
-    let a = lookup_of(&f, &[7]);
+    let a = bucket_of(&f, &[7]);
     let old = raw(&path);
     store.put(&[7], b"new").unwrap();
     store.put(b"elsewhere", b"x").unwrap();
@@ -262,26 +263,22 @@ fn a_record_removed_or_added_is_refused() {
     store.put(b"a", b"1").unwrap();
     store.put(b"b", b"2").unwrap();
     let path = store.paths().state.clone();
-    let a = lookup_of(&f, b"a");
+    let a = bucket_of(&f, b"a");
     let record = raw(&path).records[&a].clone();
     edit(&path, |txn| {
-        txn.open_table(RECORDS).unwrap().remove(&a).unwrap();
+        txn.open_table(BUCKETS).unwrap().remove(a).unwrap();
     });
     assert!(integrity_failure(f.get(b"a")));
     put_record(&path, a, &record);
-    // A record in a bucket the tree says is empty, or beside a real one.
-    let mut beside = a;
-    beside[15] ^= 1;
-    put_record(&path, beside, &record);
-    assert!(integrity_failure(f.get(b"a")));
-    let mut elsewhere = a;
-    elsewhere[0] ^= 0x80;
-    edit(&path, |txn| {
-        let mut records = txn.open_table(RECORDS).unwrap();
-        records.remove(&beside).unwrap();
-        records.insert(&elsewhere, record.as_slice()).unwrap();
-    });
+    // A record in a bucket the tree says is empty: a get there, or a full check, refuses it.
+    let stranger = (0u32..)
+        .map(|i| i.to_be_bytes())
+        .find(|k| ![a, bucket_of(&f, b"b")].contains(&bucket_of(&f, k)))
+        .unwrap();
+    let empty = bucket_of(&f, &stranger);
+    put_record(&path, empty, &record);
     assert_eq!(f.get(b"a").unwrap().unwrap(), b"1");
+    assert!(integrity_failure(f.get(&stranger)));
     assert!(matches!(f.store().load(), Err(StoreError::Refused { .. })));
 }
 
@@ -291,7 +288,7 @@ fn every_flipped_bit_of_a_record_node_or_head_is_refused() {
     let mut store = f.store();
     store.put(b"a", b"1").unwrap();
     let path = store.paths().state.clone();
-    let a = lookup_of(&f, b"a");
+    let a = bucket_of(&f, b"a");
     let good = raw(&path);
     let flip = |bytes: &[u8], i: usize, bit: u8| {
         let mut out = bytes.to_vec();
@@ -615,4 +612,187 @@ fn the_store_follows_a_tcb_upgrade_and_refuses_a_rolled_back_platform() {
             reason: "sealed at TCB 2; this platform is at TCB 1".into(),
         }
     );
+}
+
+#[test]
+fn a_store_in_format_2_is_migrated_and_its_old_file_is_then_rolled_back() {
+    let f = Fixture::new();
+    let store = f.store();
+    let paths = store.paths().clone();
+    std::fs::create_dir_all(&paths.dir).unwrap();
+    std::fs::create_dir_all(paths.counter.parent().unwrap()).unwrap();
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..300u32)
+        .map(|i| (i.to_be_bytes().to_vec(), vec![i as u8; 20]))
+        .collect();
+    let borrowed: Vec<(&[u8], &[u8])> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    v2::write_for_test(
+        &paths.state,
+        &f.platform,
+        &store.context.identity,
+        store.id(),
+        9,
+        &borrowed,
+    );
+    std::fs::write(&paths.counter, b"9\n").unwrap();
+    let old = std::fs::read(&paths.state).unwrap();
+    assert_eq!(f.get(&7u32.to_be_bytes()).unwrap().unwrap(), vec![7u8; 20]);
+    assert_eq!(std::fs::read(&paths.counter).unwrap(), b"10\n");
+    let state = f.store().load().unwrap();
+    assert_eq!((state.version, state.entries.len()), (10, 300));
+    assert!(
+        raw(&paths.state).records.len() > 200,
+        "one record per bucket"
+    );
+    std::fs::write(&paths.state, &old).unwrap();
+    assert_eq!(
+        f.get(b"a"),
+        Err(StoreError::RolledBack {
+            state: 9,
+            counter: 10
+        })
+    );
+}
+
+#[test]
+fn a_format_2_store_that_does_not_match_its_root_is_refused_not_migrated() {
+    let f = Fixture::new();
+    let store = f.store();
+    let paths = store.paths().clone();
+    std::fs::create_dir_all(&paths.dir).unwrap();
+    std::fs::create_dir_all(paths.counter.parent().unwrap()).unwrap();
+    v2::write_for_test(
+        &paths.state,
+        &f.platform,
+        &store.context.identity,
+        store.id(),
+        1,
+        &[(b"a", b"1"), (b"b", b"2")],
+    );
+    std::fs::write(&paths.counter, b"1\n").unwrap();
+    edit(&paths.state, |txn| {
+        let table: redb::TableDefinition<&[u8; 16], &[u8]> = redb::TableDefinition::new("records");
+        let mut records = txn.open_table(table).unwrap();
+        let first = *records.first().unwrap().unwrap().0.value();
+        records.remove(&first).unwrap();
+    });
+    assert!(integrity_failure(f.get(b"a")));
+    assert_eq!(std::fs::read(&paths.counter).unwrap(), b"1\n");
+}
+
+#[test]
+fn a_bulk_update_equals_the_same_updates_one_by_one() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    let keys: Vec<[u8; 4]> = (0..3000u32).map(u32::to_be_bytes).collect();
+    let mut changes: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"first"[..])).collect();
+    // Later changes of the same key win, as they would one by one.
+    changes.extend(keys.iter().step_by(7).map(|k| (&k[..], &b"second"[..])));
+    assert_eq!(store.put_all(&changes).unwrap(), 1);
+    let state = f.store().load().unwrap();
+    assert_eq!(state.entries.len(), 3000);
+    assert_eq!(state.entries[&keys[7].to_vec()].as_slice(), b"second");
+    assert_eq!(state.entries[&keys[8].to_vec()].as_slice(), b"first");
+    assert!(store.delete(&keys[7]).unwrap());
+    assert_eq!(f.store().load().unwrap().entries.len(), 2999);
+}
+
+/// The head and keys a store has now, as a platform that can open its head sees them (the
+/// file closed again).
+fn loaded(store: &SealedStore) -> Loaded {
+    let _lock = store.context.take_lock().unwrap();
+    let mut loaded = store.context.load().unwrap();
+    loaded.file = None;
+    loaded
+}
+
+/// After a TCB upgrade the first write rotates the data key: a platform rolled back to the old
+/// level that kept the old head (and so the old data key) cannot read what was written since.
+#[test]
+fn the_first_write_at_a_new_tcb_rotates_the_data_key() {
+    let f = Fixture::new();
+    let home = f.platform.home().to_owned();
+    let mut store = f.store();
+    for i in 0..40u8 {
+        store.put(&[i], b"at 1").unwrap();
+    }
+    let old = loaded(&f.store());
+    assert_eq!((old.head.tcb, old.head.sealed), (1, 40));
+    let key = std::fs::read_to_string(home.join(crate::file::ROOT_KEY)).unwrap();
+    let cert = std::fs::read_to_string(home.join(crate::file::ROOT_CERT)).unwrap();
+    let vendor = attest::platform::VendorCa::from_pem(&key, &cert).unwrap();
+    let upgraded = Arc::new(Platform::upgrade(&home, &vendor, 2, SystemTime::now()).unwrap());
+    let mut store = SealedStore::new(upgraded, f.store().context.identity);
+    assert_eq!(store.put(b"after", b"at 2").unwrap(), 41);
+    let new = loaded(&store);
+    assert_eq!(new.head.tcb, 2);
+    assert_ne!(new.head.data_key.0, old.head.data_key.0);
+    assert_eq!(new.head.count, 41);
+    assert_eq!(
+        new.head.sealed,
+        raw(&store.paths().state).records.len() as u64
+    );
+    // Not one record opens under the keys of the old data key.
+    for (bucket, record) in raw(&store.paths().state).records {
+        assert!(old.keys.open(bucket, &record).is_err());
+    }
+    assert_eq!(store.load().unwrap().entries.len(), 41);
+}
+
+/// After 2^31 records sealed under one data key, the next write rotates it.
+#[test]
+fn the_data_key_rotates_before_its_nonce_budget_runs_out() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    store.put(b"a", b"1").unwrap();
+    store.put(b"b", b"2").unwrap();
+    let path = store.paths().state.clone();
+    let mut head = loaded(&store).head;
+    head.sealed = ROTATE_AFTER;
+    let sealed = head
+        .seal(&f.platform, &store.context.identity, &store.id())
+        .unwrap();
+    edit(&path, |txn| {
+        txn.open_table(HEADS)
+            .unwrap()
+            .insert(HEAD_KEY, sealed.as_slice())
+            .unwrap();
+    });
+    store.put(b"c", b"3").unwrap();
+    let after = loaded(&store).head;
+    assert_ne!(after.data_key.0, head.data_key.0);
+    assert!(after.sealed <= 3, "{}", after.sealed);
+    assert_eq!(f.get(b"a").unwrap().unwrap(), b"1");
+    assert_eq!(f.store().load().unwrap().entries.len(), 3);
+}
+
+#[test]
+fn a_file_grown_far_beyond_its_data_is_compacted_when_the_run_ends() {
+    let f = Fixture::new();
+    let mut store = f.store();
+    let keys: Vec<[u8; 4]> = (0..20_000u32).map(u32::to_be_bytes).collect();
+    let value = [7u8; 100];
+    for chunk in keys.chunks(5000) {
+        let changes: Vec<(&[u8], &[u8])> = chunk.iter().map(|k| (&k[..], &value[..])).collect();
+        store.put_all(&changes).unwrap();
+    }
+    let path = store.paths().state.clone();
+    let data = 20_000 * 104;
+    let len = |path: &Path| std::fs::metadata(path).unwrap().len();
+    assert!(len(&path) <= 4 * (data + (1 << 20)), "{}", len(&path));
+    // As if most entries had been removed: the file is far larger than what it holds.
+    let before = len(&path);
+    {
+        let _lock = store.context.take_lock().unwrap();
+        let mut file = store.context.load().unwrap().file.unwrap();
+        assert!(file.compact_if_sparse(&path, 0));
+        assert!(
+            !file.compact_if_sparse(&path, data),
+            "not when it is in proportion"
+        );
+    }
+    assert!(len(&path) < before, "{} -> {}", before, len(&path));
+    assert_eq!(f.store().load().unwrap().entries.len(), 20_000);
 }

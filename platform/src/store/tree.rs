@@ -1,6 +1,6 @@
 //! The Merkle tree that lets the sealed head commit to every entry while a read or an update
 //! touches only one path: a fixed-shape tree of fan-out 16 and four levels over 65,536 buckets,
-//! a bucket being the entries whose lookup keys share their first two bytes.
+//! a bucket being the entries a keyed PRF of their keys puts there, sealed as one record.
 //!
 //! ```text
 //! level 0: the root node (1)          its digest is the root the sealed head holds
@@ -14,8 +14,6 @@
 //! proportion to what it holds. Byte layout in `docs/formats.md`, "Sealed store".
 
 use sha2::{Digest as _, Sha256};
-
-use super::record::{Lookup, LOOKUP_LEN};
 
 /// A SHA-256 digest.
 pub(super) type Digest = [u8; 32];
@@ -104,21 +102,6 @@ impl Node {
             None => EMPTY,
         }
     }
-}
-
-/// The digest of a bucket: `SHA-256(0x00 || for each entry in ascending lookup key order: lookup
-/// key (16) || record digest (32))`, or [`EMPTY`] for an empty bucket.
-pub(super) fn bucket_digest(entries: &[(Lookup, Digest)]) -> Digest {
-    if entries.is_empty() {
-        return EMPTY;
-    }
-    let mut hash = Sha256::new();
-    hash.update([0]);
-    for (lookup, digest) in entries {
-        hash.update(lookup.0);
-        hash.update(digest);
-    }
-    hash.finalize().into()
 }
 
 /// The nodes from the root down to one bucket, each checked against its parent and the root
@@ -214,17 +197,4 @@ pub(super) fn build(buckets: &[(u16, Digest)]) -> (Digest, Vec<(u32, Vec<u8>)>) 
         }
     }
     (level.first().map_or(EMPTY, |(_, d)| *d), stored)
-}
-
-/// The first and last lookup keys of `bucket`, for a range scan of its records.
-pub(super) fn bucket_range(bucket: u16) -> ([u8; LOOKUP_LEN], [u8; LOOKUP_LEN]) {
-    let [a, b] = bucket.to_be_bytes();
-    let mut first = [0u8; LOOKUP_LEN];
-    let mut last = [0xffu8; LOOKUP_LEN];
-    for edge in [&mut first, &mut last] {
-        if let Some(prefix) = edge.get_mut(..2) {
-            prefix.copy_from_slice(&[a, b]);
-        }
-    }
-    (first, last)
 }
