@@ -277,6 +277,7 @@ mod native {
             "abort" => (2, ""),
             "report" => (6, "i32"),
             "seal" => (7, "i32"),
+            "seal_at" => (8, "i32"),
             "unseal" => (6, "i64"),
             "store_get" | "store_put" => (4, "i32"),
             other => panic!("no such function {other}"),
@@ -466,6 +467,29 @@ mod native {
             "\"seal\"",
             Vec::new(),
             "seal",
+        );
+        assert_eq!(
+            results,
+            [STATUS_TOO_LARGE, STATUS_TOO_LARGE, STATUS_TOO_LARGE, 120]
+        );
+    }
+
+    #[test]
+    fn seal_at_checks_sizes_before_reading_guest_memory() {
+        let _serial = serial();
+        let results = results_of(
+            &["seal_at"],
+            &[
+                call("seal_at", &[0, 1, 0, GUEST_MEMORY, 0, 0, 0, 0]),
+                call("seal_at", &[0, 1, 0, 0, 0, GUEST_MEMORY, 0, 0]),
+                call("seal_at", &[0, 1, 0, HALF, HALF, HALF, 0, 0]),
+                // Within the caps, at the platform's level 1, with an output buffer of half of
+                // memory: a blob of 120 bytes.
+                call("seal_at", &[0, 1, 0, 0, 0, 16, HALF, HALF - 4096]),
+            ],
+            "\"seal\"",
+            Vec::new(),
+            "seal_at",
         );
         assert_eq!(
             results,

@@ -303,3 +303,121 @@ fn tcb_upgrade_of_a_fleet_platform_needs_the_fleet_key() {
         "{err}"
     );
 }
+
+/// Chooses by the first input byte: `T` writes `tcb_level()` (i64 LE); `S` seals the rest of
+/// its input with `seal`, a digit `k` with `seal_at(k)`, both under the measurement policy with
+/// the AAD "aad", and writes the status (i32 LE) followed by the blob when there is one.
+const LEVEL_SEALER: &str = r#"(module
+    (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+    (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+    (import "enclave_v1" "seal" (func $seal (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+    (import "enclave_v1" "seal_at"
+        (func $seal_at (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+    (import "enclave_v1" "tcb_level" (func $tcb_level (result i64)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "aad")
+    (func (export "enclave_main")
+        (local $n i32) (local $mode i32) (local $len i32)
+        (local.set $n (call $read (i32.const 1024) (i32.const 1024)))
+        (local.set $mode (i32.load8_u (i32.const 1024)))
+        (if (i32.eq (local.get $mode) (i32.const 84))
+            (then
+                (i64.store (i32.const 4088) (call $tcb_level))
+                (drop (call $write (i32.const 4088) (i32.const 8)))
+                (return)))
+        (local.set $len
+            (if (result i32) (i32.eq (local.get $mode) (i32.const 83))
+                (then (call $seal (i32.const 0) (i32.const 0) (i32.const 3)
+                    (i32.const 1025) (i32.sub (local.get $n) (i32.const 1))
+                    (i32.const 4096) (i32.const 8192)))
+                (else (call $seal_at (i32.const 0) (i32.sub (local.get $mode) (i32.const 48))
+                    (i32.const 0) (i32.const 3)
+                    (i32.const 1025) (i32.sub (local.get $n) (i32.const 1))
+                    (i32.const 4096) (i32.const 8192)))))
+        (i32.store (i32.const 4092) (local.get $len))
+        (drop (call $write (i32.const 4092) (i32.add (i32.const 4)
+            (select (local.get $len) (i32.const 0) (i32.gt_s (local.get $len) (i32.const 0))))))))"#;
+
+/// Runs [`LEVEL_SEALER`] on `input`; its output.
+fn level_sealer(d: &Dir, input: &[u8]) -> Vec<u8> {
+    d.write("in.bin", input);
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "in.bin",
+        "--output",
+        "out.bin",
+        "--force",
+    ]);
+    std::fs::read(d.path("out.bin")).unwrap()
+}
+
+/// Runs [`LEVEL_SEALER`] in mode `T`: the platform's TCB level as the guest sees it.
+fn guest_tcb_level(d: &Dir) -> i64 {
+    i64::from_le_bytes(level_sealer(d, b"T").try_into().unwrap())
+}
+
+/// Runs [`LEVEL_SEALER`] to seal `text` (`mode` `S` or a level) into `file`; the status.
+fn guest_seal(d: &Dir, mode: u8, text: &[u8], file: &str) -> i32 {
+    let out = level_sealer(d, &[&[mode], text].concat());
+    let (status, blob) = out.split_at(4);
+    let status = i32::from_le_bytes(status.try_into().unwrap());
+    assert_eq!(usize::try_from(status).unwrap_or(0), blob.len());
+    std::fs::write(d.path(file), blob).unwrap();
+    status
+}
+
+/// Migration across a TCB upgrade, from the guest's side: on a platform upgraded to TCB 2, a
+/// guest sees level 2 and seals at level 1 with `seal_at`; that blob opens on the home restored
+/// to TCB 1 (a peer or a rollback window not upgraded yet), the blob of a plain `seal` does not,
+/// and `seal_at(3)` is `ERR_POLICY`.
+#[test]
+fn a_guest_seals_at_an_older_tcb_level_for_a_platform_not_yet_upgraded() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        b"product_id = 1\nsvn = 1\ndebug = true\ncapabilities = [\"seal\"]\n",
+    );
+    d.ok(&["platform", "init"]);
+    d.signed(LEVEL_SEALER);
+    copy_tree(&d.path("platform"), &d.path("backup"));
+    assert_eq!(guest_tcb_level(&d), 1);
+    d.ok(&["platform", "upgrade", "--tcb", "2"]);
+
+    assert_eq!(guest_tcb_level(&d), 2);
+    let at1 = guest_seal(&d, b'1', b"for tcb one", "at1.bin");
+    assert_eq!(at1, 104 + 3 + 11);
+    let plain = guest_seal(&d, b'S', b"plain seal", "plain.bin");
+    assert_eq!(plain, 104 + 3 + 10);
+    // The level each blob names (docs/formats.md, "Sealed blob": u32 BE at offset 10).
+    let level = |file: &str| std::fs::read(d.path(file)).unwrap()[10..14].to_vec();
+    assert_eq!(level("at1.bin"), [0, 0, 0, 1]);
+    assert_eq!(level("plain.bin"), [0, 0, 0, 2]);
+    let err_policy = -5;
+    assert_eq!(guest_seal(&d, b'3', b"too new", "at3.bin"), err_policy);
+    assert_eq!(std::fs::read(d.path("at3.bin")).unwrap(), b"");
+    // The upgraded platform opens both.
+    for (file, text) in [
+        ("at1.bin", &b"for tcb one"[..]),
+        ("plain.bin", b"plain seal"),
+    ] {
+        let opened = d.ok(&["unseal", file, "--bundle", "app.enclave", "--json"]);
+        assert!(opened.contains(&hex_of(text)), "{file}: {opened}");
+    }
+
+    // The operator restores the home from the backup taken at TCB 1.
+    std::fs::rename(d.path("platform"), d.path("upgraded")).unwrap();
+    std::fs::rename(d.path("backup"), d.path("platform")).unwrap();
+    assert_eq!(guest_tcb_level(&d), 1);
+    let opened = d.ok(&["unseal", "at1.bin", "--bundle", "app.enclave", "--json"]);
+    assert!(opened.contains(&hex_of(b"for tcb one")), "{opened}");
+    let err = d.fails(7, &["unseal", "plain.bin", "--bundle", "app.enclave"]);
+    assert_eq!(
+        err,
+        "error: cannot unseal plain.bin: sealed blob refused: sealed at TCB 2; this platform is \
+         at TCB 1\n"
+    );
+    // Here level 2 is the one above the platform's.
+    assert_eq!(guest_seal(&d, b'2', b"too new", "at2.bin"), err_policy);
+}

@@ -103,6 +103,15 @@ enum Call {
         out: Word,
         to: Buf,
     },
+    /// `seal_at`: the fixture platform is at TCB 1, so most levels are above it.
+    SealAt {
+        policy: Word,
+        tcb: Word,
+        aad: Buf,
+        plaintext: Buf,
+        out: Buf,
+    },
+    TcbLevel,
     StoreGet {
         key: Buf,
         out: Buf,
@@ -155,6 +164,8 @@ fn uses(call: &Call) -> &'static [&'static str] {
         Call::Seal { .. } => &["seal"],
         Call::Unseal { .. } => &["unseal"],
         Call::SealUnseal { .. } => &["seal", "unseal"],
+        Call::SealAt { .. } => &["seal_at"],
+        Call::TcbLevel => &["tcb_level"],
         Call::StoreGet { .. } => &["store_get"],
         Call::StorePut { .. } => &["store_put"],
         Call::StoreDelete(_) => &["store_delete"],
@@ -172,6 +183,8 @@ fn import(name: &str) -> &'static str {
         "random" => "(func $random (param i32 i32) (result i32))",
         "log" => "(func $log (param i32 i32) (result i32))",
         "seal" => "(func $seal (param i32 i32 i32 i32 i32 i32 i32) (result i32))",
+        "seal_at" => "(func $seal_at (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32))",
+        "tcb_level" => "(func $tcb_level (result i64))",
         "unseal" => "(func $unseal (param i32 i32 i32 i32 i32 i32) (result i64))",
         "store_get" => "(func $store_get (param i32 i32 i32 i32) (result i32))",
         "store_put" => "(func $store_put (param i32 i32 i32 i32) (result i32))",
@@ -241,6 +254,21 @@ fn emit(call: &Call, wat: &mut String) {
             buf_args(to),
             buf_args(to)
         ),
+        Call::SealAt {
+            policy,
+            tcb,
+            aad,
+            plaintext,
+            out,
+        } => format!(
+            "(drop (call $seal_at (i32.const {}) (i32.const {}) {} {} {}))",
+            policy.value(),
+            tcb.value(),
+            buf_args(aad),
+            buf_args(plaintext),
+            buf_args(out)
+        ),
+        Call::TcbLevel => "(drop (call $tcb_level))".to_string(),
         Call::StoreGet { key, out } => format!(
             "(drop (call $store_get {} {}))",
             buf_args(key),
@@ -338,7 +366,7 @@ struct FixtureServices {
 
 fn refused(e: BlobError) -> ServiceRefused {
     match e {
-        BlobError::Policy(_) => ServiceRefused::Policy,
+        BlobError::Policy(_) | BlobError::Tcb(_) => ServiceRefused::Policy,
         BlobError::TooLarge { .. } => ServiceRefused::TooLarge,
         _ => ServiceRefused::Failed,
     }
@@ -376,6 +404,17 @@ impl ReportIssuer for FixtureServices {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, ServiceRefused> {
+        let level = enclave_fuzz::platform_tcb_secrets().level();
+        self.seal_at(policy, level, aad, plaintext)
+    }
+
+    fn seal_at(
+        &self,
+        policy: SealPolicy,
+        tcb: u32,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ServiceRefused> {
         let me = &self.identity;
         let policy = match policy {
             SealPolicy::Measurement => me.measurement_policy(),
@@ -387,7 +426,11 @@ impl ReportIssuer for FixtureServices {
             },
         };
         let secret = enclave_fuzz::platform_tcb_secrets();
-        blob::seal(BlobKind::Sealed, &secret, me, &policy, aad, plaintext).map_err(refused)
+        blob::seal_at(BlobKind::Sealed, &secret, tcb, me, &policy, aad, plaintext).map_err(refused)
+    }
+
+    fn tcb_level(&self) -> Result<u32, ServiceRefused> {
+        Ok(enclave_fuzz::platform_tcb_secrets().level())
     }
 
     fn unseal(&self, sealed: &[u8]) -> Result<blob::Unsealed, ServiceRefused> {
@@ -417,7 +460,7 @@ fn grants(manifest: &Manifest, function: &str) -> bool {
         "random" => manifest.grants(Capability::Random),
         "log" => manifest.grants(Capability::Log),
         "report" => manifest.grants(Capability::Report),
-        "seal" | "unseal" => manifest.grants(Capability::Seal),
+        "seal" | "seal_at" | "tcb_level" | "unseal" => manifest.grants(Capability::Seal),
         "store_get" | "store_put" | "store_delete" => manifest.grants(Capability::Store),
         _ => true,
     }

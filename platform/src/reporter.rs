@@ -16,7 +16,8 @@ use crate::store::{SealedStore, StoreError};
 use crate::{unix_seconds, Platform};
 
 /// Serves a guest's platform services from a platform: `report` (the EREPORT analog, dated by
-/// `clock` at each call), `seal` / `unseal` (the EGETKEY seal-key analog) and the persistent
+/// `clock` at each call), `seal` / `seal_at` / `unseal` (the EGETKEY seal-key analog, at the
+/// platform's TCB level or an older one), `tcb_level`, and the persistent
 /// sealed store ([`crate::store`]), all for one enclave's identity.
 pub struct PlatformReporter {
     platform: Arc<Platform>,
@@ -112,6 +113,31 @@ impl PlatformServices for PlatformReporter {
         .map_err(refusal)
     }
 
+    /// A level above the platform's is [`ServiceRefused::Policy`] ([`refusal`]): this platform
+    /// cannot derive its keys.
+    fn seal_at(
+        &self,
+        policy: SealPolicy,
+        tcb: u32,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ServiceRefused> {
+        blob::seal_at(
+            BlobKind::Sealed,
+            self.platform.sealing_secrets(),
+            tcb,
+            &self.identity,
+            &self.policy(policy),
+            aad,
+            plaintext,
+        )
+        .map_err(refusal)
+    }
+
+    fn tcb_level(&self) -> Result<u32, ServiceRefused> {
+        Ok(self.platform.sealing_secrets().level())
+    }
+
     fn unseal(&self, sealed: &[u8]) -> Result<Unsealed, ServiceRefused> {
         blob::open(
             BlobKind::Sealed,
@@ -201,7 +227,8 @@ fn refusal(error: BlobError) -> ServiceRefused {
         BlobError::TooLarge { .. } => ServiceRefused::TooLarge,
         BlobError::Policy(sealer::OpenError::MalformedPolicy(_)) => ServiceRefused::Failed,
         BlobError::Policy(_) => ServiceRefused::Policy,
-        // Sealed at a newer TCB level than the platform's: not this platform's to open.
+        // Sealed at, or asked to seal at (`seal_at`), a newer TCB level than the platform's:
+        // not this platform's key to derive.
         BlobError::Tcb(_) => ServiceRefused::Policy,
         _ => ServiceRefused::Failed,
     }

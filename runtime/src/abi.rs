@@ -103,6 +103,13 @@ const ABI: &[HostFn] = &[
         Some(Capability::Seal),
     ),
     host_fn(
+        "seal_at",
+        &[I32, I32, I32, I32, I32, I32, I32, I32],
+        &[I32],
+        Some(Capability::Seal),
+    ),
+    host_fn("tcb_level", &[], &[I64], Some(Capability::Seal)),
+    host_fn(
         "unseal",
         &[I32, I32, I32, I32, I32, I32],
         &[I64],
@@ -241,6 +248,8 @@ pub fn define(linker: &mut Linker<HostState>, manifest: &Manifest) -> wasmtime::
     }
     if manifest.grants(Capability::Seal) {
         linker.func_wrap(MODULE, "seal", seal)?;
+        linker.func_wrap(MODULE, "seal_at", seal_at)?;
+        linker.func_wrap(MODULE, "tcb_level", tcb_level)?;
         linker.func_wrap(MODULE, "unseal", unseal)?;
     }
     if manifest.grants(Capability::Store) {
@@ -439,7 +448,7 @@ fn capacity(cap: i32) -> usize {
     reason = "the ABI passes each buffer as a pointer and a length"
 )]
 fn seal(
-    mut caller: Caller<'_, HostState>,
+    caller: Caller<'_, HostState>,
     policy: i32,
     aad_ptr: i32,
     aad_len: i32,
@@ -448,35 +457,102 @@ fn seal(
     out_ptr: i32,
     out_cap: i32,
 ) -> wasmtime::Result<i32> {
-    const NAME: &str = "seal";
-    let (Some(aad_len), Some(pt_len)) = (
-        CappedLen::within(aad_len, ..=MAX_SEAL_AAD),
-        CappedLen::within(pt_len, ..=MAX_SEAL_PLAINTEXT),
-    ) else {
-        return Ok(status::ERR_TOO_LARGE);
+    let request = SealRequest {
+        function: "seal",
+        policy,
+        tcb: None,
+        aad: (aad_ptr, aad_len),
+        plaintext: (pt_ptr, pt_len),
+        out: (out_ptr, out_cap),
     };
-    let aad = read_guest(&mut caller, NAME, aad_ptr, aad_len)?;
-    let plaintext = zeroize::Zeroizing::new(read_guest(&mut caller, NAME, pt_ptr, pt_len)?);
-    check_out(&mut caller, NAME, out_ptr, out_cap)?;
-    let Some(policy) = SealPolicy::from_abi(policy) else {
-        return Ok(status::ERR_POLICY);
+    request.serve(caller)
+}
+
+/// `seal_at(policy, tcb, aad, plaintext) -> blob`: as `seal`, at the platform TCB level `tcb`
+/// (read as unsigned), which must not be above the platform's; see `docs/abi.md`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the ABI passes each buffer as a pointer and a length"
+)]
+fn seal_at(
+    caller: Caller<'_, HostState>,
+    policy: i32,
+    tcb: i32,
+    aad_ptr: i32,
+    aad_len: i32,
+    pt_ptr: i32,
+    pt_len: i32,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    let request = SealRequest {
+        function: "seal_at",
+        policy,
+        tcb: Some(tcb as u32),
+        aad: (aad_ptr, aad_len),
+        plaintext: (pt_ptr, pt_len),
+        out: (out_ptr, out_cap),
     };
-    if sealer::blob::sealed_len(aad.len(), plaintext.len()) > capacity(out_cap) {
-        return Ok(status::ERR_BUFFER_TOO_SMALL);
+    request.serve(caller)
+}
+
+/// The arguments of `seal` or `seal_at`, as the guest passed them: each buffer a pointer and a
+/// length (or capacity).
+struct SealRequest {
+    function: &'static str,
+    policy: i32,
+    /// `None`: the platform's current level (`seal`).
+    tcb: Option<u32>,
+    aad: (i32, i32),
+    plaintext: (i32, i32),
+    out: (i32, i32),
+}
+
+impl SealRequest {
+    /// Caps first, then every buffer against memory, then the policy, the output's size and
+    /// the platform's answer.
+    fn serve(self, mut caller: Caller<'_, HostState>) -> wasmtime::Result<i32> {
+        let name = self.function;
+        let (out_ptr, out_cap) = self.out;
+        let (Some(aad_len), Some(pt_len)) = (
+            CappedLen::within(self.aad.1, ..=MAX_SEAL_AAD),
+            CappedLen::within(self.plaintext.1, ..=MAX_SEAL_PLAINTEXT),
+        ) else {
+            return Ok(status::ERR_TOO_LARGE);
+        };
+        let aad = read_guest(&mut caller, name, self.aad.0, aad_len)?;
+        let plaintext =
+            zeroize::Zeroizing::new(read_guest(&mut caller, name, self.plaintext.0, pt_len)?);
+        check_out(&mut caller, name, out_ptr, out_cap)?;
+        let Some(policy) = SealPolicy::from_abi(self.policy) else {
+            return Ok(status::ERR_POLICY);
+        };
+        if sealer::blob::sealed_len(aad.len(), plaintext.len()) > capacity(out_cap) {
+            return Ok(status::ERR_BUFFER_TOO_SMALL);
+        }
+        let sealed = caller.data().services().and_then(|s| match self.tcb {
+            None => s.seal(policy, &aad, &plaintext),
+            Some(tcb) => s.seal_at(policy, tcb, &aad, &plaintext),
+        });
+        let sealed = match sealed {
+            Ok(sealed) => sealed,
+            Err(refused) => return Ok(refused.status()?),
+        };
+        if sealed.len() > capacity(out_cap) {
+            return Ok(status::ERR_BUFFER_TOO_SMALL);
+        }
+        write_guest(&mut caller, name, out_ptr, &sealed)?;
+        Ok(i32::try_from(sealed.len()).unwrap_or(status::ERR_TOO_LARGE))
     }
-    let sealed = match caller
-        .data()
-        .services()
-        .and_then(|s| s.seal(policy, &aad, &plaintext))
-    {
-        Ok(sealed) => sealed,
-        Err(refused) => return Ok(refused.status()?),
-    };
-    if sealed.len() > capacity(out_cap) {
-        return Ok(status::ERR_BUFFER_TOO_SMALL);
+}
+
+/// `tcb_level() -> level`: the platform's current TCB level, or a negative status when the run
+/// has no platform; see `docs/abi.md`.
+fn tcb_level(caller: Caller<'_, HostState>) -> wasmtime::Result<i64> {
+    match caller.data().services().and_then(|s| s.tcb_level()) {
+        Ok(level) => Ok(level.into()),
+        Err(refused) => Ok(refused.status()?.into()),
     }
-    write_guest(&mut caller, NAME, out_ptr, &sealed)?;
-    Ok(i32::try_from(sealed.len()).unwrap_or(status::ERR_TOO_LARGE))
 }
 
 /// `unseal(blob) -> (aad, plaintext)`: see `docs/abi.md`. Returns `aad_len << 32 | pt_len`.
@@ -636,6 +712,13 @@ mod tests {
     }
 
     fn run(wat: &str) -> Result<(), crate::RunError> {
+        run_on(wat, None)
+    }
+
+    fn run_on(
+        wat: &str,
+        services: Option<std::sync::Arc<dyn crate::ReportIssuer>>,
+    ) -> Result<(), crate::RunError> {
         let manifest = attest::Manifest::from_toml(
             "product_id = 1\nsvn = 1\ndebug = false\ncapabilities = [\"seal\", \"store\"]\n",
         )
@@ -645,8 +728,48 @@ mod tests {
         let bundle = attest::bundle::sign(&key, &manifest, &module).unwrap();
         let enclave = crate::Enclave::load(&bundle, &[]).unwrap();
         enclave
-            .run(crate::Input::from_bytes(Vec::new()), Vec::new(), None)
+            .run(crate::Input::from_bytes(Vec::new()), Vec::new(), services)
             .map(drop)
+    }
+
+    /// A platform at TCB [`AtTcb2::LEVEL`] whose blobs are `sealed_len` copies of the level
+    /// they were sealed at, so a guest's `seal_at` can be told from its `seal`.
+    struct AtTcb2;
+
+    impl AtTcb2 {
+        const LEVEL: u32 = 2;
+
+        fn blob(tcb: u32, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+            vec![tcb as u8; sealer::blob::sealed_len(aad.len(), plaintext.len())]
+        }
+    }
+
+    impl crate::PlatformServices for AtTcb2 {
+        fn seal(
+            &self,
+            _policy: SealPolicy,
+            aad: &[u8],
+            plaintext: &[u8],
+        ) -> Result<Vec<u8>, crate::ServiceRefused> {
+            Ok(Self::blob(Self::LEVEL, aad, plaintext))
+        }
+
+        fn seal_at(
+            &self,
+            _policy: SealPolicy,
+            tcb: u32,
+            aad: &[u8],
+            plaintext: &[u8],
+        ) -> Result<Vec<u8>, crate::ServiceRefused> {
+            if tcb > Self::LEVEL {
+                return Err(crate::ServiceRefused::Policy);
+            }
+            Ok(Self::blob(tcb, aad, plaintext))
+        }
+
+        fn tcb_level(&self) -> Result<u32, crate::ServiceRefused> {
+            Ok(Self::LEVEL)
+        }
     }
 
     #[test]
@@ -771,6 +894,87 @@ mod tests {
             failed,
         ))
         .unwrap();
+    }
+
+    const SEAL_AT: &str = "i32 i32 i32 i32 i32 i32 i32 i32";
+
+    #[test]
+    fn seal_at_checks_caps_then_every_buffer_then_the_policy() {
+        let out_of_bounds = |args: &[i64]| match run(&caller_of("seal_at", SEAL_AT, "i32", args, 0))
+        {
+            Err(crate::RunError::Fault(GuestFault::OutOfBounds { function, .. })) => {
+                assert_eq!(function, "seal_at", "{args:?}")
+            }
+            other => panic!("{args:?}: expected an out-of-bounds fault, got {other:?}"),
+        };
+        let returns = |args: &[i64], expected: i32| {
+            run(&caller_of("seal_at", SEAL_AT, "i32", args, expected.into()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e:?}"))
+        };
+        let page = 65536;
+        // Over a cap: a status, whatever the pointer (and the level).
+        returns(&[0, 1, -1, 65537, 0, 0, 0, 0], status::ERR_TOO_LARGE);
+        returns(&[0, 9, 0, 0, -1, 1048577, 0, 0], status::ERR_TOO_LARGE);
+        // Within the caps, every buffer is checked, the output included, before any work.
+        out_of_bounds(&[0, 1, page - 1, 2, 0, 0, 0, 0]);
+        out_of_bounds(&[0, 1, 0, 0, page, 1, 0, 0]);
+        out_of_bounds(&[0, 1, 0, 0, 0, 0, page, 1]);
+        out_of_bounds(&[7, 1, 0, 0, 0, 0, -16, 64]);
+        // In bounds: an unknown policy, then a buffer too small, then the (absent) platform.
+        returns(&[2, 1, 0, 0, 0, 0, 0, 0], status::ERR_POLICY);
+        let empty = i64::try_from(sealer::blob::sealed_len(0, 0)).unwrap();
+        returns(
+            &[0, 1, 0, 0, 0, 0, 0, empty - 1],
+            status::ERR_BUFFER_TOO_SMALL,
+        );
+        returns(&[0, 1, 0, 0, 0, 0, 0, empty], status::ERR_FAILED);
+        // Without a platform there is no level to report.
+        run(&caller_of(
+            "tcb_level",
+            "",
+            "i64",
+            &[],
+            status::ERR_FAILED.into(),
+        ))
+        .unwrap();
+    }
+
+    /// A guest that calls `seal_at(0, tcb)` with an empty AAD and plaintext into memory at 0
+    /// and traps unless it returns `expected` and, on success, the blob's first byte is
+    /// `first_byte` (the level [`AtTcb2`] sealed at).
+    fn seal_at_level(tcb: i64, expected: i32, first_byte: i32) -> String {
+        let empty = sealer::blob::sealed_len(0, 0);
+        format!(
+            r#"(module
+                (import "enclave_v1" "seal_at"
+                    (func $seal_at (param {SEAL_AT}) (result i32)))
+                (memory (export "memory") 1)
+                (func (export "enclave_main")
+                    (if (i32.ne (call $seal_at (i32.const 0) (i32.const {tcb}) (i32.const 0)
+                            (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+                            (i32.const {empty}))
+                        (i32.const {expected}))
+                        (then unreachable))
+                    (if (i32.ne (i32.load8_u (i32.const 0)) (i32.const {first_byte}))
+                        (then unreachable))))"#
+        )
+    }
+
+    #[test]
+    fn seal_at_passes_the_level_and_the_platform_refuses_a_newer_one() {
+        let platform = || Some(std::sync::Arc::new(AtTcb2) as std::sync::Arc<_>);
+        let empty = i32::try_from(sealer::blob::sealed_len(0, 0)).unwrap();
+        run_on(&caller_of("tcb_level", "", "i64", &[], 2), platform()).unwrap();
+        for (tcb, first_byte) in [(0, 0), (1, 1), (2, 2)] {
+            run_on(&seal_at_level(tcb, empty, first_byte), platform())
+                .unwrap_or_else(|e| panic!("seal_at({tcb}): {e:?}"));
+        }
+        // Above the platform's level, and a "negative" level (read as unsigned, 2^32 - 1):
+        // ERR_POLICY, nothing written.
+        for tcb in [3, 1024, -1] {
+            run_on(&seal_at_level(tcb, status::ERR_POLICY, 0), platform())
+                .unwrap_or_else(|e| panic!("seal_at({tcb}): {e:?}"));
+        }
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub mod status {
 }
 
 /// The platform services a native guest can ask for: attestation evidence (`report`), sealing
-/// (`seal`, `unseal`) and the persistent sealed store (`store_get`, `store_put`,
-/// `store_delete`). Whoever holds the platform gives the runtime one per enclave
+/// (`seal`, `seal_at`, `tcb_level`, `unseal`) and the persistent sealed store (`store_get`,
+/// `store_put`, `store_delete`). Whoever holds the platform gives the runtime one per enclave
 /// (`enclave_platform::PlatformReporter` serves them all); every method refuses by default, so
 /// a test double implements only what it needs.
 ///
@@ -57,6 +57,31 @@ pub trait PlatformServices: Send + Sync {
         _aad: &[u8],
         _plaintext: &[u8],
     ) -> Result<Vec<u8>, ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+
+    /// As [`PlatformServices::seal`], at the platform TCB level `tcb` rather than the current
+    /// one (the EGETKEY analog with an older `KEYREQUEST.CPUSVN`): data for a platform of the
+    /// fleet that is not upgraded yet. A level above the platform's is refused.
+    ///
+    /// # Errors
+    /// [`ServiceRefused`]; [`ServiceRefused::Policy`] for a level above the platform's.
+    fn seal_at(
+        &self,
+        _policy: SealPolicy,
+        _tcb: u32,
+        _aad: &[u8],
+        _plaintext: &[u8],
+    ) -> Result<Vec<u8>, ServiceRefused> {
+        Err(ServiceRefused::Failed)
+    }
+
+    /// The platform's current TCB level: what [`PlatformServices::seal`] seals at, and the
+    /// highest level [`PlatformServices::seal_at`] and [`PlatformServices::unseal`] accept.
+    ///
+    /// # Errors
+    /// [`ServiceRefused`].
+    fn tcb_level(&self) -> Result<u32, ServiceRefused> {
         Err(ServiceRefused::Failed)
     }
 
@@ -169,7 +194,8 @@ pub enum ServiceRefused {
     /// An argument exceeds its cap: [`status::ERR_TOO_LARGE`].
     TooLarge,
     /// The key policy is not the enclave's to use (another measurement, signer or product, a
-    /// newer svn, the other debug mode, an unknown policy value): [`status::ERR_POLICY`].
+    /// newer svn, the other debug mode, an unknown policy value, a TCB level above the
+    /// platform's): [`status::ERR_POLICY`].
     Policy,
     /// Anything else, including a blob that does not authenticate: [`status::ERR_FAILED`].
     Failed,

@@ -81,6 +81,36 @@ fn sealed_blobs_round_trip_under_each_policy() {
     );
 }
 
+/// The SDK's `seal_at`, `tcb_level` and `sealed_blob_tcb` through a real guest on a platform at
+/// TCB 2 (the migration across a restore to TCB 1 is `cli/tests/storage.rs`).
+#[test]
+fn a_guest_sees_the_tcb_level_and_seals_at_an_older_one() {
+    let h = Harness::with_tcb(2).unwrap();
+    let enclave = counter(&h, 1);
+    assert_eq!(one(&h, &enclave, "tcb"), "tcb=2");
+    let current = one(&h, &enclave, "seal signer now");
+    assert_eq!(one(&h, &enclave, &format!("blob-tcb {current}")), "tcb=2");
+    for level in 0..=2 {
+        let blob = one(&h, &enclave, &format!("seal-at {level} signer at {level}"));
+        assert_eq!(
+            one(&h, &enclave, &format!("blob-tcb {blob}")),
+            format!("tcb={level}")
+        );
+        assert_eq!(
+            one(&h, &enclave, &format!("unseal {blob}")),
+            format!("aad=counter guest, plaintext=at {level}")
+        );
+    }
+    assert_eq!(
+        one(&h, &enclave, "seal-at 3 signer x"),
+        "error: seal-at: key policy refused"
+    );
+    assert_eq!(
+        one(&h, &enclave, &format!("blob-tcb {}", &current[..26])),
+        "error: blob-tcb: not a sealed blob (version 2)"
+    );
+}
+
 #[test]
 fn an_upgrade_reads_its_predecessors_data_never_the_reverse() {
     let h = Harness::new().unwrap();

@@ -13,7 +13,10 @@
 //! | `put KEY VALUE` | `ok` |
 //! | `del KEY` | `deleted`, or `KEY not found` |
 //! | `seal POLICY TEXT` | the sealed blob in hex; `POLICY` is `measurement`, `signer` or `signer:SVN` |
+//! | `seal-at LEVEL POLICY TEXT` | as `seal`, at the platform TCB level `LEVEL` (at most the platform's) |
 //! | `unseal HEX` | `aad=…, plaintext=…`, or `error: …` |
+//! | `tcb` | `tcb=N`, the platform's current TCB level |
+//! | `blob-tcb HEX` | `tcb=N`, the TCB level the sealed blob names |
 
 use enclave_guest::{Error, SealPolicy};
 
@@ -57,6 +60,26 @@ fn command(line: &str) -> Result<String, String> {
             let blob = enclave_guest::seal(parse_policy(policy)?, AAD, text.as_bytes())
                 .map_err(|e| format!("seal: {e}"))?;
             Ok(to_hex(&blob))
+        }
+        "seal-at" => {
+            let (level, rest) = rest
+                .split_once(' ')
+                .ok_or("usage: seal-at LEVEL POLICY TEXT")?;
+            let level = level.parse().map_err(|_| format!("bad level {level:?}"))?;
+            let (policy, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            let blob = enclave_guest::seal_at(parse_policy(policy)?, level, AAD, text.as_bytes())
+                .map_err(|e| format!("seal-at: {e}"))?;
+            Ok(to_hex(&blob))
+        }
+        "tcb" => {
+            let level = enclave_guest::tcb_level().map_err(|e| format!("tcb: {e}"))?;
+            Ok(format!("tcb={level}"))
+        }
+        "blob-tcb" => {
+            let blob = from_hex(rest).ok_or("blob-tcb: not hex")?;
+            let level =
+                enclave_guest::sealed_blob_tcb(&blob).map_err(|e| format!("blob-tcb: {e}"))?;
+            Ok(format!("tcb={level}"))
         }
         "unseal" => {
             let blob = from_hex(rest).ok_or("unseal: not hex")?;

@@ -67,6 +67,20 @@ pub mod sys {
             out_ptr: *mut u8,
             out_cap: usize,
         ) -> i32;
+        /// As `seal`, at the platform TCB level `tcb`, which must not be above the platform's
+        /// (capability `seal`).
+        pub fn seal_at(
+            policy: i32,
+            tcb: u32,
+            aad_ptr: *const u8,
+            aad_len: usize,
+            pt_ptr: *const u8,
+            pt_len: usize,
+            out_ptr: *mut u8,
+            out_cap: usize,
+        ) -> i32;
+        /// The platform's current TCB level (capability `seal`).
+        pub fn tcb_level() -> i64;
         /// Opens a sealed blob; returns `aad_len << 32 | pt_len` (capability `seal`).
         pub fn unseal(
             blob_ptr: *const u8,
@@ -297,6 +311,83 @@ pub fn seal(
     let n = seal_into(policy, aad, plaintext, &mut out)?;
     out.truncate(n);
     Ok(out)
+}
+
+/// As [`seal_into`], at the platform TCB level `tcb` instead of the platform's current one
+/// ([`tcb_level`]): data that a platform not yet upgraded to the current level (or this one,
+/// restored from a backup taken before its upgrade) can still unseal. [`Error::Policy`] for a
+/// level above the platform's. Needs the `seal` capability.
+pub fn seal_at_into(
+    policy: SealPolicy,
+    tcb: u32,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    // SAFETY: each pointer and length pair describes one of the slices; only `out` is written.
+    let status = unsafe {
+        sys::seal_at(
+            policy.to_abi(),
+            tcb,
+            aad.as_ptr(),
+            aad.len(),
+            plaintext.as_ptr(),
+            plaintext.len(),
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    Error::check(status).map(|n| n as usize)
+}
+
+/// [`seal_at_into`] a new buffer of the right size.
+#[cfg(feature = "alloc")]
+pub fn seal_at(
+    policy: SealPolicy,
+    tcb: u32,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<alloc::vec::Vec<u8>, Error> {
+    let mut out = alloc::vec![0u8; sealed_len(aad.len(), plaintext.len())];
+    let n = seal_at_into(policy, tcb, aad, plaintext, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// The platform's current TCB level: what [`seal`] seals at, and the highest level
+/// [`seal_at`] and [`unseal`] accept. Compare it with [`sealed_blob_tcb`] to decide whether to
+/// migrate a blob (unseal it and seal it again). Needs the `seal` capability.
+pub fn tcb_level() -> Result<u32, Error> {
+    // SAFETY: no arguments; the host reads and writes no guest memory.
+    let level = unsafe { sys::tcb_level() };
+    match u32::try_from(level) {
+        Ok(level) => Ok(level),
+        Err(_) => Err(Error::from_status(level)),
+    }
+}
+
+/// A byte string that is not a guest's sealed blob (`docs/formats.md`, "Sealed blob").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotASealedBlob;
+
+impl fmt::Display for NotASealedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a sealed blob (version 2)")
+    }
+}
+
+/// The TCB level a sealed blob names (`docs/formats.md`, "Sealed blob": a u32 BE at offset
+/// 10), read without a key or a host call. Nothing is authenticated yet: [`unseal`] checks it.
+/// [`NotASealedBlob`] for bytes shorter than an empty blob, without the magic `ENCLBLOB`, or
+/// of a version other than 2.
+pub fn sealed_blob_tcb(blob: &[u8]) -> Result<u32, NotASealedBlob> {
+    if blob.len() < sealed_len(0, 0) || !blob.starts_with(b"ENCLBLOB") {
+        return Err(NotASealedBlob);
+    }
+    match (blob.get(8..10), blob.get(10..14)) {
+        (Some([0, 2]), Some(&[a, b, c, d])) => Ok(u32::from_be_bytes([a, b, c, d])),
+        _ => Err(NotASealedBlob),
+    }
 }
 
 /// Opens `blob` into `aad_out` and `plaintext_out`; returns `(aad length, plaintext length)`.
