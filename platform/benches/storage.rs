@@ -31,7 +31,7 @@ use sealer::EnclaveIdentity;
 /// Bytes of every value, as the issue asks.
 const VALUE: [u8; 100] = [0x5a; 100];
 /// Entries written per transaction while filling a store.
-const FILL_BATCH: usize = 20_000;
+const FILL_BATCH: usize = 100_000;
 
 fn identity(product: u16) -> EnclaveIdentity {
     EnclaveIdentity {
@@ -145,13 +145,16 @@ fn filled(platform: &Arc<Platform>, n: u64) -> SealedStore {
         store.put_all(&entries).unwrap();
         start = end;
     }
-    let size = std::fs::metadata(&store.paths().state).unwrap().len();
+    let metadata = std::fs::metadata(&store.paths().state).unwrap();
+    let size = metadata.len();
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(&metadata) * 512;
     let data = n * (16 + VALUE.len() as u64);
     eprintln!(
-        "store of {n} entries: filled in {:.1} s; file {size} bytes for {data} bytes of keys and \
-         values ({:.2}x)",
+        "store of {n} entries: filled in {:.1} s; file {size} bytes ({:.2}x), {on_disk} bytes on \
+         disk ({:.2}x), for {data} bytes of keys and values",
         started.elapsed().as_secs_f64(),
-        size as f64 / data as f64
+        size as f64 / data as f64,
+        on_disk as f64 / data as f64
     );
     store
 }
