@@ -444,14 +444,9 @@ impl InOrder<'_> {
 
     /// A batch still in the queue, if no worker is taking one right now.
     fn take_queued(&self) -> Option<Batch> {
-        if !MAIN_SEALS_TOO {
-            return None;
-        }
         self.queue.try_lock().ok()?.try_recv().ok()
     }
 }
-
-const MAIN_SEALS_TOO: bool = true;
 
 /// Reads a payload of a declared length chunk by chunk and notices when it is shorter or longer.
 struct ChunkReader<'a, R> {
