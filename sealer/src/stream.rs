@@ -8,7 +8,7 @@
 //! buffers whatever the payload size.
 
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest as _, Sha256};
@@ -121,14 +121,22 @@ fn seal_chunk(
     Ok(())
 }
 
-/// Seals a whole payload of exactly `len` bytes from `plaintext` as STREAM chunks to `out`,
-/// encrypting and hashing each chunk on up to `workers` threads while this thread reads, writes
-/// in order and absorbs the chunk hashes into `digest` (the two-level sealed-input digest).
+/// Seals a whole payload of exactly `len` bytes from `plaintext` as STREAM chunks to `out`, and
+/// absorbs the hash of every sealed chunk into `digest` (the two-level sealed-input digest).
+///
+/// The chunks go in batches of up to [`BATCH_CHUNKS`]: this thread reads a batch's plaintext
+/// straight into the consecutive sealed-chunk slots of one buffer (chunk `i` of the batch at
+/// `i × (CHUNK_LEN + TAG_LEN)`); each chunk is sealed in place with its tag appended in its slot
+/// and then hashed, so the sealed batch is contiguous and leaves with one `write_all`; its chunk
+/// hashes are absorbed in order. With `workers > 1` and at least [`PARALLEL_MIN_CHUNKS`] chunks,
+/// up to `workers` threads seal and hash batches while this thread reads and writes (one
+/// hand-off per batch, not per chunk), and this thread seals a queued batch itself rather than
+/// wait idle for the next one to write.
 ///
 /// The bytes written are those of the sequential [`ChunkSealer`] (the nonce depends only on the
-/// chunk index), and so is the digest; only the per-chunk work runs in parallel. At most
-/// `2 × workers + 1` chunk buffers exist at once, whatever `len`. Payloads of fewer than
-/// [`PARALLEL_MIN_CHUNKS`] chunks, or `workers <= 1`, are sealed on this thread alone.
+/// chunk index), and so is the digest. At most `DEPTH × workers` batch buffers exist at once
+/// (one when sealing on this thread), each at most `BATCH_CHUNKS × (CHUNK_LEN + TAG_LEN)`
+/// bytes, and no larger than the payload needs, whatever `len`.
 pub(crate) fn seal_stream<W: Write>(
     key: StreamKey,
     plaintext: &mut impl Read,
@@ -139,103 +147,305 @@ pub(crate) fn seal_stream<W: Write>(
 ) -> Result<(), SealError> {
     let chunks = chunk_count(len);
     key.check_index(chunks.saturating_sub(1))?;
-    let workers = u64::try_from(workers).unwrap_or(1).min(chunks).max(1);
-    if workers == 1 || chunks < PARALLEL_MIN_CHUNKS {
-        let mut sealer = ChunkSealer::new(key);
-        // The first chunk is the largest: a short payload gets a short buffer (a secret buffer
-        // is wiped whole when dropped, so a 64 KiB one costs 64 KiB of writes however little
-        // it held).
-        let mut buf = Zeroizing::new(Vec::with_capacity(chunk_len(0, len) + TAG_LEN));
-        let mut reader = ChunkReader::new(plaintext, len);
-        for index in 0..chunks {
-            reader.read_chunk(index, &mut buf)?;
-            sealer.seal(&mut buf, index.saturating_add(1) == chunks)?;
-            out.write_all(&buf)?;
-            digest.chunk(&chunk_hash(&buf));
+    let plan = BatchPlan::new(len, workers);
+    let mut reader = ChunkReader::new(plaintext, len);
+    if plan.workers <= 1 {
+        let mut batch = Batch::new(&plan);
+        for index in 0..plan.batches {
+            batch.fill(&mut reader, &plan, index)?;
+            batch.seal(&key, &plan)?;
+            batch.write(&plan, out, digest)?;
         }
-        return reader.finish();
+    } else {
+        seal_in_parallel(&key, &plan, &mut reader, out, digest)?;
     }
-
-    let key = &key;
-    std::thread::scope(|scope| {
-        // Chunk i goes to worker i % workers and comes back on that worker's result channel,
-        // so taking results round-robin yields them in chunk order.
-        let mut lanes = Vec::new();
-        for _ in 0..workers {
-            let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Zeroizing<Vec<u8>>)>(LANE_DEPTH);
-            let (done_tx, done_rx) = mpsc::channel();
-            scope.spawn(move || {
-                for (index, mut buf) in work_rx {
-                    let last = index.saturating_add(1) == chunks;
-                    let sealed = seal_chunk(key, index, last, &mut buf).map(|()| {
-                        let hash = chunk_hash(&buf);
-                        (buf, hash)
-                    });
-                    if done_tx.send(sealed).is_err() {
-                        break;
-                    }
-                }
-            });
-            lanes.push((work_tx, done_rx));
-        }
-        let window = workers.saturating_mul(LANE_DEPTH_U64);
-        let lane = |index: u64| {
-            let i = usize::try_from(index % workers).unwrap_or(0);
-            lanes.get(i).ok_or(SealError::Poisoned)
-        };
-        let mut reader = ChunkReader::new(plaintext, len);
-        let mut spare: Vec<Zeroizing<Vec<u8>>> = Vec::new();
-        let mut written = 0u64;
-        for index in 0..chunks {
-            if index.saturating_sub(written) >= window {
-                spare.push(collect(lane(written)?, out, digest)?);
-                written = written.saturating_add(1);
-            }
-            let mut buf = spare
-                .pop()
-                .unwrap_or_else(|| Zeroizing::new(Vec::with_capacity(CHUNK_LEN + TAG_LEN)));
-            reader.read_chunk(index, &mut buf)?;
-            lane(index)?
-                .0
-                .send((index, buf))
-                .map_err(|_| SealError::Poisoned)?;
-        }
-        while written < chunks {
-            collect(lane(written)?, out, digest)?;
-            written = written.saturating_add(1);
-        }
-        reader.finish()
-        // Leaving the scope drops the work senders, which ends the workers, and joins them.
-    })
+    reader.finish()
 }
 
 /// Below this many chunks a payload is sealed on the calling thread: starting threads would
 /// cost more than they save.
 pub(crate) const PARALLEL_MIN_CHUNKS: u64 = 8;
-/// Chunks queued per worker.
-const LANE_DEPTH: usize = 2;
-const LANE_DEPTH_U64: u64 = LANE_DEPTH as u64;
+/// Most chunks in one batch: 16 × 64 KiB, about 1 MiB sealed.
+pub(crate) const BATCH_CHUNKS: u64 = 16;
+/// Batches in flight per worker (queued, being sealed, or waiting to be written).
+const DEPTH: u64 = 2;
+/// Bytes of one sealed-chunk slot in a batch buffer.
+const SLOT_LEN: usize = CHUNK_LEN + TAG_LEN;
 
-/// A sealed chunk and its SHA-256, from a worker.
-type SealedChunk = (Zeroizing<Vec<u8>>, [u8; 32]);
+/// How a payload is cut into batches, and how many threads seal them.
+struct BatchPlan {
+    len: u64,
+    chunks: u64,
+    /// Chunks per batch (the last batch may have fewer).
+    per_batch: u64,
+    batches: u64,
+    /// Sealing threads besides the calling one; 1 means the calling thread alone.
+    workers: u64,
+}
 
-type Lane = (
-    mpsc::SyncSender<(u64, Zeroizing<Vec<u8>>)>,
-    mpsc::Receiver<Result<SealedChunk, SealError>>,
-);
+impl BatchPlan {
+    fn new(len: u64, workers: usize) -> Self {
+        let chunks = chunk_count(len);
+        let workers = u64::try_from(workers).unwrap_or(1).max(1);
+        let parallel = workers > 1 && chunks >= PARALLEL_MIN_CHUNKS;
+        // In parallel, batches small enough that every worker gets work even for a payload of a
+        // few chunks; alone, as large as allowed (fewer, larger writes).
+        let per_batch = if parallel {
+            chunks
+                .div_ceil(workers.saturating_mul(DEPTH))
+                .clamp(1, BATCH_CHUNKS)
+        } else {
+            BATCH_CHUNKS
+        };
+        let batches = chunks.div_ceil(per_batch);
+        Self {
+            len,
+            chunks,
+            per_batch,
+            batches,
+            workers: if parallel { workers.min(batches) } else { 1 },
+        }
+    }
 
-/// Waits for the next sealed chunk of `lane`, writes it, absorbs its hash and returns its buffer
-/// for reuse.
-fn collect<W: Write>(
-    lane: &Lane,
+    fn first_chunk(&self, batch: u64) -> u64 {
+        batch.saturating_mul(self.per_batch)
+    }
+
+    fn chunks_in(&self, batch: u64) -> u64 {
+        self.per_batch
+            .min(self.chunks.saturating_sub(self.first_chunk(batch)))
+    }
+
+    /// Bytes of batch `batch` once sealed: its plaintext and a tag per chunk. The first batch is
+    /// the largest.
+    fn sealed_len(&self, batch: u64) -> usize {
+        let count = self.chunks_in(batch);
+        let offset = self.first_chunk(batch).saturating_mul(CHUNK_LEN_U64);
+        let text = self
+            .len
+            .saturating_sub(offset)
+            .min(count.saturating_mul(CHUNK_LEN_U64));
+        let tags = count.saturating_mul(TAG_LEN as u64);
+        usize::try_from(text.saturating_add(tags)).unwrap_or(usize::MAX)
+    }
+}
+
+/// A batch of consecutive chunks in one buffer of sealed-chunk slots.
+struct Batch {
+    /// Which batch of the payload the buffer holds.
+    index: u64,
+    /// Slot `i` (at `i × SLOT_LEN`) holds chunk `i` of the batch: plaintext, then sealed in place
+    /// with its tag after it. Always the length of the payload's largest batch, so it is
+    /// allocated (zeroed) once and reused without being cleared.
+    buf: Zeroizing<Vec<u8>>,
+    /// SHA-256 of each sealed chunk, in order.
+    hashes: Vec<[u8; 32]>,
+}
+
+impl Batch {
+    fn new(plan: &BatchPlan) -> Self {
+        Self {
+            index: 0,
+            buf: Zeroizing::new(vec![0; plan.sealed_len(0)]),
+            hashes: Vec::with_capacity(usize::try_from(plan.per_batch).unwrap_or(0)),
+        }
+    }
+
+    /// The slot of chunk `i` of this batch for a chunk of `text_len` plaintext bytes.
+    fn slot(&mut self, i: u64, text_len: usize) -> Result<&mut [u8], SealError> {
+        let start = usize::try_from(i)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(SLOT_LEN);
+        let end = start.saturating_add(text_len).saturating_add(TAG_LEN);
+        self.buf.get_mut(start..end).ok_or(SealError::Poisoned)
+    }
+
+    /// Reads the plaintext of batch `index` into its slots.
+    fn fill<R: Read>(
+        &mut self,
+        reader: &mut ChunkReader<'_, R>,
+        plan: &BatchPlan,
+        index: u64,
+    ) -> Result<(), SealError> {
+        self.index = index;
+        self.hashes.clear();
+        let first = plan.first_chunk(index);
+        for i in 0..plan.chunks_in(index) {
+            let text_len = chunk_len(first.saturating_add(i), plan.len);
+            let slot = self.slot(i, text_len)?;
+            let text = slot.get_mut(..text_len).ok_or(SealError::Poisoned)?;
+            reader.read_exact_chunk(text)?;
+        }
+        Ok(())
+    }
+
+    /// Seals every chunk in its slot and hashes it.
+    fn seal(&mut self, key: &StreamKey, plan: &BatchPlan) -> Result<(), SealError> {
+        let first = plan.first_chunk(self.index);
+        for i in 0..plan.chunks_in(self.index) {
+            let chunk = first.saturating_add(i);
+            let last = chunk.saturating_add(1) == plan.chunks;
+            let slot = self.slot(i, chunk_len(chunk, plan.len))?;
+            seal_slot(key, chunk, last, slot)?;
+            let hash = chunk_hash(slot);
+            self.hashes.push(hash);
+        }
+        Ok(())
+    }
+
+    /// Writes the sealed batch and absorbs its chunk hashes.
+    fn write<W: Write>(
+        &self,
+        plan: &BatchPlan,
+        out: &mut W,
+        digest: &mut InputDigester,
+    ) -> Result<(), SealError> {
+        let sealed = self
+            .buf
+            .get(..plan.sealed_len(self.index))
+            .ok_or(SealError::Poisoned)?;
+        out.write_all(sealed)?;
+        for hash in &self.hashes {
+            digest.chunk(hash);
+        }
+        Ok(())
+    }
+}
+
+/// Encrypts the plaintext in `slot` (all but its last [`TAG_LEN`] bytes) in place as chunk
+/// `counter` and puts the tag in the last [`TAG_LEN`] bytes.
+fn seal_slot(key: &StreamKey, counter: u64, last: bool, slot: &mut [u8]) -> Result<(), SealError> {
+    key.check_index(counter)?;
+    let text_len = slot.len().checked_sub(TAG_LEN).ok_or(SealError::Poisoned)?;
+    let (text, tag_room) = slot.split_at_mut(text_len);
+    let tag = key
+        .key
+        .seal_in_place_separate_tag(nonce(counter, last), Aad::empty(), text)
+        .map_err(|_| SealError::Encryption)?;
+    for (to, from) in tag_room.iter_mut().zip(tag.as_ref()) {
+        *to = *from;
+    }
+    Ok(())
+}
+
+/// The parallel path of [`seal_stream`]: `plan.workers` threads take filled batches from one
+/// queue, seal them and send them back; this thread fills, writes in order, and seals a queued
+/// batch itself when it would otherwise wait.
+fn seal_in_parallel<R: Read, W: Write>(
+    key: &StreamKey,
+    plan: &BatchPlan,
+    reader: &mut ChunkReader<'_, R>,
     out: &mut W,
     digest: &mut InputDigester,
-) -> Result<Zeroizing<Vec<u8>>, SealError> {
-    let (mut buf, hash) = lane.1.recv().map_err(|_| SealError::Poisoned)??;
-    out.write_all(&buf)?;
-    digest.chunk(&hash);
-    buf.clear();
-    Ok(buf)
+) -> Result<(), SealError> {
+    let window = plan.workers.saturating_mul(DEPTH);
+    let (work_tx, work_rx) =
+        mpsc::sync_channel::<Batch>(usize::try_from(window).unwrap_or(usize::MAX));
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Result<Batch, SealError>>();
+    std::thread::scope(|scope| {
+        for _ in 0..plan.workers {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            scope.spawn(move || {
+                while let Some(mut batch) = next_work(work_rx) {
+                    let sealed = batch.seal(key, plan).map(|()| batch);
+                    if done_tx.send(sealed).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut writer = InOrder {
+            queue: &work_rx,
+            done: &done_rx,
+            next: 0,
+            ready: Vec::new(),
+            spare: Vec::new(),
+        };
+        // `work_tx` is moved in, so it is dropped (ending the workers) however this returns.
+        writer.feed(work_tx, key, plan, window, reader, out, digest)
+    })
+}
+
+/// The next batch to seal, `None` once the queue is closed and empty.
+fn next_work(queue: &Mutex<mpsc::Receiver<Batch>>) -> Option<Batch> {
+    queue.lock().ok()?.recv().ok()
+}
+
+/// The calling thread's side of [`seal_in_parallel`]: hands out batches and writes them back in
+/// order.
+struct InOrder<'a> {
+    queue: &'a Mutex<mpsc::Receiver<Batch>>,
+    done: &'a mpsc::Receiver<Result<Batch, SealError>>,
+    /// The batch to write next.
+    next: u64,
+    /// Sealed batches that came back before their turn (fewer than the window).
+    ready: Vec<Batch>,
+    /// Written batches whose buffers can be filled again.
+    spare: Vec<Batch>,
+}
+
+impl InOrder<'_> {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one sealing; a struct for them would be used once"
+    )]
+    fn feed<R: Read, W: Write>(
+        &mut self,
+        work: mpsc::SyncSender<Batch>,
+        key: &StreamKey,
+        plan: &BatchPlan,
+        window: u64,
+        reader: &mut ChunkReader<'_, R>,
+        out: &mut W,
+        digest: &mut InputDigester,
+    ) -> Result<(), SealError> {
+        for index in 0..plan.batches {
+            while index.saturating_sub(self.next) >= window {
+                self.write_next(key, plan, out, digest)?;
+            }
+            let mut batch = self.spare.pop().unwrap_or_else(|| Batch::new(plan));
+            batch.fill(reader, plan, index)?;
+            work.send(batch).map_err(|_| SealError::Poisoned)?;
+        }
+        drop(work);
+        while self.next < plan.batches {
+            self.write_next(key, plan, out, digest)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for batch `self.next` (sealing queued batches meanwhile), writes it and keeps its
+    /// buffer.
+    fn write_next<W: Write>(
+        &mut self,
+        key: &StreamKey,
+        plan: &BatchPlan,
+        out: &mut W,
+        digest: &mut InputDigester,
+    ) -> Result<(), SealError> {
+        loop {
+            if let Some(at) = self.ready.iter().position(|b| b.index == self.next) {
+                let batch = self.ready.swap_remove(at);
+                batch.write(plan, out, digest)?;
+                self.spare.push(batch);
+                self.next = self.next.saturating_add(1);
+                return Ok(());
+            }
+            let sealed = match self.take_queued() {
+                Some(mut batch) => batch.seal(key, plan).map(|()| batch),
+                None => self.done.recv().map_err(|_| SealError::Poisoned)?,
+            }?;
+            self.ready.push(sealed);
+        }
+    }
+
+    /// A batch still in the queue, if no worker is taking one right now.
+    fn take_queued(&self) -> Option<Batch> {
+        self.queue.try_lock().ok()?.try_recv().ok()
+    }
 }
 
 /// Reads a payload of a declared length chunk by chunk and notices when it is shorter or longer.
@@ -254,15 +464,13 @@ impl<'a, R: Read> ChunkReader<'a, R> {
         }
     }
 
-    /// Fills `buf` (cleared first) with the plaintext of chunk `index`.
-    fn read_chunk(&mut self, index: u64, buf: &mut Vec<u8>) -> Result<(), SealError> {
-        let want = chunk_len(index, self.len);
-        buf.clear();
-        read_up_to(self.inner, buf, want)?;
+    /// Fills `text` with the next plaintext bytes.
+    fn read_exact_chunk(&mut self, text: &mut [u8]) -> Result<(), SealError> {
+        let filled = read_full(self.inner, text)?;
         self.done = self
             .done
-            .saturating_add(u64::try_from(buf.len()).unwrap_or(u64::MAX));
-        if buf.len() < want {
+            .saturating_add(u64::try_from(filled).unwrap_or(u64::MAX));
+        if filled < text.len() {
             return Err(SealError::InputShorter {
                 declared: self.len,
                 actual: self.done,
@@ -278,6 +486,20 @@ impl<'a, R: Read> ChunkReader<'a, R> {
             Some(_) => Err(SealError::InputLonger { declared: self.len }),
         }
     }
+}
+
+/// Fills `buf` from `reader`, stopping early only at end of input; the number of bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(free) = buf.get_mut(filled..).filter(|free| !free.is_empty()) {
+        match reader.read(free) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Reads up to `want` bytes into `buf` (cleared first), stopping early only at end of input.
@@ -712,5 +934,158 @@ mod tests {
         assert_eq!(aes.len(), 100 + TAG_LEN);
         assert_eq!(chacha.len(), 100 + TAG_LEN);
         assert_ne!(aes, chacha);
+    }
+
+    /// What the sequential [`ChunkSealer`] writes for `plaintext`, and the two-level digest.
+    fn sealed_one_by_one(suite: AeadSuite, plaintext: &[u8]) -> (Vec<u8>, [u8; 32]) {
+        let len = plaintext.len() as u64;
+        let chunks = chunk_count(len);
+        let mut sealer = ChunkSealer::new(StreamKey::new(suite, &[5; 32]));
+        let mut digest = InputDigester::new(b"header", chunks);
+        let mut out = Vec::new();
+        for index in 0..chunks {
+            let start = index as usize * CHUNK_LEN;
+            let end = plaintext.len().min(start + CHUNK_LEN);
+            let mut buf = plaintext[start..end].to_vec();
+            sealer.seal(&mut buf, index + 1 == chunks).unwrap();
+            digest.chunk(&chunk_hash(&buf));
+            out.extend_from_slice(&buf);
+        }
+        (out, digest.value())
+    }
+
+    fn sealed_by_stream(
+        suite: AeadSuite,
+        mut plaintext: &[u8],
+        declared: u64,
+        workers: usize,
+    ) -> Result<(Vec<u8>, [u8; 32]), SealError> {
+        let mut digest = InputDigester::new(b"header", chunk_count(declared));
+        let mut out = Vec::new();
+        let key = StreamKey::new(suite, &[5; 32]);
+        seal_stream(
+            key,
+            &mut plaintext,
+            declared,
+            &mut out,
+            &mut digest,
+            workers,
+        )?;
+        Ok((out, digest.value()))
+    }
+
+    /// Lengths around chunk and batch boundaries, and several batches and one byte.
+    fn batch_edges() -> Vec<usize> {
+        let batch = BATCH_CHUNKS as usize * CHUNK_LEN;
+        vec![
+            0,
+            1,
+            CHUNK_LEN - 1,
+            CHUNK_LEN,
+            CHUNK_LEN + 1,
+            PARALLEL_MIN_CHUNKS as usize * CHUNK_LEN,
+            batch - 1,
+            batch,
+            batch + 1,
+            3 * batch + 1,
+        ]
+    }
+
+    #[test]
+    fn batches_write_the_bytes_and_digest_of_the_chunk_sealer() {
+        for suite in AeadSuite::ALL {
+            for len in batch_edges() {
+                let plaintext: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                let expected = sealed_one_by_one(suite, &plaintext);
+                for workers in [1, 2, 3, 4, 9] {
+                    let got = sealed_by_stream(suite, &plaintext, len as u64, workers).unwrap();
+                    assert!(got.0 == expected.0, "{suite}, len {len}, {workers} workers");
+                    assert_eq!(got.1, expected.1, "{suite}, len {len}, {workers} workers");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batches_notice_a_payload_of_the_wrong_length_as_the_chunk_reader_did() {
+        let suite = AeadSuite::Aes256Gcm;
+        for declared in batch_edges() {
+            let shorter = [declared.checked_sub(1), Some(declared / 2), Some(0)];
+            for actual in shorter.into_iter().flatten().filter(|&a| a < declared) {
+                let plaintext = vec![7u8; actual];
+                for workers in [1, 2, 4] {
+                    let result = sealed_by_stream(suite, &plaintext, declared as u64, workers);
+                    assert!(
+                        matches!(
+                            result,
+                            Err(SealError::InputShorter { declared: d, actual: a })
+                                if (d, a) == (declared as u64, actual as u64)
+                        ),
+                        "declared {declared}, actual {actual}, {workers} workers"
+                    );
+                }
+            }
+            let plaintext = vec![7u8; declared + 1];
+            for workers in [1, 2, 4] {
+                let result = sealed_by_stream(suite, &plaintext, declared as u64, workers);
+                assert!(
+                    matches!(
+                        result,
+                        Err(SealError::InputLonger { declared: d }) if d == declared as u64
+                    ),
+                    "declared {declared}, {workers} workers"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_mid_batch_is_reported_as_it_happened() {
+        let plaintext = vec![1u8; 40 * CHUNK_LEN];
+        for workers in [1, 2] {
+            let mut failing = io::Read::chain(&plaintext[..5 * CHUNK_LEN + 3], FailingReader);
+            let mut digest = InputDigester::new(b"header", 40);
+            let key = StreamKey::new(AeadSuite::Aes256Gcm, &[5; 32]);
+            let result = seal_stream(
+                key,
+                &mut failing,
+                plaintext.len() as u64,
+                &mut Vec::new(),
+                &mut digest,
+                workers,
+            );
+            assert!(
+                matches!(result, Err(SealError::Io(ref e)) if e.to_string() == "disk on fire"),
+                "{workers} workers"
+            );
+        }
+    }
+
+    struct FailingReader;
+
+    impl io::Read for FailingReader {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk on fire"))
+        }
+    }
+
+    #[test]
+    fn a_batch_plan_bounds_memory_and_spreads_small_payloads() {
+        let slot = (CHUNK_LEN + TAG_LEN) as u64;
+        // 1 GiB on 2 workers: full batches, 4 of them in flight.
+        let plan = BatchPlan::new(1 << 30, 2);
+        assert_eq!((plan.per_batch, plan.workers), (BATCH_CHUNKS, 2));
+        assert_eq!(plan.sealed_len(0) as u64, BATCH_CHUNKS * slot);
+        // 8 chunks on 2 workers: 4 batches of 2.
+        let plan = BatchPlan::new(PARALLEL_MIN_CHUNKS * CHUNK_LEN_U64, 2);
+        assert_eq!((plan.per_batch, plan.batches, plan.workers), (2, 4, 2));
+        // A small payload alone: one buffer of exactly its sealed size.
+        let plan = BatchPlan::new(3, 4);
+        assert_eq!(
+            (plan.batches, plan.workers, plan.sealed_len(0)),
+            (1, 1, 3 + TAG_LEN)
+        );
+        let plan = BatchPlan::new(0, 1);
+        assert_eq!(plan.sealed_len(0), TAG_LEN);
     }
 }
