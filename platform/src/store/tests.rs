@@ -673,7 +673,8 @@ fn a_format_2_store_that_does_not_match_its_root_is_refused_not_migrated() {
     );
     std::fs::write(&paths.counter, b"1\n").unwrap();
     edit(&paths.state, |txn| {
-        let table: redb::TableDefinition<&[u8; 16], &[u8]> = redb::TableDefinition::new("records");
+        let table: redb::TableDefinition<'_, &[u8; 16], &[u8]> =
+            redb::TableDefinition::new("records");
         let mut records = txn.open_table(table).unwrap();
         let first = *records.first().unwrap().unwrap().0.value();
         records.remove(&first).unwrap();
