@@ -271,6 +271,7 @@ fn primitives(c: &mut Criterion, enclave: &Enclave) {
             });
         },
     );
+    x25519(&mut group, &enc);
     group.bench_function("HPKE DeriveKeyPair (HKDF + X25519 base point)", |b| {
         b.iter(|| Kem::derive_keypair(black_box(&[1; 32])));
     });
@@ -325,6 +326,48 @@ fn primitives(c: &mut Criterion, enclave: &Enclave) {
         });
     });
     group.finish();
+}
+
+/// X25519 with a kept private key, as an enclave decapsulates: x25519-dalek's portable ladder
+/// (what hpke's own KEM runs) against AWS-LC's (s2n-bignum assembly; what the enclave's KEM,
+/// sealer/src/kem.rs, runs), and AWS-LC's with the key parsed on every call.
+fn x25519(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    enc: &impl hpke::Serializable,
+) {
+    use aws_lc_rs::agreement;
+    let peer: [u8; 32] = enc.to_bytes().as_slice().try_into().unwrap();
+    let private = [0x42u8; 32];
+    let dalek = x25519_dalek::StaticSecret::from(private);
+    let dalek_peer = x25519_dalek::PublicKey::from(peer);
+    group.bench_function("X25519 kept private key (x25519-dalek)", |b| {
+        b.iter(|| dalek.diffie_hellman(black_box(&dalek_peer)).to_bytes());
+    });
+    let kept = agreement::PrivateKey::from_private_key(&agreement::X25519, &private).unwrap();
+    let agree = |key: &agreement::PrivateKey, peer: &[u8]| {
+        agreement::agree(
+            key,
+            agreement::UnparsedPublicKey::new(&agreement::X25519, peer),
+            (),
+            |secret| <[u8; 32]>::try_from(secret).map_err(|_| ()),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        agree(&kept, &peer),
+        dalek.diffie_hellman(&dalek_peer).to_bytes()
+    );
+    group.bench_function("X25519 kept private key (aws-lc-rs)", |b| {
+        b.iter(|| agree(&kept, black_box(&peer)));
+    });
+    group.bench_function("X25519 private key parsed per call (aws-lc-rs)", |b| {
+        b.iter(|| {
+            let key =
+                agreement::PrivateKey::from_private_key(&agreement::X25519, black_box(&private))
+                    .unwrap();
+            agree(&key, &peer)
+        });
+    });
 }
 
 /// The system CSPRNG for `hpke`'s sender setup.
