@@ -272,6 +272,7 @@ fn primitives(c: &mut Criterion, enclave: &Enclave) {
         },
     );
     x25519(&mut group, &enc);
+    enclave_open(&mut group);
     group.bench_function("HPKE DeriveKeyPair (HKDF + X25519 base point)", |b| {
         b.iter(|| Kem::derive_keypair(black_box(&[1; 32])));
     });
@@ -368,6 +369,34 @@ fn x25519(
             agree(&key, &peer)
         });
     });
+}
+
+/// What the enclave's HPKE side costs through the sealer: `SealedInputHeader::open` of a sealed
+/// input's header (the enclave's KEM, sealer/src/kem.rs: AWS-LC's X25519 with the kept public
+/// key; `hpke`'s key schedule; the key-confirmation tag; the two exported secrets). Compare with
+/// "HPKE setup_receiver" above, `hpke`'s own KEM.
+fn enclave_open(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use sealer::{EnclaveKeyPair, KeyPolicy, PlatformSecret, SealTarget, SealedInputHeader};
+    let policy = KeyPolicy::Measurement(attest::Measurement::from_bytes([1; 32]));
+    let keypair = EnclaveKeyPair::derive(&PlatformSecret::from_bytes([9; 32]), &policy, false);
+    let target = SealTarget {
+        public_key: keypair.public(),
+        policy,
+        debug: false,
+        evidence_digest: sealer::EvidenceDigest::from_bytes([4; 32]),
+        platform_id: attest::PlatformId::from_bytes([3; 32]),
+    };
+    let mut sealed = Vec::new();
+    sealer::seal(&target, std::io::empty(), 0, &mut sealed).unwrap();
+    group.bench_function(
+        "enclave KEM: SealedInputHeader::open (aws-lc-rs X25519, kept pkR)",
+        |b| {
+            b.iter(|| {
+                let header = SealedInputHeader::read(&mut black_box(sealed.as_slice())).unwrap();
+                header.open(&keypair, std::io::empty()).unwrap()
+            });
+        },
+    );
 }
 
 /// The system CSPRNG for `hpke`'s sender setup.
