@@ -271,6 +271,8 @@ fn primitives(c: &mut Criterion, enclave: &Enclave) {
             });
         },
     );
+    x25519(&mut group, &enc);
+    enclave_open(&mut group);
     group.bench_function("HPKE DeriveKeyPair (HKDF + X25519 base point)", |b| {
         b.iter(|| Kem::derive_keypair(black_box(&[1; 32])));
     });
@@ -325,6 +327,76 @@ fn primitives(c: &mut Criterion, enclave: &Enclave) {
         });
     });
     group.finish();
+}
+
+/// X25519 with a kept private key, as an enclave decapsulates: x25519-dalek's portable ladder
+/// (what hpke's own KEM runs) against AWS-LC's (s2n-bignum assembly; what the enclave's KEM,
+/// sealer/src/kem.rs, runs), and AWS-LC's with the key parsed on every call.
+fn x25519(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    enc: &impl hpke::Serializable,
+) {
+    use aws_lc_rs::agreement;
+    let peer: [u8; 32] = enc.to_bytes().as_slice().try_into().unwrap();
+    let private = [0x42u8; 32];
+    let dalek = x25519_dalek::StaticSecret::from(private);
+    let dalek_peer = x25519_dalek::PublicKey::from(peer);
+    group.bench_function("X25519 kept private key (x25519-dalek)", |b| {
+        b.iter(|| dalek.diffie_hellman(black_box(&dalek_peer)).to_bytes());
+    });
+    let kept = agreement::PrivateKey::from_private_key(&agreement::X25519, &private).unwrap();
+    let agree = |key: &agreement::PrivateKey, peer: &[u8]| {
+        agreement::agree(
+            key,
+            agreement::UnparsedPublicKey::new(&agreement::X25519, peer),
+            (),
+            |secret| <[u8; 32]>::try_from(secret).map_err(|_| ()),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        agree(&kept, &peer),
+        dalek.diffie_hellman(&dalek_peer).to_bytes()
+    );
+    group.bench_function("X25519 kept private key (aws-lc-rs)", |b| {
+        b.iter(|| agree(&kept, black_box(&peer)));
+    });
+    group.bench_function("X25519 private key parsed per call (aws-lc-rs)", |b| {
+        b.iter(|| {
+            let key =
+                agreement::PrivateKey::from_private_key(&agreement::X25519, black_box(&private))
+                    .unwrap();
+            agree(&key, &peer)
+        });
+    });
+}
+
+/// What the enclave's HPKE side costs through the sealer: `SealedInputHeader::open` of a sealed
+/// input's header (the enclave's KEM, sealer/src/kem.rs: AWS-LC's X25519 with the kept public
+/// key; `hpke`'s key schedule; the key-confirmation tag; the two exported secrets). Compare with
+/// "HPKE setup_receiver" above, `hpke`'s own KEM.
+fn enclave_open(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use sealer::{EnclaveKeyPair, KeyPolicy, PlatformSecret, SealTarget, SealedInputHeader};
+    let policy = KeyPolicy::Measurement(attest::Measurement::from_bytes([1; 32]));
+    let keypair = EnclaveKeyPair::derive(&PlatformSecret::from_bytes([9; 32]), &policy, false);
+    let target = SealTarget {
+        public_key: keypair.public(),
+        policy,
+        debug: false,
+        evidence_digest: sealer::EvidenceDigest::from_bytes([4; 32]),
+        platform_id: attest::PlatformId::from_bytes([3; 32]),
+    };
+    let mut sealed = Vec::new();
+    sealer::seal(&target, std::io::empty(), 0, &mut sealed).unwrap();
+    group.bench_function(
+        "enclave KEM: SealedInputHeader::open (aws-lc-rs X25519, kept pkR)",
+        |b| {
+            b.iter(|| {
+                let header = SealedInputHeader::read(&mut black_box(sealed.as_slice())).unwrap();
+                header.open(&keypair, std::io::empty()).unwrap()
+            });
+        },
+    );
 }
 
 /// The system CSPRNG for `hpke`'s sender setup.

@@ -18,6 +18,7 @@ use crate::context::ClientContext;
 use crate::digest::{EvidenceDigest, InputDigester, SealedInputDigest};
 use crate::entropy::{Entropy, PrefilledRng, SystemEntropy};
 use crate::error::{OpenError, SealError};
+use crate::kem::{EnclaveKem, KemPublicKey};
 use crate::keypair::{EnclaveKeyPair, Kdf, Kem, KDF_ID, KEM_ID};
 use crate::keys::{decode_policy, encode_policy, EnclaveIdentity, KeyPolicy, POLICY_BLOCK_LEN};
 use crate::output::ResponseSealer;
@@ -244,12 +245,12 @@ type ExportedSecrets = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
 /// `SetupBaseR` with the AEAD `A`, the key confirmation checked, and the two exported secrets.
 fn setup_receiver<A: hpke::aead::Aead>(
     keypair: &EnclaveKeyPair,
-    enc: &<Kem as hpke::kem::Kem>::EncappedKey,
+    enc: &KemPublicKey,
     bound: &[u8],
     confirmation: &[u8],
 ) -> Result<ExportedSecrets, OpenError> {
     let mut context =
-        hpke::setup_receiver::<A, Kdf, Kem>(&OpModeR::Base, keypair.private(), enc, bound)
+        hpke::setup_receiver::<A, Kdf, EnclaveKem>(&OpModeR::Base, keypair.private(), enc, bound)
             .map_err(|_| OpenError::Decryption)?;
     context
         .open(confirmation, &[])
@@ -429,8 +430,7 @@ impl SealedInputHeader {
         let bound = cursor.take::<BOUND_LEN>();
         let enc_bytes = cursor.take::<32>();
         let confirmation = cursor.take::<TAG_LEN>();
-        let enc = <Kem as hpke::kem::Kem>::EncappedKey::from_bytes(&enc_bytes)
-            .map_err(|_| OpenError::Decryption)?;
+        let enc = KemPublicKey::from_bytes(&enc_bytes).map_err(|_| OpenError::Decryption)?;
         let (payload_key, response_secret) = match self.suite {
             AeadSuite::Aes256Gcm => {
                 setup_receiver::<hpke::aead::AesGcm256>(keypair, &enc, &bound, &confirmation)

@@ -7,9 +7,11 @@ use attest::EnclavePublicKey;
 use hpke::kem::Kem as _;
 use hpke::Serializable as _;
 
+use crate::kem::{EnclaveKem, KemPrivateKey};
 use crate::keys::{derive_key, KeyPolicy, KeyPurpose, PlatformSecret};
 
-/// The KEM: DHKEM(X25519, HKDF-SHA256), id 0x0020.
+/// The sender's KEM: DHKEM(X25519, HKDF-SHA256), id 0x0020, as `hpke` has it. The enclave
+/// decapsulates with [`EnclaveKem`], the same KEM with AWS-LC's X25519 and a kept public key.
 pub(crate) type Kem = hpke::kem::X25519HkdfSha256;
 /// The KDF: HKDF-SHA256, id 0x0001.
 pub(crate) type Kdf = hpke::kdf::HkdfSha256;
@@ -21,9 +23,10 @@ pub(crate) const KDF_ID: u16 = 0x0001;
 
 /// An enclave's HPKE key pair for one key policy and debug bit.
 ///
-/// The private key is zeroized on drop (x25519-dalek `StaticSecret`) and never printed.
+/// The private key keeps its public key (a decapsulation needs both), is zeroized on drop and
+/// never printed.
 pub struct EnclaveKeyPair {
-    private: <Kem as hpke::kem::Kem>::PrivateKey,
+    private: KemPrivateKey,
     public: EnclavePublicKey,
     policy: KeyPolicy,
     debug: bool,
@@ -37,7 +40,7 @@ impl EnclaveKeyPair {
     /// [`crate::EnclaveIdentity::keypair`], which does.
     pub fn derive(secret: &PlatformSecret, policy: &KeyPolicy, debug: bool) -> Self {
         let ikm = derive_key(secret, KeyPurpose::HpkeEnclaveKey, policy, debug);
-        let (private, public) = Kem::derive_keypair(ikm.as_slice());
+        let (private, public) = EnclaveKem::derive_keypair(ikm.as_slice());
         let public = EnclavePublicKey::from_bytes(public.to_bytes().into());
         Self {
             private,
@@ -62,7 +65,7 @@ impl EnclaveKeyPair {
         self.debug
     }
 
-    pub(crate) fn private(&self) -> &<Kem as hpke::kem::Kem>::PrivateKey {
+    pub(crate) fn private(&self) -> &KemPrivateKey {
         &self.private
     }
 }

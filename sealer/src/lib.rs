@@ -11,7 +11,8 @@
 //!   [`TcbSecrets`] gives the secret of each TCB level up to the platform's own.
 //! - [`blob`]: sealed blobs an enclave keeps for itself (AES-256-GCM, one key per blob), and
 //!   its sealed store state.
-//! - [`keypair`]: the enclave's HPKE key pair, derived, never stored.
+//! - [`keypair`]: the enclave's HPKE key pair, derived, never stored; it decapsulates with
+//!   AWS-LC's X25519 under `hpke`'s key schedule (`kem.rs`).
 //! - [`input`]: the client seals ([`seal`]); the enclave reads the [`SealedInputHeader`], checks
 //!   its binding and opens it into an [`OpenReader`].
 //! - [`output`]: the enclave encrypts its output back to the client ([`ResponseSealer`],
@@ -19,8 +20,8 @@
 //! - [`AeadSuite`]: AES-256-GCM or ChaCha20-Poly1305, named in every sealed header.
 //!
 //! Primitives come from `ring` (HKDF-SHA256, AES-256-GCM, ChaCha20-Poly1305, the system CSPRNG),
-//! `sha2` (SHA-256) and
-//! `hpke` (RFC 9180); nothing here implements a primitive.
+//! `sha2` (SHA-256),
+//! `hpke` (RFC 9180) and `aws-lc-rs` (X25519, RFC 7748); nothing here implements a primitive.
 #![deny(missing_docs)]
 
 pub mod blob;
@@ -29,6 +30,7 @@ mod digest;
 mod entropy;
 pub mod error;
 pub mod input;
+mod kem;
 pub mod keypair;
 pub mod keys;
 pub mod output;
