@@ -69,32 +69,19 @@ impl<E: Into<redb::Error>> From<E> for Fault {
 /// An open store file, writable.
 pub(super) struct StoreFile(Option<Database>);
 
-/// A compaction is worth it when the file is this many times larger than its keys and values
-/// (plus [`COMPACT_SLACK`]). redb grows a file by doubling it, and a compacted store is about
-/// 1.7 times its data, so growth alone stays below this factor and only space freed by
-/// updates (large transactions, deletions) reaches it: compaction's cost, one pass over the
-/// file, is paid at most once per that much churn.
-const COMPACT_FACTOR: u64 = 4;
-/// Bytes added to the data before [`COMPACT_FACTOR`] applies: small stores are mostly redb's own
-/// fixed structures, which compaction does not shrink.
+/// A compaction is due when the space the file takes on disk exceeds this many times its keys
+/// and values (plus [`COMPACT_SLACK`]). A compacted store takes about 1.6 times its data at scale.
+/// redb grows a file by doubling its length, but the new part is a hole until pages are written
+/// there, so growth alone does not count; space freed by updates and not yet reused (large
+/// transactions, deletions) does, and compaction's cost, one pass over the file, is paid at
+/// most once per that much churn.
+const COMPACT_ON_DISK: u64 = 2;
+/// On a file system without holes, the file's length counts instead, against this larger
+/// factor, which doubling a compacted file does not reach.
+const COMPACT_LENGTH: u64 = 4;
+/// Bytes added to the data before the factors apply: small stores are mostly redb's own fixed
+/// structures, which compaction does not shrink.
 const COMPACT_SLACK: u64 = 1 << 20;
-
-impl Drop for StoreFile {
-    /// Closes the database; a panic of redb's on a corrupt file is contained as everywhere.
-    fn drop(&mut self) {
-        let db = self.0.take();
-        let _ = guarded(move || {
-            drop(db);
-            Ok(())
-        });
-    }
-}
-
-impl std::fmt::Debug for StoreFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StoreFile(..)")
-    }
-}
 
 fn builder() -> redb::Builder {
     let mut builder = Database::builder();
@@ -272,14 +259,14 @@ impl StoreFile {
         })
     }
 
-    /// Compacts the file when it has grown to [`COMPACT_FACTOR`] times its data (see there).
-    /// Whether it did. A failed compaction leaves the database as it was.
+    /// Compacts the file when it takes far more space than its data ([`COMPACT_ON_DISK`],
+    /// [`COMPACT_LENGTH`]). Whether it did. A failed compaction leaves the database as it was.
     pub(super) fn compact_if_sparse(&mut self, path: &FsPath, data_bytes: u64) -> bool {
-        let len = path.metadata().map_or(0, |m| m.len());
-        let limit = data_bytes
-            .saturating_add(COMPACT_SLACK)
-            .saturating_mul(COMPACT_FACTOR);
-        if len <= limit {
+        let Ok(metadata) = path.metadata() else {
+            return false;
+        };
+        let on_disk = std::os::unix::fs::MetadataExt::blocks(&metadata).saturating_mul(512);
+        if !compaction_due(metadata.len(), on_disk, data_bytes) {
             return false;
         }
         let db = &mut self.0;
@@ -289,6 +276,14 @@ impl StoreFile {
         })
         .unwrap_or(false)
     }
+}
+
+/// Whether a file of length `len` taking `on_disk` bytes on disk and holding `data` bytes of
+/// keys and values should be compacted.
+pub(super) fn compaction_due(len: u64, on_disk: u64, data: u64) -> bool {
+    let base = data.saturating_add(COMPACT_SLACK);
+    (on_disk < len && on_disk > base.saturating_mul(COMPACT_ON_DISK))
+        || len > base.saturating_mul(COMPACT_LENGTH)
 }
 
 /// A data key and the keys derived from it.
