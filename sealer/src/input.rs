@@ -93,8 +93,8 @@ impl SealOptions {
 /// Uses [`SealOptions::for_len`]: AES-256-GCM where the CPU has AES instructions,
 /// ChaCha20-Poly1305 otherwise (every enclave of this build reads both). Payloads of 8 chunks
 /// (512 KiB) or more are encrypted and hashed on up to 4 threads besides the calling one (the
-/// bytes are the same as sealing on one thread); memory use is at most 9 chunk buffers
-/// whatever the length. The returned [`ClientContext`] is
+/// bytes are the same as sealing on one thread); memory use is at most two batch buffers
+/// (16 chunks, about 1 MiB, each) per thread whatever the length. The returned [`ClientContext`] is
 /// what the client needs later to open the enclave's output; it holds a secret.
 ///
 /// # Errors
