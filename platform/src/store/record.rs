@@ -94,9 +94,25 @@ impl StoreKeys {
         })
     }
 
+    /// HMAC-SHA-256(lookup key, `key`): its first two bytes are the bucket (format 2 filed an
+    /// entry under its first 16).
+    pub(super) fn lookup_tag(&self, key: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.lookup, key)
+    }
+
+    /// The AES-256-GCM key of the records.
+    pub(super) fn record_key(&self) -> &LessSafeKey {
+        &self.record
+    }
+
+    /// The store the keys belong to.
+    pub(super) fn id(&self) -> StoreId {
+        self.id
+    }
+
     /// The bucket of `key`: the first two bytes of HMAC-SHA-256(lookup key, key), big-endian.
     pub(super) fn bucket(&self, key: &[u8]) -> u16 {
-        let tag = hmac::sign(&self.lookup, key);
+        let tag = self.lookup_tag(key);
         match tag.as_ref() {
             [a, b, ..] => u16::from_be_bytes([*a, *b]),
             _ => 0,

@@ -7,14 +7,13 @@ use std::fmt;
 use std::collections::BTreeMap;
 
 use redb::{ReadableDatabase, ReadableTable as _, TableDefinition, TableError};
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use ring::{hkdf, hmac};
+use ring::aead::{Aad, Nonce, NONCE_LEN};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use super::database::Fault;
 use super::head::Head;
-use super::record::{DataKey, Entries};
+use super::record::{Entries, StoreKeys};
 use super::tree::{build, Digest, EMPTY};
 use super::StoreId;
 
@@ -24,8 +23,6 @@ const LOOKUP_LEN: usize = 16;
 const RECORDS: TableDefinition<'static, &'static [u8; LOOKUP_LEN], &'static [u8]> =
     TableDefinition::new("records");
 
-const LOOKUP_INFO: &[u8] = b"enclave/v1 store lookup key";
-const RECORD_INFO: &[u8] = b"enclave/v1 store record key";
 const RECORD_AAD_LABEL: &[u8] = b"enclave/v1 store record";
 
 /// Where an entry lives: the first 16 bytes of HMAC-SHA-256(lookup key, plaintext key).
@@ -46,44 +43,26 @@ impl fmt::Debug for Lookup {
     }
 }
 
-/// The two keys derived from a store's data key.
-struct StoreKeys {
-    id: StoreId,
-    lookup: hmac::Key,
-    record: LessSafeKey,
-}
-
-impl fmt::Debug for StoreKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreKeys")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A record that does not open: altered, moved to another lookup key or store, or not a
 /// record at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RecordRefused;
 
-impl StoreKeys {
-    /// HKDF-SHA-256 with the store id as salt and the data key as input keying material.
-    fn derive(id: StoreId, data_key: &DataKey) -> Result<Self, ring::error::Unspecified> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, id.as_bytes()).extract(data_key.0.as_ref());
-        let mut lookup = Zeroizing::new([0u8; 32]);
-        let mut record = Zeroizing::new([0u8; 32]);
-        expand(&prk, LOOKUP_INFO, lookup.as_mut())?;
-        expand(&prk, RECORD_INFO, record.as_mut())?;
-        Ok(Self {
-            id,
-            lookup: hmac::Key::new(hmac::HMAC_SHA256, lookup.as_ref()),
-            record: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, record.as_ref())?),
-        })
-    }
+/// The format-2 view of the store's keys: the same derivation as format 3's.
+trait V2Keys {
+    fn v2_lookup(&self, key: &[u8]) -> Lookup;
+    fn v2_open(
+        &self,
+        lookup: &Lookup,
+        record: &[u8],
+    ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), RecordRefused>;
+    fn v2_aad(&self, lookup: &Lookup) -> [u8; RECORD_AAD_LABEL.len() + 32 + LOOKUP_LEN];
+}
 
+impl V2Keys for StoreKeys {
     /// The lookup key of `key`.
-    fn lookup(&self, key: &[u8]) -> Lookup {
-        let tag = hmac::sign(&self.lookup, key);
+    fn v2_lookup(&self, key: &[u8]) -> Lookup {
+        let tag = self.lookup_tag(key);
         let mut out = [0u8; LOOKUP_LEN];
         for (o, t) in out.iter_mut().zip(tag.as_ref()) {
             *o = *t;
@@ -92,7 +71,7 @@ impl StoreKeys {
     }
 
     /// Opens a record stored under `lookup`: its key and value.
-    fn open(
+    fn v2_open(
         &self,
         lookup: &Lookup,
         record: &[u8],
@@ -101,8 +80,8 @@ impl StoreKeys {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| RecordRefused)?;
         let mut body = Zeroizing::new(body.to_vec());
         let plain = self
-            .record
-            .open_in_place(nonce, Aad::from(self.aad(lookup)), &mut body)
+            .record_key()
+            .open_in_place(nonce, Aad::from(self.v2_aad(lookup)), &mut body)
             .map_err(|_| RecordRefused)?;
         let (len, rest) = plain.split_at_checked(2).ok_or(RecordRefused)?;
         let len = u16::from_be_bytes(len.try_into().map_err(|_| RecordRefused)?);
@@ -113,11 +92,12 @@ impl StoreKeys {
     }
 
     /// `"enclave/v1 store record" || store id || lookup key`.
-    fn aad(&self, lookup: &Lookup) -> [u8; RECORD_AAD_LABEL.len() + 32 + LOOKUP_LEN] {
+    fn v2_aad(&self, lookup: &Lookup) -> [u8; RECORD_AAD_LABEL.len() + 32 + LOOKUP_LEN] {
         let mut aad = [0u8; RECORD_AAD_LABEL.len() + 32 + LOOKUP_LEN];
+        let id = self.id();
         let parts = RECORD_AAD_LABEL
             .iter()
-            .chain(self.id.as_bytes())
+            .chain(id.as_bytes())
             .chain(&lookup.0);
         for (a, p) in aad.iter_mut().zip(parts) {
             *a = *p;
@@ -167,9 +147,9 @@ pub(super) fn read_all(
         let (lookup, record) = item?;
         let lookup = Lookup(*lookup.value());
         let (key, value) = keys
-            .open(&lookup, record.value())
+            .v2_open(&lookup, record.value())
             .map_err(|_| Fault::Tampered)?;
-        if keys.lookup(&key) != lookup {
+        if keys.v2_lookup(&key) != lookup {
             return Err(Fault::Tampered);
         }
         if bucket
@@ -195,10 +175,6 @@ fn close_bucket(bucket: &mut Vec<(Lookup, Digest)>, buckets: &mut Vec<(u16, Dige
     bucket.clear();
 }
 
-fn expand(prk: &hkdf::Prk, info: &[u8], out: &mut [u8]) -> Result<(), ring::error::Unspecified> {
-    prk.expand(&[info], hkdf::HKDF_SHA256)?.fill(out)
-}
-
 /// Writes a store in format 2 holding `entries` as version `version`, as the code before
 /// format 3 did: for the migration test.
 #[cfg(test)]
@@ -213,7 +189,7 @@ pub(super) fn write_for_test(
     #![allow(clippy::unwrap_used, reason = "test code")]
     use ring::rand::SecureRandom as _;
 
-    let data_key = DataKey::generate().unwrap();
+    let data_key = super::record::DataKey::generate().unwrap();
     let keys = StoreKeys::derive(id, &data_key).unwrap();
     let db = redb::Database::create(path).unwrap();
     let txn = db.begin_write().unwrap();
@@ -221,17 +197,17 @@ pub(super) fn write_for_test(
     {
         let mut records = txn.open_table(RECORDS).unwrap();
         for (key, value) in entries {
-            let lookup = keys.lookup(key);
+            let lookup = keys.v2_lookup(key);
             let mut nonce = [0u8; NONCE_LEN];
             ring::rand::SystemRandom::new().fill(&mut nonce).unwrap();
             let mut body = (key.len() as u16).to_be_bytes().to_vec();
             body.extend_from_slice(key);
             body.extend_from_slice(value);
             let tag = keys
-                .record
+                .record_key()
                 .seal_in_place_separate_tag(
                     Nonce::assume_unique_for_key(nonce),
-                    Aad::from(keys.aad(&lookup)),
+                    Aad::from(keys.v2_aad(&lookup)),
                     &mut body,
                 )
                 .unwrap();
