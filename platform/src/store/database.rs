@@ -83,6 +83,23 @@ const COMPACT_LENGTH: u64 = 4;
 /// structures, which compaction does not shrink.
 const COMPACT_SLACK: u64 = 1 << 20;
 
+impl Drop for StoreFile {
+    /// Closes the database; a panic of redb's on a corrupt file is contained as everywhere.
+    fn drop(&mut self) {
+        let db = self.0.take();
+        let _ = guarded(move || {
+            drop(db);
+            Ok(())
+        });
+    }
+}
+
+impl std::fmt::Debug for StoreFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreFile(..)")
+    }
+}
+
 fn builder() -> redb::Builder {
     let mut builder = Database::builder();
     builder.set_cache_size(CACHE_BYTES);
