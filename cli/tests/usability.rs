@@ -557,6 +557,12 @@ fn completions_and_manual_pages_come_from_the_flags() {
             text.contains(&format!(".TH {} 1", name.to_uppercase())),
             "{text}"
         );
+        // Every page, not only the main one, says what the exit codes mean.
+        assert!(text.contains(".SH \"EXIT STATUS\""), "{name}: {text}");
+        assert!(
+            text.contains("\\fB7\\fR\nsealed data was refused"),
+            "{name}: {text}"
+        );
     }
     d.fails(1, &["man", "-o", "man"]);
 }

@@ -20,6 +20,20 @@ pub const SEALED_REFUSED: u8 = 7;
 /// A WASI guest exited with a nonzero code: the run completed and its output was written.
 pub const GUEST_EXITED: u8 = 8;
 
+/// Every exit code with its meaning, as the manual pages' EXIT STATUS section lists them (one
+/// table, so that `enclave man` cannot drift from the constants above; docs/cli.md says the same).
+pub const TABLE: &[(u8, &str)] = &[
+    (0, "success"),
+    (FAILURE, "any other failure: I/O, internal errors"),
+    (USAGE, "flags that do not parse or do not fit together"),
+    (BUNDLE_REFUSED, "the bundle was refused: malformed, bad signature, disallowed algorithm, untrusted signer"),
+    (MODULE_REFUSED, "the module or manifest was refused: invalid wasm or manifest, imports outside the ABI, over the compile budget"),
+    (GUEST_FAILED, "the guest failed: trap, limit, abort, output limit"),
+    (EVIDENCE_REFUSED, "evidence or a receipt failed verification or policy"),
+    (SEALED_REFUSED, "sealed data was refused: wrong recipient, tampered, truncated, wrong context"),
+    (GUEST_EXITED, "a WASI guest exited with a nonzero code: the run completed and its output was written"),
+];
+
 /// Flags that parse but do not fit together, found after clap is done: exit code 2, as for
 /// clap's own usage errors.
 #[derive(Debug, thiserror::Error)]
