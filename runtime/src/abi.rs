@@ -3,7 +3,7 @@
 //!
 //! Every pointer and length a guest passes is checked against its memory before the host reads or
 //! writes; a bad one ends the run (see [`crate::error::GuestFault`]). A length the host copies is
-//! first checked against its documented cap ([`CappedLen`]), so no host allocation is ever sized
+//! first checked against its documented cap (`CappedLen`), so no host allocation is ever sized
 //! by what a guest asked for: the guest's memory can be gigabytes, the host's copy of it is not.
 
 use std::ops::RangeBounds;

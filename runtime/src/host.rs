@@ -1,6 +1,6 @@
 //! Per-run host state: the guest's input and output, its limits, and the services it was
 //! granted. One `HostState` (or, for a WASI guest, one `WasiState` (`crate::wasi`)) lives in one
-//! wasmtime `Store` for one run and is then dropped. [`GuestIo`] is the I/O both kinds share.
+//! wasmtime `Store` for one run and is then dropped. `GuestIo` is the I/O both kinds share.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
