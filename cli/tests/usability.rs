@@ -589,6 +589,7 @@ fn docs_cli_md_matches_help() {
         &["seal"],
         &["open"],
         &["unseal"],
+        &["proxy"],
         &["completions"],
         &["man"],
     ];

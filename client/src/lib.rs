@@ -22,6 +22,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "proxy")]
+pub mod proxy;
+
 use std::io::{Read, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

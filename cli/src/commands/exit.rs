@@ -126,6 +126,13 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             _ => FAILURE,
         });
     }
+    if let Some(proxy) = error.downcast_ref::<enclave_client::proxy::ProxyError>() {
+        use enclave_client::proxy::ProxyError;
+        return Some(match proxy {
+            ProxyError::Upstream(_) | ProxyError::NotLoopback(_) => USAGE,
+            _ => FAILURE,
+        });
+    }
     if error.is::<GuestFailed>() {
         return Some(GUEST_FAILED);
     }

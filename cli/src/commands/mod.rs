@@ -11,6 +11,7 @@ pub mod exit;
 mod io;
 mod manual;
 mod platform;
+mod proxy;
 mod run;
 mod scaffold;
 mod serve;
@@ -74,6 +75,9 @@ enum Command {
     Call(serve::CallArgs),
     /// Verify a live `serve --tls` server's attested TLS certificate and print its claims.
     VerifyTls(serve::VerifyTlsArgs),
+    /// Serve plain HTTP on loopback in front of an attested TLS server, for curl and any HTTP
+    /// client: every upstream connection's evidence is verified first.
+    Proxy(proxy::ProxyArgs),
     /// Open a debug enclave's sealed blob or store state, to inspect it (refused for production
     /// enclaves).
     Unseal(storage::UnsealArgs),
@@ -106,6 +110,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(&args),
         Command::Call(args) => serve::call(&args),
         Command::VerifyTls(args) => serve::verify_tls(&args),
+        Command::Proxy(args) => proxy::proxy(&args),
     }
 }
 
