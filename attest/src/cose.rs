@@ -324,6 +324,7 @@ fn chain_error(e: webpki::Error) -> VerifyError {
 
 /// The leaf's P-256 SubjectPublicKeyInfo DER and its TCB extension. The leaf has already been
 /// validated by webpki, so only a certificate our trusted root issued reaches this parser.
+#[cfg(feature = "platform")]
 pub(crate) fn leaf_details(leaf: &[u8]) -> Result<(Vec<u8>, u32), VerifyError> {
     parse_leaf(leaf).map(|(details, _, _)| (details.spki, details.tcb))
 }

@@ -8,6 +8,7 @@ mod attestation;
 mod author;
 mod confidential;
 pub mod exit;
+mod home;
 mod io;
 mod manual;
 mod platform;
