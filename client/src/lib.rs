@@ -265,8 +265,9 @@ impl Client {
         let policy = self.policy.clone().nonce(nonce.to_vec());
         let verified =
             attest::verify(&evidence, &policy, SystemTime::now()).map_err(ClientError::Evidence)?;
-        let accepted =
-            attest::evidence::enclave_aeads(&verified, &evidence).map_err(ClientError::Evidence)?;
+        let accepted = verified
+            .enclave_aeads(&evidence)
+            .map_err(ClientError::Evidence)?;
         let suite = sealer::AeadSuite::preferred(&accepted).ok_or_else(|| {
             ClientError::Protocol(format!(
                 "the enclave reads none of the AEADs this client seals with (it lists {accepted:?})"

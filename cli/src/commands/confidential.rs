@@ -209,7 +209,8 @@ fn choose_aead(
         attest::cose::MAX_TOKEN_BYTES as u64,
         "evidence",
     )?;
-    let accepted = attest::evidence::enclave_aeads(verified, &evidence)
+    let accepted = verified
+        .enclave_aeads(&evidence)
         .with_context(|| format!("{} changed while it was read", args.evidence.display()))?;
     let Some(wanted) = args.aead else {
         return AeadSuite::preferred(&accepted).with_context(|| {
