@@ -83,6 +83,20 @@ enum Command {
     Man(manual::ManArgs),
 }
 
+/// Whether the subcommand given (at any depth) has `--json` set.
+pub fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut current = matches;
+    loop {
+        if let Ok(Some(true)) = current.try_get_one::<bool>("json") {
+            return true;
+        }
+        match current.subcommand() {
+            Some((_, sub)) => current = sub,
+            None => return false,
+        }
+    }
+}
+
 /// Runs one subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Some(home) = cli.home {

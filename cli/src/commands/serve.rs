@@ -1,7 +1,6 @@
 //! `enclave serve`: one bundle as an attested, confidential HTTP service (`enclave-server`), and
 //! `enclave call`: the relying party's one-command request to it (`enclave-client`).
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,12 +9,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use attest::bundle::MAX_BUNDLE_BYTES;
 use enclave_client::{Client, SealTo};
-use enclave_platform::files::{write_atomic, Visibility};
+use enclave_platform::files::Visibility;
 use enclave_runtime::Enclave;
 use enclave_server::{Config, Server};
 
 use super::attestation::{parse_duration, print_evidence, TrustArgs};
-use super::io::read_capped;
+use super::exit::usage;
+use super::io::{
+    read_capped, refuse_existing, write_output, FileArg, InputFile, OutputFile, Unauthenticated,
+};
 use super::platform::HomeArg;
 use super::run::parse_signer;
 use super::ForceArg;
@@ -167,17 +169,20 @@ pub struct CallArgs {
     /// [default: measurement].
     #[arg(long, value_enum, default_value = "measurement")]
     key_policy: KeyPolicyArg,
-    /// The plaintext input.
-    #[arg(long, short)]
-    input: PathBuf,
+    /// The plaintext input (`-`: standard input; a FIFO or `<(…)` works).
+    #[arg(long, short, value_name = "FILE")]
+    input: FileArg,
     /// Where to write the plaintext output (mode 0600; atomically, only once the receipt checked
-    /// out).
+    /// out; `-`: standard output, printed only then).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
-    output: PathBuf,
-    /// Also keep the signed receipt here.
+    output: FileArg,
+    /// Also keep the signed receipt here, of a failed run too.
     #[arg(long, value_name = "FILE")]
-    receipt: Option<PathBuf>,
-    /// Print what was verified as JSON.
+    receipt: Option<FileArg>,
+    /// When the run fails: keep the guest's failure report, opened, here (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    report: Option<FileArg>,
+    /// Print what was verified as JSON (an error object when the call fails).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -192,62 +197,126 @@ enum KeyPolicyArg {
 
 pub fn call(args: &CallArgs) -> anyhow::Result<()> {
     let overwrite = args.force.overwrite();
-    enclave_platform::files::refuse_existing(&args.output, overwrite)?;
-    if let Some(receipt) = &args.receipt {
-        enclave_platform::files::refuse_existing(receipt, overwrite)?;
+    let destinations = [
+        Some(&args.output),
+        args.receipt.as_ref(),
+        args.report.as_ref(),
+    ];
+    if destinations
+        .iter()
+        .flatten()
+        .filter(|d| ***d == FileArg::Stdio)
+        .count()
+        > 1
+    {
+        return Err(usage(
+            "only one of -o, --receipt and --report can be standard output (-)",
+        ));
+    }
+    if args.json && args.output == FileArg::Stdio {
+        return Err(usage(
+            "--json needs --output FILE: standard output carries the answer",
+        ));
+    }
+    for destination in destinations.into_iter().flatten() {
+        refuse_existing(destination, overwrite)?;
     }
     let client = Client::new(&args.url, args.trust.policy()?)?.seal_to(match args.key_policy {
         KeyPolicyArg::Measurement => SealTo::Measurement,
         KeyPolicyArg::Signer => SealTo::Signer,
     });
-    // Opened once: a FIFO or `<(…)` cannot be opened twice.
-    let mut input = File::open(&args.input)
-        .with_context(|| format!("cannot read input {}", args.input.display()))?;
-    let metadata = input.metadata()?;
-    let len = metadata.len();
-    let mut answer = client.call_reader(std::io::BufReader::new(&input), len);
+    // Opened once (a FIFO or `<(…)` cannot be opened twice); anything but a regular file is
+    // copied to an unnamed temporary file, as the sealed upload declares its length.
+    let (mut input, len) = InputFile::open(&args.input, "input")?.into_seekable("input")?;
+    // Standard output gets the answer only once it is authenticated: held in memory until then.
+    let mut out = match &args.output {
+        FileArg::Stdio => Unauthenticated::Held(zeroize::Zeroizing::new(Vec::new())),
+        file => Unauthenticated::File(OutputFile::create(file, Visibility::Secret, overwrite)?),
+    };
+    let mut answer = client.call_into(std::io::BufReader::new(&input), len, &mut out);
     // Behind a balancer the evidence and the run may reach two platforms: re-attest and retry
-    // once, if the input can be read again (a regular file, not a pipe).
-    if matches!(&answer, Err(e) if e.problem() == Some("wrong-platform")) && metadata.is_file() {
+    // once (nothing was written: the refusal comes before the answer).
+    if matches!(&answer, Err(e) if e.problem() == Some("wrong-platform")) {
         use std::io::Seek as _;
-        if input.seek(std::io::SeekFrom::Start(0)).is_ok() {
-            answer = client.call_reader(std::io::BufReader::new(&input), len);
+        if input.rewind().is_ok() {
+            answer = client.call_into(std::io::BufReader::new(&input), len, &mut out);
         }
     }
-    let answer = answer.with_context(|| format!("confidential request to {} failed", args.url))?;
-    write_atomic(&args.output, &answer.output, Visibility::Secret, overwrite)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => return Err(call_failed(args, error, overwrite)),
+    };
+    out.finish()
+        .with_context(|| format!("cannot write {}", args.output.output_name()))?;
     if let Some(path) = &args.receipt {
-        write_atomic(path, &answer.receipt_bytes, Visibility::Public, overwrite)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_output(path, &answer.receipt_bytes, Visibility::Public, overwrite)?;
     }
     let claims = answer.receipt.claims();
     if args.json {
         println!(
             "{:#}",
             serde_json::json!({
-                "output": args.output.display().to_string(),
-                "output_bytes": answer.output.len(),
+                "output": args.output.output_name(),
+                "output_bytes": answer.output_len,
                 "measurement": claims.measurement.to_string(),
                 "signer_id": claims.signer.to_string(),
                 "platform_id": claims.platform_id.to_string(),
                 "platform_tcb": answer.evidence.platform_tcb(),
                 "fuel_used": claims.fuel_used,
                 "exit_code": claims.exit_code,
-                "receipt": args.receipt.as_ref().map(|p| p.display().to_string()),
+                "receipt": args.receipt.as_ref().map(FileArg::output_name),
             })
         );
-    } else {
+    } else if args.output != FileArg::Stdio {
         println!(
             "opened:      {} ({} bytes)",
-            args.output.display(),
-            answer.output.len()
+            args.output.output_name(),
+            answer.output_len
         );
         println!("measurement: {}", claims.measurement);
         println!("platform id: {}", claims.platform_id);
         println!("fuel used:   {}", claims.fuel_used);
     }
     Ok(())
+}
+
+/// A failed call: a failed run's receipt and opened report are kept where asked, and noted for
+/// the JSON error object.
+fn call_failed(
+    args: &CallArgs,
+    error: enclave_client::ClientError,
+    overwrite: enclave_platform::files::Overwrite,
+) -> anyhow::Error {
+    if let enclave_client::ClientError::GuestFailed {
+        category,
+        report,
+        receipt_bytes,
+        ..
+    } = &error
+    {
+        let kept = [
+            (
+                args.receipt.as_ref(),
+                receipt_bytes.as_slice(),
+                Visibility::Public,
+            ),
+            (args.report.as_ref(), report.as_bytes(), Visibility::Secret),
+        ];
+        for (path, bytes, visibility) in kept {
+            if let Some(path) = path {
+                if let Err(write_error) = write_output(path, bytes, visibility, overwrite) {
+                    return write_error;
+                }
+            }
+        }
+        super::exit::note_outcome(serde_json::json!({
+            "outcome": "failed",
+            "failure": category,
+            "receipt": args.receipt.as_ref().map(FileArg::output_name),
+            "report": args.report.as_ref().map(FileArg::output_name),
+        }));
+    }
+    anyhow::Error::new(error).context(format!("confidential request to {} failed", args.url))
 }
 
 #[derive(Debug, clap::Args)]
