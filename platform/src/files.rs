@@ -319,4 +319,82 @@ mod tests {
         assert!(!path.exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
+
+    /// A symbolic link to `/dev/null` in a temporary directory: writing "to" it must write
+    /// through it, never replace it (nor, through it, the device).
+    #[test]
+    fn a_device_is_written_in_place_never_replaced() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("null");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        for overwrite in [Overwrite::Refuse, Overwrite::Allow] {
+            write_atomic(&link, b"gone", Visibility::Secret, overwrite).unwrap();
+            assert!(fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert!(fs::metadata(&link).unwrap().file_type().is_char_device());
+        }
+        assert!(fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, b"through", Visibility::Public, Overwrite::Allow).unwrap();
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    /// Stale: named so, old, unlocked. A fresh one, a locked one (a live writer) and a file of
+    /// another name stay.
+    #[test]
+    fn stale_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - STALE_AFTER - Duration::from_secs(1);
+        let make = |name: &str, modified: SystemTime| {
+            let file = File::create(dir.path().join(name)).unwrap();
+            file.set_modified(modified).unwrap();
+            file
+        };
+        drop(make(".enclave-tmp-stale", old));
+        drop(make(".enclave-tmp-fresh", SystemTime::now()));
+        drop(make("other", old));
+        let live = make(".enclave-tmp-live", old);
+        live.lock().unwrap();
+        // The lock is per open file: the cleaner's own open sees it held.
+        assert_eq!(remove_stale_temp_files(dir.path(), SystemTime::now()), 1);
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".enclave-tmp-fresh", ".enclave-tmp-live", "other"]);
+        // Writing a file into the directory cleans it the same way.
+        drop(live);
+        write_atomic(
+            &dir.path().join("new"),
+            b"n",
+            Visibility::Public,
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        assert!(!dir.path().join(".enclave-tmp-live").exists());
+    }
 }
