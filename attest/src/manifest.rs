@@ -182,6 +182,10 @@ pub mod bounds {
     pub const MAX_ARGS: usize = 256;
     /// Largest size of one WASI argument.
     pub const MAX_ARG_BYTES: usize = 4096;
+    /// Largest size of all WASI arguments together: half the signed envelope
+    /// ([`crate::bundle::MAX_ENVELOPE_BYTES`]), which also carries the rest of the manifest, the
+    /// signer's key and the signature, so that every valid manifest can be signed.
+    pub const MAX_ARGS_TOTAL_BYTES: usize = 32 << 10;
     /// Largest fuel and input/output size: the largest TOML integer (2^63 - 1), so that every
     /// valid manifest, also one decoded from a bundle's CBOR, can be written as TOML.
     pub const MAX_TOML_INTEGER: u64 = i64::MAX as u64;
@@ -303,6 +307,13 @@ impl Manifest {
             {
                 Err(ManifestError::Args(
                     "an argument is over 4096 bytes or contains NUL",
+                ))
+            }
+            _ if self.args.iter().map(String::len).sum::<usize>() > MAX_ARGS_TOTAL_BYTES => {
+                Err(ManifestError::Args(
+                    "more than 32768 bytes in all: the signed bundle envelope holds 64 KiB \
+                     (65536 bytes) for the whole manifest, the signer's key and the signature; \
+                     shrink args",
                 ))
             }
             _ => Ok(()),

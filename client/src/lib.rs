@@ -113,6 +113,12 @@ pub enum ClientError {
     /// The URL is not `http://` or `https://host[:port][/base]`.
     #[error("{0} is not an http:// or https:// URL")]
     Url(String),
+    /// `verify_tls` was given an `http://` URL.
+    #[error(
+        "{0} is not TLS: verify-tls checks a `serve --tls` server, given as HOST:PORT or \
+         https://HOST:PORT"
+    )]
+    NotTls(String),
     /// The server could not be reached, or the connection failed.
     #[error("cannot reach the server: {0}")]
     Transport(String),
@@ -249,7 +255,7 @@ impl Client {
             .agent
             .get(&format!("{}/v1/info", self.base))
             .call()
-            .map_err(refused)?;
+            .map_err(|e| self.refused(e))?;
         let body = read_capped(response, MAX_PROBLEM)?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("info: {e}")))
     }
@@ -274,7 +280,7 @@ impl Client {
             .post(&format!("{}/v1/evidence", self.base))
             .set("content-type", "application/json")
             .send_string(&request.to_string())
-            .map_err(refused)?;
+            .map_err(|e| self.refused(e))?;
         let evidence = read_capped(response, MAX_TOKEN)?;
         let policy = self.policy.clone().nonce(nonce.to_vec());
         let verified =
@@ -470,6 +476,26 @@ impl Client {
         };
         let output_len = open_checked(context, &receipt, body, out)?;
         Ok((receipt, receipt_bytes, output_len))
+    }
+
+    /// A refusal as [`refused`] words it; over `http://`, an answer that is not HTTP from a
+    /// server that speaks TLS says to use `https://`.
+    fn refused(&self, error: ureq::Error) -> ClientError {
+        // Connected, but the answer was not HTTP (ureq words it "Header field didn't end with
+        // \n" or a bad status line).
+        let garbled = matches!(
+            &error,
+            ureq::Error::Transport(t) if !matches!(
+                t.kind(),
+                ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed
+            )
+        );
+        match self.base.strip_prefix("http://") {
+            Some(rest) if garbled && speaks_tls(rest.split('/').next().unwrap_or(rest)) => {
+                ClientError::Transport(format!("it speaks TLS (`serve --tls`): use https://{rest}"))
+            }
+            _ => refused(error),
+        }
     }
 
     /// A 422 answer: the guest failed. The receipt is verified and must name the sealed report;
@@ -710,6 +736,26 @@ fn refused(error: ureq::Error) -> ClientError {
     }
 }
 
+/// Whether the server at `addr` answers a cleartext request with a TLS record (an alert or a
+/// handshake), as a TLS server does.
+fn speaks_tls(addr: &str) -> bool {
+    use std::io::Write as _;
+    use std::net::ToSocketAddrs as _;
+    let timeout = Duration::from_secs(10);
+    let Some(socket_addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut socket) = std::net::TcpStream::connect_timeout(&socket_addr, timeout) else {
+        return false;
+    };
+    let mut first = [0u8; 1];
+    socket.set_read_timeout(Some(timeout)).is_ok()
+        && socket.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").is_ok()
+        && socket.read_exact(&mut first).is_ok()
+        // TLS record content types: alert (21), handshake (22).
+        && matches!(first[0], 0x15 | 0x16)
+}
+
 /// The HTTP agent: with `tls`, TLS 1.3 whose server certificates `tls` verifies (no web PKI).
 fn build_agent(
     tls: Option<&Arc<AttestedServerVerifier>>,
@@ -728,7 +774,7 @@ fn build_agent(
     Ok(builder.build())
 }
 
-/// Connects to `addr` (`host:port`), completes an attested TLS handshake under `policy`, and
+/// Connects to `addr` (`host:port`, or `https://host:port`), completes an attested TLS handshake under `policy`, and
 /// returns the evidence the server's certificate carries, verified. Nothing is sent after the
 /// handshake.
 ///
@@ -740,6 +786,13 @@ pub fn verify_tls(
     timeout: Duration,
 ) -> Result<VerifiedEvidence, ClientError> {
     use std::net::ToSocketAddrs as _;
+    if addr.starts_with("http://") {
+        return Err(ClientError::NotTls(addr.to_owned()));
+    }
+    // A URL names the same server: `https://host:port[/…]`.
+    let addr = addr
+        .strip_prefix("https://")
+        .map_or(addr, |rest| rest.split('/').next().unwrap_or(rest));
     let transport = |e: std::io::Error| match TlsError::find_in(&e) {
         Some(tls) => ClientError::AttestedTls(tls.clone()),
         None => ClientError::Transport(format!("{addr}: {e}")),

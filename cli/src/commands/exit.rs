@@ -167,6 +167,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             | ClientError::Mismatch(_)
             | ClientError::AttestedTls(_) => EVIDENCE_REFUSED,
             ClientError::Open(_) => SEALED_REFUSED,
+            ClientError::NotTls(_) => USAGE,
             ClientError::GuestFailed { .. } => GUEST_FAILED,
             ClientError::Refused { problem, .. } => match problem.as_str() {
                 "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,

@@ -316,7 +316,41 @@ fn call_failed(
             "report": args.report.as_ref().map(FileArg::output_name),
         }));
     }
-    anyhow::Error::new(error).context(format!("confidential request to {} failed", args.url))
+    let context = format!("confidential request to {} failed", args.url);
+    match explain_mismatch(args, &error) {
+        Some(explained) => explained.context(context),
+        None => anyhow::Error::new(error).context(context),
+    }
+}
+
+/// An evidence refusal for another measurement or signer, worded with what was expected too.
+fn explain_mismatch(args: &CallArgs, error: &enclave_client::ClientError) -> Option<anyhow::Error> {
+    use attest::tls::TlsError;
+    use attest::verify::VerifyError;
+    use enclave_client::ClientError;
+    let (prefix, refusal) = match error {
+        ClientError::Evidence(refusal) => ("the server's evidence was refused", refusal),
+        ClientError::AttestedTls(TlsError::Evidence(refusal)) => (
+            "attested TLS refused: attestation evidence refused",
+            refusal,
+        ),
+        _ => return None,
+    };
+    if !matches!(
+        refusal,
+        VerifyError::MeasurementMismatch { .. } | VerifyError::SignerMismatch { .. }
+    ) {
+        return None;
+    }
+    let policy = args.trust.policy().ok()?;
+    let explained = args.trust.explain(refusal.clone(), &policy);
+    Some(
+        super::exit::Explained {
+            message: format!("{prefix}: {explained}"),
+            code: super::exit::EVIDENCE_REFUSED,
+        }
+        .into(),
+    )
 }
 
 #[derive(Debug, clap::Args)]
