@@ -238,3 +238,91 @@ fn tls_messages_name_the_scheme_and_mismatches_show_expected_and_got() {
         )
     );
 }
+
+/// An auditor holding a receipt and a root checks it on its own: a successful run's, a failed
+/// run's, one for another measurement, one altered.
+#[test]
+fn verify_receipt_shows_and_checks_a_receipt_on_its_own() {
+    let d = Dir::new();
+    let m = common::sealed_to(&d, ECHO, "plain.txt", b"audited");
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "-i",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+    ]);
+    let out = d.ok(&[
+        "verify-receipt",
+        "receipt.cbor",
+        "--root",
+        "root.pem",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["measurement"], m);
+    assert_eq!(json["outcome"], "success");
+    assert_eq!(json["failure"], serde_json::Value::Null);
+    let sealed = std::fs::read(d.path("output.sealed")).unwrap();
+    assert_eq!(
+        json["sealed_output_sha256"],
+        hex_sha256(&sealed),
+        "the receipt names the sealed output"
+    );
+    let out = d.ok(&[
+        "verify-receipt",
+        "receipt.cbor",
+        "--root",
+        "root.pem",
+        "--measurement",
+        &m,
+    ]);
+    assert!(out.contains("outcome:       success\n"), "{out}");
+
+    let other = "cd".repeat(32);
+    let err = d.fails(
+        6,
+        &[
+            "verify-receipt",
+            "receipt.cbor",
+            "--root",
+            "root.pem",
+            "--measurement",
+            &other,
+        ],
+    );
+    assert_eq!(
+        err,
+        format!("error: receipt.cbor refused: measurement mismatch: expected {other}, got {m}\n")
+    );
+    let mut bytes = std::fs::read(d.path("receipt.cbor")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    d.write("evil.cbor", &bytes);
+    let err = d.fails(
+        6,
+        &[
+            "verify-receipt",
+            "evil.cbor",
+            "--root",
+            "root.pem",
+            "--json",
+        ],
+    );
+    assert!(err.starts_with("error: evil.cbor refused: "), "{err}");
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = out;
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}

@@ -64,6 +64,8 @@ enum Command {
     Attest(attestation::AttestArgs),
     /// Verify attestation evidence against a pinned root and a policy.
     Verify(attestation::VerifyArgs),
+    /// Verify an execution receipt on its own against a pinned root, and show what it says.
+    VerifyReceipt(attestation::VerifyReceiptArgs),
     /// Verify an enclave's evidence, then encrypt an input that only it can read.
     Seal(confidential::SealArgs),
     /// Check a run's receipt against the client context, then decrypt its sealed output.
@@ -114,6 +116,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Platform(command) => platform::platform(&command),
         Command::Attest(args) => attestation::attest(&args),
         Command::Verify(args) => attestation::verify(&args),
+        Command::VerifyReceipt(args) => attestation::verify_receipt(&args),
         Command::Seal(args) => confidential::seal(&args),
         Command::Open(args) => confidential::open(&args),
         Command::Unseal(args) => storage::unseal(&args),
