@@ -412,7 +412,11 @@ async fn run_sealed(
         return sealed_body_failure(shared, id, end, body.len() as u64);
     }
     let bytes_in = body.len() as u64;
-    if bytes_in != total {
+    if bytes_in > total {
+        // The header's first frame may already hold more than the header declares.
+        return sealed_body_failure(shared, id, BodyError::TooLong, bytes_in);
+    }
+    if bytes_in < total {
         let detail =
             format!("the body ended after {bytes_in} bytes; its sealed header declares {total}");
         let problem = ProblemDetails::new(Problem::SealedInputRefused, detail);

@@ -53,8 +53,17 @@ pub struct GuestExited {
     pub written: Option<String>,
 }
 
+/// A failure already reported through the log (`serve`, whose logger is its voice once it
+/// started: `--log-format json` stays JSON), with its exit code; printed by no one else.
+#[derive(Debug, thiserror::Error)]
+#[error("exit {0}")]
+pub struct Logged(pub u8);
+
 /// Prints `error` on standard error and returns the process's exit code.
 pub fn report(error: &anyhow::Error) -> u8 {
+    if let Some(Logged(code)) = error.chain().find_map(|e| e.downcast_ref::<Logged>()) {
+        return *code;
+    }
     if error.chain().any(|e| e.is::<GuestExited>()) && error.chain().count() == 1 {
         eprintln!("enclave: {error}");
     } else {

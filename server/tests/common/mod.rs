@@ -118,11 +118,21 @@ impl Running {
         if !self.tls {
             return Box::new(socket);
         }
+        Box::new(self.tls_connect())
+    }
+
+    /// A TLS connection with its handshake completed (and nothing sent).
+    pub fn tls_connect(&self) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+        let mut socket = TcpStream::connect(self.addr).unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
         let verifier = Arc::new(attest::tls::AttestedServerVerifier::new(self.policy()));
         let config = Arc::new(verifier.into_client_config(&[b"http/1.1"]).unwrap());
         let name = rustls::pki_types::ServerName::try_from("enclave.test").unwrap();
-        let connection = rustls::ClientConnection::new(config, name).unwrap();
-        Box::new(rustls::StreamOwned::new(connection, socket))
+        let mut connection = rustls::ClientConnection::new(config, name).unwrap();
+        while connection.is_handshaking() {
+            connection.complete_io(&mut socket).unwrap();
+        }
+        rustls::StreamOwned::new(connection, socket)
     }
 
     /// One request over a fresh connection (TLS when the server speaks it).
@@ -135,7 +145,8 @@ impl Running {
 
     /// The value of one metric line (`name{labels} value`), 0 when absent.
     pub fn metric(&self, line_prefix: &str) -> f64 {
-        let text = get(self.addr, "/metrics").2;
+        let head = "GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
+        let text = self.request(head, b"").2;
         let text = String::from_utf8(text).unwrap();
         text.lines()
             .find_map(|line| line.strip_prefix(line_prefix)?.trim().parse().ok())
