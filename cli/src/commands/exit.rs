@@ -53,6 +53,12 @@ pub struct GuestExited {
     pub written: Option<String>,
 }
 
+/// A failure already reported through the log (`serve`, whose logger is its voice once it
+/// started: `--log-format json` stays JSON), with its exit code; printed by no one else.
+#[derive(Debug, thiserror::Error)]
+#[error("exit {0}")]
+pub struct Logged(pub u8);
+
 /// What a failed run's receipt says, noted by `run` and `call` for the JSON error object.
 static OUTCOME: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
 
@@ -76,6 +82,9 @@ pub fn note_summary_printed() {
 /// Prints `error` on standard error (and with `json` the error object on standard output) and
 /// returns the process's exit code.
 pub fn report(error: &anyhow::Error, json: bool) -> u8 {
+    if let Some(Logged(code)) = error.chain().find_map(|e| e.downcast_ref::<Logged>()) {
+        return *code;
+    }
     if error.chain().any(|e| e.is::<GuestExited>()) && error.chain().count() == 1 {
         eprintln!("enclave: {error}");
     } else {

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use attest::bundle::MAX_BUNDLE_BYTES;
+use attest::verify::DEFAULT_MAX_AGE;
 use enclave_client::{Client, SealTo};
 use enclave_platform::files::Visibility;
 use enclave_runtime::Enclave;
 use enclave_server::{Config, Server};
 
 use super::attestation::{parse_duration, print_evidence, TrustArgs};
-use super::exit::usage;
+use super::exit::{self, usage, Logged};
 use super::io::{
     read_capped, refuse_existing, write_output, FileArg, InputFile, OutputFile, Unauthenticated,
 };
@@ -34,10 +35,11 @@ enum LogFormat {
 pub struct ServeArgs {
     /// The signed bundle to serve (loaded once, with every check `run` makes).
     bundle: PathBuf,
-    /// The address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port; the address is
-    /// printed on standard output).
-    #[arg(long, value_name = "ADDR")]
-    listen: SocketAddr,
+    /// The address to listen on, HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080 (a name is
+    /// resolved, and the first of its addresses that binds is used; port 0 picks a free port; the
+    /// address is printed on standard output).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: String,
     /// Only serve bundles signed by this signer (id or public key file). Repeatable.
     #[arg(long = "trusted-signer", value_name = "ID|FILE")]
     trusted_signers: Vec<String>,
@@ -47,16 +49,30 @@ pub struct ServeArgs {
     /// Runs that may wait for a worker; when full, requests are refused with 503.
     #[arg(long, value_name = "N", default_value_t = 64)]
     queue: usize,
-    /// Open connections at most.
+    /// Open connections at most; near the cap, the connection idle the longest is closed to make
+    /// room.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
     /// Also run plaintext inputs (application/octet-stream): no confidentiality, for plugins and
     /// serverless functions.
     #[arg(long)]
     allow_plaintext: bool,
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers; for a new connection, from the accept (or
+    /// the end of the TLS handshake) to its first request's headers, whatever it sends before.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
+    /// Time a connection may stay open with no request in flight after its first (HTTP/1.1
+    /// keep-alive, or HTTP/2 with no open stream, PINGs or not).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// With --tls: time a client has to complete the TLS handshake.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    tls_handshake_timeout: Duration,
+    /// Bytes of request bodies held in memory at once (received whole before a run takes a
+    /// worker); beyond, requests are refused with 503. Never less than one largest sealed input.
+    /// A number of bytes, or with a K, M or G suffix (KiB, MiB, GiB).
+    #[arg(long, value_name = "BYTES", default_value = "512M", value_parser = parse_bytes)]
+    max_body_memory: u64,
     /// Time a client has to send a whole request body; between two of its pieces it may pause
     /// a sixth of this, or 10s if that is more (but never longer than the whole).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -69,8 +85,8 @@ pub struct ServeArgs {
     /// TLS"). Clients verify it with `enclave call https://…` or `enclave verify-tls`.
     #[arg(long)]
     tls: bool,
-    /// With --tls: how often a new key, evidence and certificate replace the current ones; keep
-    /// it below the clients' maximum evidence age (5m by default).
+    /// With --tls: how often a new key, evidence and certificate replace the current ones; at most
+    /// the clients' default maximum evidence age (5m): a longer one is refused.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration, requires = "tls")]
     tls_refresh: Duration,
     /// Log format (logs go to standard error).
@@ -86,19 +102,58 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| parse_signer(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let config = config(args)?;
     let platform = Arc::new(args.home.open()?);
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
     let cache = platform.code_cache();
     let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    let addrs = resolve(&args.listen)?;
     install_logger(args.log_format);
+    // The executor only moves bytes and signs evidence; guest runs have their own threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers.min(4))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let tls = args.tls;
+    let served = runtime.block_on(async move {
+        let server = bind(&addrs, Arc::new(enclave), platform, config).await?;
+        let addr = server.local_addr()?;
+        // The one line on standard output: scripts and tests read the port from it.
+        let scheme = if tls { "https" } else { "http" };
+        println!("listening on {scheme}://{addr}");
+        use std::io::Write as _;
+        std::io::stdout().flush()?;
+        server.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    });
+    // From here on the logger speaks for the server (JSON with --log-format json).
+    served.map_err(|error| {
+        tracing::error!("{error:#}");
+        Logged(exit::FAILURE).into()
+    })
+}
+
+/// The server's configuration from the flags.
+fn config(args: &ServeArgs) -> anyhow::Result<Config> {
+    if args.tls && args.tls_refresh > DEFAULT_MAX_AGE {
+        return Err(exit::usage(format!(
+            "--tls-refresh {} is longer than the clients' default maximum evidence age of {}: they would refuse the certificate before it is renewed",
+            humanize(args.tls_refresh),
+            humanize(DEFAULT_MAX_AGE)
+        )));
+    }
     let defaults = Config::default();
-    let config = Config {
+    Ok(Config {
         workers: args.workers.unwrap_or(defaults.workers).max(1),
         queue: args.queue,
         max_connections: args.max_connections.max(1),
         allow_plaintext: args.allow_plaintext,
         header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        max_body_memory: args.max_body_memory,
         // A sixth of the whole, but not under 10 s unless the whole is shorter.
         body_idle_timeout: (args.body_timeout / 6)
             .max(args.body_timeout.min(Duration::from_secs(10))),
@@ -107,42 +162,98 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tls: args.tls,
         tls_refresh: args.tls_refresh.max(Duration::from_secs(1)),
         ..defaults
-    };
-    // The executor only moves bytes and signs evidence; guest runs have their own threads.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.workers.min(4))
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let server = Server::bind(args.listen, Arc::new(enclave), platform, config).await?;
-        let addr = server.local_addr()?;
-        // The one line on standard output: scripts and tests read the port from it.
-        let scheme = if args.tls { "https" } else { "http" };
-        println!("listening on {scheme}://{addr}");
-        use std::io::Write as _;
-        std::io::stdout().flush()?;
-        server.run(shutdown_signal()).await?;
-        Ok(())
     })
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
+/// A duration as the flags spell it (`90s`, `5m`).
+fn humanize(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs % 60 == 0 && secs > 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// `--listen`: an address, or a name and a port, resolved.
+fn resolve(listen: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|e| {
+            exit::usage(format!(
+                "--listen {listen}: not a HOST:PORT that resolves ({e})"
+            ))
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(exit::usage(format!(
+            "--listen {listen}: the name has no address"
+        )));
+    }
+    Ok(addrs)
+}
+
+/// Binds the first of `addrs` that binds.
+async fn bind(
+    addrs: &[SocketAddr],
+    enclave: Arc<Enclave>,
+    platform: Arc<enclave_platform::Platform>,
+    config: Config,
+) -> anyhow::Result<Server> {
+    let mut last = None;
+    for addr in addrs {
+        match Server::bind(*addr, enclave.clone(), platform.clone(), config.clone()).await {
+            Ok(server) => return Ok(server),
+            Err(error @ enclave_server::ServeError::Listen { .. }) => last = Some(error),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("no address to listen on"), Into::into))
+}
+
+/// `--max-body-memory`: bytes, or KiB, MiB, GiB with a K, M or G suffix.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.strip_suffix(['K', 'k']) {
+        Some(d) => (d, 10),
+        None => match text.strip_suffix(['M', 'm']) {
+            Some(d) => (d, 20),
+            None => match text.strip_suffix(['G', 'g']) {
+                Some(d) => (d, 30),
+                None => (text, 0),
+            },
+        },
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a number of bytes (e.g. 512M): {text:?}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("too large: {text:?}"))
+}
+
+/// Resolves on the first SIGTERM or SIGINT; after it, a second one stops the process at once.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
+    let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
+    ) else {
         // Without signal handlers the process still dies of the signal's default action.
-        _ => std::future::pending().await,
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
+    tracing::info!("signal received: draining (a second signal stops at once)");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second signal: stopping at once, requests in flight are dropped");
+        std::process::exit(i32::from(exit::FAILURE));
+    });
 }
 
 fn install_logger(format: LogFormat) {
@@ -309,7 +420,7 @@ fn call_failed(
                 }
             }
         }
-        super::exit::note_outcome(serde_json::json!({
+        exit::note_outcome(serde_json::json!({
             "outcome": "failed",
             "failure": category,
             "receipt": args.receipt.as_ref().map(FileArg::output_name),
@@ -345,9 +456,9 @@ fn explain_mismatch(args: &CallArgs, error: &enclave_client::ClientError) -> Opt
     let policy = args.trust.policy().ok()?;
     let explained = args.trust.explain(refusal.clone(), &policy);
     Some(
-        super::exit::Explained {
+        exit::Explained {
             message: format!("{prefix}: {explained}"),
-            code: super::exit::EVIDENCE_REFUSED,
+            code: exit::EVIDENCE_REFUSED,
         }
         .into(),
     )
