@@ -180,7 +180,9 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             ClientError::GuestFailed { .. } => GUEST_FAILED,
             ClientError::Refused { problem, .. } => match problem.as_str() {
                 "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,
-                "guest-failed" => GUEST_FAILED,
+                // An input over the enclave's max_input_bytes, refused before the run: exit 5,
+                // as `enclave run` of the same input.
+                "guest-failed" | "payload-too-large" => GUEST_FAILED,
                 _ => FAILURE,
             },
             _ => FAILURE,
