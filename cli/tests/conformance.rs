@@ -592,34 +592,7 @@ fn cli_call(w: &World, row: &Row) -> Seen {
 type Surface<'a> = (&'a str, &'a dyn Fn(&World, &Row) -> Seen);
 
 /// Cells that do not agree yet, each with why: the test prints them.
-const KNOWN_GAPS: &[(Kind, &str, &str, &str)] = &[
-    (
-        Kind::Native,
-        "input over cap",
-        "serve sealed http",
-        EARLY_413,
-    ),
-    (
-        Kind::Native,
-        "input over cap",
-        "serve --tls sealed",
-        EARLY_413,
-    ),
-    (Kind::Native, "input over cap", "call", EARLY_413),
-    (Kind::Wasi, "input over cap", "serve sealed http", EARLY_413),
-    (
-        Kind::Wasi,
-        "input over cap",
-        "serve --tls sealed",
-        EARLY_413,
-    ),
-    (Kind::Wasi, "input over cap", "call", EARLY_413),
-];
-
-/// Why a sealed upload over the input cap does not agree: the server answers 413 from the
-/// declared length and closes while the client is still sending; the client then sees, at
-/// random, the 413 or a broken pipe ("cannot reach the server"), so the cell would be flaky.
-const EARLY_413: &str = "the server's early 413 races the upload (a broken pipe at random)";
+const KNOWN_GAPS: &[(Kind, &str, &str, &str)] = &[];
 
 #[test]
 fn every_surface_agrees_on_every_outcome() {

@@ -428,7 +428,33 @@ impl Client {
             }
             // A failed upload is explained by the sealing failure that ended it, if any.
             (_, Err(error)) => Err(ClientError::Seal(error)),
-            (Err(error), Ok(_)) => Err(refused(error)),
+            (Err(error), Ok(_)) => Err(self.cut_short(error, len)),
+        }
+    }
+
+    /// The upload failed after the sealing finished: a server that refuses an input over the
+    /// enclave's cap answers 413 from the declared length and closes, and the client may see the
+    /// closed connection before the answer. Then the limits the server states (`GET /v1/info`)
+    /// say whether that was the reason, worded as the server's own refusal.
+    fn cut_short(&self, error: ureq::Error, len: u64) -> ClientError {
+        let closed = matches!(
+            &error,
+            ureq::Error::Transport(t) if t.kind() == ureq::ErrorKind::Io
+        );
+        let limit = closed
+            .then(|| self.info().ok())
+            .flatten()
+            .and_then(|info| info["limits"]["max_input_bytes"].as_u64());
+        match limit {
+            Some(limit) if len > limit => ClientError::Refused {
+                status: 413,
+                problem: "payload-too-large".into(),
+                detail: format!(
+                    "the input of {len} bytes is over this enclave's limit of {limit} \
+                     (the server closed the connection during the upload)"
+                ),
+            },
+            _ => refused(error),
         }
     }
 
