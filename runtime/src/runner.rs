@@ -26,7 +26,7 @@ use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap
 use crate::abi;
 use crate::cache::{self, CacheOutcome, CodeCache};
 use crate::engine::{self, EngineFingerprint, EpochTicker};
-use crate::error::{GuestFault, LoadError, RunError};
+use crate::error::{GuestFault, GuestMessage, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
 };
@@ -394,10 +394,17 @@ impl Enclave {
                 if let Some(refusal) = refused.last() {
                     text = format!("{text} ({refusal})");
                 }
-                if !io.log_text().is_empty() {
-                    text = format!("{text} (stderr: {})", stderr_tail(&io));
+                // What the program said before it trapped (a Rust panic message) is its own
+                // words: the requester's, and the operator's only for a debug enclave.
+                let words = io.stderr_words().trim_ascii();
+                if words.is_empty() {
+                    Err(RunError::Trap(text))
+                } else {
+                    Err(RunError::TrapWithStderr {
+                        trap: text,
+                        stderr: GuestMessage::from_guest_bytes(words),
+                    })
                 }
-                Err(RunError::Trap(text))
             }
             Err(error) => Err(error),
         }
@@ -610,20 +617,6 @@ fn finish(mut io: GuestIo) -> Result<IoSummary, RunError> {
     io.drain_input()
         .map_err(|InputFailure(e)| RunError::Input(e))?;
     Ok(io.finish())
-}
-
-/// Most stderr bytes quoted in an error.
-const STDERR_TAIL: usize = 1024;
-
-/// The end of a debug guest's stderr, escaped for one line of an error message.
-fn stderr_tail(io: &GuestIo) -> String {
-    let text = io.log_text();
-    let tail = text
-        .get(text.len().saturating_sub(STDERR_TAIL)..)
-        .unwrap_or_default();
-    String::from_utf8_lossy(tail.trim_ascii())
-        .escape_debug()
-        .to_string()
 }
 
 /// Compiles `module` with the default engine and lists its interface, without checking it
