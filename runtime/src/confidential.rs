@@ -30,10 +30,12 @@ pub struct SealedRun<W> {
     pub receipt: Vec<u8>,
     /// The receipt's claims, as signed.
     pub claims: ReceiptClaims,
-    /// Plaintext input bytes the guest was given.
-    pub input_bytes: u64,
-    /// Plaintext output bytes the guest wrote.
-    pub output_bytes: u64,
+    /// Plaintext input bytes the guest was given, for a debug enclave only: for a production
+    /// enclave the plaintext sizes are the requester's (`None`), and the operator sees only the
+    /// sealed sizes, which padding can bucket (docs/formats.md, "Padding").
+    pub input_bytes: Option<u64>,
+    /// Plaintext output bytes the guest wrote, for a debug enclave only (as `input_bytes`).
+    pub output_bytes: Option<u64>,
     /// Wall-clock time of the guest run.
     pub duration: Duration,
     /// The debug log (empty unless the enclave is a debug enclave).
@@ -246,19 +248,22 @@ impl Enclave {
             Ok(report) => {
                 let input_digest = shared.finish().map_err(ConfidentialError::Input)?;
                 let finished = report.output.finish().map_err(ConfidentialError::Output)?;
+                // `fuel_used` is `None` for a production enclave: the receipt, which the
+                // operator holds, says 0 (docs/formats.md, "Execution receipt").
                 let claims = claims(
                     *input_digest.as_bytes(),
                     *finished.digest.as_bytes(),
-                    report.fuel_used,
+                    report.fuel_used.unwrap_or(0),
                     Outcome::Success,
                     report.exit_code,
                 );
+                let debug = identity.debug;
                 Ok(SealedRun {
                     output: finished.writer,
                     receipt: sign(&claims)?,
                     claims,
-                    input_bytes: report.input_bytes,
-                    output_bytes: report.output_bytes,
+                    input_bytes: Some(report.input_bytes).filter(|_| debug),
+                    output_bytes: Some(report.output_bytes).filter(|_| debug),
                     duration: report.duration,
                     log: report.log,
                 })
@@ -496,7 +501,14 @@ mod tests {
                     SystemTime::now,
                 )
                 .unwrap();
-            assert_eq!(kept.output_bytes, 5);
+            assert_eq!(
+                kept.output_bytes, None,
+                "a production enclave's sizes are withheld"
+            );
+            assert_eq!(
+                kept.claims.fuel_used, 0,
+                "a production enclave's fuel is withheld"
+            );
             assert_eq!(kept.claims.input_digest, derived.claims.input_digest);
             assert_eq!(kept.claims.request_nonce, derived.claims.request_nonce);
         }
