@@ -216,6 +216,8 @@ impl Enclave {
         let len = reader.plaintext_len();
         let shared = SharedReader(Arc::new(Mutex::new(Some(reader))));
         let input = Input::new(shared.clone(), len);
+        // The answer and a failure report alike are padded as the manifest says.
+        let response = response.padded_to(self.bundle().manifest().pad_output);
         // Kept to seal a failure report instead, should the run fail.
         let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
@@ -423,6 +425,10 @@ mod tests {
     }
 
     fn echo(svn: u16) -> Enclave {
+        echo_with(&format!("product_id = 1\nsvn = {svn}\ndebug = false\n"))
+    }
+
+    fn echo_with(manifest: &str) -> Enclave {
         let module = wat::parse_str(
             r#"(module
                 (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
@@ -433,8 +439,7 @@ mod tests {
                     (drop (call $write (i32.const 0) (local.get $n)))))"#,
         )
         .unwrap();
-        let manifest =
-            Manifest::from_toml(&format!("product_id = 1\nsvn = {svn}\ndebug = false\n")).unwrap();
+        let manifest = Manifest::from_toml(manifest).unwrap();
         let bundle = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module);
         Enclave::load(&bundle.unwrap(), &[]).unwrap()
     }
@@ -531,5 +536,53 @@ mod tests {
             run_with(&enclave, &its, &platform, input),
             Err(ConfidentialError::ForeignKeys)
         ));
+    }
+
+    /// Seals `plaintext` to `enclave` on `platform`, keeping the client context.
+    fn seal_keeping(
+        platform: &Fake,
+        enclave: &Enclave,
+        plaintext: &[u8],
+    ) -> (Vec<u8>, sealer::ClientContext) {
+        let identity = enclave.identity();
+        let policy = identity.measurement_policy();
+        let target = SealTarget {
+            public_key: platform
+                .enclave_keypair(&identity, &policy)
+                .unwrap()
+                .public(),
+            policy,
+            debug: false,
+            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
+            platform_id: platform.id,
+        };
+        let mut out = Vec::new();
+        let context = sealer::seal(&target, plaintext, plaintext.len() as u64, &mut out).unwrap();
+        (out, context)
+    }
+
+    #[test]
+    fn padded_answers_of_different_lengths_seal_to_one_length() {
+        let platform = fake(1);
+        let enclave = echo_with("product_id = 1\nsvn = 1\ndebug = false\npad_output = 4096\n");
+        let keys = enclave.confidential_keys(&platform).unwrap();
+        let mut lengths = Vec::new();
+        for answer in [&b"approve"[..], b"decline", b"review: ask for payslips"] {
+            let (input, context) = seal_keeping(&platform, &enclave, answer);
+            let run = run_with(&enclave, &keys, &platform, input).unwrap();
+            lengths.push(run.output.len());
+            let mut opened = Vec::new();
+            let done = sealer::open_output(&context, run.output.as_slice(), &mut opened).unwrap();
+            assert_eq!(opened, answer);
+            assert_eq!(done.plaintext_len, answer.len() as u64);
+            assert_eq!(*done.digest.as_bytes(), run.claims.output_digest);
+        }
+        assert_eq!(lengths, [44 + 4096 + 16; 3]);
+        // Unpadded, the lengths differ.
+        let plain = echo(1);
+        let keys = plain.confidential_keys(&platform).unwrap();
+        let (input, _) = seal_keeping(&platform, &plain, b"approve");
+        let run = run_with(&plain, &keys, &platform, input).unwrap();
+        assert_eq!(run.output.len(), 44 + 7 + 16);
     }
 }
