@@ -578,6 +578,34 @@ mod tests {
             assert_eq!(*done.digest.as_bytes(), run.claims.output_digest);
         }
         assert_eq!(lengths, [44 + 4096 + 16; 3]);
+        // A padded input: the guest reads its plaintext only, and the receipt names the file.
+        let identity = enclave.identity();
+        let policy = identity.measurement_policy();
+        let target = SealTarget {
+            public_key: platform
+                .enclave_keypair(&identity, &policy)
+                .unwrap()
+                .public(),
+            policy,
+            debug: false,
+            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
+            platform_id: platform.id,
+        };
+        let mut input = Vec::new();
+        let bucket = std::num::NonZeroU64::new(1024).unwrap();
+        let options = sealer::SealOptions::for_len(5);
+        let context =
+            sealer::input::seal_padded(&target, options, bucket, &b"hello"[..], 5, &mut input)
+                .unwrap();
+        assert_eq!(input.len(), 178 + 1024 + 16);
+        let run = run_with(&enclave, &keys, &platform, input).unwrap();
+        let mut opened = Vec::new();
+        sealer::open_output(&context, run.output.as_slice(), &mut opened).unwrap();
+        assert_eq!(opened, b"hello");
+        assert_eq!(
+            run.claims.input_digest,
+            *context.sealed_input_digest().as_bytes()
+        );
         // Unpadded, the lengths differ.
         let plain = echo(1);
         let keys = plain.confidential_keys(&platform).unwrap();
