@@ -104,27 +104,29 @@ impl Default for Limits {
     }
 }
 
-/// A host capability a manifest can grant.
+/// A host capability a manifest can grant. Declared in ascending byte order of the names, so
+/// that a set of them (the manifest's) is written in that order everywhere: in the bundle's CBOR
+/// manifest, in TOML, in `GET /v1/info`, as in the measurement (`docs/formats.md`).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Capability {
-    /// Random bytes from the host CSPRNG.
-    Random,
+    /// A monotonic clock (WASI guests).
+    ClockMonotonic,
+    /// The wall clock (WASI guests).
+    ClockWall,
     /// A debug log; discarded unless the enclave is a debug enclave.
     Log,
+    /// Random bytes from the host CSPRNG.
+    Random,
     /// Attestation reports over guest-chosen data (the EREPORT analog).
     Report,
     /// Sealing and unsealing data to the enclave's identity.
     Seal,
     /// A persistent sealed key-value store with rollback protection.
     Store,
-    /// A monotonic clock (WASI guests).
-    ClockMonotonic,
-    /// The wall clock (WASI guests).
-    ClockWall,
 }
 
 impl Capability {
@@ -578,6 +580,20 @@ mod tests {
         m.limits.max_input_bytes = bounds::MAX_TOML_INTEGER;
         m.limits.max_output_bytes = bounds::MAX_TOML_INTEGER;
         assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+    }
+
+    #[test]
+    fn capabilities_are_ordered_by_name_everywhere() {
+        let mut names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+        let ordered = names.clone();
+        names.sort_unstable();
+        assert_eq!(
+            names, ordered,
+            "Capability::ALL and the enum order are the names' order"
+        );
+        let mut sorted = Capability::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Capability::ALL);
     }
 
     #[test]
