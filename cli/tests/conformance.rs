@@ -518,8 +518,15 @@ fn sealed_http(w: &World, row: &Row, tls: bool) -> Seen {
             _ => Seen::Output(answer.output.to_vec()),
         },
         Err(enclave_client::ClientError::GuestFailed {
-            category, receipt, ..
+            category,
+            receipt,
+            report,
+            ..
         }) => {
+            // A WASI panic's own words reach the requester (its stderr, sealed in the report).
+            if (row.kind, row.name) == (Kind::Wasi, "panic") {
+                assert!(report.contains("hostile wasi panic"), "{report}");
+            }
             assert!(
                 matches!(
                     receipt.claims().outcome,
