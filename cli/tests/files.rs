@@ -205,6 +205,39 @@ fn seal_reads_a_fifo_and_open_reads_standard_input() {
     assert_eq!(out.stdout, b"sealed from a fifo");
 }
 
+/// A sealed run that fails: `--json` prints the error object with the receipt's outcome, and
+/// the receipt and the sealed failure report are written.
+#[test]
+fn a_failed_sealed_run_prints_the_error_object_with_its_outcome() {
+    let d = Dir::new();
+    common::sealed_to(&d, PICKY, "plain.txt", b"!no");
+    let args = [
+        "run",
+        "app.enclave",
+        "-i",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+        "--json",
+    ];
+    let out = enclave(&d, &args).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::assert_error_object(&error, 5, &String::from_utf8_lossy(&out.stderr));
+    assert_eq!(error["outcome"], "failed");
+    assert_eq!(error["receipt"], "receipt.cbor");
+    assert!(
+        error["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("guest aborted: <message withheld"),
+        "{error}"
+    );
+    assert!(d.path("receipt.cbor").exists() && d.path("output.sealed").exists());
+}
+
 /// A running `enclave serve` and its URL.
 struct Served {
     child: Child,

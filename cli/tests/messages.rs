@@ -298,6 +298,14 @@ fn verify_receipt_shows_and_checks_a_receipt_on_its_own() {
         err,
         format!("error: receipt.cbor refused: measurement mismatch: expected {other}, got {m}\n")
     );
+    // `inspect`, which takes bundles, says which command checks a receipt.
+    let err = d.fails(3, &["inspect", "receipt.cbor"]);
+    assert_eq!(
+        err,
+        "error: receipt.cbor is attestation evidence or an execution receipt, not a bundle: \
+         check evidence with enclave verify, a receipt with enclave verify-receipt receipt.cbor \
+         --root root.pem\n"
+    );
     let mut bytes = std::fs::read(d.path("receipt.cbor")).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x10;

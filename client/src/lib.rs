@@ -441,10 +441,11 @@ impl Client {
             &error,
             ureq::Error::Transport(t) if t.kind() == ureq::ErrorKind::Io
         );
-        let limit = closed
-            .then(|| self.info().ok())
-            .flatten()
-            .and_then(|info| info["limits"]["max_input_bytes"].as_u64());
+        let limit = closed.then(|| self.info().ok()).flatten().and_then(|info| {
+            info.get("limits")
+                .and_then(|limits| limits.get("max_input_bytes"))
+                .and_then(serde_json::Value::as_u64)
+        });
         match limit {
             Some(limit) if len > limit => ClientError::Refused {
                 status: 413,

@@ -303,6 +303,26 @@ pub fn read_bundle_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
         }
         .into());
     }
+    // Evidence or a receipt: a tagged COSE_Sign1 whose claims name their profile.
+    let names = |profile: &str| {
+        bytes
+            .windows(profile.len())
+            .any(|w| w == profile.as_bytes())
+    };
+    if bytes.starts_with(&[0xd2, 0x84])
+        && (names(attest::evidence::EVIDENCE_PROFILE) || names(attest::receipt::RECEIPT_PROFILE))
+    {
+        return Err(super::exit::Explained {
+            message: format!(
+                "{path} is attestation evidence or an execution receipt, not a bundle: check \
+                 evidence with enclave verify, a receipt with enclave verify-receipt {path} \
+                 --root root.pem",
+                path = path.display()
+            ),
+            code: super::exit::BUNDLE_REFUSED,
+        }
+        .into());
+    }
     Ok(bytes)
 }
 
