@@ -167,13 +167,14 @@ fn seal_reads_a_fifo_and_open_reads_standard_input() {
     let d = Dir::new();
     let m = attested(&d, ECHO);
     let writer = fifo_in(&d, "plain.fifo", b"sealed from a fifo".to_vec());
-    d.ok(&common::seal_args(
-        &m,
-        common::NONCE,
-        "plain.fifo",
-        "input.sealed",
-    ));
+    // The sealed input into a FIFO, written in place (opened once).
+    let reader = fifo_out(&d, "sealed.fifo");
+    let mut args = common::seal_args(&m, common::NONCE, "plain.fifo", "sealed.fifo");
+    args.extend(["--context", "input.sealed.context"]);
+    d.ok(&args);
     writer.join().unwrap();
+    std::fs::write(d.path("input.sealed"), reader.join().unwrap()).unwrap();
+    assert!(is_fifo(&d.path("sealed.fifo")));
     d.ok(&[
         "run",
         "app.enclave",

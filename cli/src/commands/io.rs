@@ -412,7 +412,9 @@ enum DurableTarget {
         unsynced: u64,
         writeback: Option<Writeback>,
     },
-    InPlace(AtomicFile),
+    /// A device, FIFO or socket, written in place (opened once: a FIFO's reader sees the end
+    /// when it is closed).
+    InPlace(File),
 }
 
 /// The helper thread that syncs, and how to wake it.
@@ -429,8 +431,8 @@ impl DurableFile {
     /// `AlreadyExists` when `path` exists and overwriting is refused; any error creating the
     /// temporary file or starting the helper thread.
     pub fn create(path: &Path, overwrite: Overwrite) -> std::io::Result<Self> {
-        let target = if enclave_platform::files::open_in_place(path)?.is_some() {
-            DurableTarget::InPlace(AtomicFile::create(path, Visibility::Public, overwrite)?)
+        let target = if let Some(file) = enclave_platform::files::open_in_place(path)? {
+            DurableTarget::InPlace(file)
         } else {
             enclave_platform::files::refuse_existing(path, overwrite)?;
             let temp = enclave_platform::files::temp_file_in(parent(path))?;
@@ -467,7 +469,7 @@ impl DurableFile {
         use std::io::Write as _;
         use std::os::unix::fs::PermissionsExt as _;
         let (mut temp, writeback) = match self.target {
-            DurableTarget::InPlace(file) => return file.commit(),
+            DurableTarget::InPlace(mut file) => return file.flush(),
             DurableTarget::Temp {
                 temp, writeback, ..
             } => (temp, writeback),
