@@ -586,6 +586,8 @@ fn docs_cli_md_matches_help() {
         &["platform", "counters"],
         &["attest"],
         &["verify"],
+        &["verify-receipt"],
+        &["call"],
         &["seal"],
         &["open"],
         &["unseal"],

@@ -66,6 +66,8 @@ enum Command {
     Attest(attestation::AttestArgs),
     /// Verify attestation evidence against a pinned root and a policy.
     Verify(attestation::VerifyArgs),
+    /// Verify an execution receipt on its own against a pinned root, and show what it says.
+    VerifyReceipt(attestation::VerifyReceiptArgs),
     /// Verify an enclave's evidence, then encrypt an input that only it can read.
     Seal(confidential::SealArgs),
     /// Check a run's receipt against the client context, then decrypt its sealed output.
@@ -88,6 +90,20 @@ enum Command {
     Man(manual::ManArgs),
 }
 
+/// Whether the subcommand given (at any depth) has `--json` set.
+pub fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut current = matches;
+    loop {
+        if let Ok(Some(true)) = current.try_get_one::<bool>("json") {
+            return true;
+        }
+        match current.subcommand() {
+            Some((_, sub)) => current = sub,
+            None => return false,
+        }
+    }
+}
+
 /// Runs one subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Some(home) = cli.home {
@@ -105,6 +121,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Platform(command) => platform::platform(&command),
         Command::Attest(args) => attestation::attest(&args),
         Command::Verify(args) => attestation::verify(&args),
+        Command::VerifyReceipt(args) => attestation::verify_receipt(&args),
         Command::Seal(args) => confidential::seal(&args),
         Command::Open(args) => confidential::open(&args),
         Command::Unseal(args) => storage::unseal(&args),
