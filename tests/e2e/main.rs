@@ -15,6 +15,7 @@ mod guests;
 mod hostile;
 mod matrix;
 mod storage;
+mod vote_tally;
 mod wasi;
 
 use attest::{AuthorKey, Manifest};

@@ -405,7 +405,9 @@ impl Harness {
         &self,
         enclave: &Enclave,
     ) -> Result<VerifiedEvidence, HarnessError> {
-        Ok(self.attest_and_verify_with(enclave, &Flow::new().debug())?.1)
+        Ok(self
+            .attest_and_verify_with(enclave, &Flow::new().debug())?
+            .1)
     }
 
     /// Attests with a fresh nonce and verifies under `flow`'s policy; the evidence bytes and the

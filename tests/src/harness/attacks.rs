@@ -171,7 +171,9 @@ pub fn replay(
     sealed_input: &[u8],
     times: usize,
 ) -> Vec<Result<Replayed, HarnessError>> {
-    (0..times).map(|_| h.replay(enclave, sealed_input)).collect()
+    (0..times)
+        .map(|_| h.replay(enclave, sealed_input))
+        .collect()
 }
 
 /// The operator puts back an older copy of `enclave`'s sealed store — state and counter both

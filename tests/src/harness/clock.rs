@@ -49,18 +49,27 @@ impl FixedClock {
 
     /// Its time.
     pub fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Moves it forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut time = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut time = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *time += by;
     }
 
     /// Moves it back by `by` (a relying party whose clock is behind).
     pub fn rewind(&self, by: Duration) {
-        let mut time = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut time = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *time = time.checked_sub(by).unwrap_or(SystemTime::UNIX_EPOCH);
     }
 }

@@ -50,9 +50,9 @@ impl Flow {
     }
 }
 
-/// What the client got: the opened output, or the guest's refusal with its opened report.
+/// What the client got: the opened output, or the guest's refusal with its opened report (a
+/// run has no third outcome, so the enum is exhaustive).
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Answer {
     /// The run succeeded; the decrypted output.
     Output(Vec<u8>),
@@ -253,8 +253,12 @@ impl Harness {
         let (evidence_bytes, evidence) = self.attest_and_verify_with(enclave, flow)?;
         let sealed = self.seal(&evidence, flow.seal_to, input)?;
         let host = HostSide::from_run(self.run_sealed(enclave, &sealed.bytes))?;
-        let (answer, receipt) =
-            self.client_opens(&sealed.context, &host.receipt, &host.sealed_answer, host.error)?;
+        let (answer, receipt) = self.client_opens(
+            &sealed.context,
+            &host.receipt,
+            &host.sealed_answer,
+            host.error,
+        )?;
         let mut facts = host.facts;
         facts.fuel_used = receipt.claims().fuel_used;
         Ok(Exchange {

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use enclave_runtime::{
-    PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy, ServiceRefused,
-    StoreFault,
+    PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy, ServiceRefused, StoreFault,
 };
 use zeroize::Zeroizing;
 
@@ -58,7 +57,9 @@ impl FailingStore {
     fn check(&self) -> Result<(), ServiceRefused> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if call == self.fail_at {
-            Err(ServiceRefused::Store(StoreFault::new(InjectedFault { call })))
+            Err(ServiceRefused::Store(StoreFault::new(InjectedFault {
+                call,
+            })))
         } else {
             Ok(())
         }

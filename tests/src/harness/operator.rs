@@ -83,7 +83,11 @@ impl OperatorView {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let name = path.strip_prefix(base).unwrap_or(&path).display().to_string();
+            let name = path
+                .strip_prefix(base)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
             match entry.metadata() {
                 Ok(meta) if meta.is_dir() => self.add_tree(base, &path),
                 Ok(meta) if meta.is_file() && meta.len() <= MAX_FILE => {
@@ -169,7 +173,10 @@ fn needles(secret: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     out.push(("HEX", hex::encode_upper(secret).into_bytes()));
     for (name, engine) in [
         ("base64", &base64::engine::general_purpose::STANDARD_NO_PAD),
-        ("base64url", &base64::engine::general_purpose::URL_SAFE_NO_PAD),
+        (
+            "base64url",
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ),
     ] {
         // Inside a longer base64 text the secret starts at one of three offsets modulo 3: drop
         // that many leading bytes and keep whole 3-byte groups, whose encoding is then fixed.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use attest::VerifierPolicy;
 use enclave_client::{Client, SealTo};
 use enclave_runtime::Enclave;
-use enclave_server::{Server, ServeError};
+use enclave_server::{ServeError, Server};
 use tracing_subscriber::fmt::MakeWriter;
 
 pub use enclave_server::Config as ServeConfig;
@@ -79,7 +79,11 @@ impl Harness {
     /// # Errors
     /// [`HarnessError::Serve`] when it cannot bind or start; [`HarnessError::Io`] for the
     /// runtime's threads.
-    pub fn serve(&self, enclave: Arc<Enclave>, config: ServeConfig) -> Result<Served, HarnessError> {
+    pub fn serve(
+        &self,
+        enclave: Arc<Enclave>,
+        config: ServeConfig,
+    ) -> Result<Served, HarnessError> {
         let policy = VerifierPolicy::new(vec![self.root()])
             .measurement(enclave.measurement())
             .allow_debug(enclave.bundle().manifest().debug);
@@ -204,7 +208,8 @@ impl Served {
         }
         let mut stream = TcpStream::connect(self.addr)?;
         stream.set_read_timeout(Some(PATIENCE))?;
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")?;
         let mut response = Vec::new();
         stream.take(MAX_METRICS).read_to_end(&mut response)?;
         let text = String::from_utf8_lossy(&response);

@@ -1,0 +1,325 @@
+//! The private vote tally (`guests/vote-tally`) as a security engineer tests it, through
+//! `enclave_tests::harness` only — as a workload's own crate would, each attack one call:
+//! correctness (sealed ballots, the tally in the sealed store, one vote per voter id), what the
+//! operator sees, tampering, replay, rollback and reset of the store, a fault between store
+//! operations, a second platform of the fleet, a debug build, stale evidence, and the served
+//! enclave over HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use enclave_tests::guests::VOTE_TALLY;
+use enclave_tests::harness::serve::ServeConfig;
+use enclave_tests::harness::store::store_error;
+use enclave_tests::harness::{
+    attacks, faults, manifest, mutations, Answer, Capability, ClientError, ConfidentialError,
+    Enclave, Exchange, Flow, Harness, HarnessError, OpenError, Outcome, StoreError, VerifyError,
+};
+
+/// What the operator of a production enclave reads of a guest's refusal (the receipt's failure
+/// message, the run's error).
+const WITHHELD: &str =
+    "guest aborted: <message withheld: a production enclave's words go only to the requester, sealed>";
+
+/// The tally's manifest: production, the sealed store and the (debug-only) log granted.
+fn ballot_box(h: &Harness) -> Enclave {
+    let mut m = manifest();
+    m.capabilities.extend([Capability::Store, Capability::Log]);
+    h.load(&h.sign(VOTE_TALLY, &m).unwrap()).unwrap()
+}
+
+/// A voter casts a sealed ballot.
+fn vote(h: &Harness, enclave: &Enclave, voter: &str, choice: &str) -> Exchange {
+    let ballot = format!("vote {voter} {choice}");
+    h.exchange(enclave, ballot.as_bytes(), &Flow::new())
+        .unwrap()
+}
+
+/// The election authority asks for the tally, sealed.
+fn tally(h: &Harness, enclave: &Enclave) -> String {
+    String::from_utf8(h.confidential(enclave, b"tally").unwrap().plaintext).unwrap()
+}
+
+fn recorded(exchange: &Exchange) {
+    assert_eq!(exchange.output().unwrap(), b"recorded\n");
+}
+
+/// The report a refused run's requester opens.
+fn refused(exchange: &Exchange) -> &str {
+    match &exchange.answer {
+        Answer::Refused { report, .. } => report,
+        Answer::Output(out) => panic!("ran: {}", String::from_utf8_lossy(out)),
+    }
+}
+
+#[test]
+fn ballots_are_counted_once_per_voter() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    recorded(&vote(&h, &enclave, "alice", "yes"));
+    recorded(&vote(&h, &enclave, "bob", "no"));
+    recorded(&vote(&h, &enclave, "carol", "yes"));
+    let again = vote(&h, &enclave, "alice", "no");
+    assert_eq!(
+        refused(&again),
+        "guest aborted: voter alice has already voted"
+    );
+    // The receipt says the run failed; the operator's account of it has no words of the guest.
+    assert!(matches!(
+        &again.receipt.claims().outcome,
+        Outcome::Failed { message } if message == WITHHELD
+    ));
+    assert_eq!(tally(&h, &enclave), "no=1\nyes=2\nvoters=3\n");
+    assert_eq!(h.store_version(&enclave).unwrap(), 3);
+}
+
+#[test]
+fn the_operator_sees_no_ballot() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let ballots = [("alice", "yes"), ("bob", "no"), ("alice", "no")];
+    let exchanges: Vec<Exchange> = ballots
+        .iter()
+        .map(|(voter, choice)| vote(&h, &enclave, voter, choice))
+        .collect();
+    let counted = h.confidential(&enclave, b"tally").unwrap();
+    let mut view = counted.operator_view(&h);
+    for exchange in &exchanges {
+        view = view.merge(exchange.operator_view(&h));
+    }
+    // Each ballot as sent, and as the ballot box records it; the report of the refused one.
+    view.assert_no_secrets(&[
+        b"vote alice yes",
+        b"vote bob no",
+        b"vote alice no",
+        b"alice yes",
+        b"bob no",
+        b"already voted",
+        &counted.plaintext,
+    ]);
+}
+
+#[test]
+fn a_tampered_ballot_or_receipt_is_refused() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let sealed = h.attest_and_verify(&enclave).unwrap();
+    let ballot = h
+        .seal(
+            &sealed,
+            enclave_tests::harness::SealTo::Measurement,
+            b"vote dave yes",
+        )
+        .unwrap();
+    mutations::assert_refused(&ballot.bytes, 48, |bytes| {
+        matches!(
+            h.run_sealed(&enclave, bytes),
+            Err(ConfidentialError::Input(_))
+        )
+    });
+    // None of them was counted.
+    assert_eq!(tally(&h, &enclave), "no=0\nyes=0\nvoters=0\n");
+    let cast = vote(&h, &enclave, "erin", "no");
+    mutations::assert_refused(&cast.receipt_bytes, 48, |receipt| {
+        h.open(&cast.context, receipt, &cast.sealed_answer).is_err()
+    });
+}
+
+#[test]
+fn a_replayed_ballot_counts_once() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let alice = vote(&h, &enclave, "alice", "yes");
+    for replay in attacks::replay(&h, &enclave, &alice.sealed_input, 3) {
+        match replay {
+            Err(HarnessError::Confidential(ConfidentialError::Guest { error, .. })) => {
+                assert_eq!(error.to_string(), WITHHELD);
+            }
+            other => panic!("a replay ran: {other:?}"),
+        }
+    }
+    assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+}
+
+#[test]
+fn a_rolled_back_ballot_box_is_refused() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    recorded(&vote(&h, &enclave, "alice", "yes"));
+    let after_alice = h.store_snapshot(&enclave).unwrap();
+    recorded(&vote(&h, &enclave, "bob", "no"));
+    recorded(&vote(&h, &enclave, "carol", "no"));
+    // The operator puts the state of one vote back; the platform counter says three.
+    let error = attacks::rollback(&h, &enclave, &after_alice, b"tally")
+        .unwrap()
+        .expect("a rolled-back store ran");
+    assert_eq!(
+        store_error(&error),
+        Some(&StoreError::RolledBack {
+            state: 1,
+            counter: 3
+        })
+    );
+}
+
+/// The limit of a simulator (`docs/threat-model.md`): its monotonic counter is a file the operator
+/// can delete or put back with the state. Deleting both and replaying only chosen ballots turns
+/// the result, and every receipt verifies; what the harness can show is that the store's
+/// version went back ([`Harness::store_version`]).
+#[test]
+fn a_reset_ballot_box_replayed_selectively_turns_the_result() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let empty = h.store_snapshot(&enclave).unwrap();
+    let ballots: Vec<Exchange> = [("alice", "yes"), ("bob", "yes"), ("carol", "no")]
+        .iter()
+        .map(|(voter, choice)| vote(&h, &enclave, voter, choice))
+        .collect();
+    assert_eq!(tally(&h, &enclave), "no=1\nyes=2\nvoters=3\n");
+    assert_eq!(h.store_version(&enclave).unwrap(), 3);
+
+    // Reset and replay only carol's ballot (the operator cannot read ballots, but can try
+    // subsets until the published tally turns).
+    let replays = attacks::reset_and_replay(&h, &enclave, &[&ballots[2].sealed_input]).unwrap();
+    assert!(replays.iter().all(Result::is_ok), "{replays:?}");
+    assert_eq!(tally(&h, &enclave), "no=1\nyes=0\nvoters=1\n");
+    // The store starts again at version 1, a version alice's ballot had already produced.
+    assert_eq!(h.store_version(&enclave).unwrap(), 1);
+    // The same through a full snapshot of the empty box.
+    let replays =
+        attacks::rollback_and_replay(&h, &enclave, &empty, &[&ballots[0].sealed_input]).unwrap();
+    assert!(replays.iter().all(Result::is_ok), "{replays:?}");
+    assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+    // Every receipt, old and replayed, still verifies against the vendor root.
+    for exchange in &ballots {
+        h.open(
+            &exchange.context,
+            &exchange.receipt_bytes,
+            &exchange.sealed_answer,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_store_fault_between_operations_loses_or_counts_the_whole_ballot() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    recorded(&vote(&h, &enclave, "alice", "yes"));
+    // `vote` reads the box (store call 1) and writes it (store call 2).
+    for fail_at in 1..=2 {
+        let (result, calls) = h.run_with_store_fault(&enclave, b"vote bob no", fail_at);
+        assert_eq!(calls, fail_at);
+        let Err(HarnessError::Run(error)) = result else {
+            panic!("fault {fail_at} did not fail the run: {result:?}");
+        };
+        assert_eq!(
+            faults::injected(&error),
+            Some(&faults::InjectedFault { call: fail_at })
+        );
+        assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+    }
+    recorded(&vote(&h, &enclave, "bob", "no"));
+    assert_eq!(tally(&h, &enclave), "no=1\nyes=1\nvoters=2\n");
+}
+
+#[test]
+fn another_platform_of_the_fleet_cannot_count_a_ballot() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let alice = vote(&h, &enclave, "alice", "yes");
+    let other = h.sibling(1).unwrap();
+    let there = other
+        .load(&h.sign(VOTE_TALLY, enclave.bundle().manifest()).unwrap())
+        .unwrap();
+    assert_eq!(there.measurement(), enclave.measurement());
+    assert!(matches!(
+        attacks::run_elsewhere(&other, &there, &alice.sealed_input),
+        Some(OpenError::PlatformMismatch { .. })
+    ));
+    // The same root vouches for both platforms; each has its own ballot box.
+    assert_eq!(other.root(), h.root());
+    recorded(&vote(&other, &there, "bob", "no"));
+    assert_eq!(tally(&other, &there), "no=1\nyes=0\nvoters=1\n");
+    assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+}
+
+#[test]
+fn a_debug_build_is_refused_and_would_give_ballots_away() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let debug = attacks::variant(&h, &enclave, |m| m.debug = true).unwrap();
+    assert_eq!(
+        debug.bundle().manifest().capabilities,
+        enclave.bundle().manifest().capabilities
+    );
+    // A voter's verifier refuses it; a production ballot does not open in it.
+    assert!(matches!(
+        h.attest_and_verify(&debug),
+        Err(HarnessError::Verify(VerifyError::DebugNotAllowed))
+    ));
+    let alice = vote(&h, &enclave, "alice", "yes");
+    assert!(matches!(
+        attacks::run_elsewhere(&h, &debug, &alice.sealed_input),
+        Some(OpenError::DebugMismatch { .. })
+    ));
+    // A voter who opts in to debug evidence hands the operator the ballot: the debug log.
+    let exposed = h
+        .exchange(&debug, b"vote bob no", &Flow::new().debug())
+        .unwrap();
+    recorded(&exposed);
+    let leaks = exposed.operator_view(&h).find(b"bob no");
+    assert_eq!(
+        leaks.iter().map(|l| l.what.as_str()).collect::<Vec<_>>(),
+        ["debug log"]
+    );
+    // The debug build has its own (debug) store: the production tally is untouched.
+    assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+}
+
+#[test]
+fn stale_evidence_is_refused() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    assert_eq!(
+        attacks::stale_evidence(&h, &enclave, Duration::from_secs(3600)),
+        Some(VerifyError::Stale {
+            age_secs: 3600,
+            max_age_secs: 300
+        })
+    );
+    assert_eq!(
+        attacks::stale_evidence(&h, &enclave, Duration::from_secs(10)),
+        None
+    );
+}
+
+#[test]
+fn the_served_tally_counts_once_and_shows_the_operator_nothing() {
+    let h = Harness::new().unwrap();
+    let enclave = Arc::new(ballot_box(&h));
+    let config = ServeConfig {
+        workers: 1,
+        ..ServeConfig::default()
+    };
+    let served = h.serve(enclave, config).unwrap();
+    let client = served.client().unwrap();
+    let alice = client.call(b"vote alice yes").unwrap();
+    assert_eq!(alice.output.as_slice(), b"recorded\n");
+    match client.call(b"vote alice no") {
+        Err(ClientError::GuestFailed { report, .. }) => {
+            assert_eq!(report, "guest aborted: voter alice has already voted");
+        }
+        other => panic!("a second vote was not refused: {other:?}"),
+    }
+    let counted = client.call(b"tally").unwrap();
+    assert_eq!(counted.output.as_slice(), b"no=0\nyes=1\nvoters=1\n");
+    let view = served
+        .operator_view(&h)
+        .with("response", &alice.sealed_output)
+        .with("receipt", &alice.receipt_bytes)
+        .with("tally response", &counted.sealed_output);
+    assert!(served.logs().contains("POST"), "{}", served.logs());
+    view.assert_no_secrets(&[b"vote alice yes", b"alice yes", b"already voted", b"yes=1"]);
+    served.stop().unwrap();
+}
