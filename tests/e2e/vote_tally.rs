@@ -323,3 +323,26 @@ fn the_served_tally_counts_once_and_shows_the_operator_nothing() {
     view.assert_no_secrets(&[b"vote alice yes", b"alice yes", b"already voted", b"yes=1"]);
     served.stop().unwrap();
 }
+
+#[test]
+fn a_tampered_ballot_box_fails_the_run_without_a_host_path() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    recorded(&vote(&h, &enclave, "alice", "yes"));
+    let state = h.store_paths(&enclave).state;
+    // Not every byte of the database file matters (free pages); its header does.
+    let sealed = std::fs::read(&state).unwrap();
+    std::fs::write(&state, attacks::flip(&sealed, 0, 0)).unwrap();
+    let x = h.exchange(&enclave, b"tally", &Flow::new()).unwrap();
+    let Answer::Refused { error, report, .. } = &x.answer else {
+        panic!("a tampered store ran: {:?}", x.answer);
+    };
+    assert!(store_error(error).is_some(), "{error}");
+    // What reaches the requester names no file of the operator's machine.
+    let home = h.platform().home().to_str().unwrap();
+    enclave_tests::harness::OperatorView::new()
+        .with_text("report", report)
+        .with("receipt", &x.receipt_bytes)
+        .with_text("receipt claims", &format!("{:?}", x.receipt.claims()))
+        .assert_no_secret(home.as_bytes());
+}

@@ -452,11 +452,24 @@ impl Harness {
         enclave: &Enclave,
         sealed_input: &[u8],
     ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
+        self.run_sealed_with(enclave, sealed_input, self.reporter(enclave))
+    }
+
+    /// [`Harness::run_sealed`] with other platform services, e.g. [`faults::FailingStore`].
+    ///
+    /// # Errors
+    /// [`ConfidentialError`] as the runtime gives it.
+    pub fn run_sealed_with(
+        &self,
+        enclave: &Enclave,
+        sealed_input: &[u8],
+        services: Arc<dyn ReportIssuer>,
+    ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
         enclave.run_sealed(
             self.platform.as_ref(),
             std::io::Cursor::new(sealed_input.to_vec()),
             Vec::new(),
-            Some(self.reporter(enclave)),
+            Some(services),
             SystemTime::now,
         )
     }

@@ -147,7 +147,7 @@ impl OperatorView {
         if !leaks.is_empty() {
             let names: Vec<String> = leaks.iter().map(Leak::to_string).collect();
             panic!(
-                "the operator can see a secret ({} bytes) in: {}",
+                "a secret ({} bytes) is visible in: {}",
                 secret.len(),
                 names.join(", ")
             );
@@ -223,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "the operator can see a secret (9 bytes) in: log (raw)")]
+    #[should_panic(expected = "a secret (9 bytes) is visible in: log (raw)")]
     fn assert_no_secret_names_the_item() {
         OperatorView::new()
             .with("log", b"voted: yes alice")
