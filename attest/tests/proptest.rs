@@ -79,6 +79,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     args,
                     limits,
                     capabilities,
+                    inputs: Default::default(),
                 },
             )
     })

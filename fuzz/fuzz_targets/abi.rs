@@ -354,6 +354,7 @@ fn manifest(program: &Program) -> Manifest {
             stack_bytes: 64 << 10,
         },
         capabilities,
+        inputs: Default::default(),
     }
 }
 

@@ -74,7 +74,10 @@ impl PlatformReporter {
         let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         operation(&mut store).map_err(|e| match e {
             StoreError::TooLarge { .. } => ServiceRefused::TooLarge,
-            other => ServiceRefused::Store(StoreFault::new(other)),
+            // The failure reaches the receipt and the requester: no host paths in it.
+            other => {
+                ServiceRefused::Store(StoreFault::new(other.relative_to(self.platform.home())))
+            }
         })
     }
 }

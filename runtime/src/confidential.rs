@@ -17,7 +17,7 @@ use sealer::{
 };
 
 use crate::error::RunError;
-use crate::host::Input;
+use crate::host::{Input, SealedOrigin};
 use crate::runner::Enclave;
 use crate::services::{ConfidentialPlatform, ReportIssuer};
 
@@ -198,6 +198,11 @@ impl Enclave {
             .check_binding(&identity, &platform_id)
             .map_err(ConfidentialError::Input)?;
         let request_nonce = header.request_id().to_vec();
+        let origin = SealedOrigin {
+            request_id: header.request_id(),
+            evidence_digest: *header.evidence_digest().as_bytes(),
+            replay_checked: false,
+        };
         let derived;
         let keypair = match keys.and_then(|keys| keys.get(header.policy())) {
             Some(kept) => kept,
@@ -213,7 +218,7 @@ impl Enclave {
             .map_err(ConfidentialError::Input)?;
         let len = reader.plaintext_len();
         let shared = SharedReader(Arc::new(Mutex::new(Some(reader))));
-        let input = Input::new(shared.clone(), len);
+        let input = Input::sealed(shared.clone(), len, origin);
         // Kept to seal a failure report instead, should the run fail.
         let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;

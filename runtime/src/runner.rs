@@ -28,7 +28,8 @@ use crate::cache::{self, CacheOutcome, CodeCache};
 use crate::engine::{self, EngineFingerprint, EpochTicker};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
-    GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
+    GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, MemoryLimitHit, OutputFailure,
+    OutputSink,
 };
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
 use crate::wasi::{self, SharedIo, WasiState};
@@ -260,7 +261,11 @@ impl Enclave {
         output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
     ) -> Result<RunReport<W>, RunError> {
-        let limits = &self.bundle.manifest().limits;
+        let manifest = self.bundle.manifest();
+        if manifest.inputs.sealed_only && input.origin() == InputOrigin::Plaintext {
+            return Err(RunError::PlaintextRefused);
+        }
+        let limits = &manifest.limits;
         if input.len() > limits.max_input_bytes {
             return Err(RunError::InputTooLarge {
                 size: input.len(),
@@ -327,6 +332,7 @@ impl Enclave {
     ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
         let manifest = self.bundle.manifest();
         let started = Instant::now();
+        let origin = input.origin();
         let io = GuestIo::new(input, output, &manifest.limits, manifest.debug);
         let (summary, fuel_left, exit_code) = match &self.linked {
             Linked::Native(pre) => {
@@ -337,7 +343,7 @@ impl Enclave {
                     }
                     _ => RunScope::default(),
                 };
-                let state = HostState::new(io, &manifest.limits, reporter);
+                let state = HostState::new(io, origin, &manifest.limits, reporter);
                 let (state, fuel_left, _) = self.execute(pre, state, abi::ENTRY)?;
                 (finish(state.into_io())?, fuel_left, None)
             }

@@ -19,6 +19,9 @@ pub const EVIDENCE_REFUSED: u8 = 6;
 pub const SEALED_REFUSED: u8 = 7;
 /// A WASI guest exited with a nonzero code: the run completed and its output was written.
 pub const GUEST_EXITED: u8 = 8;
+/// The enclave's manifest refused the input before it ran: plaintext for an enclave that takes
+/// sealed inputs only, or a sealed request replayed within its replay window.
+pub const INPUT_REFUSED: u8 = 9;
 
 /// Flags that parse but do not fit together, found after clap is done: exit code 2, as for
 /// clap's own usage errors.
@@ -107,6 +110,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             ClientError::Refused { problem, .. } => match problem.as_str() {
                 "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,
                 "guest-failed" => GUEST_FAILED,
+                "plaintext-refused" | "replayed-request" => INPUT_REFUSED,
                 _ => FAILURE,
             },
             _ => FAILURE,
@@ -141,6 +145,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(run) = error.downcast_ref::<RunError>() {
         return Some(match run {
             RunError::Input(_) => SEALED_REFUSED,
+            RunError::PlaintextRefused => INPUT_REFUSED,
             RunError::Fault(enclave_runtime::GuestFault::Store(fault)) => fault
                 .downcast_ref::<enclave_platform::store::StoreError>()
                 .map_or(SEALED_REFUSED, store_code),

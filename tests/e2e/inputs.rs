@@ -1,0 +1,94 @@
+//! What an operator can feed an enclave (issue 33 items 1 and 4, issue 27 item 6): a guest learns
+//! how its input arrived (`enclave_v1.input_source`); a manifest with `[inputs] sealed_only`
+//! makes the runtime refuse plaintext on every surface; with `refuse_replays` the platform runs
+//! each sealed request once within the replay window.
+
+use std::collections::BTreeSet;
+
+use attest::{Capability, InputPolicy, Manifest};
+use enclave_runtime::{Enclave, RunError};
+use enclave_tests::guests::{COUNTER, WASI_CSV};
+use enclave_tests::harness::{manifest, Harness, SealTo};
+
+/// The counter guest's manifest (`seal`, `store`) with `inputs`.
+fn counter_manifest(inputs: InputPolicy) -> Manifest {
+    let mut m = manifest();
+    m.capabilities = BTreeSet::from([Capability::Seal, Capability::Store]);
+    m.inputs = inputs;
+    m
+}
+
+fn sealed_only() -> InputPolicy {
+    InputPolicy {
+        sealed_only: true,
+        ..InputPolicy::default()
+    }
+}
+
+fn counter(h: &Harness, inputs: InputPolicy) -> Enclave {
+    h.load(&h.sign(COUNTER, &counter_manifest(inputs)).unwrap())
+        .unwrap()
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_guest_learns_how_its_input_arrived() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, InputPolicy::default());
+    let plain = h.run(&enclave, b"source").unwrap();
+    assert_eq!(text(plain.output), "plaintext\n");
+
+    let evidence = h.attest_and_verify(&enclave).unwrap();
+    let sealed = h.seal(&evidence, SealTo::Measurement, b"source").unwrap();
+    let run = h.run_sealed(&enclave, &sealed.bytes).unwrap();
+    let (answer, receipt) = h.open(&sealed.context, &run.receipt, &run.output).unwrap();
+    let answer = text(answer);
+    let request = hex::encode(sealed.context.request_id());
+    assert_eq!(receipt.claims().request_nonce, sealed.context.request_id());
+    assert!(
+        answer.starts_with(&format!("sealed request={request} evidence=")),
+        "{answer}"
+    );
+    assert!(answer.ends_with(" replay-checked=false\n"), "{answer}");
+}
+
+#[test]
+fn sealed_only_refuses_plaintext_and_runs_sealed() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, sealed_only());
+    // The operator's plaintext never reaches the guest (or its store).
+    let refused = h.run(&enclave, b"incr votes").unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            enclave_tests::harness::HarnessError::Run(RunError::PlaintextRefused)
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        RunError::PlaintextRefused.to_string(),
+        "plaintext input refused: this enclave takes sealed inputs only (its manifest sets \
+         inputs.sealed_only = true); seal the input to the enclave (`enclave seal`, `enclave call`)"
+    );
+    let out = h.confidential(&enclave, b"incr votes").unwrap();
+    assert_eq!(text(out.plaintext), "votes=1\n");
+}
+
+#[test]
+fn sealed_only_holds_for_wasi_guests() {
+    let h = Harness::new().unwrap();
+    let mut m = manifest();
+    m.kind = attest::GuestKind::Wasi;
+    m.inputs = sealed_only();
+    let csv = h.load(&h.sign(WASI_CSV, &m).unwrap()).unwrap();
+    assert!(matches!(
+        h.run(&csv, b"a,b\n1,2\n"),
+        Err(enclave_tests::harness::HarnessError::Run(
+            RunError::PlaintextRefused
+        ))
+    ));
+    h.confidential(&csv, b"a,b\n1,2\n").unwrap();
+}
