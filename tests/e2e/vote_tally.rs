@@ -13,7 +13,8 @@ use enclave_tests::harness::serve::ServeConfig;
 use enclave_tests::harness::store::store_error;
 use enclave_tests::harness::{
     attacks, faults, manifest, mutations, Answer, Capability, ClientError, ConfidentialError,
-    Enclave, Exchange, Flow, Harness, HarnessError, OpenError, Outcome, StoreError, VerifyError,
+    Enclave, Exchange, Flow, Harness, HarnessError, OpenError, Outcome, RunError, SealTo,
+    StoreError, VerifyError,
 };
 
 /// What the operator of a production enclave reads of a guest's refusal (the receipt's failure
@@ -21,10 +22,12 @@ use enclave_tests::harness::{
 const WITHHELD: &str =
     "guest aborted: <message withheld: a production enclave's words go only to the requester, sealed>";
 
-/// The tally's manifest: production, the sealed store and the (debug-only) log granted.
+/// The tally's manifest: production, sealed inputs only, the sealed store and the (debug-only)
+/// log granted.
 fn ballot_box(h: &Harness) -> Enclave {
     let mut m = manifest();
     m.capabilities.extend([Capability::Store, Capability::Log]);
+    m.inputs.sealed_only = true;
     h.load(&h.sign(VOTE_TALLY, &m).unwrap()).unwrap()
 }
 
@@ -206,11 +209,18 @@ fn a_store_fault_between_operations_loses_or_counts_the_whole_ballot() {
     let h = Harness::new().unwrap();
     let enclave = ballot_box(&h);
     recorded(&vote(&h, &enclave, "alice", "yes"));
+    let bob = h
+        .seal(
+            &h.attest_and_verify(&enclave).unwrap(),
+            SealTo::Measurement,
+            b"vote bob no",
+        )
+        .unwrap();
     // `vote` reads the box (store call 1) and writes it (store call 2).
     for fail_at in 1..=2 {
-        let (result, calls) = h.run_with_store_fault(&enclave, b"vote bob no", fail_at);
+        let (result, calls) = h.run_sealed_with_store_fault(&enclave, &bob.bytes, fail_at);
         assert_eq!(calls, fail_at);
-        let Err(HarnessError::Run(error)) = result else {
+        let Err(ConfidentialError::Guest { error, .. }) = result else {
             panic!("fault {fail_at} did not fail the run: {result:?}");
         };
         assert_eq!(
@@ -219,8 +229,29 @@ fn a_store_fault_between_operations_loses_or_counts_the_whole_ballot() {
         );
         assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
     }
-    recorded(&vote(&h, &enclave, "bob", "no"));
+    // The same sealed ballot, retried, counts once.
+    h.replay(&enclave, &bob.bytes).unwrap();
     assert_eq!(tally(&h, &enclave), "no=1\nyes=1\nvoters=2\n");
+}
+
+#[test]
+fn the_operator_cannot_stuff_the_ballot_box() {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    // The runtime refuses plaintext for a sealed-only enclave before the guest runs.
+    assert!(matches!(
+        h.run(&enclave, b"vote mallory yes"),
+        Err(HarnessError::Run(RunError::PlaintextRefused))
+    ));
+    // A build signed without `sealed_only`: the guest itself refuses what the operator typed.
+    let open = attacks::variant(&h, &enclave, |m| m.inputs.sealed_only = false).unwrap();
+    let error = attacks::exhaust(&h, &open, b"vote mallory yes").unwrap();
+    assert_eq!(
+        error.to_requester_string(),
+        "guest aborted: commands must arrive sealed"
+    );
+    recorded(&vote(&h, &open, "alice", "yes"));
+    assert_eq!(tally(&h, &open), "no=0\nyes=1\nvoters=1\n");
 }
 
 #[test]

@@ -6,6 +6,11 @@
 //! | `vote VOTER CHOICE` | `recorded`, once the ballot box is durable; a second vote of the same voter ends the run with `voter VOTER has already voted` |
 //! | `tally` | `no=N`, `yes=M`, `voters=K`, one per line |
 //!
+//! Every command must arrive sealed (`enclave_guest::input_source`): a plaintext command is the
+//! operator's, and an operator must neither cast nor read ballots. The tests sign it with
+//! `[inputs] sealed_only = true` as well, so the runtime refuses plaintext before the guest runs;
+//! the guest's own check holds for a build signed without it.
+//!
 //! `CHOICE` is `yes` or `no`; `VOTER` is 1–64 ASCII letters, digits, `-` or `_`. The ballot box is
 //! one value in the sealed store (key `ballots`, one `VOTER CHOICE` line per vote), so a ballot and
 //! the tally it counts towards are written together or not at all; a value holds 64 KiB, which
@@ -13,7 +18,7 @@
 //! production enclave's host discards the log, a debug enclave's operator reads it — which is what
 //! the tests show a debug build gives away.
 
-use enclave_guest::Error;
+use enclave_guest::{Error, InputSource};
 
 /// The store key of the ballot box.
 const BALLOTS: &[u8] = b"ballots";
@@ -21,6 +26,10 @@ const BALLOTS: &[u8] = b"ballots";
 const MAX_VOTER: usize = 64;
 
 fn main() -> Result<(), String> {
+    match enclave_guest::input_source().map_err(|e| format!("input source: {e}"))? {
+        InputSource::Sealed { .. } => {}
+        InputSource::Plaintext => return Err("commands must arrive sealed".into()),
+    }
     let input = enclave_guest::input();
     let text = std::str::from_utf8(&input).map_err(|_| "the command is not UTF-8".to_owned())?;
     let answer = match text.trim().split(' ').collect::<Vec<_>>().as_slice() {

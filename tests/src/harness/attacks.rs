@@ -11,7 +11,7 @@ use enclave_runtime::confidential::ConfidentialError;
 use enclave_runtime::{Enclave, LoadError, RunError};
 use sealer::OpenError;
 
-use super::exchange::Replayed;
+use super::exchange::{Answer, Flow, Replayed};
 use super::store::StoreSnapshot;
 use super::{manifest, Harness, HarnessError};
 
@@ -214,11 +214,13 @@ pub fn reset_and_replay(
 }
 
 /// The operator puts back only the sealed state of an older `snapshot`, keeping the platform
-/// counter, and runs `input` in plain text: the run's error (a rolled-back store is refused,
-/// [`super::StoreError::RolledBack`] inside [`RunError::Fault`]), or `None` if it ran.
+/// counter, and a client sends `input` sealed (debug evidence accepted for a debug enclave):
+/// the failed run's error (a rolled-back store is refused, [`super::StoreError::RolledBack`]
+/// inside [`RunError::Fault`], see [`super::store::store_error`]), or `None` if it ran.
 ///
 /// # Errors
-/// [`HarnessError::Io`] when the state cannot be put back.
+/// [`HarnessError::Io`] when the state cannot be put back; any error of
+/// [`Harness::exchange`].
 pub fn rollback(
     h: &Harness,
     enclave: &Enclave,
@@ -226,5 +228,12 @@ pub fn rollback(
     input: &[u8],
 ) -> Result<Option<RunError>, HarnessError> {
     h.store_restore_state_only(snapshot)?;
-    Ok(exhaust(h, enclave, input))
+    let flow = Flow {
+        allow_debug: enclave.bundle().manifest().debug,
+        ..Flow::new()
+    };
+    match h.exchange(enclave, input, &flow)?.answer {
+        Answer::Refused { error, .. } => Ok(Some(error)),
+        Answer::Output(_) => Ok(None),
+    }
 }

@@ -12,7 +12,9 @@ use enclave_runtime::{
 };
 use zeroize::Zeroizing;
 
-use super::{Enclave, Harness, HarnessError, RunError, RunReport};
+use enclave_runtime::confidential::SealedRun;
+
+use super::{ConfidentialError, Enclave, Harness, HarnessError, RunError, RunReport};
 
 /// The error a [`FailingStore`] ends the run with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +132,22 @@ impl Harness {
     ) -> (Result<RunReport<Vec<u8>>, HarnessError>, usize) {
         let services = Arc::new(FailingStore::new(self.reporter(enclave), fail_at));
         let result = self.run_with(enclave, input, services.clone());
+        (result, services.calls())
+    }
+}
+
+impl Harness {
+    /// [`Harness::run_sealed`] of `sealed_input` whose `fail_at`-th store call fails: the run's
+    /// result (a [`ConfidentialError::Guest`] with its receipt and sealed report when the fault
+    /// was met) and how many store calls it made.
+    pub fn run_sealed_with_store_fault(
+        &self,
+        enclave: &Enclave,
+        sealed_input: &[u8],
+        fail_at: usize,
+    ) -> (Result<SealedRun<Vec<u8>>, ConfidentialError>, usize) {
+        let services = Arc::new(FailingStore::new(self.reporter(enclave), fail_at));
+        let result = self.run_sealed_with(enclave, sealed_input, services.clone());
         (result, services.calls())
     }
 }
