@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use attest::{AuthorKey, BundleError, VendorCa};
+use attest::{AuthorKey, VendorCa};
 use enclave_platform::{InitOptions, Platform, PlatformReporter};
 use enclave_runtime::confidential::SealedRun;
 use enclave_runtime::{Input, ReportIssuer};
@@ -40,14 +40,17 @@ use sha2::{Digest, Sha256};
 
 pub mod attacks;
 pub mod clock;
+mod error;
 pub mod exchange;
 pub mod faults;
 pub mod fresh;
+mod logs;
 pub mod mutations;
 pub mod operator;
 pub mod serve;
 pub mod store;
 
+pub use error::HarnessError;
 pub use exchange::{Answer, Exchange, Flow};
 pub use operator::OperatorView;
 
@@ -85,59 +88,6 @@ pub fn manifest() -> Manifest {
         limits: Limits::default(),
         capabilities: BTreeSet::new(),
         inputs: Default::default(),
-    }
-}
-
-/// Any error the harness passes on. Each variant carries the library's own error, so a test
-/// matches the exact refusal: `Err(HarnessError::Verify(VerifyError::DebugNotAllowed))`,
-/// `Err(HarnessError::Confidential(ConfidentialError::Input(OpenError::Decryption)))`,
-/// `Err(HarnessError::Client(ClientError::Mismatch(_)))`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HarnessError {
-    /// Creating the temporary directory, copying store files or another I/O step failed.
-    #[error("harness i/o: {0}")]
-    Io(#[from] std::io::Error),
-    /// The platform could not be created or opened.
-    #[error(transparent)]
-    Platform(#[from] PlatformError),
-    /// The author key could not be made.
-    #[error(transparent)]
-    Key(#[from] attest::KeyError),
-    /// Signing failed.
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    /// The runtime refused the bundle.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// A plain run failed.
-    #[error(transparent)]
-    Run(#[from] RunError),
-    /// Evidence could not be made.
-    #[error(transparent)]
-    Evidence(#[from] attest::EvidenceError),
-    /// Evidence or a receipt failed verification.
-    #[error(transparent)]
-    Verify(#[from] VerifyError),
-    /// Sealing failed.
-    #[error(transparent)]
-    Seal(#[from] SealError),
-    /// A confidential run failed. From [`Harness::confidential`] a guest failure is
-    /// [`ConfidentialError::Guest`] (the operator's view: the run's error, the receipt and the
-    /// report still sealed); [`Harness::exchange`] opens the report for the client instead.
-    #[error(transparent)]
-    Confidential(#[from] ConfidentialError),
-    /// The client refused the answer.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The server of [`Harness::serve`] could not start or stop cleanly.
-    #[error(transparent)]
-    Serve(#[from] enclave_server::ServeError),
-}
-
-impl From<attest::PlatformError> for HarnessError {
-    fn from(error: attest::PlatformError) -> Self {
-        Self::Platform(PlatformError::Certificates(error))
     }
 }
 

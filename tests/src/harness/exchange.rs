@@ -13,6 +13,7 @@ use enclave_runtime::confidential::{ConfidentialError, SealedRun};
 use enclave_runtime::{Enclave, RunError};
 use sealer::ClientContext;
 
+use super::logs::{log_dispatch, Captured};
 use super::{Harness, HarnessError, Opened, OperatorView};
 
 /// How the client side of an [`Exchange`] behaves: which key it seals to and whether its
@@ -105,6 +106,8 @@ pub struct RunFacts {
     pub log: Vec<u8>,
     /// What the operator's logs would print for a failure (the error's `Display` chain).
     pub operator_error: Option<String>,
+    /// The `tracing` events emitted on the test's thread during the run (every level).
+    pub events: String,
 }
 
 impl Exchange {
@@ -152,6 +155,7 @@ impl Exchange {
                 ),
             )
             .with("debug log", &facts.log)
+            .with_text("log events", &facts.events)
             .with_text(
                 "operator error",
                 facts.operator_error.as_deref().unwrap_or_default(),
@@ -200,6 +204,7 @@ impl HostSide {
                     duration: run.duration,
                     log: run.log,
                     operator_error: None,
+                    events: String::new(),
                 },
                 receipt: run.receipt,
                 sealed_answer: run.output,
@@ -252,7 +257,11 @@ impl Harness {
     ) -> Result<Exchange, HarnessError> {
         let (evidence_bytes, evidence) = self.attest_and_verify_with(enclave, flow)?;
         let sealed = self.seal(&evidence, flow.seal_to, input)?;
-        let host = HostSide::from_run(self.run_sealed(enclave, &sealed.bytes))?;
+        let logs = Captured::default();
+        let run = tracing::dispatcher::with_default(&log_dispatch(&logs), || {
+            self.run_sealed(enclave, &sealed.bytes)
+        });
+        let host = HostSide::from_run(run)?;
         let (answer, receipt) = self.client_opens(
             &sealed.context,
             &host.receipt,
@@ -261,6 +270,7 @@ impl Harness {
         )?;
         let mut facts = host.facts;
         facts.fuel_used = receipt.claims().fuel_used;
+        facts.events = logs.text();
         Ok(Exchange {
             answer,
             receipt,

@@ -6,17 +6,17 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use attest::VerifierPolicy;
 use enclave_client::{Client, SealTo};
 use enclave_runtime::Enclave;
 use enclave_server::{ServeError, Server};
-use tracing_subscriber::fmt::MakeWriter;
 
 pub use enclave_server::Config as ServeConfig;
 
+use super::logs::{log_dispatch, Captured};
 use super::{Harness, HarnessError, OperatorView};
 
 /// How long a test waits on the server for something not about time (binding, a response):
@@ -42,32 +42,6 @@ impl std::fmt::Debug for Served {
             .field("addr", &self.addr)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
-    }
-}
-
-/// The server's log lines, as its subscriber wrote them.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 
@@ -133,16 +107,6 @@ impl Harness {
     }
 }
 
-/// A subscriber writing every event, at every level, into `logs`.
-fn log_dispatch(logs: &Captured) -> tracing::Dispatch {
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    tracing::Dispatch::new(subscriber)
-}
-
 /// A multi-threaded runtime whose threads all log to `dispatch`.
 fn tokio_runtime(dispatch: &tracing::Dispatch) -> std::io::Result<tokio::runtime::Runtime> {
     let dispatch = dispatch.clone();
@@ -194,8 +158,7 @@ impl Served {
 
     /// The server's log so far (every `tracing` event, plain text).
     pub fn logs(&self) -> String {
-        let bytes = self.logs.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).into_owned()
+        self.logs.text()
     }
 
     /// `GET /metrics` (Prometheus text), over cleartext HTTP only.
