@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enclave_tests::guests::VOTE_TALLY;
+use enclave_tests::harness::mutations::proptest::prelude::*;
 use enclave_tests::harness::serve::ServeConfig;
 use enclave_tests::harness::store::store_error;
 use enclave_tests::harness::{
@@ -377,3 +378,49 @@ fn a_tampered_ballot_box_fails_the_run_without_a_host_path() {
         .with_text("receipt claims", &format!("{:?}", x.receipt.claims()))
         .assert_no_secret(home.as_bytes());
 }
+
+#[test]
+fn the_tally_is_served_over_attested_tls() {
+    let h = Harness::new().unwrap();
+    let config = ServeConfig {
+        workers: 1,
+        tls: true,
+        ..ServeConfig::default()
+    };
+    let served = h.serve(Arc::new(ballot_box(&h)), config).unwrap();
+    assert!(served.url().starts_with("https://"), "{}", served.url());
+    let client = served.client().unwrap();
+    assert_eq!(
+        client.call(b"vote alice no").unwrap().output.as_slice(),
+        b"recorded\n"
+    );
+    assert_eq!(
+        client.call(b"tally").unwrap().output.as_slice(),
+        b"no=1\nyes=0\nvoters=1\n"
+    );
+    served.stop().unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any mutation of a sealed ballot (shrunk to the smallest on failure) is refused before
+    /// anything is counted.
+    #[test]
+    fn no_mutated_ballot_is_counted(m in mutations::mutation(BALLOT.2.len())) {
+        let (h, enclave, ballot) = &*BALLOT;
+        let result = h.run_sealed(enclave, &m.apply(ballot));
+        prop_assert!(matches!(result, Err(ConfidentialError::Input(_))), "{:?} ran", m);
+    }
+}
+
+/// One ballot box and a sealed ballot for it, shared by the property's cases.
+static BALLOT: std::sync::LazyLock<(Harness, Enclave, Vec<u8>)> = std::sync::LazyLock::new(|| {
+    let h = Harness::new().unwrap();
+    let enclave = ballot_box(&h);
+    let evidence = h.attest_and_verify(&enclave).unwrap();
+    let ballot = h
+        .seal(&evidence, SealTo::Measurement, b"vote dave yes")
+        .unwrap();
+    (h, enclave, ballot.bytes)
+});

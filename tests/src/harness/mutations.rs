@@ -19,6 +19,9 @@
 //! # }
 //! ```
 
+/// proptest itself, so that a workload's `proptest!` blocks need no dependency of their own:
+/// `use enclave_tests::harness::mutations::proptest::prelude::*`.
+pub use proptest;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
