@@ -76,7 +76,8 @@ impl OperatorView {
         self
     }
 
-    /// Adds every file under `dir` (at most [`MAX_FILE`] bytes each), named relative to `base`.
+    /// Adds every file under `dir` (at most 64 MiB each; larger ones by name only), named relative
+    /// to `base`.
     pub fn add_tree(&mut self, base: &Path, dir: &Path) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
