@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enclave_tests::guests::VOTE_TALLY;
+use enclave_tests::harness::clock::FixedClock;
 use enclave_tests::harness::mutations::proptest::prelude::*;
 use enclave_tests::harness::serve::ServeConfig;
 use enclave_tests::harness::store::store_error;
@@ -260,19 +261,19 @@ fn another_platform_of_the_fleet_cannot_count_a_ballot() {
     let h = Harness::new().unwrap();
     let enclave = ballot_box(&h);
     let alice = vote(&h, &enclave, "alice", "yes");
-    let other = h.sibling(1).unwrap();
-    let there = other
-        .load(&h.sign(VOTE_TALLY, enclave.bundle().manifest()).unwrap())
-        .unwrap();
-    assert_eq!(there.measurement(), enclave.measurement());
-    assert!(matches!(
-        attacks::run_elsewhere(&other, &there, &alice.sealed_input),
-        Some(OpenError::PlatformMismatch { .. })
-    ));
-    // The same root vouches for both platforms; each has its own ballot box.
-    assert_eq!(other.root(), h.root());
-    recorded(&vote(&other, &there, "bob", "no"));
-    assert_eq!(tally(&other, &there), "no=1\nyes=0\nvoters=1\n");
+    let bundle = h.sign(VOTE_TALLY, enclave.bundle().manifest()).unwrap();
+    for other in h.fleet(2).unwrap() {
+        let there = other.load(&bundle).unwrap();
+        assert_eq!(there.measurement(), enclave.measurement());
+        assert!(matches!(
+            attacks::run_elsewhere(&other, &there, &alice.sealed_input),
+            Some(OpenError::PlatformMismatch { .. })
+        ));
+        // The same root vouches for every platform; each has its own ballot box.
+        assert_eq!(other.root(), h.root());
+        recorded(&vote(&other, &there, "bob", "no"));
+        assert_eq!(tally(&other, &there), "no=1\nyes=0\nvoters=1\n");
+    }
     assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
 }
 
@@ -306,6 +307,9 @@ fn a_debug_build_is_refused_and_would_give_ballots_away() {
         ["debug log"]
     );
     // The debug build has its own (debug) store: the production tally is untouched.
+    h.attest_and_verify_debug(&debug).unwrap();
+    let debug_tally = h.confidential_debug(&debug, b"tally").unwrap();
+    assert_eq!(debug_tally.plaintext, b"no=1\nyes=0\nvoters=1\n");
     assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
 }
 
@@ -323,6 +327,15 @@ fn stale_evidence_is_refused() {
     assert_eq!(
         attacks::stale_evidence(&h, &enclave, Duration::from_secs(10)),
         None
+    );
+    // A receipt carries its issue time; the verifier's clock is an argument.
+    let receipt = h.confidential(&enclave, b"tally").unwrap().receipt_bytes;
+    let clock = FixedClock::now_stopped();
+    h.verify_receipt_at(&receipt, &clock).unwrap();
+    clock.advance(Duration::from_secs(20 * 365 * 24 * 3600));
+    assert_eq!(
+        h.verify_receipt_at(&receipt, &clock).unwrap_err(),
+        VerifyError::CertificateExpired
     );
 }
 
