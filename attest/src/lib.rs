@@ -48,6 +48,6 @@ pub use manifest::{Capability, GuestKind, InputPolicy, Limits, Manifest, Manifes
 #[cfg(feature = "platform")]
 pub use platform::{AttestationKey, PlatformError, VendorCa};
 pub use policy::{PolicyError, PolicyFile};
-pub use receipt::{verify_receipt, Outcome, ReceiptClaims, VerifiedReceipt};
+pub use receipt::{verify_receipt, Outcome, ReceiptClaims, StoreVersion, VerifiedReceipt};
 pub use trust::TrustedRoots;
 pub use verify::{verify, VerifiedEvidence, VerifierPolicy, VerifyError};

@@ -255,6 +255,7 @@ mod signed {
                         fuel_used,
                         outcome,
                         exit_code,
+                        store: None,
                     }
                 },
             )

@@ -169,6 +169,10 @@ impl PlatformServices for PlatformReporter {
         self.with_store(|store| store.delete(key))
     }
 
+    fn store_version(&self) -> Option<attest::receipt::StoreVersion> {
+        self.with_store(SealedStore::version).ok()
+    }
+
     /// Waits for the runs before it to end, then holds the store for this run.
     fn begin_run(&self) -> Result<RunScope, ServiceRefused> {
         let turn = self.gate.enter();

@@ -223,6 +223,7 @@ impl Enclave {
         let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
 
+        let (result, store) = self.run_with_store(input, writer, reporter);
         let claims =
             |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome, exit_code| {
                 ReceiptClaims {
@@ -239,6 +240,7 @@ impl Enclave {
                     fuel_used,
                     outcome,
                     exit_code,
+                    store,
                 }
             };
         let sign = |claims: &ReceiptClaims| {
@@ -247,7 +249,7 @@ impl Enclave {
                 .map_err(ConfidentialError::Receipt)
         };
 
-        match self.run(input, writer, reporter) {
+        match result {
             Ok(report) => {
                 let input_digest = shared.finish().map_err(ConfidentialError::Input)?;
                 let finished = report.output.finish().map_err(ConfidentialError::Output)?;

@@ -7,7 +7,7 @@
 use zeroize::Zeroizing;
 
 use attest::evidence::EvidenceError;
-use attest::receipt::ReceiptClaims;
+use attest::receipt::{ReceiptClaims, StoreVersion};
 use attest::PlatformId;
 use sealer::{EnclaveIdentity, EnclaveKeyPair, KeyPolicy, OpenError};
 
@@ -127,6 +127,14 @@ pub trait PlatformServices: Send + Sync {
     /// [`ServiceRefused::Store`] when the store cannot be locked; the run does not start.
     fn begin_run(&self) -> Result<RunScope, ServiceRefused> {
         Ok(RunScope::default())
+    }
+
+    /// The store's version and head digest now: called by the runtime at the end of each run of
+    /// a guest granted the `store` capability, while the run still holds its
+    /// [`PlatformServices::begin_run`] scope, for the run's receipt. `None` when the store
+    /// cannot be read (the run then met the same failure) or there is none.
+    fn store_version(&self) -> Option<StoreVersion> {
+        None
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use attest::{Capability, InputPolicy, Manifest};
 use enclave_runtime::{Enclave, RunError};
-use enclave_tests::guests::{COUNTER, WASI_CSV};
+use enclave_tests::guests::{COUNTER, WASI_CSV, WORDCOUNT};
 use enclave_tests::harness::{manifest, Harness, SealTo};
 
 /// The counter guest's manifest (`seal`, `store`) with `inputs`.
@@ -91,4 +91,58 @@ fn sealed_only_holds_for_wasi_guests() {
         ))
     ));
     h.confidential(&csv, b"a,b\n1,2\n").unwrap();
+}
+
+/// Runs `sealed` on `enclave` and opens the answer: its text and the store state its receipt
+/// names.
+fn sealed_run(
+    h: &Harness,
+    enclave: &Enclave,
+    sealed: &enclave_tests::harness::Sealed,
+) -> (String, Option<attest::StoreVersion>) {
+    let run = h.run_sealed(enclave, &sealed.bytes).unwrap();
+    let (answer, receipt) = h.open(&sealed.context, &run.receipt, &run.output).unwrap();
+    assert_eq!(receipt.claims().store, run.claims.store);
+    (text(answer), receipt.claims().store)
+}
+
+/// Issue 33 item 4: receipts bind the store's version and head, so a reset-and-replay gives
+/// receipts that can be told apart from the originals.
+#[test]
+fn receipts_bind_the_store_state_and_a_reset_shows() {
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, InputPolicy::default());
+    let evidence = h.attest_and_verify(&enclave).unwrap();
+    let seal = |text: &[u8]| h.seal(&evidence, SealTo::Measurement, text).unwrap();
+    let (yes, no, look) = (seal(b"incr yes"), seal(b"incr no"), seal(b"get yes"));
+    let (answer, first) = sealed_run(&h, &enclave, &yes);
+    assert_eq!(answer, "yes=1\n");
+    let first = first.unwrap();
+    assert_eq!(first.version, 1);
+    let (_, second) = sealed_run(&h, &enclave, &no);
+    let second = second.unwrap();
+    assert_eq!(second.version, 2);
+    assert_ne!(second.head, first.head);
+    // A run that changes nothing names the same state.
+    let (answer, same) = sealed_run(&h, &enclave, &look);
+    assert_eq!((answer.as_str(), same), ("yes=1\n", Some(second)));
+
+    // The operator deletes the store and its counter, then replays only the first ballot: it
+    // counts again, with a receipt for version 1 whose head is not the original's.
+    let paths = h.platform().home().to_path_buf();
+    std::fs::remove_dir_all(paths.join("store")).unwrap();
+    std::fs::remove_dir_all(paths.join("counters")).unwrap();
+    let (answer, replayed) = sealed_run(&h, &enclave, &yes);
+    assert_eq!(answer, "yes=1\n");
+    let replayed = replayed.unwrap();
+    assert_eq!(replayed.version, first.version);
+    assert_ne!(
+        replayed.head, first.head,
+        "a reset must show in the receipt"
+    );
+
+    // A guest without the store: no store claim.
+    let plain = h.load(&h.sign(WORDCOUNT, &manifest()).unwrap()).unwrap();
+    let out = h.confidential(&plain, b"a b").unwrap();
+    assert_eq!(out.receipt.claims().store, None);
 }
