@@ -16,7 +16,7 @@ use enclave_tests::harness::store::store_error;
 use enclave_tests::harness::{
     attacks, faults, manifest, mutations, Answer, Capability, ClientError, ConfidentialError,
     Enclave, Exchange, Flow, Harness, HarnessError, OpenError, Outcome, RunError, SealTo,
-    StoreError, VerifyError,
+    StoreError, StoreVersion, VerifyError,
 };
 
 /// What the operator of a production enclave reads of a guest's refusal (the receipt's failure
@@ -169,10 +169,10 @@ fn a_rolled_back_ballot_box_is_refused() {
 
 /// The limit of a simulator (`docs/threat-model.md`): its monotonic counter is a file the operator
 /// can delete or put back with the state. Deleting both and replaying only chosen ballots turns
-/// the result, and every receipt verifies; what the harness can show is that the store's
-/// version went back ([`Harness::store_version`]).
+/// the result, and every receipt still verifies; but each receipt binds the store's version and
+/// head, so two receipts for one version with different heads show the fork.
 #[test]
-fn a_reset_ballot_box_replayed_selectively_turns_the_result() {
+fn a_reset_ballot_box_replayed_selectively_turns_the_result_and_the_receipts_show_it() {
     let h = Harness::new().unwrap();
     let enclave = ballot_box(&h);
     let empty = h.store_snapshot(&enclave).unwrap();
@@ -182,19 +182,26 @@ fn a_reset_ballot_box_replayed_selectively_turns_the_result() {
         .collect();
     assert_eq!(tally(&h, &enclave), "no=1\nyes=2\nvoters=3\n");
     assert_eq!(h.store_version(&enclave).unwrap(), 3);
+    let alices = store_of(&ballots[0]);
+    assert_eq!(alices.version, 1);
 
     // Reset and replay only carol's ballot (the operator cannot read ballots, but can try
     // subsets until the published tally turns).
     let replays = attacks::reset_and_replay(&h, &enclave, &[&ballots[2].sealed_input]).unwrap();
-    assert!(replays.iter().all(Result::is_ok), "{replays:?}");
+    let carols = replays[0].as_ref().unwrap().receipt.claims().store.unwrap();
     assert_eq!(tally(&h, &enclave), "no=1\nyes=0\nvoters=1\n");
-    // The store starts again at version 1, a version alice's ballot had already produced.
+    // The store starts again at version 1, the version alice's ballot produced, with another head.
     assert_eq!(h.store_version(&enclave).unwrap(), 1);
+    assert_eq!(carols.version, alices.version);
+    assert_ne!(carols.head, alices.head);
+
     // The same through a full snapshot of the empty box.
     let replays =
         attacks::rollback_and_replay(&h, &enclave, &empty, &[&ballots[0].sealed_input]).unwrap();
-    assert!(replays.iter().all(Result::is_ok), "{replays:?}");
+    let alices_again = replays[0].as_ref().unwrap().receipt.claims().store.unwrap();
     assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+    assert_eq!(alices_again.version, 1);
+    assert_ne!(alices_again.head, alices.head);
     // Every receipt, old and replayed, still verifies against the vendor root.
     for exchange in &ballots {
         h.open(
@@ -204,6 +211,15 @@ fn a_reset_ballot_box_replayed_selectively_turns_the_result() {
         )
         .unwrap();
     }
+}
+
+/// The store version a ballot's receipt binds.
+fn store_of(exchange: &Exchange) -> StoreVersion {
+    exchange
+        .receipt
+        .claims()
+        .store
+        .expect("a store-holding run's receipt names the store")
 }
 
 #[test]

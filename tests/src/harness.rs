@@ -57,7 +57,7 @@ pub use operator::OperatorView;
 // What a workload's tests name besides the harness, so that `enclave-tests` is their one
 // dependency: the manifest to adjust, the loaded enclave, the verified artifacts and the errors
 // to assert.
-pub use attest::receipt::{Outcome, ReceiptClaims, VerifiedReceipt};
+pub use attest::receipt::{Outcome, ReceiptClaims, StoreVersion, VerifiedReceipt};
 pub use attest::{verify_receipt, VerifiedEvidence, VerifierPolicy, VerifyError};
 pub use attest::{Capability, GuestKind, Limits, Manifest, ManifestError, ProductId, Svn};
 pub use enclave_client::{ClientError, SealTo};
