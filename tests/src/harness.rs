@@ -49,6 +49,7 @@ pub mod mutations;
 pub mod operator;
 pub mod serve;
 pub mod store;
+mod wire;
 
 pub use error::HarnessError;
 pub use exchange::{Answer, Exchange, Flow};

@@ -1,8 +1,9 @@
 //! A real server on 127.0.0.1 in the test's process: [`Harness::serve`] binds an
 //! `enclave_server::Server` for an enclave on the harness's platform (port 0, its own tokio
 //! runtime on a thread), captures its `tracing` events (every level) as the operator's logs,
-//! and hands back a [`Served`] that makes clients, reads `/metrics` and stops it. Dropping it
-//! stops the server.
+//! puts a recording relay in front of it (the operator's network), and hands back a [`Served`]
+//! that makes clients (through the relay), reads `/metrics` and stops it. Dropping it stops the
+//! server.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -17,6 +18,7 @@ use enclave_server::{ServeError, Server};
 pub use enclave_server::Config as ServeConfig;
 
 use super::logs::{log_dispatch, Captured};
+use super::wire::Relay;
 use super::{Harness, HarnessError, OperatorView};
 
 /// How long a test waits on the server for something not about time (binding, a response):
@@ -29,6 +31,7 @@ const MAX_METRICS: u64 = 4 * 1024 * 1024;
 /// A server running on 127.0.0.1 for one enclave.
 pub struct Served {
     addr: SocketAddr,
+    relay: Relay,
     tls: bool,
     policy: VerifierPolicy,
     logs: Captured,
@@ -93,6 +96,7 @@ impl Harness {
         match addr.recv_timeout(PATIENCE) {
             Ok(Some(addr)) => Ok(Served {
                 addr,
+                relay: Relay::start(addr)?,
                 tls,
                 policy,
                 logs,
@@ -121,15 +125,22 @@ fn tokio_runtime(dispatch: &tracing::Dispatch) -> std::io::Result<tokio::runtime
 }
 
 impl Served {
-    /// The server's address.
+    /// The server's own address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` (`https://` with attested TLS).
+    /// `http://127.0.0.1:PORT` (`https://` with attested TLS) of the operator's relay in front of
+    /// the server: what a client connects to, every byte recorded ([`Served::wire`]).
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}", self.addr)
+        format!("{scheme}://{}", self.relay.addr())
+    }
+
+    /// Every byte that crossed the relay so far, both directions (requests, responses, headers;
+    /// ciphertext with attested TLS).
+    pub fn wire(&self) -> Vec<u8> {
+        self.relay.recorded()
     }
 
     /// The relying party's policy its clients use.
@@ -137,8 +148,8 @@ impl Served {
         &self.policy
     }
 
-    /// A client of this server sealing to the measurement key, with [`PATIENCE`] as its
-    /// timeout.
+    /// A client of this server (through the relay) sealing to the measurement key, with
+    /// [`PATIENCE`] as its timeout.
     ///
     /// # Errors
     /// [`HarnessError::Client`].
@@ -181,10 +192,11 @@ impl Served {
             .map_or_else(String::new, |(_, body)| body.to_owned()))
     }
 
-    /// What the operator saw of this server: its log, its metrics and every file in the
-    /// platform home of `h` (add the responses a proxy saw with [`OperatorView::with`]).
+    /// What the operator saw of this server: the network traffic of its clients, its log, its
+    /// metrics and every file in the platform home of `h`.
     pub fn operator_view(&self, h: &Harness) -> OperatorView {
         OperatorView::new()
+            .with("network", &self.wire())
             .with_text("server log", &self.logs())
             .with_text("metrics", &self.metrics().unwrap_or_default())
             .with_home(h)
