@@ -1,9 +1,10 @@
 //! The private vote tally (`guests/vote-tally`) as a security engineer tests it, through
 //! `enclave_tests::harness` only — as a workload's own crate would, each attack one call:
 //! correctness (sealed ballots, the tally in the sealed store, one vote per voter id), what the
-//! operator sees, tampering, replay, rollback and reset of the store, a fault between store
-//! operations, a second platform of the fleet, a debug build, stale evidence, and the served
-//! enclave over HTTP.
+//! operator sees, plaintext from the operator, tampering (fixed and proptest mutations), replay,
+//! rollback and reset of the store (and the store version receipts bind), a fault between store
+//! operations, the host paths a failure may not carry, other platforms of the fleet, a debug
+//! build, stale evidence, and the served enclave over HTTP and attested TLS.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,7 @@ fn tally(h: &Harness, enclave: &Enclave) -> String {
     String::from_utf8(h.confidential(enclave, b"tally").unwrap().plaintext).unwrap()
 }
 
+/// The ballot was counted.
 fn recorded(exchange: &Exchange) {
     assert_eq!(exchange.output().unwrap(), b"recorded\n");
 }
