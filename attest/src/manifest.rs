@@ -589,6 +589,26 @@ mod tests {
     }
 
     #[test]
+    fn the_inputs_trailer_is_pinned() {
+        // The worked examples of docs/formats.md, "Measurement", computed there independently.
+        let module = ModuleDigest::from_bytes([0x11; 32]);
+        for (table, expected) in [
+            (
+                "[inputs]\nsealed_only = true\n",
+                "92b4885d5571c11266d41daefd66217f3344f0e42ced51d0f312ebcd049d3030",
+            ),
+            (
+                "[inputs]\nsealed_only = true\nrefuse_replays = true\n",
+                "fe23d01ad6e74657f5f786fa581e3695fbc3296b02f2884981615c72703e0bb2",
+            ),
+        ] {
+            let m = Manifest::from_toml(&format!("{MINIMAL}{table}")).unwrap();
+            assert_eq!(m.measurement_input(&module).len(), 127);
+            assert_eq!(m.measure(&module).to_string(), expected);
+        }
+    }
+
+    #[test]
     fn limits_beyond_toml_integers_are_refused() {
         // Found by tests/proptest.rs: `to_toml` panicked on fuel = 2^63, which a bundle's CBOR
         // manifest could carry.

@@ -464,6 +464,10 @@ fn confidential_failure(
             outcome.label = "guest_failed";
             outcome
         }
+        ConfidentialError::Replayed(replay @ enclave_runtime::ReplayRefused::Replayed { .. }) => {
+            let problem = ProblemDetails::new(Problem::ReplayedRequest, replay.to_string());
+            refuse(shared, id, problem, bytes_in)
+        }
         other => {
             tracing::error!(request_id = %id, error = %error_chain(&other), "run failed on the host side");
             internal(shared, id, "the host could not finish the run", bytes_in)

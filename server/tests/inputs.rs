@@ -13,7 +13,7 @@ mod common;
 
 use attest::{Capability, InputPolicy, Manifest};
 use common::{get, post, problem, Running};
-use enclave_server::Config;
+use enclave_server::{Config, SEALED_INPUT_MEDIA_TYPE};
 use enclave_tests::guests::COUNTER;
 use enclave_tests::harness::manifest;
 
@@ -66,4 +66,42 @@ fn a_sealed_only_enclave_refuses_plaintext_even_when_the_operator_allows_it() {
     let answer = server.client().call(b"incr votes\n").unwrap();
     assert_eq!(answer.output.as_slice(), b"votes=1\n");
     server.stop().unwrap();
+}
+
+/// Issue 27 item 6: the same sealed input posted twice to an enclave that refuses replays runs
+/// once (409 replayed-request the second time); without the opt-in it runs twice.
+#[test]
+fn a_replayed_post_runs_once_when_the_enclave_refuses_replays() {
+    for (inputs, second) in [
+        (InputPolicy::default(), (200, String::new())),
+        (
+            InputPolicy {
+                sealed_only: true,
+                refuse_replays: true,
+                ..InputPolicy::default()
+            },
+            (409, "replayed-request".to_owned()),
+        ),
+    ] {
+        let server = Running::start(COUNTER, &counter_manifest(inputs), plaintext_allowed());
+        let (sealed, _) = server.sealed(b"incr votes\n");
+        let (status, _, _) = post(server.addr, "/v1/run", SEALED_INPUT_MEDIA_TYPE, &sealed);
+        assert_eq!(status, 200);
+        let (status, _, body) = post(server.addr, "/v1/run", SEALED_INPUT_MEDIA_TYPE, &sealed);
+        let kind = if status == 200 {
+            String::new()
+        } else {
+            problem(&body).0
+        };
+        assert_eq!((status, kind), second);
+        // A fresh request sees one or two votes.
+        let answer = server.client().call(b"incr votes\n").unwrap();
+        let expected: &[u8] = if second.0 == 200 {
+            b"votes=3\n"
+        } else {
+            b"votes=2\n"
+        };
+        assert_eq!(answer.output.as_slice(), expected);
+        server.stop().unwrap();
+    }
 }

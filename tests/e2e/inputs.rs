@@ -146,3 +146,75 @@ fn receipts_bind_the_store_state_and_a_reset_shows() {
     let out = h.confidential(&plain, b"a b").unwrap();
     assert_eq!(out.receipt.claims().store, None);
 }
+
+fn refusing_replays() -> InputPolicy {
+    InputPolicy {
+        sealed_only: true,
+        refuse_replays: true,
+        ..InputPolicy::default()
+    }
+}
+
+/// Issue 27 item 6: by default a replayed sealed input runs again (documented); an enclave that
+/// refuses replays runs it once, and its guest sees that the platform checked.
+#[test]
+fn a_replayed_sealed_input_runs_once_when_the_enclave_refuses_replays() {
+    use enclave_runtime::confidential::ConfidentialError;
+    use enclave_runtime::{ReplayRefused, RequestId};
+
+    let h = Harness::new().unwrap();
+    // Without the opt-in: twice.
+    let open = counter(&h, InputPolicy::default());
+    let evidence = h.attest_and_verify(&open).unwrap();
+    let ballot = h
+        .seal(&evidence, SealTo::Measurement, b"incr votes")
+        .unwrap();
+    assert_eq!(sealed_run(&h, &open, &ballot).0, "votes=1\n");
+    assert_eq!(sealed_run(&h, &open, &ballot).0, "votes=2\n");
+
+    // With it: once; the replay is refused before anything runs.
+    let h = Harness::new().unwrap();
+    let strict = counter(&h, refusing_replays());
+    let evidence = h.attest_and_verify(&strict).unwrap();
+    let seal = |text: &[u8]| h.seal(&evidence, SealTo::Measurement, text).unwrap();
+    let ballot = seal(b"incr votes");
+    assert_eq!(sealed_run(&h, &strict, &ballot).0, "votes=1\n");
+    match h.run_sealed(&strict, &ballot.bytes) {
+        Err(ConfidentialError::Replayed(ReplayRefused::Replayed { request, .. })) => {
+            assert_eq!(request, RequestId(ballot.context.request_id()))
+        }
+        other => panic!("expected a replay refusal, got {other:?}"),
+    }
+    assert_eq!(sealed_run(&h, &strict, &seal(b"get votes")).0, "votes=1\n");
+    let (source, _) = sealed_run(&h, &strict, &seal(b"source"));
+    assert!(source.ends_with(" replay-checked=true\n"), "{source}");
+}
+
+/// Concurrent copies of one sealed request are the normal case for a server: exactly one runs.
+#[test]
+fn concurrent_copies_of_a_request_run_once() {
+    use enclave_runtime::confidential::ConfidentialError;
+
+    let h = Harness::new().unwrap();
+    let strict = counter(&h, refusing_replays());
+    let evidence = h.attest_and_verify(&strict).unwrap();
+    let ballot = h
+        .seal(&evidence, SealTo::Measurement, b"incr votes")
+        .unwrap();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| h.run_sealed(&strict, &ballot.bytes)))
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    let ran = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(ConfidentialError::Replayed(_))))
+        .count();
+    assert_eq!((ran, refused), (1, 3));
+    let check = h
+        .seal(&evidence, SealTo::Measurement, b"get votes")
+        .unwrap();
+    assert_eq!(sealed_run(&h, &strict, &check).0, "votes=1\n");
+}

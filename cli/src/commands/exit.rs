@@ -132,6 +132,9 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return Some(match confidential {
             ConfidentialError::Input(_) => SEALED_REFUSED,
             ConfidentialError::Guest { .. } => GUEST_FAILED,
+            ConfidentialError::Replayed(enclave_runtime::ReplayRefused::Replayed { .. }) => {
+                INPUT_REFUSED
+            }
             _ => FAILURE,
         });
     }
