@@ -16,8 +16,8 @@ use enclave_tests::harness::serve::ServeConfig;
 use enclave_tests::harness::store::store_error;
 use enclave_tests::harness::{
     attacks, faults, manifest, mutations, Answer, Capability, ClientError, ConfidentialError,
-    Enclave, Exchange, Flow, Harness, HarnessError, OpenError, Outcome, RunError, SealTo,
-    StoreError, StoreVersion, VerifyError,
+    Enclave, Exchange, Flow, Harness, HarnessError, OpenError, Outcome, ReplayRefused, RunError,
+    SealTo, StoreError, StoreVersion, VerifyError,
 };
 
 /// What the operator of a production enclave reads of a guest's refusal (the receipt's failure
@@ -146,6 +146,31 @@ fn a_replayed_ballot_counts_once() {
         }
     }
     assert_eq!(tally(&h, &enclave), "no=0\nyes=1\nvoters=1\n");
+}
+
+#[test]
+fn a_ballot_box_that_refuses_replays_runs_a_ballot_once_even_after_a_reset() {
+    let h = Harness::new().unwrap();
+    let enclave =
+        attacks::variant(&h, &ballot_box(&h), |m| m.inputs.refuse_replays = true).unwrap();
+    let alice = vote(&h, &enclave, "alice", "yes");
+    recorded(&alice);
+    let replayed = |result: &Result<_, HarnessError>| {
+        matches!(
+            result,
+            Err(HarnessError::Confidential(ConfidentialError::Replayed(
+                ReplayRefused::Replayed { .. }
+            )))
+        )
+    };
+    // The platform refuses the replay before the guest runs.
+    assert!(attacks::replay(&h, &enclave, &alice.sealed_input, 2)
+        .iter()
+        .all(replayed));
+    // A reset store does not make the platform forget the request within its window.
+    let replays = attacks::reset_and_replay(&h, &enclave, &[&alice.sealed_input]).unwrap();
+    assert!(replays.iter().all(replayed), "{replays:?}");
+    assert_eq!(tally(&h, &enclave), "no=0\nyes=0\nvoters=0\n");
 }
 
 #[test]

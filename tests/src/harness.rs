@@ -65,7 +65,7 @@ pub use enclave_client::{ClientError, SealTo};
 pub use enclave_platform::store::StoreError;
 pub use enclave_platform::PlatformError;
 pub use enclave_runtime::confidential::ConfidentialError;
-pub use enclave_runtime::{Enclave, GuestFault, LoadError, RunError, RunReport};
+pub use enclave_runtime::{Enclave, GuestFault, LoadError, ReplayRefused, RunError, RunReport};
 pub use sealer::{ClientContext, OpenError, ReceiptMismatch, SealError};
 
 /// A manifest from TOML, as `enclave sign --manifest` reads it: a workload's tests can sign
