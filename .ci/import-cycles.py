@@ -7,7 +7,8 @@ A's own child modules (or, in the crate root, one of its modules). Paths through
 re-exports (`crate::Foo` where lib.rs says `pub use bar::Foo`) are followed to the file that
 defines the item. Not counted:
 
-- the crate root's own edges (lib.rs and main.rs are facades: `mod` and `pub use` lines);
+- the crate root's own edges (lib.rs and main.rs are facades: `mod` and `pub use` lines), and
+  every file's re-exports (`pub use`), which are its public face, not a use of the item;
 - test code (files named `tests.rs` or `*_tests.rs`, and every `#[cfg(test)]` item, which is
   stripped from the text), which may use anything.
 
@@ -138,6 +139,8 @@ def main(crates):
             if mod == () or (mod and (mod[-1] == "tests" or mod[-1].endswith("_tests"))):
                 continue
             paths = []
+            # A re-export (`pub use`) is a module's public face, not something its code uses.
+            text = re.sub(r"\bpub(?:\([^)]*\))?\s+use\s+[^;]+;", "", text)
             for m in re.finditer(r"\buse\s+([^;]+);", text):
                 paths.extend(use_paths(m.group(1)))
             for m in re.finditer(r"(?<![:\w])((?:crate|super|self)(?:\s*::\s*" + IDENT + r")+)", text):

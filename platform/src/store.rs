@@ -43,9 +43,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use attest::bundle::VerifiedBundle;
+use attest::receipt::StoreVersion;
 use sealer::blob::{self, BlobKind};
 use sealer::EnclaveIdentity;
 
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::files::{sync_dir, write_atomic, Overwrite, Visibility};
@@ -260,6 +262,26 @@ impl SealedStore {
         check_len("key", key.len(), MAX_KEY)?;
         self.with_loaded(|context, loaded| context.change(loaded, [(key, None)]))
             .map(|(_, changed)| changed)
+    }
+
+    /// The store's version and head digest (`docs/formats.md`, "Execution receipt": SHA-256
+    /// of `"enclave/v1 store head" || 0x00 || store id || version (u64 BE) || Merkle root`),
+    /// loading the store (with the rollback checks) if the transaction has not yet.
+    ///
+    /// # Errors
+    /// As [`SealedStore::get`].
+    pub fn version(&mut self) -> Result<StoreVersion, StoreError> {
+        self.with_loaded(|context, loaded| {
+            let mut hash = Sha256::new();
+            hash.update(b"enclave/v1 store head\0");
+            hash.update(context.id.as_bytes());
+            hash.update(loaded.head.version.to_be_bytes());
+            hash.update(loaded.head.root);
+            Ok(StoreVersion {
+                version: loaded.head.version,
+                head: hash.finalize().into(),
+            })
+        })
     }
 
     /// Loads the current state (with the rollback checks) and every entry, after checking the

@@ -32,9 +32,9 @@ pub mod wasi;
 
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
-pub use host::Input;
+pub use host::{Input, InputOrigin, SealedOrigin};
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
 pub use services::{
-    ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,
-    ServiceRefused,
+    ConfidentialPlatform, PlatformServices, ReplayRefused, ReportIssuer, ReportRefused, RequestId,
+    RunScope, SealPolicy, ServiceRefused,
 };

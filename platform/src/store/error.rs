@@ -73,6 +73,37 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The same error with every file named by its path inside the platform `home`
+    /// (`store/<id>/state`), or by its file name alone when it is not under `home`: the form a
+    /// guest's failure takes when it leaves the platform (a receipt, a failure report, an HTTP
+    /// problem), which must not reveal where the platform keeps its files
+    /// (`docs/threat-model.md`).
+    pub fn relative_to(self, home: &Path) -> Self {
+        let relative = |path: PathBuf| -> PathBuf {
+            match path.strip_prefix(home) {
+                Ok(inside) => inside.to_owned(),
+                Err(_) => path.file_name().map(PathBuf::from).unwrap_or_default(),
+            }
+        };
+        match self {
+            Self::Refused { path, reason } => Self::Refused {
+                path: relative(path),
+                reason,
+            },
+            Self::Malformed { path, reason } => Self::Malformed {
+                path: relative(path),
+                reason,
+            },
+            Self::Io { path, message } => Self::Io {
+                path: relative(path),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
 pub(super) fn read_capped(path: &Path, cap: usize) -> Result<Vec<u8>, StoreError> {
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
     let mut bytes = Vec::new();
