@@ -6,7 +6,7 @@
 //! 40 CPU-seconds). That is bounded by the compile budget the operating system enforces on an
 //! untrusted module ([`crate::compile`]). What remains here keeps out what no real program looks
 //! like, cheaply and with a message that names the function and the count: each bound is far
-//! above what the real programs of docs/performance.md ("Compile cost of real programs") reach
+//! above what the real programs of docs/performance.md ("Compile budget") reach
 //! (SQLite at -O2 and -Os, a Rust program at opt-level 3, an interpreter), and inside
 //! wasmparser's own ceilings. [`check`] runs wasmparser's validator over the module and counts,
 //! before the validator sees them, functions, locals, basic blocks (block and branch
