@@ -114,3 +114,29 @@ fn times_add_up_in_milliseconds() {
     };
     assert_eq!(millis(time), 2_345);
 }
+
+#[test]
+fn a_turn_holds_the_platform_lock_until_dropped() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(LOCK_FILE);
+    let turn = CompileTurn::take(Some(&path)).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Another process (or another open of the file in this one) cannot take it meanwhile.
+    let other = File::open(&path).unwrap();
+    assert!(matches!(
+        other.try_lock(),
+        Err(std::fs::TryLockError::WouldBlock)
+    ));
+    drop(turn);
+    other.try_lock().unwrap();
+}
+
+#[test]
+fn without_a_home_turns_are_per_process() {
+    let turn = CompileTurn::take(None).unwrap();
+    assert!(PROCESS_TURN.try_lock().is_err());
+    drop(turn);
+    assert!(PROCESS_TURN.try_lock().is_ok());
+}
