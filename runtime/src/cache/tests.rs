@@ -280,7 +280,7 @@ fn a_module_over_a_limit_is_refused_before_compiling_and_writes_nothing() {
     assert_eq!(
         err.to_string(),
         "module exceeds a static limit: function 0 declares 49999 locals (parameters \
-         included), more than the limit of 1000"
+         included), more than the limit of 40000"
     );
     assert!(!s.cache.dir().exists());
     // The same check without a cache.
