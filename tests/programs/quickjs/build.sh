@@ -6,7 +6,8 @@
 #   tests/programs/quickjs/build.sh     # writes quickjs-O2.wasm here
 #
 # The sources come from the PyPI sdist quickjs==1.19.4, which vendors QuickJS 2021-03-27 as
-# upstream-quickjs/ (SHA-256 of quickjs.c below); pip fetches it from the registry.
+# upstream-quickjs/ (SHA-256 of quickjs.c below); pip fetches it from the registry. QuickJS is
+# MIT-licensed (Fabrice Bellard, Charlie Gordon).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)

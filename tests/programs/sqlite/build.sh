@@ -7,6 +7,7 @@
 #
 # The amalgamation (SQLite 3.54.1) comes from the npm package better-sqlite3@13.2.0, which
 # vendors it as deps/sqlite3/sqlite3.c (SHA-256 below); `npm pack` fetches it from the registry.
+# SQLite is in the public domain.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
