@@ -137,7 +137,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
     // Refuse to sign what the runtime would refuse to load: invalid wasm, imports outside the
     // granted ABI, missing exports.
     let signer = bundle::verify(&bytes)?.signer_id();
-    let compiler = args.compile.compiler(None)?;
+    let compiler = args.compile.compiler_for_default_home()?;
     let enclave = Enclave::load_with(&bytes, &[signer], None, Compilation::Isolated(&compiler))
         .context("the runtime would refuse this module")?;
     write_atomic(
@@ -248,7 +248,7 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         print!("{}", exact_policy(&bundle, &args.bundle));
         return Ok(());
     }
-    let compiler = args.compile.compiler(None)?;
+    let compiler = args.compile.compiler_for_default_home()?;
     let interface = describe_module_with(bundle.module(), Compilation::Isolated(&compiler))?;
     let m = bundle.manifest();
     let l = &m.limits;

@@ -10,6 +10,8 @@ use enclave_platform::compiler::{
     DEFAULT_MEMORY_BYTES,
 };
 
+use super::platform::HomeArg;
+
 /// The name of the hidden subcommand.
 const SUBCOMMAND: &str = "compile-sandbox";
 
@@ -47,6 +49,17 @@ impl CompileBudgetArgs {
             budget,
             home,
         ))
+    }
+
+    /// As [`CompileBudgetArgs::compiler`] for the commands without `--home` of their own
+    /// (`sign`, `inspect`): they take turns with the platform of the default home (`--home`
+    /// before the subcommand, `$ENCLAVE_HOME`, …) when there is one there, else per process.
+    pub fn compiler_for_default_home(&self) -> anyhow::Result<ChildCompiler> {
+        let home = HomeArg::default()
+            .resolve()
+            .ok()
+            .filter(|home| home.join(enclave_platform::file::CONFIG).exists());
+        self.compiler(home.as_deref())
     }
 }
 
