@@ -8,11 +8,11 @@
 //! | `<home>/counters/<store id>` | the store's monotonic counter, decimal ASCII |
 //!
 //! **Layout.** A keyed PRF of each key puts its entry in one of 65,536 buckets; each non-empty
-//! bucket is one record, sealed with AES-256-GCM ([`record`]); a fixed-shape Merkle tree over
-//! the buckets ([`tree`]) has its root in the head, the one sealed blob, which also holds the
-//! version the counter checks and the store's random data key ([`head`]). A read checks one
+//! bucket is one record, sealed with AES-256-GCM (`record`); a fixed-shape Merkle tree over
+//! the buckets (`tree`) has its root in the head, the one sealed blob, which also holds the
+//! version the counter checks and the store's random data key (`head`). A read checks one
 //! path of the tree and one bucket record; an update rewrites one record, one path and the
-//! head, in one redb transaction ([`database`]). So both cost what they touch (a bucket holds
+//! head, in one redb transaction (`database`). So both cost what they touch (a bucket holds
 //! about n / 65,536 entries), not the size of the store. The first write at a newer TCB level
 //! rotates the data key, re-sealing every record.
 //!
@@ -618,6 +618,14 @@ impl Context {
 /// The store error for a fault of the file at `path`.
 fn fault_error(path: &Path, fault: Fault) -> StoreError {
     match fault {
+        // redb reports a file that is not one of its databases (a damaged magic number) as
+        // invalid data: the file is malformed, as a tampered sealed file is, not an I/O failure.
+        Fault::Db(redb::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            StoreError::Malformed {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }
+        }
         Fault::Db(redb::Error::Io(e)) => io_error(path, &e),
         Fault::Db(e) => StoreError::Malformed {
             path: path.to_owned(),
