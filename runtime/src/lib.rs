@@ -12,7 +12,9 @@
 //! - [`services`]: what the runtime asks of the platform under it — the services a guest may
 //!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
 //!   the simulated platform on disk.
-//! - [`module_limits`]: the static limits a module must meet before anything compiles it.
+//! - [`module_limits`]: the static sanity bounds a module must meet before anything compiles it.
+//! - [`compile`]: compilation in this process for trusted modules, or in a sandbox under a CPU
+//!   and memory budget the operating system enforces ([`compile::Sandbox`]).
 //! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in a directory
 //!   the platform chooses ([`cache::CodeCache::for_secret`]).
 //!
@@ -21,6 +23,7 @@
 
 pub mod abi;
 pub mod cache;
+pub mod compile;
 pub mod confidential;
 pub mod engine;
 pub mod error;
@@ -30,10 +33,11 @@ pub mod runner;
 pub mod services;
 pub mod wasi;
 
+pub use compile::Compilation;
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::{Input, InputOrigin, SealedOrigin};
-pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
+pub use runner::{describe_module, describe_module_with, Enclave, ModuleInterface, RunReport};
 pub use services::{
     ConfidentialPlatform, PlatformServices, ReplayRefused, ReportIssuer, ReportRefused, RequestId,
     RunScope, SealPolicy, ServiceRefused,

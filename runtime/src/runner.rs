@@ -25,8 +25,9 @@ use attest::{Capability, GuestKind, Manifest, Measurement, SignerId};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
-use crate::cache::{self, CacheOutcome, CodeCache};
-use crate::engine::{self, EngineFingerprint, EpochTicker};
+use crate::cache::{CacheOutcome, CodeCache};
+use crate::compile::{self, Compilation, Target};
+use crate::engine::{self, EpochTicker};
 use crate::error::{GuestFault, GuestMessage, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, MemoryLimitHit, OutputFailure,
@@ -164,16 +165,53 @@ impl Enclave {
         bundle: VerifiedBundle,
         cache: Option<&CodeCache>,
     ) -> Result<Self, LoadError> {
+        Self::from_verified_with(bundle, cache, Compilation::InProcess)
+    }
+
+    /// As [`Enclave::load_cached`], compiled as `compilation` says on a cache miss: in a
+    /// [`Sandbox`](crate::compile::Sandbox) under its budget for a module the embedder does not
+    /// trust.
+    ///
+    /// # Errors
+    /// As [`Enclave::load`], and [`LoadError::CompileBudget`] when the sandbox stopped the
+    /// compilation at its budget.
+    pub fn load_with(
+        bundle_bytes: &[u8],
+        trusted_signers: &[SignerId],
+        cache: Option<&CodeCache>,
+        compilation: Compilation<'_>,
+    ) -> Result<Self, LoadError> {
+        let bundle = bundle::verify(bundle_bytes)?;
+        bundle.require_signer(trusted_signers)?;
+        Self::from_verified_with(bundle, cache, compilation)
+    }
+
+    /// As [`Enclave::from_verified_cached`], compiled as `compilation` says (see
+    /// [`Enclave::load_with`]).
+    ///
+    /// # Errors
+    /// As [`Enclave::load_with`].
+    pub fn from_verified_with(
+        bundle: VerifiedBundle,
+        cache: Option<&CodeCache>,
+        compilation: Compilation<'_>,
+    ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
         let engine = engine::build_pooled(&manifest.limits)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let target = Target {
+            engine: &engine,
+            settings: engine::settings_of(&manifest.limits),
+        };
         let (module, outcome) = match cache {
             Some(cache) => {
-                let fingerprint = EngineFingerprint::of(&engine, manifest.limits.stack_bytes);
-                let (module, outcome) = cache.module(&engine, &fingerprint, bundle.module())?;
+                let (module, outcome) = cache.module(&target, bundle.module(), compilation)?;
                 (module, Some(outcome))
             }
-            None => (cache::compile(&engine, bundle.module())?, None),
+            None => (
+                compile::compile(compilation, &target, bundle.module())?.module,
+                None,
+            ),
         };
         let linked = link(&engine, &module, manifest)?;
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
@@ -676,9 +714,27 @@ fn finish(mut io: GuestIo) -> Result<IoSummary, RunError> {
 /// # Errors
 /// [`LoadError::InvalidModule`].
 pub fn describe_module(module: &[u8]) -> Result<ModuleInterface, LoadError> {
-    let engine = engine::build(attest::Limits::default().stack_bytes)
-        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    Ok(interface(&cache::compile(&engine, module)?))
+    describe_module_with(module, Compilation::InProcess)
+}
+
+/// As [`describe_module`], compiled as `compilation` says.
+///
+/// # Errors
+/// [`LoadError::InvalidModule`], [`LoadError::ModuleLimit`], [`LoadError::CompileBudget`].
+pub fn describe_module_with(
+    module: &[u8],
+    compilation: Compilation<'_>,
+) -> Result<ModuleInterface, LoadError> {
+    let limits = attest::Limits::default();
+    let settings = engine::settings_of(&limits);
+    let engine = engine::build_for(settings).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    let target = Target {
+        engine: &engine,
+        settings,
+    };
+    Ok(interface(
+        &compile::compile(compilation, &target, module)?.module,
+    ))
 }
 
 fn interface(module: &Module) -> ModuleInterface {

@@ -15,6 +15,7 @@ mod guests;
 mod hostile;
 mod inputs;
 mod matrix;
+mod real_programs;
 mod storage;
 mod vote_tally;
 mod wasi;

@@ -11,10 +11,11 @@ use attest::bundle::MAX_BUNDLE_BYTES;
 use attest::verify::DEFAULT_MAX_AGE;
 use enclave_client::{Client, SealTo};
 use enclave_platform::files::Visibility;
-use enclave_runtime::Enclave;
+use enclave_runtime::{Compilation, Enclave};
 use enclave_server::{Config, Server};
 
 use super::attestation::{parse_duration, print_evidence, TrustArgs};
+use super::compile_sandbox::CompileBudgetArgs;
 use super::exit::{self, usage, Logged};
 use super::io::{
     read_capped, refuse_existing, write_output, FileArg, InputFile, OutputFile, Unauthenticated,
@@ -94,6 +95,8 @@ pub struct ServeArgs {
     log_format: LogFormat,
     #[command(flatten)]
     home: HomeArg,
+    #[command(flatten)]
+    compile: CompileBudgetArgs,
 }
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -106,7 +109,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let platform = Arc::new(args.home.open()?);
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
     let cache = platform.code_cache();
-    let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
+    let compiler = args.compile.compiler(Some(platform.home()))?;
+    let compilation = Compilation::Isolated(&compiler);
+    let enclave = Enclave::load_with(&bytes, &trusted, Some(&cache), compilation)
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let addrs = resolve(&args.listen)?;
     install_logger(args.log_format);
