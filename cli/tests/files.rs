@@ -239,6 +239,42 @@ fn a_failed_sealed_run_prints_the_error_object_with_its_outcome() {
     assert!(d.path("receipt.cbor").exists() && d.path("output.sealed").exists());
 }
 
+/// A FIFO is opened once and cannot take back what it was given: its reader gets one whole
+/// answer that `enclave open` opens, the sealed output of a run that succeeded or the sealed
+/// failure report alone of one that failed, never a torn output followed by a report.
+#[test]
+fn a_sealed_run_into_a_fifo_gives_its_reader_one_answer_that_opens() {
+    for (plaintext, code) in [(&b"an answer"[..], 0), (&b"!no"[..], 5)] {
+        let d = Dir::new();
+        common::sealed_to(&d, PICKY, "plain.txt", plaintext);
+        let reader = fifo_out(&d, "answer.fifo");
+        let args = [
+            "run",
+            "app.enclave",
+            "-i",
+            "input.sealed",
+            "-o",
+            "answer.fifo",
+            "--receipt",
+            "receipt.cbor",
+        ];
+        let out = enclave(&d, &args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        let answer = reader.join().unwrap();
+        assert!(is_fifo(&d.path("answer.fifo")));
+        d.write("output.sealed", &answer);
+        let open = enclave(&d, common::OPEN).output().unwrap();
+        let opened = String::from_utf8_lossy(&open.stderr);
+        assert_eq!(open.status.code(), Some(code), "{opened}");
+        if code == 0 {
+            assert_eq!(std::fs::read(d.path("result.txt")).unwrap(), plaintext);
+        } else {
+            assert!(opened.contains("guest aborted: refused: !no"), "{opened}");
+        }
+    }
+}
+
 /// A running `enclave serve` and its URL.
 struct Served {
     child: Child,

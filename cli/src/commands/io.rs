@@ -178,6 +178,15 @@ impl OutputFile {
         }
     }
 
+    /// Whether what is written cannot be taken back: standard output, or a FIFO, device or
+    /// socket written in place (no temporary file to discard).
+    pub fn is_in_place(&self) -> bool {
+        match self {
+            Self::Stdout(_) => true,
+            Self::File(file) => file.is_in_place(),
+        }
+    }
+
     /// Finishes: flushes standard output, or makes the file appear at its path.
     ///
     /// # Errors

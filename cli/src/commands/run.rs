@@ -376,14 +376,23 @@ fn run_sealed(
         input.len.unwrap_or(0),
         "running",
     );
-    let file = OutputFile::create(output, Visibility::Public, overwrite)?;
+    // A FIFO, a device or standard output cannot take back what was written, and is opened
+    // once: the sealed output is staged in an unnamed temporary file and copied there only when
+    // the run succeeded, so that the reader of a failed run gets the failure report alone.
+    let mut target = Some(OutputFile::create(output, Visibility::Public, overwrite)?);
+    let sink = match target.take_if(|t| !t.is_in_place()) {
+        Some(file) => SealedSink::Direct(file),
+        None => SealedSink::Staged(
+            tempfile::tempfile().context("cannot stage the sealed output in a temporary file")?,
+        ),
+    };
     let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
         if let Some(arg) = job.receipt {
             write_output(arg, receipt, Visibility::Public, Overwrite::Allow)?;
         }
         Ok(())
     };
-    let run = match enclave.run_sealed(platform, reader, file, reporter, SystemTime::now) {
+    let run = match enclave.run_sealed(platform, reader, sink, reporter, SystemTime::now) {
         Ok(run) => run,
         Err(ConfidentialError::Guest {
             error,
@@ -393,7 +402,13 @@ fn run_sealed(
             // In place of the output: the failure, the guest's own words included, sealed to
             // the requester (`enclave open` shows it). The operator sees only `error`, which
             // withholds a production guest's words.
-            write_output(output, &report, Visibility::Public, overwrite)?;
+            match target {
+                Some(mut target) => target
+                    .write_all(&report)
+                    .and_then(|()| target.commit())
+                    .with_context(|| format!("cannot write {}", output.output_name()))?,
+                None => write_output(output, &report, Visibility::Public, overwrite)?,
+            }
             write_receipt(&receipt)?;
             super::exit::note_outcome(serde_json::json!({
                 "outcome": "failed",
@@ -408,7 +423,7 @@ fn run_sealed(
         eprint!("{}", String::from_utf8_lossy(&run.log));
     }
     run.output
-        .commit()
+        .finish(target)
         .with_context(|| format!("cannot write {}", output.output_name()))?;
     write_receipt(&run.receipt)?;
     Ok(serde_json::json!({
@@ -422,6 +437,46 @@ fn run_sealed(
         "sealed_output_sha256": hex::encode(run.claims.output_digest),
         "receipt": job.receipt.map(FileArg::output_name),
     }))
+}
+
+/// Where a sealed run's output goes while the guest runs.
+enum SealedSink {
+    /// A regular file, through its temporary file (discarded if the run fails).
+    Direct(OutputFile),
+    /// An unnamed temporary file, copied to an in-place output once the run succeeded.
+    Staged(std::fs::File),
+}
+
+impl SealedSink {
+    /// Makes the output appear: commits the regular file, or copies the staged bytes into
+    /// `target` (the in-place output, `Some` exactly for [`SealedSink::Staged`]).
+    fn finish(self, target: Option<OutputFile>) -> std::io::Result<()> {
+        match (self, target) {
+            (Self::Direct(file), _) => file.commit(),
+            (Self::Staged(mut staged), Some(mut target)) => {
+                use std::io::Seek as _;
+                staged.rewind()?;
+                std::io::copy(&mut staged, &mut target)?;
+                target.commit()
+            }
+            (Self::Staged(_), None) => Err(std::io::Error::other("no output to copy to")),
+        }
+    }
+}
+
+impl Write for SealedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Direct(file) => file.write(buf),
+            Self::Staged(file) => file.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Direct(file) => file.flush(),
+            Self::Staged(file) => file.flush(),
+        }
+    }
 }
 
 /// A signer given as a hex id or as a public key file.
