@@ -10,11 +10,11 @@ use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::cose::{self, claim, ClaimReader, ClaimWriter};
-use crate::evidence::{narrow, EvidenceError};
+use crate::cose::{self, check_platform, claim, narrow, ClaimReader, ClaimWriter};
+use crate::error::VerifyError;
+use crate::evidence::EvidenceError;
 use crate::identity::{Measurement, PlatformId, ProductId, SignerId, Svn};
 use crate::trust::TrustedRoots;
-use crate::verify::{check_platform, VerifyError};
 
 /// `eat_profile` of receipts.
 pub const RECEIPT_PROFILE: &str = "tag:enclave.invalid,2026:receipt/v1";
@@ -54,7 +54,8 @@ pub struct ReceiptClaims {
     pub debug: bool,
     /// SHA-256 of the sealed input file.
     pub input_digest: [u8; 32],
-    /// SHA-256 of the sealed output file; all zero when the run failed.
+    /// SHA-256 of the sealed output file; when the run failed, of the sealed failure report
+    /// (the sealed output the requester receives in its place, `docs/formats.md`, "Failed runs").
     pub output_digest: [u8; 32],
     /// The requester's nonce from the sealed input, at most 64 bytes.
     pub request_nonce: Vec<u8>,
@@ -317,6 +318,21 @@ pub(crate) fn verify_with(
         platform_tcb,
         digest: Sha256::digest(bytes).into(),
     })
+}
+
+impl TrustedRoots {
+    /// Verifies a receipt as [`crate::verify_receipt`] does, against these roots, reusing the
+    /// validation of a platform chain seen before (see the module docs).
+    ///
+    /// # Errors
+    /// As [`crate::verify_receipt`].
+    pub fn verify_receipt(
+        &self,
+        bytes: &[u8],
+        now: SystemTime,
+    ) -> Result<VerifiedReceipt, VerifyError> {
+        verify_with(bytes, self, now)
+    }
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ impl PlatformServices for PlatformReporter {
         .map_err(refusal)
     }
 
-    /// A level above the platform's is [`ServiceRefused::Policy`] ([`refusal`]): this platform
+    /// A level above the platform's is [`ServiceRefused::Policy`] (`refusal`): this platform
     /// cannot derive its keys.
     fn seal_at(
         &self,

@@ -3,7 +3,7 @@
 //!
 //! Every pointer and length a guest passes is checked against its memory before the host reads or
 //! writes; a bad one ends the run (see [`crate::error::GuestFault`]). A length the host copies is
-//! first checked against its documented cap ([`CappedLen`]), so no host allocation is ever sized
+//! first checked against its documented cap (`CappedLen`), so no host allocation is ever sized
 //! by what a guest asked for: the guest's memory can be gigabytes, the host's copy of it is not.
 
 use std::ops::RangeBounds;
@@ -388,8 +388,7 @@ fn abort(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Res
     let buf = GuestBuf::check("abort", ptr, len, data.len())?;
     let shown = buf.len().min(MAX_ABORT_MESSAGE);
     let bytes = data.get(buf.start..buf.start + shown).unwrap_or_default();
-    let text = String::from_utf8_lossy(bytes).escape_debug().to_string();
-    Err(GuestFault::Aborted(GuestMessage::confidential(text)).into())
+    Err(GuestFault::Aborted(GuestMessage::from_guest_bytes(bytes)).into())
 }
 
 /// `input_source(out) -> flags`: see `docs/abi.md`, "Input origin". The output buffer is

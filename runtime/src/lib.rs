@@ -13,8 +13,8 @@
 //!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
 //!   the simulated platform on disk.
 //! - [`module_limits`]: the static limits a module must meet before anything compiles it.
-//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in an
-//!   [`cache::ArtifactStore`] the platform provides.
+//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in a directory
+//!   the platform chooses ([`cache::CodeCache::for_secret`]).
 //!
 //! The layers and their rules: `docs/architecture.md`. The ABI a guest sees: `docs/abi.md`.
 #![deny(missing_docs)]

@@ -34,9 +34,11 @@ mod kem;
 pub mod keypair;
 pub mod keys;
 pub mod output;
+pub mod padding;
 pub mod receipt;
 mod stream;
 mod suite;
+mod target;
 
 pub use context::ClientContext;
 pub use digest::{EvidenceDigest, SealedInputDigest, SealedOutputDigest};

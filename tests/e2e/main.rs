@@ -16,6 +16,7 @@ mod hostile;
 mod inputs;
 mod matrix;
 mod storage;
+mod vote_tally;
 mod wasi;
 
 use attest::{AuthorKey, Manifest};
