@@ -9,7 +9,7 @@
 #   1. honest throughput: sealed requests over C = 16 kept-alive attested connections;
 #   2. the attacker (`loadgen attack`): 1,100 silent TCP connections, 50 silent after the TLS
 #      handshake, 50 idle HTTP/2 connections answering PINGs, 20 uploads at one byte a second,
-#      each reopened as soon as the server closes it;
+#      each reopened a second after the server closes it;
 #   3. with the attacker holding them: one honest `enclave call` (its whole-process wall time),
 #      and the honest throughput again.
 # Everything shares the machine's cores: the attacker's own CPU is in the figure.

@@ -1,5 +1,6 @@
 //! `loadgen attack`: the hostile clients of issue 27 at once, against `enclave serve --tls`, each
-//! reopened as soon as the server closes it (a persistent attacker), until killed:
+//! reopened a second after the server closes it (an attacker that holds connections, not one
+//! that floods new ones), until killed:
 //!
 //! - silent TCP connections (no byte sent, so they stall before the TLS handshake);
 //! - connections silent after a completed TLS handshake;
@@ -66,7 +67,7 @@ pub fn attack(
                         };
                         kinds[kind].open.fetch_sub(1, Ordering::Relaxed);
                         kinds[kind].reopened.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 });
             }
