@@ -328,13 +328,18 @@ impl Server {
                 };
                 let activity = registered.activity.clone();
                 let served = serve_connection(&shared, stream, peer, &activity, &builder, watcher);
+                // Counted before the connection is dropped (and its peer sees the close).
+                let watchdog = async {
+                    let closed = activity.watchdog(timeouts).await;
+                    if closed == conn::Closed::TlsHandshakeTimeout {
+                        shared.metrics.tls_handshake("timeout");
+                    }
+                    shared.metrics.connection_closed(closed);
+                    closed
+                };
                 tokio::select! {
                     () = served => {}
-                    closed = activity.watchdog(timeouts) => {
-                        if closed == conn::Closed::TlsHandshakeTimeout {
-                            shared.metrics.tls_handshake("timeout");
-                        }
-                        shared.metrics.connection_closed(closed);
+                    closed = watchdog => {
                         tracing::debug!(%peer, reason = closed.label(), "connection closed");
                     }
                 }

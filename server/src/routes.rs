@@ -441,6 +441,10 @@ async fn run_sealed(
     let job = Box::new(move || {
         // The body's bytes stay reserved until the run is done with them.
         let _held = reservation;
+        if reply.is_closed() {
+            // The client went away while the run waited: nobody would read its answer.
+            return;
+        }
         let result = measured(&worker, |w| {
             w.enclave.run_sealed_with(
                 &w.keys,
@@ -556,6 +560,9 @@ async fn run_plaintext(
     let worker = shared.clone();
     let job = Box::new(move || {
         let _held = reservation;
+        if reply.is_closed() {
+            return;
+        }
         let result = measured(&worker, |w| {
             w.enclave.run(input, Vec::new(), Some(w.reporter.clone()))
         });

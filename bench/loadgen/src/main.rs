@@ -11,6 +11,9 @@
 //!   with the attested certificate verified (`attest::tls`), and, as the peer in the same run,
 //!   with any certificate accepted: the difference is the cost of attestation.
 //!
+//! - `loadgen attack`: the hostile clients of issue 27 at once (silent, silent after TLS, idle
+//!   h2, slow bodies), each reopened when closed, until killed (bench/attack.sh).
+//!
 //! `http` takes an `https://` URL too: requests then go over kept-alive attested connections.
 //! Each prints one JSON object on standard output.
 
@@ -20,6 +23,8 @@
     clippy::indexing_slicing,
     reason = "a benchmark tool: a panic is a failed run"
 )]
+
+mod attack;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,6 +81,24 @@ enum Cli {
         #[arg(long, default_value_t = 1024)]
         size: usize,
     },
+    /// Hostile connections against `enclave serve --tls`, held until killed.
+    Attack {
+        /// The server, HOST:PORT.
+        #[arg(long)]
+        addr: String,
+        /// Silent TCP connections.
+        #[arg(long, default_value_t = 1100)]
+        silent: usize,
+        /// Connections silent after the TLS handshake.
+        #[arg(long, default_value_t = 50)]
+        silent_tls: usize,
+        /// Idle HTTP/2 connections answering PINGs.
+        #[arg(long, default_value_t = 50)]
+        idle_h2: usize,
+        /// Uploads at one byte a second.
+        #[arg(long, default_value_t = 20)]
+        slow_body: usize,
+    },
     /// TLS handshakes per second against `enclave serve --tls`.
     Handshakes {
         /// The server, HOST:PORT.
@@ -113,6 +136,22 @@ fn main() -> anyhow::Result<()> {
             requests,
             size,
         } => http(&url, &root, measurement, connections, requests, size),
+        Cli::Attack {
+            addr,
+            silent,
+            silent_tls,
+            idle_h2,
+            slow_body,
+        } => attack::attack(
+            &addr,
+            attack::Counts {
+                silent,
+                silent_tls,
+                idle_h2,
+                slow_body,
+            },
+            Arc::new(accept_anything()?),
+        ),
         Cli::Handshakes {
             addr,
             root,
@@ -169,6 +208,18 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
     }
 }
 
+/// A TLS 1.3 client config (ALPN http/1.1) that accepts any certificate.
+fn accept_anything() -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut anything = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
+        .with_no_client_auth();
+    anything.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(anything)
+}
+
 fn attested_config(policy: VerifierPolicy) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let verifier = Arc::new(attest::tls::AttestedServerVerifier::new(policy));
     Ok(Arc::new(verifier.into_client_config(&[b"http/1.1"])?))
@@ -183,13 +234,7 @@ fn handshakes(
 ) -> anyhow::Result<()> {
     let root_pem = std::fs::read_to_string(root)?;
     let policy = VerifierPolicy::from_pem_roots(&root_pem)?.measurement(measurement);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut anything = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
-        .with_no_client_auth();
-    anything.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let anything = accept_anything()?;
     let configs = [
         ("attested", attested_config(policy)?),
         ("unverified", Arc::new(anything)),

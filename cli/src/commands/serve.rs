@@ -173,7 +173,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 /// A duration as the flags spell it (`90s`, `5m`).
 fn humanize(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs % 60 == 0 && secs > 0 {
+    if secs.is_multiple_of(60) && secs > 0 {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
