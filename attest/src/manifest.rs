@@ -13,9 +13,11 @@ use crate::identity::{Measurement, ModuleDigest, ProductId, Svn};
 
 /// Domain separation for the measurement encoding; changes with any change of that encoding.
 pub const MEASUREMENT_DOMAIN: &[u8] = b"enclave-measurement-v1\0";
+/// The measurement's tag of the `[inputs]` table (`docs/formats.md`, "Measurement").
+const TAG_INPUTS: u8 = 0x01;
 
 /// Measurement tag of `pad_output` (`docs/formats.md`, "Measurement": settings with a tag).
-const TAG_PAD_OUTPUT: u8 = 0x01;
+const TAG_PAD_OUTPUT: u8 = 0x02;
 
 /// The signed enclave configuration.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,10 +48,55 @@ pub struct Manifest {
     /// "Padding").
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pad_output: u64,
+    /// Which inputs the enclave takes: plaintext from the operator or only sealed ones, and
+    /// whether a sealed request may run twice (`[inputs]`; absent means the defaults).
+    #[serde(default, skip_serializing_if = "InputPolicy::is_default")]
+    pub inputs: InputPolicy,
 }
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
+}
+
+/// What an operator may feed the enclave (`docs/abi.md`, "Input origin"). Measured like every
+/// field, so a relying party that trusts the measurement knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputPolicy {
+    /// Only sealed inputs: the runtime refuses every plaintext run (`enclave run` on a plain
+    /// file, `serve --allow-plaintext`, an embedder's `Enclave::run`), so whatever the guest
+    /// reads came from a client who sealed it to the enclave.
+    pub sealed_only: bool,
+    /// The platform remembers the request id of every sealed input it opens for this enclave for
+    /// `replay_window_s` seconds and refuses the same request again in that window. Needs
+    /// `sealed_only`.
+    pub refuse_replays: bool,
+    /// How long a request id is remembered, in seconds (default 300, a verifier's default
+    /// maximum evidence age).
+    pub replay_window_s: u64,
+}
+
+impl InputPolicy {
+    /// The default replay window: a verifier's default maximum evidence age
+    /// (`verify::DEFAULT_MAX_AGE`, which a test keeps equal; the manifest sits below the
+    /// verifier).
+    pub const DEFAULT_REPLAY_WINDOW_S: u64 = 300;
+
+    /// Whether this is the default policy (plaintext allowed, replays run), which the
+    /// measurement and the encodings leave out.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for InputPolicy {
+    fn default() -> Self {
+        Self {
+            sealed_only: false,
+            refuse_replays: false,
+            replay_window_s: Self::DEFAULT_REPLAY_WINDOW_S,
+        }
+    }
 }
 
 /// Which ABI a guest module is written against.
@@ -197,6 +244,10 @@ pub mod bounds {
     pub const MAX_ARGS: usize = 256;
     /// Largest size of one WASI argument.
     pub const MAX_ARG_BYTES: usize = 4096;
+    /// Largest size of all WASI arguments together: half the signed envelope
+    /// ([`crate::bundle::MAX_ENVELOPE_BYTES`]), which also carries the rest of the manifest, the
+    /// signer's key and the signature, so that every valid manifest can be signed.
+    pub const MAX_ARGS_TOTAL_BYTES: usize = 32 << 10;
     /// Smallest `pad_output` other than 0.
     pub const MIN_PAD_OUTPUT: u64 = 16;
     /// Largest `pad_output`: 64 MiB.
@@ -240,6 +291,9 @@ pub enum ManifestError {
     /// Arguments were given to a native guest, or too many or too long for a WASI one.
     #[error("args: {0}")]
     Args(&'static str),
+    /// The `[inputs]` table does not hold together.
+    #[error("inputs: {0}")]
+    Inputs(&'static str),
 }
 
 /// A TOML error as `line L, column C: message` (both from 1, the column in characters), the
@@ -307,6 +361,7 @@ impl Manifest {
             MIN_STACK_BYTES,
             MAX_STACK_BYTES,
         )?;
+        self.check_inputs()?;
         if self.pad_output != 0 && !(MIN_PAD_OUTPUT..=MAX_PAD_OUTPUT).contains(&self.pad_output) {
             return Err(ManifestError::PadOutputOutOfRange(self.pad_output));
         }
@@ -330,8 +385,31 @@ impl Manifest {
                     "an argument is over 4096 bytes or contains NUL",
                 ))
             }
+            _ if self.args.iter().map(String::len).sum::<usize>() > MAX_ARGS_TOTAL_BYTES => {
+                Err(ManifestError::Args(
+                    "more than 32768 bytes in all: the signed bundle envelope holds 64 KiB \
+                     (65536 bytes) for the whole manifest, the signer's key and the signature; \
+                     shrink args",
+                ))
+            }
             _ => Ok(()),
         }
+    }
+
+    fn check_inputs(&self) -> Result<(), ManifestError> {
+        let inputs = &self.inputs;
+        if inputs.refuse_replays && !inputs.sealed_only {
+            return Err(ManifestError::Inputs(
+                "refuse_replays = true needs sealed_only = true (a plaintext input has no request id)",
+            ));
+        }
+        check_range(
+            "replay_window_s",
+            inputs.replay_window_s,
+            1,
+            bounds::MAX_TIMEOUT_MS / 1000,
+        )
+        .map_err(|_| ManifestError::Inputs("replay_window_s must be 1 ..= 86400 seconds"))
     }
 
     /// Whether the manifest grants `capability`.
@@ -374,9 +452,14 @@ impl Manifest {
         names.sort_unstable();
         put_strings(&mut out, names.iter().map(|s| s.as_bytes()));
         put_strings(&mut out, self.args.iter().map(String::as_bytes));
-        // Settings added after version 1 of this encoding: each only when not its default, as
-        // a one-byte tag and its value, in ascending tag order, so that every earlier
-        // manifest keeps its measurement.
+        // Settings added after version 1 of this encoding, each only when it is not the default
+        // (so every earlier measurement stands), as a tag byte and a fixed-size value, in
+        // ascending tag order.
+        if !self.inputs.is_default() {
+            out.push(TAG_INPUTS);
+            out.push(u8::from(self.inputs.sealed_only) | u8::from(self.inputs.refuse_replays) << 1);
+            out.extend_from_slice(&self.inputs.replay_window_s.to_be_bytes());
+        }
         if self.pad_output != 0 {
             out.push(TAG_PAD_OUTPUT);
             out.extend_from_slice(&self.pad_output.to_be_bytes());
@@ -415,6 +498,14 @@ fn u32_len(len: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replay_window_is_the_verifiers_maximum_age() {
+        assert_eq!(
+            InputPolicy::DEFAULT_REPLAY_WINDOW_S,
+            crate::verify::DEFAULT_MAX_AGE.as_secs()
+        );
+    }
 
     const MINIMAL: &str = "product_id = 7\nsvn = 2\ndebug = false\n";
 
@@ -512,6 +603,12 @@ mod tests {
         });
         push(&|m| m.args.push(String::new()));
         push(&|m| m.pad_output = 4096);
+        push(&|m| m.inputs.sealed_only = true);
+        push(&|m| {
+            m.inputs.sealed_only = true;
+            m.inputs.refuse_replays = true;
+        });
+        push(&|m| m.inputs.replay_window_s = 301);
         let mut seen = std::collections::HashSet::from([reference]);
         for v in &variants {
             assert!(
@@ -544,7 +641,7 @@ mod tests {
         assert_eq!(m.measurement_input(&module).len(), 126);
         assert_eq!(
             m.measure(&module).to_string(),
-            "50c0f8883fb849bec58986e281f73e9eacf40c09afb9b639f209ab5080541f58"
+            "e32f64177d27541af942d0593eb40ecef2d474d15257d91165bd91a4e78336af"
         );
     }
 
@@ -564,6 +661,26 @@ mod tests {
         }
         let padded = Manifest::from_toml(&format!("{MINIMAL}pad_output = 4096\n")).unwrap();
         assert_eq!(Manifest::from_toml(&padded.to_toml()).unwrap(), padded);
+    }
+
+    #[test]
+    fn the_inputs_trailer_is_pinned() {
+        // The worked examples of docs/formats.md, "Measurement", computed there independently.
+        let module = ModuleDigest::from_bytes([0x11; 32]);
+        for (table, expected) in [
+            (
+                "[inputs]\nsealed_only = true\n",
+                "92b4885d5571c11266d41daefd66217f3344f0e42ced51d0f312ebcd049d3030",
+            ),
+            (
+                "[inputs]\nsealed_only = true\nrefuse_replays = true\n",
+                "fe23d01ad6e74657f5f786fa581e3695fbc3296b02f2884981615c72703e0bb2",
+            ),
+        ] {
+            let m = Manifest::from_toml(&format!("{MINIMAL}{table}")).unwrap();
+            assert_eq!(m.measurement_input(&module).len(), 127);
+            assert_eq!(m.measure(&module).to_string(), expected);
+        }
     }
 
     #[test]
@@ -601,5 +718,40 @@ mod tests {
         let text = format!("{MINIMAL}capabilities = [\"random\", \"log\"]\n");
         let m = Manifest::from_toml(&text).unwrap();
         assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+    }
+
+    #[test]
+    fn inputs_table() {
+        let text = format!(
+            "{MINIMAL}[inputs]\nsealed_only = true\nrefuse_replays = true\nreplay_window_s = 60\n"
+        );
+        let m = Manifest::from_toml(&text).unwrap();
+        assert!(m.inputs.sealed_only && m.inputs.refuse_replays);
+        assert_eq!(m.inputs.replay_window_s, 60);
+        assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+        // The default is left out of the TOML and of the measurement (pinned above).
+        let plain = Manifest::from_toml(MINIMAL).unwrap();
+        assert!(!plain.to_toml().contains("inputs"));
+        // 117 bytes without the table; the tag, the flags and the window with it.
+        let module = ModuleDigest::from_bytes([0x11; 32]);
+        let input = m.measurement_input(&module);
+        assert_eq!(input.len(), 117 + 10);
+        assert_eq!(input[117..], [0x01, 0b11, 0, 0, 0, 0, 0, 0, 0, 60]);
+        let err = Manifest::from_toml(&format!("{MINIMAL}[inputs]\nrefuse_replays = true\n"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ManifestError::Inputs(
+                "refuse_replays = true needs sealed_only = true (a plaintext input has no request id)"
+            )
+        );
+        let err =
+            Manifest::from_toml(&format!("{MINIMAL}[inputs]\nreplay_window_s = 0\n")).unwrap_err();
+        assert_eq!(
+            err,
+            ManifestError::Inputs("replay_window_s must be 1 ..= 86400 seconds")
+        );
+        let err = Manifest::from_toml(&format!("{MINIMAL}[inputs]\nsealed = true\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `sealed`"), "{err}");
     }
 }

@@ -81,6 +81,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     limits,
                     capabilities,
                     pad_output,
+                    inputs: Default::default(),
                 },
             )
     })
@@ -256,6 +257,7 @@ mod signed {
                         fuel_used,
                         outcome,
                         exit_code,
+                        store: None,
                     }
                 },
             )

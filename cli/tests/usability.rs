@@ -557,6 +557,12 @@ fn completions_and_manual_pages_come_from_the_flags() {
             text.contains(&format!(".TH {} 1", name.to_uppercase())),
             "{text}"
         );
+        // Every page, not only the main one, says what the exit codes mean.
+        assert!(text.contains(".SH \"EXIT STATUS\""), "{name}: {text}");
+        assert!(
+            text.contains("\\fB7\\fR\nsealed data was refused"),
+            "{name}: {text}"
+        );
     }
     d.fails(1, &["man", "-o", "man"]);
 }
@@ -580,9 +586,12 @@ fn docs_cli_md_matches_help() {
         &["platform", "counters"],
         &["attest"],
         &["verify"],
+        &["verify-receipt"],
+        &["call"],
         &["seal"],
         &["open"],
         &["unseal"],
+        &["proxy"],
         &["completions"],
         &["man"],
     ];

@@ -121,6 +121,13 @@ pub enum RunError {
     /// The host could not run the guest (thread creation and the like).
     #[error("runtime failure: {0}")]
     Host(String),
+    /// A plaintext input for an enclave whose manifest takes sealed inputs only
+    /// (`inputs.sealed_only`): nothing ran.
+    #[error(
+        "plaintext input refused: this enclave takes sealed inputs only (its manifest sets \
+         inputs.sealed_only = true); seal the input to the enclave (`enclave seal`, `enclave call`)"
+    )]
+    PlaintextRefused,
 }
 
 impl RunError {

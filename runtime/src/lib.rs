@@ -13,8 +13,8 @@
 //!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
 //!   the simulated platform on disk.
 //! - [`module_limits`]: the static limits a module must meet before anything compiles it.
-//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in an
-//!   [`cache::ArtifactStore`] the platform provides.
+//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in a directory
+//!   the platform chooses ([`cache::CodeCache::for_secret`]).
 //!
 //! The layers and their rules: `docs/architecture.md`. The ABI a guest sees: `docs/abi.md`.
 #![deny(missing_docs)]
@@ -32,9 +32,9 @@ pub mod wasi;
 
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
-pub use host::Input;
+pub use host::{Input, InputOrigin, SealedOrigin};
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
 pub use services::{
-    ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,
-    ServiceRefused,
+    ConfidentialPlatform, PlatformServices, ReplayRefused, ReportIssuer, ReportRefused, RequestId,
+    RunScope, SealPolicy, ServiceRefused,
 };

@@ -3,8 +3,8 @@
 //!
 //! wasmtime-wasi's preview-1 context serves arguments, the (empty) environment and the three
 //! stdio descriptors; its stdin, stdout and stderr are the run's input, output and diagnostics
-//! ([`stdio`]), under the same limits as a native guest. Every other preview-1 function is
-//! shadowed in the linker by a definition from [`functions::FUNCTIONS`]: the clocks and
+//! (`stdio`), under the same limits as a native guest. Every other preview-1 function is
+//! shadowed in the linker by a definition from `functions::FUNCTIONS`: the clocks and
 //! randomness the manifest grants are implemented here, and everything else returns an errno
 //! without doing anything. So a refused call never reaches wasmtime-wasi, let alone the host:
 //! there are no preopened directories, no environment variables and no sockets to reach.
@@ -219,7 +219,7 @@ fn check_import(module: &str, name: &str, ty: &ExternType) -> Result<(), String>
 }
 
 /// Defines every preview-1 function: wasmtime-wasi's for stdio, arguments, environment and
-/// exit, and this module's for the rest (see [`FUNCTIONS`]).
+/// exit, and this module's for the rest (see `FUNCTIONS`).
 ///
 /// # Errors
 /// Only on a wasmtime definition failure (a bug).

@@ -13,8 +13,10 @@ mod bundles;
 mod confidential;
 mod guests;
 mod hostile;
+mod inputs;
 mod matrix;
 mod storage;
+mod vote_tally;
 mod wasi;
 
 use attest::{AuthorKey, Manifest};

@@ -36,6 +36,7 @@ pub fn man(args: &ManArgs) -> anyhow::Result<()> {
     let Some(dir) = &args.output else {
         let mut page = Vec::new();
         clap_mangen::Man::new(command).render(&mut page)?;
+        page.extend_from_slice(exit_status().as_bytes());
         std::io::Write::write_all(&mut std::io::stdout(), &page)?;
         return Ok(());
     };
@@ -51,6 +52,16 @@ pub fn man(args: &ManArgs) -> anyhow::Result<()> {
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// The EXIT STATUS section every page ends with, from [`super::exit::TABLE`] (roff).
+fn exit_status() -> String {
+    let mut section = String::from(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in super::exit::TABLE {
+        section.push_str(&format!(".TP\n\\fB{code}\\fR\n{meaning}\n"));
+    }
+    section.push_str("Details and examples: docs/cli.md, \"Exit codes\".\n");
+    section
 }
 
 /// `enclave.1`, then a page per subcommand, nested ones included (`enclave-platform-init.1`).
@@ -71,6 +82,7 @@ fn collect(
     clap_mangen::Man::new(command.clone())
         .title(name.to_uppercase())
         .render(&mut page)?;
+    page.extend_from_slice(exit_status().as_bytes());
     pages.push((name.to_owned(), page));
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         collect(sub, &format!("{name}-{}", sub.get_name()), pages)?;
