@@ -114,6 +114,18 @@ fn the_bytes_to_sign_follow_from_the_spec() {
             sig_structure(&expected_protected),
             "pad_output = {pad_output}"
         );
+        // The hex the spec spells out.
+        let head = [
+            &[0xa6, 0x01, 0x27, 0x10, 0x78, 0x26][..],
+            b"application/vnd.enclave.bundle.v2+cose",
+            &[0x19, 0x01, 0x02, 0x2f, 0x19, 0x01, 0x03, 0x70],
+            b"application/wasm",
+            &[0x3a, 0x00, 0x01, 0x00, 0x00, 0x58, 0x2c],
+            &spki,
+            &[0x3a, 0x00, 0x01, 0x00, 0x01, 0x58],
+        ]
+        .concat();
+        assert!(expected_protected.starts_with(&head));
 
         // And the signed bundle carries exactly that protected header.
         let bytes = bundle::sign(&key, &manifest, MODULE).unwrap();

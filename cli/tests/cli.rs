@@ -830,6 +830,7 @@ fn evidence_orders_capabilities_and_enclave_keys_as_documented() {
     .unwrap();
     assert_eq!(
         claims["capabilities"],
+        // In ascending byte order, as everywhere (docs/formats.md, "Manifest").
         serde_json::json!(["log", "random", "report", "seal", "store"])
     );
     // The raw CBOR: array(2), bstr(32) measurement key, bstr(32) signer key.
