@@ -150,6 +150,7 @@ pub fn kind(code: u8) -> &'static str {
         EVIDENCE_REFUSED => "evidence-refused",
         SEALED_REFUSED => "sealed-data-refused",
         GUEST_EXITED => "guest-exited",
+        INPUT_REFUSED => "input-refused",
         _ => "failure",
     }
 }
