@@ -5,7 +5,9 @@
 //! `serve --allow-plaintext`, `serve` sealed over http and over `--tls` (the client library), and
 //! `enclave call`. Every cell asserts the same output bytes (or the same failure), the same
 //! receipt outcome, and the documented exit code, HTTP status and problem type. A new guest kind
-//! or surface adds a row or a column here, not a new test file.
+//! or surface adds a row or a column here, not a new test file. The "sealed only" rows are an
+//! enclave whose manifest sets `[inputs] sealed_only`: every plaintext surface refuses it (exit 9,
+//! 403 `plaintext-refused`, `RunError::PlaintextRefused`) and every sealed one runs it.
 //!
 //! Bundles and servers are shared: per guest kind, one metered bundle (most rows) and one
 //! unmetered with a short deadline (the deadline row), each served once in cleartext (sealed and
@@ -50,6 +52,18 @@ const NATIVE: &str = r#"(module
 /// Limits of the metered bundles: fuel for the loops to run out of, small input and output caps.
 const METERED: &str = "[limits]\nfuel = 50000000\ntimeout_ms = 600000\nmax_input_bytes = 1024\n\
                        max_output_bytes = 4096\n";
+/// The sealed-only rows: the metered limits, and plaintext refused by the manifest.
+const SEALED_ONLY: &str =
+    "[limits]\nfuel = 50000000\ntimeout_ms = 600000\nmax_input_bytes = 1024\n\
+                           max_output_bytes = 4096\n[inputs]\nsealed_only = true\n";
+/// The surfaces that give the enclave a plaintext input.
+const PLAINTEXT_SURFACES: &[&str] = &[
+    "library",
+    "run file",
+    "run stdin",
+    "run fifo",
+    "serve --allow-plaintext",
+];
 /// Limits of the deadline row: unmetered, so only the wall clock ends the loop.
 const UNMETERED: &str = "[limits]\nfuel = 0\ntimeout_ms = 300\nmax_input_bytes = 1024\n\
                          max_output_bytes = 4096\n";
@@ -64,6 +78,7 @@ enum Kind {
 enum Profile {
     Metered,
     Unmetered,
+    SealedOnly,
 }
 
 /// How every surface must see a row end.
@@ -73,6 +88,9 @@ enum Expect {
     Output(&'static [u8]),
     /// A WASI guest's nonzero exit: the output is released, exit 8, 200, the code in the receipt.
     Exited(i32, &'static [u8]),
+    /// An enclave that takes sealed inputs only: a plaintext surface refuses the input (exit 9,
+    /// 403 `plaintext-refused`), a sealed one gives the output.
+    SealedOnly(&'static [u8]),
     /// A failed run: the runtime's message contains `message`; exit 5; over HTTP `status` and
     /// `problem` (422 guest-failed with a receipt whose outcome is "failed", or 413
     /// payload-too-large for a body the server refuses before any run).
@@ -92,9 +110,10 @@ struct Row {
 }
 
 fn rows() -> Vec<Row> {
-    use Expect::{Exited, Output};
+    use Expect::{Exited, Output, SealedOnly};
     use Kind::{Native, Wasi};
     use Profile::{Metered, Unmetered};
+    let sealed_only = Profile::SealedOnly;
     let failed = |message| Expect::Failed {
         message,
         status: 422,
@@ -129,6 +148,13 @@ fn rows() -> Vec<Row> {
             failed("output limit"),
         ),
         row(Native, "input over cap", Metered, &[b'e'; 2048], too_long),
+        row(
+            Native,
+            "sealed only",
+            sealed_only,
+            b"echo me",
+            SealedOnly(b"echo me"),
+        ),
         row(Wasi, "success", Metered, b"echo", Output(b"echo: ok\n")),
         row(Wasi, "panic", Metered, b"panic", failed("guest trapped")),
         row(Wasi, "fuel", Metered, b"loop", failed("fuel")),
@@ -142,6 +168,13 @@ fn rows() -> Vec<Row> {
         ),
         row(Wasi, "input over cap", Metered, &[b' '; 2048], too_long),
         row(Wasi, "exit 3", Metered, b"exit=3", Exited(3, b"")),
+        row(
+            Wasi,
+            "sealed only",
+            sealed_only,
+            b"echo",
+            SealedOnly(b"echo: ok\n"),
+        ),
     ]
 }
 
@@ -211,7 +244,7 @@ impl World {
         let mut served = Vec::new();
         let mut harnessed = Vec::new();
         for kind in [Kind::Native, Kind::Wasi] {
-            for profile in [Profile::Metered, Profile::Unmetered] {
+            for profile in [Profile::Metered, Profile::Unmetered, Profile::SealedOnly] {
                 let (module, kind_line) = match kind {
                     Kind::Native => ("native", ""),
                     Kind::Wasi => ("wasi", "kind = \"wasi\"\n"),
@@ -219,6 +252,7 @@ impl World {
                 let limits = match profile {
                     Profile::Metered => METERED,
                     Profile::Unmetered => UNMETERED,
+                    Profile::SealedOnly => SEALED_ONLY,
                 };
                 let manifest = format!(
                     "{}{kind_line}{limits}",
@@ -304,11 +338,20 @@ enum Seen {
     Exited(i32, Vec<u8>),
     /// A message; for sealed surfaces the receipt said "failed".
     Failed(String),
+    /// The enclave's manifest refused a plaintext input before any run.
+    InputRefused(String),
 }
 
 fn check(row: &Row, surface: &str, seen: &Seen) {
     let cell = format!("{:?} {} on {surface}", row.kind, row.name);
+    let plaintext = PLAINTEXT_SURFACES.contains(&surface);
     match (row.expect, seen) {
+        (Expect::SealedOnly(_), Seen::InputRefused(got)) if plaintext => {
+            assert!(got.contains("sealed"), "{cell}: {got}");
+        }
+        (Expect::SealedOnly(want), Seen::Output(got)) if !plaintext => {
+            assert_eq!(got, want, "{cell}");
+        }
         (Expect::Output(want), Seen::Output(got)) => assert_eq!(got, want, "{cell}"),
         (Expect::Exited(code, want), Seen::Exited(got_code, got)) => {
             assert_eq!((*got_code, got.as_slice()), (code, want), "{cell}");
@@ -327,6 +370,9 @@ fn library(w: &World, row: &Row) -> Seen {
             Some(code) if code != 0 => Seen::Exited(code, report.output),
             _ => Seen::Output(report.output),
         },
+        Err(error @ enclave_runtime::RunError::PlaintextRefused) => {
+            Seen::InputRefused(error.to_string())
+        }
         Err(error) => Seen::Failed(error.to_string()),
     }
 }
@@ -425,6 +471,11 @@ fn cli_run(w: &World, row: &Row, how: &str) -> Seen {
     match code {
         0 => Seen::Output(output()),
         8 => Seen::Exited(json["exit_code"].as_i64().unwrap() as i32, output()),
+        9 => {
+            common::assert_error_object(&json, code, &stderr);
+            assert_eq!(json["error"], "input-refused", "{}", row.name);
+            Seen::InputRefused(json["message"].as_str().unwrap().to_owned())
+        }
         _ => {
             common::assert_error_object(&json, code, &stderr);
             cli_failure(row, code, json["message"].as_str().unwrap())
@@ -465,6 +516,9 @@ fn plaintext_http(w: &World, row: &Row) -> Seen {
                 .unwrap()
                 .to_owned();
             let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+            if (status, kind.as_str()) == (403, "plaintext-refused") {
+                return Seen::InputRefused(detail);
+            }
             http_failure(row, status, &kind, detail)
         }
         Err(other) => panic!("{:?} {}: {other}", row.kind, row.name),
