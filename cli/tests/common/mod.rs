@@ -180,6 +180,7 @@ pub fn assert_error_object(error: &serde_json::Value, code: i32, stderr: &str) {
         6 => "evidence-refused",
         7 => "sealed-data-refused",
         8 => "guest-exited",
+        9 => "input-refused",
         other => panic!("undocumented exit code {other}"),
     };
     assert_eq!(error["error"], kind, "{error}");
