@@ -37,38 +37,39 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Read as _};
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use attest::bundle::VerifiedBundle;
 use attest::receipt::StoreVersion;
-use sealer::blob::{self, BlobKind};
 use sealer::EnclaveIdentity;
-
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::files::{sync_dir, write_atomic, Overwrite, Visibility};
 use crate::Platform;
 
+mod counters;
 mod database;
 mod error;
 mod fault;
 mod head;
 mod id;
+mod inspect;
 mod legacy;
 mod record;
 mod tree;
 mod v2;
 
+pub use counters::{counters, CounterStatus};
 use database::StoreFile;
 pub use error::StoreError;
 use error::{check_len, io_error, read_capped};
 use fault::Fault;
 use head::Head;
 pub use id::{StoreId, StoreState, MAX_KEY, MAX_STATE, MAX_VALUE};
+pub use inspect::{inspect, InspectError, Inspection};
 pub use record::{decode_entries, encode_entries};
 use record::{DataKey, StoreKeys};
 
@@ -582,89 +583,6 @@ fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
 }
 
-/// The state of one counter, as `enclave platform counters` shows it. Read without any key:
-/// the state's version comes from its AAD, in clear, and is not authenticated here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CounterStatus {
-    /// The store.
-    pub id: StoreId,
-    /// The counter's value, or why it could not be read.
-    pub counter: Result<u64, String>,
-    /// The version the state file claims, `None` without a state file, or why it could not be
-    /// read.
-    pub state_version: Result<Option<u64>, String>,
-}
-
-impl CounterStatus {
-    /// `ok`, `pending` (a bump to finish at the next load), `rolled back`, `ahead`, `missing`,
-    /// `empty` or `unreadable`.
-    pub fn verdict(&self) -> &'static str {
-        match (&self.counter, &self.state_version) {
-            (Ok(c), Ok(Some(v))) if v == c => "ok",
-            (Ok(c), Ok(Some(v))) if Some(*v) == c.checked_add(1) => "pending",
-            (Ok(c), Ok(Some(v))) if v < c => "rolled back",
-            (Ok(_), Ok(Some(_))) => "ahead",
-            (Ok(0), Ok(None)) => "empty",
-            (Ok(_), Ok(None)) => "missing",
-            _ => "unreadable",
-        }
-    }
-}
-
-/// Every counter under the platform `home`, in store id order.
-///
-/// # Errors
-/// [`StoreError::Io`] when the counters directory exists but cannot be listed.
-pub fn counters(home: &Path) -> Result<Vec<CounterStatus>, StoreError> {
-    let dir = home.join("counters");
-    let listing = match fs::read_dir(&dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(&dir, &e)),
-    };
-    let mut out = Vec::new();
-    for entry in listing {
-        let entry = entry.map_err(|e| io_error(&dir, &e))?;
-        let Some(id) = entry.file_name().to_str().and_then(StoreId::from_hex) else {
-            continue;
-        };
-        let paths = StorePaths::new(home, &id);
-        out.push(CounterStatus {
-            id,
-            counter: read_counter(&paths.counter).map_err(|e| e.to_string()),
-            state_version: claimed_version(&paths),
-        });
-    }
-    out.sort_by_key(|status| status.id);
-    Ok(out)
-}
-
-/// The version the head claims, read without any key; `None` without a store file or head.
-/// Waits for the store's lock, so that no run is half-way through an update.
-fn claimed_version(paths: &StorePaths) -> Result<Option<u64>, String> {
-    if !exists(&paths.state) {
-        return Ok(None);
-    }
-    let _lock = lock_existing(&paths.lock).map_err(|e| e.to_string())?;
-    let sealed = match legacy::is_legacy(&paths.state) {
-        Ok(true) => Some(read_capped(&paths.state, blob::MAX_BLOB).map_err(|e| e.to_string())?),
-        Ok(false) => read_sealed_head(&paths.state).map_err(|e| e.to_string())?,
-        Err(e) => return Err(io_error(&paths.state, &e).to_string()),
-    };
-    sealed
-        .map(|bytes| head::claimed_version(&bytes))
-        .transpose()
-}
-
-/// The sealed head in the store file at `path`, `None` without one. Opening the file finishes
-/// redb's recovery after a crash, which does not change what the file holds.
-fn read_sealed_head(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match StoreFile::open(path).map_err(|e| fault_error(path, e))? {
-        Some(file) => file.head().map_err(|e| fault_error(path, e)),
-        None => Ok(None),
-    }
-}
-
 /// Takes the exclusive lock of a store directory that exists, creating nothing; `None` when
 /// there is no lock file (so no store process ever ran there).
 fn lock_existing(path: &Path) -> Result<Option<File>, StoreError> {
@@ -675,117 +593,6 @@ fn lock_existing(path: &Path) -> Result<Option<File>, StoreError> {
     };
     file.lock().map_err(|e| io_error(path, &e))?;
     Ok(Some(file))
-}
-
-/// What `enclave unseal` found.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Inspection {
-    /// A sealed blob.
-    Blob(blob::Unsealed),
-    /// A store state, with the platform counter it is checked against.
-    State {
-        /// The state.
-        state: StoreState,
-        /// The counter's value now.
-        counter: u64,
-    },
-}
-
-/// Why `enclave unseal` refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum InspectError {
-    /// Only a debug enclave's data may be inspected from outside it.
-    #[error("refusing to unseal for a production enclave: only debug enclaves (debug = true) can be inspected, as in SGX debug mode")]
-    ProductionEnclave,
-    /// The bytes are neither a sealed blob nor a sealed store state.
-    #[error("not a sealed blob or sealed store state (bad magic)")]
-    UnknownFormat,
-    /// The blob does not open for this enclave.
-    #[error("sealed blob refused")]
-    Blob(#[source] blob::BlobError),
-    /// The state does not open for this enclave.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Opens a sealed blob or a store file for the debug enclave of `bundle` on `platform`. A store
-/// is opened whatever its version, which is reported with the counter, and checked whole: every
-/// record is decrypted and the tree recomputed against the sealed root.
-///
-/// # Errors
-/// [`InspectError::ProductionEnclave`] for a non-debug bundle, and the blob or state errors.
-pub fn inspect(
-    platform: &Platform,
-    bundle: &VerifiedBundle,
-    path: &Path,
-) -> Result<Inspection, InspectError> {
-    let identity = platform.bundle_identity(bundle);
-    if !identity.debug {
-        return Err(InspectError::ProductionEnclave);
-    }
-    let id = StoreId::of(&identity);
-    let counter = || read_counter(&StorePaths::new(platform.home(), &id).counter);
-    let mut magic = [0u8; 8];
-    File::open(path)
-        .and_then(|mut file| file.read_exact(&mut magic))
-        .or_else(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => Ok(()),
-            _ => Err(e),
-        })
-        .map_err(|e| io_error(path, &e))?;
-    if magic == BlobKind::Sealed.magic() {
-        let bytes = read_capped(path, blob::MAX_BLOB)?;
-        return blob::open(
-            BlobKind::Sealed,
-            platform.sealing_secrets(),
-            &identity,
-            &bytes,
-        )
-        .map(Inspection::Blob)
-        .map_err(InspectError::Blob);
-    }
-    if magic == BlobKind::StoreState.magic() {
-        let bytes = read_capped(path, blob::MAX_BLOB)?;
-        let state = legacy::open(platform, &identity, &id, path, &bytes)?;
-        return Ok(Inspection::State {
-            state,
-            counter: counter()?,
-        });
-    }
-    if magic != database::MAGIC_PREFIX {
-        return Err(InspectError::UnknownFormat);
-    }
-    let _lock = lock_existing(&path.with_file_name("lock"))?;
-    let fault = |e| fault_error(path, e);
-    let file = StoreFile::open(path)
-        .map_err(fault)?
-        .ok_or_else(|| io_error(path, &io::ErrorKind::NotFound.into()))?;
-    let state = match file.head().map_err(fault)? {
-        None => StoreState::default(),
-        Some(sealed) => {
-            let head =
-                Head::open(platform, &identity, &id, &sealed).map_err(|e| StoreError::Refused {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })?;
-            let entries = match head.format {
-                head::Format::V2 => file.read_v2(id, &head),
-                head::Format::V3 => StoreKeys::derive(id, &head.data_key)
-                    .map_err(|_| Fault::Crypto)
-                    .and_then(|keys| file.audit(&head, &keys)),
-            };
-            StoreState {
-                version: head.version,
-                entries: entries.map_err(fault)?,
-            }
-        }
-    };
-    Ok(Inspection::State {
-        state,
-        counter: counter()?,
-    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use attest::{Measurement, ProductId, SignerId, Svn};
 use redb::{ReadableDatabase as _, ReadableTable as _};
+use sealer::blob::{self, BlobKind};
 
 use super::database::{BUCKETS, HEADS, HEAD_KEY, NODES};
 use super::*;
