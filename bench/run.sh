@@ -47,12 +47,7 @@ cd "$work"
 export ENCLAVE_HOME=$work/platform
 
 # One attested enclave to seal to.
-"$enclave" platform init >/dev/null
-"$enclave" platform export-root -o root.pem
-"$enclave" keygen --out author.key >/dev/null
-cp "$root/examples/wordcount.toml" enclave.toml
-"$enclave" sign --key author.key --manifest enclave.toml "$wasm" -o app.enclave >/dev/null
-m=$("$enclave" measure "$wasm" --manifest enclave.toml)
+source "$root/bench/wordcount.sh"
 nonce=$(openssl rand -hex 16)
 "$enclave" attest app.enclave --nonce "$nonce" -o report.cbor >/dev/null
 age-keygen -o age.key 2>/dev/null

@@ -21,12 +21,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$work"
 export ENCLAVE_HOME=$work/platform
-"$enclave" platform init >/dev/null
-"$enclave" platform export-root -o root.pem
-"$enclave" keygen --out author.key >/dev/null
-cp "$root/examples/wordcount.toml" enclave.toml
-"$enclave" sign --key author.key --manifest enclave.toml "$wasm" -o app.enclave >/dev/null
-m=$("$enclave" measure "$wasm" --manifest enclave.toml)
+source "$root/bench/wordcount.sh"
 
 start_server() {
     local name=$1
