@@ -25,9 +25,13 @@ fn run() -> Result<(), String> {
         .read_to_string(&mut input)
         .map_err(|e| format!("cannot read stdin: {e}"))?;
     let document: Value = serde_json::from_str(&input).map_err(|e| format!("bad json: {e}"))?;
-    let pattern = document["pattern"].as_str().ok_or("no \"pattern\" string")?;
+    let pattern = document["pattern"]
+        .as_str()
+        .ok_or("no \"pattern\" string")?;
     let regex = Regex::new(pattern).map_err(|e| format!("bad pattern: {e}"))?;
-    let records = document["records"].as_array().ok_or("no \"records\" array")?;
+    let records = document["records"]
+        .as_array()
+        .ok_or("no \"records\" array")?;
     let matches: Vec<Value> = records.iter().filter_map(|r| matched(&regex, r)).collect();
     let out = json!({ "pattern": pattern, "matched": matches.len(), "records": matches });
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
