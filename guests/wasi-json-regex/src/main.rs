@@ -25,12 +25,14 @@ fn run() -> Result<(), String> {
         .read_to_string(&mut input)
         .map_err(|e| format!("cannot read stdin: {e}"))?;
     let document: Value = serde_json::from_str(&input).map_err(|e| format!("bad json: {e}"))?;
-    let pattern = document["pattern"]
-        .as_str()
+    let pattern = document
+        .get("pattern")
+        .and_then(Value::as_str)
         .ok_or("no \"pattern\" string")?;
     let regex = Regex::new(pattern).map_err(|e| format!("bad pattern: {e}"))?;
-    let records = document["records"]
-        .as_array()
+    let records = document
+        .get("records")
+        .and_then(Value::as_array)
         .ok_or("no \"records\" array")?;
     let matches: Vec<Value> = records.iter().filter_map(|r| matched(&regex, r)).collect();
     let out = json!({ "pattern": pattern, "matched": matches.len(), "records": matches });
@@ -40,11 +42,11 @@ fn run() -> Result<(), String> {
 
 /// The record with its named captures, if its text matches.
 fn matched(regex: &Regex, record: &Value) -> Option<Value> {
-    let captures = regex.captures(record["text"].as_str()?)?;
+    let captures = regex.captures(record.get("text")?.as_str()?)?;
     let named: Map<String, Value> = regex
         .capture_names()
         .flatten()
         .filter_map(|name| Some((name.to_owned(), json!(captures.name(name)?.as_str()))))
         .collect();
-    Some(json!({ "id": record["id"], "captures": named }))
+    Some(json!({ "id": record.get("id"), "captures": named }))
 }
