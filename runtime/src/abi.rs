@@ -726,7 +726,7 @@ mod tests {
         let module = wat::parse_str(wat).unwrap();
         let key = attest::AuthorKey::generate().unwrap();
         let bundle = attest::bundle::sign(&key, &manifest, &module).unwrap();
-        let enclave = crate::Enclave::load(&bundle, &[]).unwrap();
+        let enclave = crate::Enclave::load(&bundle, crate::Signers::Any).unwrap();
         enclave
             .run(crate::Input::from_bytes(Vec::new()), Vec::new(), services)
             .map(drop)

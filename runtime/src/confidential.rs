@@ -431,7 +431,7 @@ mod tests {
         let manifest =
             Manifest::from_toml(&format!("product_id = 1\nsvn = {svn}\ndebug = false\n")).unwrap();
         let bundle = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module);
-        Enclave::load(&bundle.unwrap(), &[]).unwrap()
+        Enclave::load(&bundle.unwrap(), crate::Signers::Any).unwrap()
     }
 
     fn sealed(platform: &Fake, enclave: &Enclave, policy: KeyPolicy) -> Vec<u8> {

@@ -30,6 +30,7 @@ pub mod runner;
 pub mod services;
 pub mod wasi;
 
+pub use attest::Signers;
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::Input;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
-use attest::{Capability, GuestKind, Manifest, Measurement, SignerId};
+use attest::{Capability, GuestKind, Manifest, Measurement, Signers};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
@@ -116,11 +116,16 @@ pub struct ModuleInterface {
 impl Enclave {
     /// Verifies and compiles a bundle.
     ///
-    /// `trusted_signers` empty means any signer (the bundle must still be validly signed).
+    /// `trusted_signers` is an allow-list that fails closed: an empty list trusts no one
+    /// ([`attest::BundleError::NoTrustedSigners`]); [`Signers::Any`] accepts any signer (the
+    /// bundle must still be validly signed).
     ///
     /// # Errors
     /// [`LoadError`] naming the first failed check.
-    pub fn load(bundle_bytes: &[u8], trusted_signers: &[SignerId]) -> Result<Self, LoadError> {
+    pub fn load(
+        bundle_bytes: &[u8],
+        trusted_signers: impl Into<Signers>,
+    ) -> Result<Self, LoadError> {
         Self::load_cached(bundle_bytes, trusted_signers, None)
     }
 
@@ -132,7 +137,7 @@ impl Enclave {
     /// As [`Enclave::load`]. Cache problems are not errors: the module is compiled instead.
     pub fn load_cached(
         bundle_bytes: &[u8],
-        trusted_signers: &[SignerId],
+        trusted_signers: impl Into<Signers>,
         cache: Option<&CodeCache>,
     ) -> Result<Self, LoadError> {
         let bundle = bundle::verify(bundle_bytes)?;

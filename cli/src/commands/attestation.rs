@@ -52,7 +52,7 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     let bytes = read_bundle_bytes(&args.bundle)?;
     // The platform's compiled-code cache: a later `enclave run` of the bundle starts warm.
     let cache = platform.code_cache();
-    let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
+    let enclave = Enclave::load_cached(&bytes, super::run::signers(trusted), Some(&cache))
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let evidence = platform.attest(&enclave, nonce, report_data, SystemTime::now())?;
     write_public(&args.output, &evidence, args.force)?;

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use attest::{AuthorPublicKey, Capability, SignerId};
+use attest::{AuthorPublicKey, Capability, SignerId, Signers};
 use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
 use enclave_platform::{Platform, PlatformReporter};
 use enclave_runtime::confidential::ConfidentialError;
@@ -131,7 +131,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = read_bundle_bytes(&args.bundle)?;
     let cache = enclave_platform::Platform::find_code_cache(args.home.resolve().ok());
-    let enclave = Enclave::load_cached(&bytes, &trusted, cache.as_ref())
+    let enclave = Enclave::load_cached(&bytes, signers(trusted), cache.as_ref())
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     // The platform serves the `report`, `seal` and `store` capabilities, and opens sealed inputs.
     let manifest = enclave.bundle().manifest();
@@ -403,6 +403,16 @@ fn run_sealed(
         "sealed_output_sha256": hex::encode(run.claims.output_digest),
         "receipt": job.receipt.map(|p| p.display().to_string()),
     }))
+}
+
+/// The `--trusted-signer` flags as an allow-list: none given means any signer, as documented
+/// for `enclave run` (an empty allow-list in the library trusts no one).
+pub fn signers(trusted: Vec<SignerId>) -> Signers {
+    if trusted.is_empty() {
+        Signers::Any
+    } else {
+        Signers::only(trusted)
+    }
 }
 
 /// A signer given as a hex id or as a public key file.

@@ -87,7 +87,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let platform = Arc::new(args.home.open()?);
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
     let cache = platform.code_cache();
-    let enclave = Enclave::load_cached(&bytes, &trusted, Some(&cache))
+    let enclave = Enclave::load_cached(&bytes, super::run::signers(trusted), Some(&cache))
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     install_logger(args.log_format);
     let defaults = Config::default();
