@@ -81,6 +81,30 @@ fn pool() -> PoolingAllocationConfig {
     pool
 }
 
+/// Builds the engine of a [`crate::embed::SharedEngine`]: [`build`]'s settings with a pool of
+/// `config.pool_slots` slots, each reserving `config.slot_memory_bytes` for linear memory.
+///
+/// # Errors
+/// When wasmtime refuses the configuration, or the operating system the pool's address space.
+pub(crate) fn build_shared(config: &crate::embed::EngineConfig) -> wasmtime::Result<Engine> {
+    let metering = if config.fuel {
+        Metering::Fuel
+    } else {
+        Metering::TimeOnly
+    };
+    let slot = usize::try_from(config.slot_memory_bytes).unwrap_or(usize::MAX);
+    let mut pool = pool();
+    pool.total_core_instances(config.pool_slots)
+        .total_memories(config.pool_slots)
+        .total_tables(config.pool_slots.saturating_mul(MAX_TABLES))
+        .max_memory_size(slot);
+    let mut wasm = self::config(config.max_stack_bytes, metering);
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_reservation(config.slot_memory_bytes)
+        .memory_init_cow(true);
+    Engine::new(&wasm)
+}
+
 /// wasmtime's default async stack size.
 const DEFAULT_ASYNC_STACK: usize = 2 << 20;
 

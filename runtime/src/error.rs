@@ -53,6 +53,15 @@ pub enum LoadError {
     /// The wasm engine could not be set up.
     #[error("runtime setup failed: {0}")]
     Engine(String),
+    /// The manifest's wasm stack is larger than the shared engine it is loaded on allows
+    /// ([`crate::embed::EngineConfig::max_stack_bytes`]).
+    #[error("the manifest's stack_bytes = {stack_bytes} exceeds the engine's limit of {limit}")]
+    StackAboveEngine {
+        /// The manifest's `stack_bytes`.
+        stack_bytes: u64,
+        /// The engine's limit.
+        limit: u64,
+    },
 }
 
 /// Why a run ended without a result. No output may be released after any of these.
@@ -111,6 +120,12 @@ pub enum RunError {
     /// The host could not run the guest (thread creation and the like).
     #[error("runtime failure: {0}")]
     Host(String),
+    /// The embedder cancelled the run through its [`crate::embed::CancelHandle`].
+    #[error("run cancelled by the host")]
+    Cancelled,
+    /// The module has no export of that name callable as `[] -> []` ([`crate::Enclave::call`]).
+    #[error("the module exports no function `{0}: [] -> []`")]
+    NoSuchExport(String),
 }
 
 impl RunError {

@@ -22,9 +22,11 @@
 pub mod abi;
 pub mod cache;
 pub mod confidential;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod host_fns;
 pub mod module_limits;
 pub mod runner;
 pub mod services;
@@ -32,8 +34,10 @@ pub mod wasi;
 
 pub use attest::Signers;
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
+pub use embed::{CancelHandle, EngineConfig, HostPolicy, Loader, RunOptions, SharedEngine};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::Input;
+pub use host_fns::{HostCallRefused, HostFunctions};
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
 pub use services::{
     ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,

@@ -20,16 +20,18 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
-use attest::{Capability, GuestKind, Manifest, Measurement, Signers};
+use attest::{Capability, GuestKind, Limits, Manifest, Measurement, Signers};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
 use crate::cache::{self, CacheOutcome, CodeCache};
+use crate::embed::{CancelHandle, Loader, RunOptions, SharedEngine};
 use crate::engine::{self, EngineFingerprint, EpochTicker};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
 };
+use crate::host_fns::HostFunctions;
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
 use crate::wasi::{self, SharedIo, WasiState};
 
@@ -48,9 +50,14 @@ pub struct Enclave {
     engine: Engine,
     module: Module,
     linked: Linked,
-    slots: Slots,
+    /// The engine's pool slots: the enclave's own, or those of a shared engine.
+    slots: Arc<Slots>,
     cache: Option<CacheOutcome>,
-    _ticker: EpochTicker,
+    /// The manifest's limits under the host's caps ([`crate::embed::HostPolicy`]).
+    limits: Limits,
+    /// Whether the engine counts fuel (a shared engine may, for an unmetered enclave).
+    engine_fuel: bool,
+    _ticker: Arc<EpochTicker>,
 }
 
 /// The module linked against the host functions of its kind.
@@ -161,28 +168,48 @@ impl Enclave {
         bundle: VerifiedBundle,
         cache: Option<&CodeCache>,
     ) -> Result<Self, LoadError> {
+        Self::assemble(bundle, cache, &Loader::new(Signers::Any))
+    }
+
+    /// Compiles and links a verified bundle the way `loader` says: its caps, host functions and
+    /// engine (the trusted signer was checked by the caller).
+    pub(crate) fn assemble(
+        bundle: VerifiedBundle,
+        cache: Option<&CodeCache>,
+        loader: &Loader,
+    ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
-        let engine = engine::build_pooled(&manifest.limits)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut limits = loader.policy.apply(&manifest.limits);
+        let placed = match &loader.engine {
+            Some(shared) => Placement::shared(shared, &mut limits)?,
+            None => Placement::own(&limits)?,
+        };
+        let engine = placed.engine;
         let (module, outcome) = match cache {
             Some(cache) => {
-                let fingerprint = EngineFingerprint::of(&engine, manifest.limits.stack_bytes);
+                let fingerprint = EngineFingerprint::of(&engine, limits.stack_bytes);
                 let (module, outcome) = cache.module(&engine, &fingerprint, bundle.module())?;
                 (module, Some(outcome))
             }
             None => (cache::compile(&engine, bundle.module())?, None),
         };
-        let linked = link(&engine, &module, manifest)?;
-        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let linked = link(&engine, &module, manifest, &limits, &loader.host)?;
         Ok(Self {
             bundle,
             engine,
             module,
             linked,
-            slots: Slots::new(engine::POOL_INSTANCES),
+            slots: placed.slots,
             cache: outcome,
-            _ticker: ticker,
+            limits,
+            engine_fuel: placed.fuel,
+            _ticker: placed.ticker,
         })
+    }
+
+    /// The limits runs get: the manifest's, under the host's caps.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// What the compiled-code cache did at load; `None` when loaded without one.
@@ -217,16 +244,12 @@ impl Enclave {
     /// a run takes one for its duration (at most that many runs execute at once; more wait). A
     /// server reports it, and its tests check that every slot comes back.
     pub fn free_instance_slots(&self) -> u32 {
-        self.slots
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .free
+        self.slots.free()
     }
 
     /// The native stack a run needs: the wasm stack limit and room for host frames.
     fn native_stack(&self) -> usize {
-        let stack = self.bundle.manifest().limits.stack_bytes;
+        let stack = self.limits.stack_bytes;
         usize::try_from(stack)
             .unwrap_or(usize::MAX)
             .saturating_add(HOST_STACK_HEADROOM)
@@ -265,7 +288,42 @@ impl Enclave {
         output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
     ) -> Result<RunReport<W>, RunError> {
-        let limits = &self.bundle.manifest().limits;
+        self.run_with(input, output, reporter, &RunOptions::default())
+    }
+
+    /// Calls the native guest's export `name` (`[] -> []`, reading `input` and writing its
+    /// output through the ABI's input and output functions like `enclave_main`) in a fresh
+    /// store, and returns what it wrote: [`Enclave::run_with`] with [`RunOptions::export`].
+    ///
+    /// # Errors
+    /// [`RunError::NoSuchExport`] when there is no such function; otherwise as
+    /// [`Enclave::run`].
+    pub fn call(
+        &self,
+        name: &str,
+        input: &[u8],
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
+    ) -> Result<Vec<u8>, RunError> {
+        let options = options.clone().export(name);
+        let input = Input::from_bytes(input.to_vec());
+        Ok(self.run_with(input, Vec::new(), reporter, &options)?.output)
+    }
+
+    /// As [`Enclave::run`], made as `options` say: the export it calls and the
+    /// [`CancelHandle`] that may stop it.
+    ///
+    /// # Errors
+    /// As [`Enclave::run`]; [`RunError::Cancelled`] when the handle cancelled the run,
+    /// [`RunError::NoSuchExport`] for an export that is not a `[] -> []` function.
+    pub fn run_with<W: Write + Send + 'static>(
+        &self,
+        input: Input,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
+    ) -> Result<RunReport<W>, RunError> {
+        let limits = &self.limits;
         if input.len() > limits.max_input_bytes {
             return Err(RunError::InputTooLarge {
                 size: input.len(),
@@ -278,7 +336,7 @@ impl Enclave {
             // A thread from `on_guest_thread` with stack to spare. While the guest runs, a nested
             // run (from a host function) would find no stack recorded and start its own thread.
             GUEST_STACK.with(|s| s.set(0));
-            let report = self.run_here(input, Box::new(output), reporter);
+            let report = self.run_here(input, Box::new(output), reporter, options);
             GUEST_STACK.with(|s| s.set(here));
             report
         } else {
@@ -286,7 +344,9 @@ impl Enclave {
                 std::thread::Builder::new()
                     .name("enclave-guest".into())
                     .stack_size(stack)
-                    .spawn_scoped(scope, || self.run_here(input, Box::new(output), reporter))
+                    .spawn_scoped(scope, || {
+                        self.run_here(input, Box::new(output), reporter, options)
+                    })
                     .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
                     .join()
                     .map_err(|_| RunError::Host("the guest thread panicked".into()))?
@@ -329,10 +389,12 @@ impl Enclave {
         input: Input,
         output: Box<dyn OutputSink>,
         reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
     ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
         let manifest = self.bundle.manifest();
         let started = Instant::now();
-        let io = GuestIo::new(input, output, &manifest.limits, manifest.debug);
+        let io = GuestIo::new(input, output, &self.limits, manifest.debug);
+        let cancel = options.cancel.as_ref();
         let (summary, fuel_left, exit_code) = match &self.linked {
             Linked::Native(pre) => {
                 // Held to the end of the run: its store operations are one transaction.
@@ -342,12 +404,17 @@ impl Enclave {
                     }
                     _ => RunScope::default(),
                 };
-                let state = HostState::new(io, &manifest.limits, reporter);
-                let (state, fuel_left, _) = self.execute(pre, state, abi::ENTRY)?;
+                let state = HostState::new(io, &self.limits, reporter);
+                let entry = options.export.as_deref().unwrap_or(abi::ENTRY);
+                let (state, fuel_left, _) = self.execute(pre, state, entry, cancel)?;
                 (finish(state.into_io())?, fuel_left, None)
             }
+            Linked::Wasi(_) if options.export.is_some() => {
+                let name = options.export.clone().unwrap_or_default();
+                return Err(RunError::NoSuchExport(name));
+            }
             Linked::Wasi(pre) => {
-                let (summary, fuel_left, code) = self.run_wasi(pre, io)?;
+                let (summary, fuel_left, code) = self.run_wasi(pre, io, cancel)?;
                 (summary, fuel_left, Some(code))
             }
         };
@@ -360,7 +427,7 @@ impl Enclave {
         output.flush().map_err(RunError::Output)?;
         Ok(RunReport {
             measurement: self.bundle.measurement(),
-            fuel_used: manifest.limits.fuel.saturating_sub(fuel_left),
+            fuel_used: self.limits.fuel.saturating_sub(fuel_left),
             duration: started.elapsed(),
             input_bytes,
             output_bytes,
@@ -376,12 +443,13 @@ impl Enclave {
         &self,
         pre: &InstancePre<WasiState>,
         io: GuestIo,
+        cancel: Option<&CancelHandle>,
     ) -> Result<(IoSummary, u64, i32), RunError> {
         let manifest = self.bundle.manifest();
         let io: SharedIo = Arc::new(Mutex::new(io));
         let refused = wasi::LastRefusal::default();
-        let state = WasiState::new(&io, manifest, refused.clone());
-        let outcome = self.execute(pre, state, wasi::ENTRY);
+        let state = WasiState::new(&io, manifest, refused.clone()).capped(&self.limits);
+        let outcome = self.execute(pre, state, wasi::ENTRY, cancel);
         let outcome = outcome.map(|(state, fuel_left, code)| {
             drop(state);
             (fuel_left, code.unwrap_or(0))
@@ -415,8 +483,12 @@ impl Enclave {
         pre: &InstancePre<T>,
         state: T,
         entry: &str,
+        cancel: Option<&CancelHandle>,
     ) -> Result<(T, u64, Option<i32>), RunError> {
-        let limits = &self.bundle.manifest().limits;
+        let limits = &self.limits;
+        if cancel.is_some_and(CancelHandle::is_cancelled) {
+            return Err(RunError::Cancelled);
+        }
         // Declared before the store, so the slot is given back after the store (and with it the
         // instance) is gone.
         let _slot = self.slots.acquire();
@@ -426,16 +498,25 @@ impl Enclave {
         let metered = limits.is_metered();
         if metered {
             store.set_fuel(limits.fuel).map_err(fuel_error)?;
+        } else if self.engine_fuel {
+            // A shared engine counts fuel; this enclave's runs are bounded by time alone.
+            store.set_fuel(u64::MAX).map_err(fuel_error)?;
         }
-        store.set_epoch_deadline(engine::deadline_ticks(limits.timeout_ms));
-        store.epoch_deadline_trap();
+        let ticks = engine::deadline_ticks(limits.timeout_ms);
+        match cancel {
+            None => {
+                store.set_epoch_deadline(ticks);
+                store.epoch_deadline_trap();
+            }
+            Some(cancel) => deadline_or_cancel(&mut store, ticks, cancel.clone()),
+        }
 
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| classify(e, limits, true))?;
         let entry = instance
             .get_typed_func::<(), ()>(&mut store, entry)
-            .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
+            .map_err(|_| RunError::NoSuchExport(entry.to_owned()))?;
         let exit_code = match entry.call(&mut store, ()) {
             Ok(()) => None,
             Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -466,7 +547,7 @@ pub fn identity_of(bundle: &VerifiedBundle) -> sealer::EnclaveIdentity {
 
 /// Counts the engine pool's free instance slots, so that a run beyond the pool's capacity waits
 /// for one instead of failing.
-struct Slots {
+pub(crate) struct Slots {
     state: Mutex<SlotCount>,
     returned: Condvar,
 }
@@ -482,7 +563,7 @@ struct SlotCount {
 struct Slot<'a>(&'a Slots);
 
 impl Slots {
-    fn new(count: u32) -> Self {
+    pub(crate) fn new(count: u32) -> Self {
         Self {
             state: Mutex::new(SlotCount {
                 free: count,
@@ -490,6 +571,14 @@ impl Slots {
             }),
             returned: Condvar::new(),
         }
+    }
+
+    /// Free slots now.
+    pub(crate) fn free(&self) -> u32 {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .free
     }
 
     fn acquire(&self) -> Slot<'_> {
@@ -517,6 +606,82 @@ impl Drop for Slot<'_> {
     }
 }
 
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots").field("free", &self.free()).finish()
+    }
+}
+
+/// Where an enclave runs: an engine, its pool's slots and its epoch thread.
+struct Placement {
+    engine: Engine,
+    slots: Arc<Slots>,
+    ticker: Arc<EpochTicker>,
+    fuel: bool,
+}
+
+impl Placement {
+    /// An engine of the enclave's own, sized for `limits`.
+    fn own(limits: &Limits) -> Result<Self, LoadError> {
+        let engine =
+            engine::build_pooled(limits).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            engine,
+            slots: Arc::new(Slots::new(engine::POOL_INSTANCES)),
+            ticker: Arc::new(ticker),
+            fuel: limits.is_metered(),
+        })
+    }
+
+    /// A place on `shared`, whose slot size caps `limits.memory_bytes` and whose stack the
+    /// enclave gets.
+    fn shared(shared: &SharedEngine, limits: &mut Limits) -> Result<Self, LoadError> {
+        let shared = shared.shared();
+        let config = shared.config;
+        if limits.stack_bytes > config.max_stack_bytes {
+            return Err(LoadError::StackAboveEngine {
+                stack_bytes: limits.stack_bytes,
+                limit: config.max_stack_bytes,
+            });
+        }
+        if limits.is_metered() && !config.fuel {
+            return Err(LoadError::Engine(
+                "the enclave has a fuel budget but the shared engine counts no fuel".into(),
+            ));
+        }
+        limits.stack_bytes = config.max_stack_bytes;
+        limits.memory_bytes = limits.memory_bytes.min(config.slot_memory_bytes);
+        Ok(Self {
+            engine: shared.engine.clone(),
+            slots: Arc::clone(&shared.slots),
+            ticker: Arc::clone(&shared.ticker),
+            fuel: config.fuel,
+        })
+    }
+}
+
+/// The embedder cancelled the run ([`CancelHandle`]); carried through wasmtime as the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("run cancelled by the host")]
+struct Cancelled;
+
+/// Ends the run after `ticks` epoch ticks, or at the first tick after `cancel` is cancelled.
+fn deadline_or_cancel<T>(store: &mut Store<T>, ticks: u64, cancel: CancelHandle) {
+    let mut left = ticks;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.is_cancelled() {
+            return Err(Cancelled.into());
+        }
+        left = left.saturating_sub(1);
+        if left == 0 {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+}
+
 /// The store state of either kind of guest.
 trait GuestState: Send + 'static {
     fn limiter(&mut self) -> &mut dyn ResourceLimiter;
@@ -535,16 +700,23 @@ impl GuestState for WasiState {
 }
 
 /// Checks the module's imports against its kind's host functions and links it.
-fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked, LoadError> {
+fn link(
+    engine: &Engine,
+    module: &Module,
+    manifest: &Manifest,
+    limits: &Limits,
+    host: &HostFunctions,
+) -> Result<Linked, LoadError> {
     let setup = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
     let invalid = |e: wasmtime::Error| LoadError::InvalidModule(format!("{e:#}"));
     check_kind(module, manifest.kind)?;
-    check_initial_memory(module, manifest.limits.memory_bytes)?;
+    check_initial_memory(module, limits.memory_bytes)?;
     match manifest.kind {
         GuestKind::Enclave => {
-            abi::check_module(module, manifest)?;
+            check_native(module, manifest, host)?;
             let mut linker = Linker::new(engine);
             abi::define(&mut linker, manifest).map_err(setup)?;
+            host.define_in(&mut linker).map_err(setup)?;
             Ok(Linked::Native(
                 linker.instantiate_pre(module).map_err(invalid)?,
             ))
@@ -557,6 +729,25 @@ fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked,
                 linker.instantiate_pre(module).map_err(invalid)?,
             ))
         }
+    }
+}
+
+/// Checks a native module's imports: the ABI's (with the manifest's grants) and the host's
+/// functions, every problem listed.
+fn check_native(
+    module: &Module,
+    manifest: &Manifest,
+    host: &HostFunctions,
+) -> Result<(), LoadError> {
+    let mut problems = host.check_module(module);
+    match abi::check_module(module, manifest) {
+        Ok(()) if problems.is_empty() => Ok(()),
+        Ok(()) => Err(LoadError::ForbiddenImports(problems)),
+        Err(LoadError::ForbiddenImports(mut abi)) => {
+            abi.append(&mut problems);
+            Err(LoadError::ForbiddenImports(abi))
+        }
+        Err(error) => Err(error),
     }
 }
 
@@ -675,6 +866,9 @@ fn describe(ty: &wasmtime::ExternType) -> String {
 
 /// Maps what ended a run to the error a user can act on.
 fn classify(error: wasmtime::Error, limits: &attest::Limits, instantiating: bool) -> RunError {
+    if error.is::<Cancelled>() {
+        return RunError::Cancelled;
+    }
     if let Some(fault) = error.downcast_ref::<GuestFault>() {
         return RunError::Fault(fault.clone());
     }
