@@ -22,8 +22,10 @@
 
 pub mod files;
 mod home;
+pub mod memory;
 mod reporter;
 pub mod store;
 
 pub use home::*;
+pub use memory::MemoryPlatform;
 pub use reporter::PlatformReporter;
