@@ -143,6 +143,43 @@ impl RunOptions {
     }
 }
 
+/// The current thread, made a guest thread while the guard lives: runs of enclaves whose
+/// [`Enclave::guest_stack_bytes`] fit in `stack_bytes` execute on it instead of starting a
+/// thread each (see [`Enclave::run`]). For an embedder's own workers (a rayon or tokio
+/// blocking pool built with `stack_size(n)`, where `on_thread_start` or `start_handler` makes
+/// the guard, or at the top of each job).
+///
+/// The promise is the caller's: the thread was created with at least `stack_bytes` of native
+/// stack (`std::thread::Builder::stack_size`), and no more of it is in use below the guard than
+/// the [`crate::runner::HOST_STACK_HEADROOM`] included in [`Enclave::guest_stack_bytes`]
+/// allows for. A thread with less may crash the process on a deep guest recursion instead of
+/// ending the run with a stack overflow error; [`Enclave::on_guest_thread`] is the way that
+/// needs no promise.
+#[derive(Debug)]
+pub struct GuestThread {
+    previous: usize,
+    /// Not `Send`: the guard belongs to the thread it marks.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl GuestThread {
+    /// Marks the current thread, made with `stack_bytes` of native stack, as a guest thread
+    /// until the guard is dropped.
+    pub fn enter(stack_bytes: usize) -> Self {
+        let previous = crate::runner::GUEST_STACK.with(|s| s.replace(stack_bytes));
+        Self {
+            previous,
+            _thread: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for GuestThread {
+    fn drop(&mut self) {
+        crate::runner::GUEST_STACK.with(|s| s.set(self.previous));
+    }
+}
+
 /// How a [`SharedEngine`] is sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {

@@ -28,16 +28,20 @@ pub mod error;
 pub mod host;
 pub mod host_fns;
 pub mod module_limits;
+pub mod receipted;
 pub mod runner;
 pub mod services;
 pub mod wasi;
 
 pub use attest::Signers;
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
-pub use embed::{CancelHandle, EngineConfig, HostPolicy, Loader, RunOptions, SharedEngine};
+pub use embed::{
+    CancelHandle, EngineConfig, GuestThread, HostPolicy, Loader, RunOptions, SharedEngine,
+};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::Input;
 pub use host_fns::{HostCallRefused, HostFunctions};
+pub use receipted::{ReceiptError, ReceiptedRun};
 pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
 pub use services::{
     ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,

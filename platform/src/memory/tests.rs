@@ -90,3 +90,59 @@ fn the_store_keeps_entries_within_its_cap() {
     assert!(matches!(refused, ServiceRefused::TooLarge));
     assert_eq!(stored, MAX_MEMORY_STORE_BYTES / (big.len() + 8));
 }
+
+#[test]
+fn a_plaintext_run_gets_a_receipt_that_verifies() {
+    use sha2::{Digest, Sha256};
+    let platform = platform();
+    let wat = r#"(module
+        (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
+        (import "enclave_v1" "write_output" (func $write (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "enclave_main") (local $n i32)
+            (local.set $n (call $read (i32.const 0) (i32.const 1024)))
+            (drop (call $write (i32.const 0) (local.get $n))))
+        (func (export "trap") unreachable))"#;
+    let manifest = Manifest::from_toml("product_id = 7\nsvn = 1\ndebug = false\n").unwrap();
+    let key = AuthorKey::generate().unwrap();
+    let bytes = bundle::sign(&key, &manifest, &wat::parse_str(wat).unwrap()).unwrap();
+    let enclave = Enclave::load(&bytes, Signers::Any).unwrap();
+    let roots = vec![pem::parse(platform.root_pem()).unwrap().into_contents()];
+    let options = enclave_runtime::RunOptions::new();
+    let run = enclave
+        .run_with_receipt(b"input", b"host nonce", platform.as_ref(), None, &options)
+        .unwrap();
+    assert_eq!(run.result.unwrap().output, b"input");
+    let receipt = attest::verify_receipt(&run.receipt, &roots, SystemTime::now()).unwrap();
+    let claims = receipt.claims();
+    assert_eq!(claims.measurement, enclave.measurement());
+    assert_eq!(
+        claims.input_digest,
+        <[u8; 32]>::from(Sha256::digest(b"input"))
+    );
+    assert_eq!(
+        claims.output_digest,
+        <[u8; 32]>::from(Sha256::digest(b"input"))
+    );
+    assert_eq!(claims.request_nonce, b"host nonce");
+    assert_eq!(claims.outcome, attest::Outcome::Success);
+    // A failed run is receipted too, with its reason and no output.
+    let options = options.export("trap");
+    let run = enclave
+        .run_with_receipt(b"input", b"", platform.as_ref(), None, &options)
+        .unwrap();
+    assert!(run.result.is_err());
+    let receipt = attest::verify_receipt(&run.receipt, &roots, SystemTime::now()).unwrap();
+    assert_eq!(receipt.claims().output_digest, [0; 32]);
+    assert!(matches!(
+        &receipt.claims().outcome,
+        attest::Outcome::Failed { message } if message.contains("unreachable")
+    ));
+    let error = enclave
+        .run_with_receipt(b"", &[0; 65], platform.as_ref(), None, &options)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the receipt nonce is 65 bytes, more than 64"
+    );
+}

@@ -358,3 +358,30 @@ fn a_shared_engine_refuses_what_it_cannot_honour() {
     let unmetered = load(&loader, &guest("", ECHO), "[limits]\nfuel = 0\n").unwrap();
     assert_eq!(run(&unmetered, b"y", &RunOptions::new()).unwrap(), b"y");
 }
+
+#[test]
+fn an_embedders_thread_becomes_a_guest_thread() {
+    let enclave = load(&any(), &guest("", ECHO), "").unwrap();
+    let stack = enclave.guest_stack_bytes();
+    let worker = std::thread::Builder::new().stack_size(stack).spawn(move || {
+        let here = std::thread::current().id();
+        let _guest = GuestThread::enter(stack);
+        // The run executes on this thread: a host function sees the same thread id.
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let record = std::sync::Arc::clone(&seen);
+        let host = HostFunctions::new().define("where", move |_| {
+            *record.lock().unwrap() = Some(std::thread::current().id());
+            Ok(Vec::new())
+        });
+        let import = r#"(import "enclave_host" "where" (func $where (param i32 i32 i32 i32) (result i64)))"#;
+        let body = "(drop (call $where (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))";
+        let enclave = load(&any().host_functions(host), &guest(import, body), "").unwrap();
+        run(&enclave, b"", &RunOptions::new()).unwrap();
+        let on_guest = *seen.lock().unwrap() == Some(here);
+        drop(_guest);
+        run(&enclave, b"", &RunOptions::new()).unwrap();
+        let after = *seen.lock().unwrap() == Some(here);
+        (on_guest, after)
+    });
+    assert_eq!(worker.unwrap().join().unwrap(), (true, false));
+}
