@@ -285,6 +285,17 @@ pub enum GuestFault {
         /// The length, as unsigned.
         len: u32,
     },
+    /// As [`GuestFault::OutOfBounds`], for a host function the embedder granted
+    /// ([`crate::host_fns`]).
+    #[error("guest passed an out-of-bounds buffer to enclave_host.{function} (ptr={ptr:#x}, len={len:#x})")]
+    HostFunctionOutOfBounds {
+        /// The host function's name.
+        function: String,
+        /// The pointer, as unsigned.
+        ptr: u32,
+        /// The length, as unsigned.
+        len: u32,
+    },
     /// The guest wrote more than `max_output_bytes`.
     #[error("output limit of {limit} bytes exceeded")]
     OutputLimit {

@@ -34,6 +34,7 @@ type Body = dyn Fn(&[u8]) -> Result<Vec<u8>, HostCallRefused> + Send + Sync;
 
 #[derive(Clone)]
 struct HostFunction {
+    name: Arc<str>,
     max_input: u32,
     body: Arc<Body>,
 }
@@ -78,6 +79,7 @@ impl HostFunctions {
         body: impl Fn(&[u8]) -> Result<Vec<u8>, HostCallRefused> + Send + Sync + 'static,
     ) -> Self {
         let function = HostFunction {
+            name: Arc::from(name),
             max_input,
             body: Arc::new(body),
         };
@@ -149,11 +151,15 @@ struct Buffer(i32, i32);
 
 impl Buffer {
     /// The byte range in a memory of `memory_len` bytes, or the fault that ends the run.
-    fn range(self, memory_len: usize) -> Result<std::ops::Range<usize>, GuestFault> {
+    fn range(
+        self,
+        function: &str,
+        memory_len: usize,
+    ) -> Result<std::ops::Range<usize>, GuestFault> {
         // The ABI takes both as unsigned 32-bit values.
         let (ptr, len) = (self.0 as u32, self.1 as u32);
-        let fault = GuestFault::OutOfBounds {
-            function: "host function",
+        let fault = GuestFault::HostFunctionOutOfBounds {
+            function: function.to_owned(),
             ptr,
             len,
         };
@@ -184,7 +190,11 @@ fn call(
         return Err(GuestFault::NoMemory.into());
     };
     let data = memory.data(&caller);
-    let (input, output) = (input.range(data.len())?, output.range(data.len())?);
+    let name = &function.name;
+    let (input, output) = (
+        input.range(name, data.len())?,
+        output.range(name, data.len())?,
+    );
     let bytes = data.get(input).map(<[u8]>::to_vec).unwrap_or_default();
     let Ok(result) = (function.body)(&bytes) else {
         return Ok(i64::from(status::ERR_FAILED));

@@ -252,13 +252,17 @@ fn a_host_function_buffer_outside_memory_ends_the_run() {
     assert!(
         matches!(
             error,
-            RunError::Fault(GuestFault::OutOfBounds {
+            RunError::Fault(GuestFault::HostFunctionOutOfBounds {
                 ptr: 65530,
                 len: 64,
                 ..
             })
         ),
         "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "guest passed an out-of-bounds buffer to enclave_host.greet (ptr=0xfffa, len=0x40)"
     );
 }
 
