@@ -53,6 +53,9 @@ pub enum LoadError {
     /// The wasm engine could not be set up.
     #[error("runtime setup failed: {0}")]
     Engine(String),
+    /// The manifest says `kind = "wasi"` but this runtime was built without its `wasi` feature.
+    #[error("the manifest says kind = \"wasi\" but this runtime was built without WASI (its `wasi` cargo feature)")]
+    WasiNotBuilt,
     /// The manifest's wasm stack is larger than the shared engine it is loaded on allows
     /// ([`crate::embed::EngineConfig::max_stack_bytes`]).
     #[error("the manifest's stack_bytes = {stack_bytes} exceeds the engine's limit of {limit}")]

@@ -293,6 +293,7 @@ impl GuestIo {
     }
 
     /// The diagnostics kept so far.
+    #[cfg(feature = "wasi")]
     pub(crate) fn log_text(&self) -> &[u8] {
         &self.log
     }

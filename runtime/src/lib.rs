@@ -31,6 +31,7 @@ pub mod module_limits;
 pub mod receipted;
 pub mod runner;
 pub mod services;
+#[cfg(feature = "wasi")]
 pub mod wasi;
 
 pub use attest::Signers;

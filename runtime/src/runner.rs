@@ -33,7 +33,13 @@ use crate::host::{
 };
 use crate::host_fns::HostFunctions;
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
-use crate::wasi::{self, SharedIo, WasiState};
+#[cfg(feature = "wasi")]
+use crate::wasi::{self, SharedIo, WasiState, MODULE as WASI_MODULE};
+
+/// The import module of WASI preview 1 (`crate::wasi::MODULE` when the `wasi` feature is on),
+/// named in the refusal of a WASI guest under a native manifest.
+#[cfg(not(feature = "wasi"))]
+const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// Native stack a guest thread needs beyond the wasm stack limit, for host frames
 /// ([`Enclave::guest_stack_bytes`]).
@@ -64,6 +70,7 @@ pub struct Enclave {
 /// The module linked against the host functions of its kind.
 enum Linked {
     Native(InstancePre<HostState>),
+    #[cfg(feature = "wasi")]
     Wasi(InstancePre<WasiState>),
 }
 
@@ -424,10 +431,12 @@ impl Enclave {
                 let (state, fuel_left, _) = self.execute(pre, state, entry, cancel)?;
                 (finish(state.into_io())?, fuel_left, None)
             }
+            #[cfg(feature = "wasi")]
             Linked::Wasi(_) if options.export.is_some() => {
                 let name = options.export.clone().unwrap_or_default();
                 return Err(RunError::NoSuchExport(name));
             }
+            #[cfg(feature = "wasi")]
             Linked::Wasi(pre) => {
                 let (summary, fuel_left, code) = self.run_wasi(pre, io, cancel)?;
                 (summary, fuel_left, Some(code))
@@ -454,6 +463,7 @@ impl Enclave {
 
     /// Runs a WASI command: its stdio streams share `io` with this function, which takes it back
     /// once the store (and with it every stream) is gone.
+    #[cfg(feature = "wasi")]
     fn run_wasi(
         &self,
         pre: &InstancePre<WasiState>,
@@ -534,8 +544,8 @@ impl Enclave {
             .map_err(|_| RunError::NoSuchExport(entry.to_owned()))?;
         let exit_code = match entry.call(&mut store, ()) {
             Ok(()) => None,
-            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                Some(exit) => Some(exit.0),
+            Err(e) => match wasi_exit(&e) {
+                Some(code) => Some(code),
                 None => return Err(classify(e, limits, false)),
             },
         };
@@ -676,6 +686,20 @@ impl Placement {
     }
 }
 
+/// The code of a WASI guest's `proc_exit`, if that is what ended the call.
+#[cfg(feature = "wasi")]
+fn wasi_exit(error: &wasmtime::Error) -> Option<i32> {
+    error
+        .downcast_ref::<wasmtime_wasi::I32Exit>()
+        .map(|exit| exit.0)
+}
+
+/// Without WASI, no call ends in `proc_exit`.
+#[cfg(not(feature = "wasi"))]
+fn wasi_exit(_error: &wasmtime::Error) -> Option<i32> {
+    None
+}
+
 /// The embedder cancelled the run ([`CancelHandle`]); carried through wasmtime as the cause.
 #[derive(Debug, thiserror::Error)]
 #[error("run cancelled by the host")]
@@ -708,6 +732,7 @@ impl GuestState for HostState {
     }
 }
 
+#[cfg(feature = "wasi")]
 impl GuestState for WasiState {
     fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         WasiState::limiter(self)
@@ -736,6 +761,9 @@ fn link(
                 linker.instantiate_pre(module).map_err(invalid)?,
             ))
         }
+        #[cfg(not(feature = "wasi"))]
+        GuestKind::Wasi => Err(LoadError::WasiNotBuilt),
+        #[cfg(feature = "wasi")]
         GuestKind::Wasi => {
             wasi::check_module(module)?;
             let mut linker = Linker::new(engine);
@@ -772,8 +800,8 @@ fn check_native(
 /// offending imports from its kind's check instead.
 fn check_kind(module: &Module, declared: GuestKind) -> Result<(), LoadError> {
     let (own, other) = match declared {
-        GuestKind::Enclave => (abi::MODULE, wasi::MODULE),
-        GuestKind::Wasi => (wasi::MODULE, abi::MODULE),
+        GuestKind::Enclave => (abi::MODULE, WASI_MODULE),
+        GuestKind::Wasi => (WASI_MODULE, abi::MODULE),
     };
     if module.imports().any(|import| import.module() == own) {
         return Ok(());
@@ -824,9 +852,11 @@ fn finish(mut io: GuestIo) -> Result<IoSummary, RunError> {
 }
 
 /// Most stderr bytes quoted in an error.
+#[cfg(feature = "wasi")]
 const STDERR_TAIL: usize = 1024;
 
 /// The end of a debug guest's stderr, escaped for one line of an error message.
+#[cfg(feature = "wasi")]
 fn stderr_tail(io: &GuestIo) -> String {
     let text = io.log_text();
     let tail = text
