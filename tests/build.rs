@@ -26,7 +26,11 @@ const GUESTS: &[(&str, &str)] = &[
 ];
 
 /// WASI preview 1 programs (plain Rust std, no SDK), built for [`WASI_TARGET`].
-const WASI_GUESTS: &[(&str, &str)] = &[("wasi-csv", "WASI_CSV"), ("wasi-hostile", "WASI_HOSTILE")];
+const WASI_GUESTS: &[(&str, &str)] = &[
+    ("wasi-csv", "WASI_CSV"),
+    ("wasi-hostile", "WASI_HOSTILE"),
+    ("wasi-json-regex", "WASI_JSON_REGEX"),
+];
 
 const TARGET: &str = "wasm32-unknown-unknown";
 const WASI_TARGET: &str = "wasm32-wasip1";

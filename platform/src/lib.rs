@@ -16,10 +16,12 @@
 //! This crate is the platform layer (`docs/architecture.md`): it implements the runtime's
 //! platform traits ([`enclave_runtime::services`]) on top of this directory, and holds the
 //! sealed store ([`store`]), the code cache's location and key ([`Platform::code_cache`]) and
-//! the atomic and secret files everything writes ([`files`]). It prints nothing, never exits
-//! the process and reads no environment.
+//! the atomic and secret files everything writes ([`files`]), and the compile sandbox that
+//! bounds compiling an untrusted module by a budget the kernel enforces ([`compiler`]). It
+//! prints nothing, never exits the process and reads no environment.
 #![deny(missing_docs)]
 
+pub mod compiler;
 pub mod files;
 mod home;
 pub mod memory;

@@ -33,9 +33,10 @@ use sealer::{derive_key, KeyPolicy, KeyPurpose, PlatformSecret};
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
+use crate::compile::{self, Compilation, Target};
 use crate::engine::EngineFingerprint;
 use crate::error::LoadError;
-use crate::module_limits::{self, BoundedModule, ModuleLimitError};
+use crate::module_limits::ModuleLimitError;
 
 /// The cache directory's name inside the platform home.
 pub const DIR: &str = "cache";
@@ -111,23 +112,25 @@ impl CodeCache {
         &self.dir
     }
 
-    /// The module compiled from `wasm` for `engine`: from an authenticated entry, or compiled
-    /// (and then stored, best effort: a cache that cannot be written only costs time).
+    /// The module compiled from `wasm` for `target`: from an authenticated entry, or compiled
+    /// as `compilation` says (and then stored, best effort: a cache that cannot be written only
+    /// costs time).
     ///
     /// A miss is compiled only after `wasm` passes the static module limits
     /// ([`crate::module_limits`]); a hit compiles nothing, and its entry was written after `wasm`
-    /// passed them on this platform.
+    /// passed them and compiled within the budget on this platform.
     ///
     /// # Errors
-    /// [`LoadError::ModuleLimit`] when `wasm` exceeds a limit; [`LoadError::InvalidModule`] when
-    /// it does not compile.
-    pub fn module(
+    /// As [`crate::compile`]: [`LoadError::ModuleLimit`], [`LoadError::InvalidModule`],
+    /// [`LoadError::CompileBudget`].
+    pub(crate) fn module(
         &self,
-        engine: &Engine,
-        fingerprint: &EngineFingerprint,
+        target: &Target<'_>,
         wasm: &[u8],
+        compilation: Compilation<'_>,
     ) -> Result<(Module, CacheOutcome), LoadError> {
-        let entry = EntryId::new(wasm, fingerprint);
+        let engine = target.engine;
+        let entry = EntryId::new(wasm, &target.fingerprint());
         let path = self.path(&entry);
         let outcome = match read_entry(&path) {
             Ok(bytes) => match self.authenticate(&entry, &bytes) {
@@ -140,10 +143,17 @@ impl CodeCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => CacheOutcome::Miss,
             Err(_) => CacheOutcome::Refused,
         };
-        let module = compile(engine, wasm)?;
+        let compiled = compile::compile(compilation, target, wasm)?;
         // Best effort: the module is good whether or not the entry could be written.
-        let _ = self.store(&entry, &path, &module);
-        Ok((module, outcome))
+        let _ = match &compiled.serialized {
+            Some(artifact) => self.store(&entry, &path, artifact),
+            None => compiled
+                .module
+                .serialize()
+                .map_err(io::Error::other)
+                .and_then(|artifact| self.store(&entry, &path, &artifact)),
+        };
+        Ok((compiled.module, outcome))
     }
 
     fn path(&self, entry: &EntryId) -> PathBuf {
@@ -163,13 +173,12 @@ impl CodeCache {
         Ok(Authenticated { artifact })
     }
 
-    fn store(&self, entry: &EntryId, path: &Path, module: &Module) -> io::Result<()> {
-        let artifact = module.serialize().map_err(io::Error::other)?;
-        let tag = hmac::sign(&self.key, &entry.signed_bytes(&artifact));
+    fn store(&self, entry: &EntryId, path: &Path, artifact: &[u8]) -> io::Result<()> {
+        let tag = hmac::sign(&self.key, &entry.signed_bytes(artifact));
         let mut bytes = Vec::with_capacity(MAGIC.len() + TAG_LEN + artifact.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(tag.as_ref());
-        bytes.extend_from_slice(&artifact);
+        bytes.extend_from_slice(artifact);
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -231,20 +240,6 @@ fn read_entry(path: &Path) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
-}
-
-/// Checks `wasm` against the static module limits, then compiles it (no cache involved). Every
-/// compilation in the runtime goes through here.
-///
-/// # Errors
-/// [`LoadError::ModuleLimit`] naming the limit exceeded; [`LoadError::InvalidModule`] when
-/// `wasm` is not a valid module or does not compile.
-pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, LoadError> {
-    compile_bounded(engine, module_limits::check(wasm)?)
-}
-
-fn compile_bounded(engine: &Engine, module: BoundedModule<'_>) -> Result<Module, LoadError> {
-    Module::new(engine, module.bytes()).map_err(|e| LoadError::InvalidModule(format!("{e:#}")))
 }
 
 impl From<ModuleLimitError> for LoadError {

@@ -14,6 +14,7 @@ use attest::{bundle, Limits, Signers};
 use wasmtime::Engine;
 
 use crate::cache::CodeCache;
+use crate::compile::Compilation;
 use crate::engine::{self, EpochTicker};
 use crate::error::LoadError;
 use crate::host_fns::HostFunctions;
@@ -328,7 +329,7 @@ impl Loader {
     ) -> Result<Enclave, LoadError> {
         let bundle = bundle::verify(bundle_bytes)?;
         bundle.require_signer(&self.signers)?;
-        Enclave::assemble(bundle, cache, self)
+        Enclave::assemble(bundle, cache, Compilation::InProcess, self)
     }
 }
 

@@ -17,6 +17,7 @@ use attest::Limits;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use crate::compile::EngineSettings;
 use crate::host::MAX_TABLE_ELEMENTS;
 
 /// How often the epoch advances; the wall-clock limit is enforced at this granularity.
@@ -52,15 +53,33 @@ pub fn build(stack_bytes: u64) -> wasmtime::Result<Engine> {
 /// # Errors
 /// When wasmtime refuses the configuration, or the operating system the pool's address space.
 pub fn build_pooled(limits: &Limits) -> wasmtime::Result<Engine> {
-    let metering = if limits.is_metered() {
-        Metering::Fuel
-    } else {
-        Metering::TimeOnly
-    };
-    let mut config = config(limits.stack_bytes, metering);
+    let settings = settings_of(limits);
+    let mut config = config(settings.stack_bytes, settings.metering);
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool()))
         .memory_init_cow(true);
+    Engine::new(&config)
+}
+
+/// The settings that decide the code compiled for an enclave of `limits`: a compile sandbox
+/// builds its engine from them ([`build_for`]).
+pub(crate) fn settings_of(limits: &Limits) -> EngineSettings {
+    EngineSettings {
+        stack_bytes: limits.stack_bytes,
+        metering: if limits.is_metered() {
+            Metering::Fuel
+        } else {
+            Metering::TimeOnly
+        },
+    }
+}
+
+/// An engine that compiles for `settings` exactly as [`build_pooled`]'s does (the same
+/// compatibility hash), without an instance pool: what a compile sandbox builds, so that its
+/// address space is only the compiler's.
+pub(crate) fn build_for(settings: EngineSettings) -> wasmtime::Result<Engine> {
+    let mut config = config(settings.stack_bytes, settings.metering);
+    config.memory_init_cow(true);
     Engine::new(&config)
 }
 
@@ -110,7 +129,7 @@ const DEFAULT_ASYNC_STACK: usize = 2 << 20;
 
 /// How a run's work is bounded besides the wall-clock deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Metering {
+pub(crate) enum Metering {
     /// Fuel instrumentation: a deterministic instruction budget, and the fuel used is reported
     /// (it costs guest speed: a counter update in every basic block).
     Fuel,

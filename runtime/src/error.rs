@@ -19,6 +19,10 @@ pub enum LoadError {
     /// ([`crate::module_limits`]).
     #[error("module exceeds a static limit: {0}")]
     ModuleLimit(crate::module_limits::LimitExceeded),
+    /// Compiling the module reached the platform's compile budget and was stopped there
+    /// ([`crate::compile`]).
+    #[error(transparent)]
+    CompileBudget(crate::compile::BudgetExceeded),
     /// The module imports something outside the granted ABI; every offending import is listed.
     #[error("module imports outside the granted ABI: {}", .0.join("; "))]
     ForbiddenImports(Vec<String>),

@@ -12,15 +12,18 @@
 //! - [`services`]: what the runtime asks of the platform under it — the services a guest may
 //!   call and what a confidential run needs — as traits; `enclave_platform` implements them for
 //!   the simulated platform on disk.
-//! - [`module_limits`]: the static limits a module must meet before anything compiles it.
-//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in a directory
-//!   the platform chooses ([`cache::CodeCache::for_secret`]).
+//! - [`module_limits`]: the static sanity bounds a module must meet before anything compiles it.
+//! - [`compile`]: compilation in this process for trusted modules, or in a sandbox under a CPU
+//!   and memory budget the operating system enforces ([`compile::Sandbox`]).
+//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in an
+//!   [`cache::ArtifactStore`] the platform provides.
 //!
 //! The layers and their rules: `docs/architecture.md`. The ABI a guest sees: `docs/abi.md`.
 #![deny(missing_docs)]
 
 pub mod abi;
 pub mod cache;
+pub mod compile;
 pub mod confidential;
 pub mod embed;
 pub mod engine;
@@ -35,6 +38,7 @@ pub mod services;
 pub mod wasi;
 
 pub use attest::Signers;
+pub use compile::Compilation;
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
 pub use embed::{
     CancelHandle, EngineConfig, GuestThread, HostPolicy, Loader, RunOptions, SharedEngine,
@@ -43,7 +47,7 @@ pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::Input;
 pub use host_fns::{HostCallRefused, HostFunctions};
 pub use receipted::{ReceiptError, ReceiptedRun};
-pub use runner::{describe_module, Enclave, ModuleInterface, RunReport};
+pub use runner::{describe_module, describe_module_with, Enclave, ModuleInterface, RunReport};
 pub use services::{
     ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,
     ServiceRefused,

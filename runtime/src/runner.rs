@@ -24,9 +24,10 @@ use attest::{Capability, GuestKind, Limits, Manifest, Measurement, Signers};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
-use crate::cache::{self, CacheOutcome, CodeCache};
+use crate::cache::{CacheOutcome, CodeCache};
+use crate::compile::{self, Compilation, EngineSettings, Target};
 use crate::embed::{CancelHandle, Loader, RunOptions, SharedEngine};
-use crate::engine::{self, EngineFingerprint, EpochTicker};
+use crate::engine::{self, EpochTicker, Metering};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
@@ -176,14 +177,46 @@ impl Enclave {
         bundle: VerifiedBundle,
         cache: Option<&CodeCache>,
     ) -> Result<Self, LoadError> {
-        Self::assemble(bundle, cache, &Loader::new(Signers::Any))
+        Self::from_verified_with(bundle, cache, Compilation::InProcess)
     }
 
-    /// Compiles and links a verified bundle the way `loader` says: its caps, host functions and
-    /// engine (the trusted signer was checked by the caller).
+    /// As [`Enclave::load_cached`], compiled as `compilation` says on a cache miss: in a
+    /// [`Sandbox`](crate::compile::Sandbox) under its budget for a module the embedder does not
+    /// trust.
+    ///
+    /// # Errors
+    /// As [`Enclave::load`], and [`LoadError::CompileBudget`] when the sandbox stopped the
+    /// compilation at its budget.
+    pub fn load_with(
+        bundle_bytes: &[u8],
+        trusted_signers: impl Into<Signers>,
+        cache: Option<&CodeCache>,
+        compilation: Compilation<'_>,
+    ) -> Result<Self, LoadError> {
+        let bundle = bundle::verify(bundle_bytes)?;
+        bundle.require_signer(trusted_signers)?;
+        Self::from_verified_with(bundle, cache, compilation)
+    }
+
+    /// As [`Enclave::from_verified_cached`], compiled as `compilation` says (see
+    /// [`Enclave::load_with`]).
+    ///
+    /// # Errors
+    /// As [`Enclave::load_with`].
+    pub fn from_verified_with(
+        bundle: VerifiedBundle,
+        cache: Option<&CodeCache>,
+        compilation: Compilation<'_>,
+    ) -> Result<Self, LoadError> {
+        Self::assemble(bundle, cache, compilation, &Loader::new(Signers::Any))
+    }
+
+    /// Compiles (as `compilation` says) and links a verified bundle the way `loader` says: its
+    /// caps, host functions and engine (the trusted signer was checked by the caller).
     pub(crate) fn assemble(
         bundle: VerifiedBundle,
         cache: Option<&CodeCache>,
+        compilation: Compilation<'_>,
         loader: &Loader,
     ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
@@ -193,13 +226,19 @@ impl Enclave {
             None => Placement::own(&limits)?,
         };
         let engine = placed.engine;
+        let target = Target {
+            engine: &engine,
+            settings: placed.settings,
+        };
         let (module, outcome) = match cache {
             Some(cache) => {
-                let fingerprint = EngineFingerprint::of(&engine, limits.stack_bytes);
-                let (module, outcome) = cache.module(&engine, &fingerprint, bundle.module())?;
+                let (module, outcome) = cache.module(&target, bundle.module(), compilation)?;
                 (module, Some(outcome))
             }
-            None => (cache::compile(&engine, bundle.module())?, None),
+            None => (
+                compile::compile(compilation, &target, bundle.module())?.module,
+                None,
+            ),
         };
         let linked = link(&engine, &module, manifest, &limits, &loader.host)?;
         Ok(Self {
@@ -640,6 +679,8 @@ impl std::fmt::Debug for Slots {
 /// Where an enclave runs: an engine, its pool's slots and its epoch thread.
 struct Placement {
     engine: Engine,
+    /// What code compiled for `engine` is built with (a compile sandbox's engine).
+    settings: EngineSettings,
     slots: Arc<Slots>,
     ticker: Arc<EpochTicker>,
     fuel: bool,
@@ -653,6 +694,7 @@ impl Placement {
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
         Ok(Self {
             engine,
+            settings: engine::settings_of(limits),
             slots: Arc::new(Slots::new(engine::POOL_INSTANCES)),
             ticker: Arc::new(ticker),
             fuel: limits.is_metered(),
@@ -677,8 +719,17 @@ impl Placement {
         }
         limits.stack_bytes = config.max_stack_bytes;
         limits.memory_bytes = limits.memory_bytes.min(config.slot_memory_bytes);
+        let metering = if config.fuel {
+            Metering::Fuel
+        } else {
+            Metering::TimeOnly
+        };
         Ok(Self {
             engine: shared.engine.clone(),
+            settings: EngineSettings {
+                stack_bytes: config.max_stack_bytes,
+                metering,
+            },
             slots: Arc::clone(&shared.slots),
             ticker: Arc::clone(&shared.ticker),
             fuel: config.fuel,
@@ -873,9 +924,27 @@ fn stderr_tail(io: &GuestIo) -> String {
 /// # Errors
 /// [`LoadError::InvalidModule`].
 pub fn describe_module(module: &[u8]) -> Result<ModuleInterface, LoadError> {
-    let engine = engine::build(attest::Limits::default().stack_bytes)
-        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    Ok(interface(&cache::compile(&engine, module)?))
+    describe_module_with(module, Compilation::InProcess)
+}
+
+/// As [`describe_module`], compiled as `compilation` says.
+///
+/// # Errors
+/// [`LoadError::InvalidModule`], [`LoadError::ModuleLimit`], [`LoadError::CompileBudget`].
+pub fn describe_module_with(
+    module: &[u8],
+    compilation: Compilation<'_>,
+) -> Result<ModuleInterface, LoadError> {
+    let limits = attest::Limits::default();
+    let settings = engine::settings_of(&limits);
+    let engine = engine::build_for(settings).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    let target = Target {
+        engine: &engine,
+        settings,
+    };
+    Ok(interface(
+        &compile::compile(compilation, &target, module)?.module,
+    ))
 }
 
 fn interface(module: &Module) -> ModuleInterface {

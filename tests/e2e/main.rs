@@ -14,6 +14,7 @@ mod confidential;
 mod guests;
 mod hostile;
 mod matrix;
+mod real_programs;
 mod storage;
 mod wasi;
 

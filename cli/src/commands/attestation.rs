@@ -8,8 +8,9 @@ use anyhow::Context as _;
 use attest::policy::PolicyFile;
 use attest::verify::{VerifiedEvidence, VerifierPolicy, VerifyError};
 use attest::{Capability, Measurement, ProductId, Svn};
-use enclave_runtime::Enclave;
+use enclave_runtime::{Compilation, Enclave};
 
+use super::compile_sandbox::CompileBudgetArgs;
 use super::exit::Explained;
 use super::io::{read_bundle_bytes, read_capped, read_text};
 use super::platform::{write_public, HomeArg};
@@ -39,6 +40,8 @@ pub struct AttestArgs {
     home: HomeArg,
     #[command(flatten)]
     force: ForceArg,
+    #[command(flatten)]
+    compile: CompileBudgetArgs,
 }
 
 pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
@@ -52,8 +55,15 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     let bytes = read_bundle_bytes(&args.bundle)?;
     // The platform's compiled-code cache: a later `enclave run` of the bundle starts warm.
     let cache = platform.code_cache();
-    let enclave = Enclave::load_cached(&bytes, super::run::signers(trusted), Some(&cache))
-        .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    let compiler = args.compile.compiler(Some(platform.home()))?;
+    let compilation = Compilation::Isolated(&compiler);
+    let enclave = Enclave::load_with(
+        &bytes,
+        super::run::signers(trusted),
+        Some(&cache),
+        compilation,
+    )
+    .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let evidence = platform.attest(&enclave, nonce, report_data, SystemTime::now())?;
     write_public(&args.output, &evidence, args.force)?;
     if args.json {

@@ -8,8 +8,9 @@ use attest::bundle::{self, UnsignedBundle, VerifiedBundle, MAX_BUNDLE_BYTES};
 use attest::policy::PolicyFile;
 use attest::{AuthorKey, AuthorPublicKey, Capability, Manifest, ModuleDigest};
 use enclave_platform::files::{write_atomic, Visibility};
-use enclave_runtime::{describe_module, Enclave};
+use enclave_runtime::{describe_module_with, Compilation, Enclave};
 
+use super::compile_sandbox::CompileBudgetArgs;
 use super::io::{read_bundle_bytes, read_capped, read_private_key, read_text};
 use super::{public_key_path, ForceArg};
 
@@ -98,6 +99,8 @@ pub struct SignArgs {
     json: bool,
     #[command(flatten)]
     force: ForceArg,
+    #[command(flatten)]
+    compile: CompileBudgetArgs,
 }
 
 /// Largest signature file read by `--attach` (an Ed25519 signature is 64 bytes).
@@ -134,8 +137,9 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
     // Refuse to sign what the runtime would refuse to load: invalid wasm, imports outside the
     // granted ABI, missing exports.
     let signer = bundle::verify(&bytes)?.signer_id();
-    let enclave =
-        Enclave::load(&bytes, &[signer]).context("the runtime would refuse this module")?;
+    let compiler = args.compile.compiler_for_default_home()?;
+    let enclave = Enclave::load_with(&bytes, &[signer], None, Compilation::Isolated(&compiler))
+        .context("the runtime would refuse this module")?;
     write_atomic(
         &args.output,
         &bytes,
@@ -234,6 +238,8 @@ pub struct InspectArgs {
     /// `--root` beside `--policy`) before using it.
     #[arg(long, conflicts_with = "json")]
     policy: bool,
+    #[command(flatten)]
+    compile: CompileBudgetArgs,
 }
 
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
@@ -242,7 +248,8 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         print!("{}", exact_policy(&bundle, &args.bundle));
         return Ok(());
     }
-    let interface = describe_module(bundle.module())?;
+    let compiler = args.compile.compiler_for_default_home()?;
+    let interface = describe_module_with(bundle.module(), Compilation::Isolated(&compiler))?;
     let m = bundle.manifest();
     let l = &m.limits;
     let capabilities: Vec<&str> = m.capabilities.iter().map(|c| c.name()).collect();

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod attestation;
 mod author;
+mod compile_sandbox;
 mod confidential;
 pub mod exit;
 mod io;
@@ -81,6 +82,9 @@ enum Command {
     Completions(manual::CompletionsArgs),
     /// Print the manual page (roff), or write one per command into a directory.
     Man(manual::ManArgs),
+    /// Compile one module under a budget (run by the commands above as a child process).
+    #[command(name = "compile-sandbox", hide = true)]
+    CompileSandbox(compile_sandbox::SandboxArgs),
 }
 
 /// Runs one subcommand.
@@ -106,6 +110,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(&args),
         Command::Call(args) => serve::call(&args),
         Command::VerifyTls(args) => serve::verify_tls(&args),
+        Command::CompileSandbox(args) => compile_sandbox::sandbox(&args),
     }
 }
 

@@ -14,7 +14,7 @@ use super::ForceArg;
 
 /// Where the platform lives: `--home`, else `$ENCLAVE_HOME`, else `$XDG_DATA_HOME/enclave`, else
 /// `~/.local/share/enclave`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct HomeArg {
     /// The platform home directory [default: $ENCLAVE_HOME, else $XDG_DATA_HOME/enclave, else
     /// ~/.local/share/enclave].

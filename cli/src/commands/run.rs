@@ -11,10 +11,11 @@ use attest::{AuthorPublicKey, Capability, SignerId, Signers};
 use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
 use enclave_platform::{Platform, PlatformReporter};
 use enclave_runtime::confidential::ConfidentialError;
-use enclave_runtime::{Enclave, Input, ReportIssuer, RunReport};
+use enclave_runtime::{Compilation, Enclave, Input, ReportIssuer, RunReport};
 use sealer::input::INPUT_MAGIC;
 use sha2::{Digest, Sha256};
 
+use super::compile_sandbox::CompileBudgetArgs;
 use super::exit::{usage, GuestExited};
 use super::io::{read_bundle_bytes, read_text, with_progress};
 use super::platform::HomeArg;
@@ -49,6 +50,8 @@ pub struct RunArgs {
     home: HomeArg,
     #[command(flatten)]
     force: ForceArg,
+    #[command(flatten)]
+    compile: CompileBudgetArgs,
 }
 
 /// One input to run and where its results go.
@@ -130,8 +133,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .map(|s| parse_signer(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bytes = read_bundle_bytes(&args.bundle)?;
-    let cache = enclave_platform::Platform::find_code_cache(args.home.resolve().ok());
-    let enclave = Enclave::load_cached(&bytes, signers(trusted), cache.as_ref())
+    let home = args.home.resolve().ok();
+    let cache = enclave_platform::Platform::find_code_cache(home.clone());
+    let compiler = args.compile.compiler(cache.as_ref().and(home.as_deref()))?;
+    let compilation = Compilation::Isolated(&compiler);
+    let enclave = Enclave::load_with(&bytes, signers(trusted), cache.as_ref(), compilation)
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     // The platform serves the `report`, `seal` and `store` capabilities, and opens sealed inputs.
     let manifest = enclave.bundle().manifest();

@@ -11,10 +11,11 @@ use anyhow::Context as _;
 use attest::bundle::MAX_BUNDLE_BYTES;
 use enclave_client::{Client, SealTo};
 use enclave_platform::files::{write_atomic, Visibility};
-use enclave_runtime::Enclave;
+use enclave_runtime::{Compilation, Enclave};
 use enclave_server::{Config, Server};
 
 use super::attestation::{parse_duration, print_evidence, TrustArgs};
+use super::compile_sandbox::CompileBudgetArgs;
 use super::io::read_capped;
 use super::platform::HomeArg;
 use super::run::parse_signer;
@@ -76,6 +77,8 @@ pub struct ServeArgs {
     log_format: LogFormat,
     #[command(flatten)]
     home: HomeArg,
+    #[command(flatten)]
+    compile: CompileBudgetArgs,
 }
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -87,8 +90,15 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let platform = Arc::new(args.home.open()?);
     let bytes = read_capped(&args.bundle, MAX_BUNDLE_BYTES as u64, "bundle")?;
     let cache = platform.code_cache();
-    let enclave = Enclave::load_cached(&bytes, super::run::signers(trusted), Some(&cache))
-        .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    let compiler = args.compile.compiler(Some(platform.home()))?;
+    let compilation = Compilation::Isolated(&compiler);
+    let enclave = Enclave::load_with(
+        &bytes,
+        super::run::signers(trusted),
+        Some(&cache),
+        compilation,
+    )
+    .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     install_logger(args.log_format);
     let defaults = Config::default();
     let config = Config {

@@ -30,6 +30,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     cache: CodeCache,
     engine: Engine,
+    limits: Limits,
     fingerprint: EngineFingerprint,
 }
 
@@ -44,16 +45,26 @@ fn setup() -> Setup {
         _dir: dir,
         cache,
         engine,
+        limits,
         fingerprint,
     }
 }
 
 impl Setup {
+    fn target(&self) -> Target<'_> {
+        Target {
+            engine: &self.engine,
+            settings: engine::settings_of(&self.limits),
+        }
+    }
+
+    fn module(&self, wasm: &[u8]) -> Result<(Module, CacheOutcome), LoadError> {
+        self.cache
+            .module(&self.target(), wasm, Compilation::InProcess)
+    }
+
     fn load(&self, wasm: &[u8]) -> CacheOutcome {
-        let (module, outcome) = self
-            .cache
-            .module(&self.engine, &self.fingerprint, wasm)
-            .unwrap();
+        let (module, outcome) = self.module(wasm).unwrap();
         assert_eq!(answer(&self.engine, &module), answer_of(wasm));
         outcome
     }
@@ -77,7 +88,7 @@ fn answer(engine: &Engine, module: &Module) -> i32 {
 
 fn answer_of(wasm: &[u8]) -> i32 {
     let engine = engine::build(1 << 20).unwrap();
-    answer(&engine, &compile(&engine, wasm).unwrap())
+    answer(&engine, &Module::new(&engine, wasm).unwrap())
 }
 
 #[test]
@@ -180,7 +191,9 @@ fn entry_of_another_platform_is_refused() {
     let s = setup();
     let module = wasm(42);
     let other = CodeCache::new(s.cache.dir().to_owned(), &[8; 32]);
-    other.module(&s.engine, &s.fingerprint, &module).unwrap();
+    other
+        .module(&s.target(), &module, Compilation::InProcess)
+        .unwrap();
     deserialized();
     assert_eq!(s.load(&module), CacheOutcome::Refused);
     assert_eq!(deserialized(), 0);
@@ -213,7 +226,14 @@ fn config_change_misses() {
     let engine = engine::build_pooled(&limits).unwrap();
     let fingerprint = EngineFingerprint::of(&engine, limits.stack_bytes);
     assert_ne!(fingerprint, s.fingerprint);
-    let (_, outcome) = s.cache.module(&engine, &fingerprint, &module).unwrap();
+    let target = Target {
+        engine: &engine,
+        settings: engine::settings_of(&limits),
+    };
+    let (_, outcome) = s
+        .cache
+        .module(&target, &module, Compilation::InProcess)
+        .unwrap();
     assert_eq!(outcome, CacheOutcome::Miss);
     assert_eq!(deserialized(), 0);
 }
@@ -235,10 +255,7 @@ fn fingerprint_covers_compilation_settings() {
 #[test]
 fn invalid_module_is_an_error_and_writes_nothing() {
     let s = setup();
-    let err = s
-        .cache
-        .module(&s.engine, &s.fingerprint, b"\0asm garbage")
-        .unwrap_err();
+    let err = s.module(b"\0asm garbage").unwrap_err();
     assert!(matches!(err, LoadError::InvalidModule(_)), "{err}");
     assert!(!s.cache.dir().exists());
 }
@@ -254,10 +271,7 @@ fn a_module_over_a_limit_is_refused_before_compiling_and_writes_nothing() {
     ]
     .concat();
     let s = setup();
-    let err = s
-        .cache
-        .module(&s.engine, &s.fingerprint, &wasm)
-        .unwrap_err();
+    let err = s.module(&wasm).unwrap_err();
     let LoadError::ModuleLimit(exceeded) = &err else {
         panic!("{err}");
     };
@@ -266,10 +280,12 @@ fn a_module_over_a_limit_is_refused_before_compiling_and_writes_nothing() {
     assert_eq!(
         err.to_string(),
         "module exceeds a static limit: function 0 declares 49999 locals (parameters \
-         included), more than the limit of 1000"
+         included), more than the limit of 40000"
     );
     assert!(!s.cache.dir().exists());
     // The same check without a cache.
-    let err = compile(&s.engine, &wasm).unwrap_err();
+    let err = compile::compile(Compilation::InProcess, &s.target(), &wasm)
+        .err()
+        .unwrap();
     assert!(matches!(err, LoadError::ModuleLimit(_)), "{err}");
 }
