@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
             fuel_used: 1,
             outcome: Outcome::Success,
             exit_code: None,
+            store: None,
         })
         .unwrap();
     let roots = vec![ca.cert_der().to_vec()];

@@ -90,6 +90,12 @@ pub mod claim {
     /// SHA-256 of the SubjectPublicKeyInfo of a TLS key the runtime generated and holds, bstr
     /// 32; only in evidence made for an attested TLS certificate (`attest::tls`).
     pub const TLS_KEY: i64 = -70018;
+    /// The version of the enclave's sealed store after a run that holds it (its platform
+    /// counter's value), uint; in receipts, with [`STORE_HEAD`] (both or neither).
+    pub const STORE_VERSION: i64 = -70030;
+    /// The digest of the sealed store's head after the run, bstr 32; in receipts, with
+    /// [`STORE_VERSION`].
+    pub const STORE_HEAD: i64 = -70031;
 
     /// `dbgstat` value of a debug enclave: "enabled".
     pub const DBGSTAT_ENABLED: u64 = 0;

@@ -44,10 +44,10 @@ pub use identity::{
     EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn,
 };
 pub use keys::{AuthorKey, AuthorPublicKey, KeyError};
-pub use manifest::{Capability, GuestKind, Limits, Manifest, ManifestError};
+pub use manifest::{Capability, GuestKind, InputPolicy, Limits, Manifest, ManifestError};
 #[cfg(feature = "platform")]
 pub use platform::{AttestationKey, PlatformError, VendorCa};
 pub use policy::{PolicyError, PolicyFile};
-pub use receipt::{verify_receipt, Outcome, ReceiptClaims, VerifiedReceipt};
+pub use receipt::{verify_receipt, Outcome, ReceiptClaims, StoreVersion, VerifiedReceipt};
 pub use trust::TrustedRoots;
 pub use verify::{verify, VerifiedEvidence, VerifierPolicy, VerifyError};

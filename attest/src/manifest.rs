@@ -13,6 +13,8 @@ use crate::identity::{Measurement, ModuleDigest, ProductId, Svn};
 
 /// Domain separation for the measurement encoding; changes with any change of that encoding.
 pub const MEASUREMENT_DOMAIN: &[u8] = b"enclave-measurement-v1\0";
+/// The measurement's tag of the `[inputs]` table (`docs/formats.md`, "Measurement").
+const TAG_INPUTS: u8 = 0x01;
 
 /// The signed enclave configuration.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +39,49 @@ pub struct Manifest {
     /// Host functions the guest may import beyond reading input and writing output.
     #[serde(default)]
     pub capabilities: BTreeSet<Capability>,
+    /// Which inputs the enclave takes: plaintext from the operator or only sealed ones, and
+    /// whether a sealed request may run twice (`[inputs]`; absent means the defaults).
+    #[serde(default, skip_serializing_if = "InputPolicy::is_default")]
+    pub inputs: InputPolicy,
+}
+
+/// What an operator may feed the enclave (`docs/abi.md`, "Input origin"). Measured like every
+/// field, so a relying party that trusts the measurement knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputPolicy {
+    /// Only sealed inputs: the runtime refuses every plaintext run (`enclave run` on a plain
+    /// file, `serve --allow-plaintext`, an embedder's `Enclave::run`), so whatever the guest
+    /// reads came from a client who sealed it to the enclave.
+    pub sealed_only: bool,
+    /// The platform remembers the request id of every sealed input it opens for this enclave for
+    /// `replay_window_s` seconds and refuses the same request again in that window. Needs
+    /// `sealed_only`.
+    pub refuse_replays: bool,
+    /// How long a request id is remembered, in seconds (default 300, a verifier's default
+    /// maximum evidence age).
+    pub replay_window_s: u64,
+}
+
+impl InputPolicy {
+    /// The default replay window: a verifier's default maximum evidence age.
+    pub const DEFAULT_REPLAY_WINDOW_S: u64 = crate::verify::DEFAULT_MAX_AGE.as_secs();
+
+    /// Whether this is the default policy (plaintext allowed, replays run), which the
+    /// measurement and the encodings leave out.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for InputPolicy {
+    fn default() -> Self {
+        Self {
+            sealed_only: false,
+            refuse_replays: false,
+            replay_window_s: Self::DEFAULT_REPLAY_WINDOW_S,
+        }
+    }
 }
 
 /// Which ABI a guest module is written against.
@@ -218,6 +263,9 @@ pub enum ManifestError {
     /// Arguments were given to a native guest, or too many or too long for a WASI one.
     #[error("args: {0}")]
     Args(&'static str),
+    /// The `[inputs]` table does not hold together.
+    #[error("inputs: {0}")]
+    Inputs(&'static str),
 }
 
 /// A TOML error as `line L, column C: message` (both from 1, the column in characters), the
@@ -285,6 +333,7 @@ impl Manifest {
             MIN_STACK_BYTES,
             MAX_STACK_BYTES,
         )?;
+        self.check_inputs()?;
         if let Some(&capability) = self.capabilities.iter().find(|c| !c.applies_to(self.kind)) {
             return Err(ManifestError::CapabilityNotForKind {
                 capability,
@@ -307,6 +356,22 @@ impl Manifest {
             }
             _ => Ok(()),
         }
+    }
+
+    fn check_inputs(&self) -> Result<(), ManifestError> {
+        let inputs = &self.inputs;
+        if inputs.refuse_replays && !inputs.sealed_only {
+            return Err(ManifestError::Inputs(
+                "refuse_replays = true needs sealed_only = true (a plaintext input has no request id)",
+            ));
+        }
+        check_range(
+            "replay_window_s",
+            inputs.replay_window_s,
+            1,
+            bounds::MAX_TIMEOUT_MS / 1000,
+        )
+        .map_err(|_| ManifestError::Inputs("replay_window_s must be 1 ..= 86400 seconds"))
     }
 
     /// Whether the manifest grants `capability`.
@@ -349,6 +414,14 @@ impl Manifest {
         names.sort_unstable();
         put_strings(&mut out, names.iter().map(|s| s.as_bytes()));
         put_strings(&mut out, self.args.iter().map(String::as_bytes));
+        // Settings added after version 1 of this encoding, each only when it is not the default
+        // (so every earlier measurement stands), as a tag byte and a fixed-size value, in tag
+        // order.
+        if !self.inputs.is_default() {
+            out.push(TAG_INPUTS);
+            out.push(u8::from(self.inputs.sealed_only) | u8::from(self.inputs.refuse_replays) << 1);
+            out.extend_from_slice(&self.inputs.replay_window_s.to_be_bytes());
+        }
         out
     }
 }
@@ -479,6 +552,12 @@ mod tests {
             m.capabilities.insert(Capability::Random);
         });
         push(&|m| m.args.push(String::new()));
+        push(&|m| m.inputs.sealed_only = true);
+        push(&|m| {
+            m.inputs.sealed_only = true;
+            m.inputs.refuse_replays = true;
+        });
+        push(&|m| m.inputs.replay_window_s = 301);
         let mut seen = std::collections::HashSet::from([reference]);
         for v in &variants {
             assert!(
@@ -510,6 +589,26 @@ mod tests {
     }
 
     #[test]
+    fn the_inputs_trailer_is_pinned() {
+        // The worked examples of docs/formats.md, "Measurement", computed there independently.
+        let module = ModuleDigest::from_bytes([0x11; 32]);
+        for (table, expected) in [
+            (
+                "[inputs]\nsealed_only = true\n",
+                "92b4885d5571c11266d41daefd66217f3344f0e42ced51d0f312ebcd049d3030",
+            ),
+            (
+                "[inputs]\nsealed_only = true\nrefuse_replays = true\n",
+                "fe23d01ad6e74657f5f786fa581e3695fbc3296b02f2884981615c72703e0bb2",
+            ),
+        ] {
+            let m = Manifest::from_toml(&format!("{MINIMAL}{table}")).unwrap();
+            assert_eq!(m.measurement_input(&module).len(), 127);
+            assert_eq!(m.measure(&module).to_string(), expected);
+        }
+    }
+
+    #[test]
     fn limits_beyond_toml_integers_are_refused() {
         // Found by tests/proptest.rs: `to_toml` panicked on fuel = 2^63, which a bundle's CBOR
         // manifest could carry.
@@ -530,5 +629,40 @@ mod tests {
         let text = format!("{MINIMAL}capabilities = [\"random\", \"log\"]\n");
         let m = Manifest::from_toml(&text).unwrap();
         assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+    }
+
+    #[test]
+    fn inputs_table() {
+        let text = format!(
+            "{MINIMAL}[inputs]\nsealed_only = true\nrefuse_replays = true\nreplay_window_s = 60\n"
+        );
+        let m = Manifest::from_toml(&text).unwrap();
+        assert!(m.inputs.sealed_only && m.inputs.refuse_replays);
+        assert_eq!(m.inputs.replay_window_s, 60);
+        assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+        // The default is left out of the TOML and of the measurement (pinned above).
+        let plain = Manifest::from_toml(MINIMAL).unwrap();
+        assert!(!plain.to_toml().contains("inputs"));
+        // 117 bytes without the table; the tag, the flags and the window with it.
+        let module = ModuleDigest::from_bytes([0x11; 32]);
+        let input = m.measurement_input(&module);
+        assert_eq!(input.len(), 117 + 10);
+        assert_eq!(input[117..], [0x01, 0b11, 0, 0, 0, 0, 0, 0, 0, 60]);
+        let err = Manifest::from_toml(&format!("{MINIMAL}[inputs]\nrefuse_replays = true\n"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ManifestError::Inputs(
+                "refuse_replays = true needs sealed_only = true (a plaintext input has no request id)"
+            )
+        );
+        let err =
+            Manifest::from_toml(&format!("{MINIMAL}[inputs]\nreplay_window_s = 0\n")).unwrap_err();
+        assert_eq!(
+            err,
+            ManifestError::Inputs("replay_window_s must be 1 ..= 86400 seconds")
+        );
+        let err = Manifest::from_toml(&format!("{MINIMAL}[inputs]\nsealed = true\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `sealed`"), "{err}");
     }
 }

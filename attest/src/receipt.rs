@@ -64,13 +64,31 @@ pub struct ReceiptClaims {
     pub outcome: Outcome,
     /// The guest's exit code (WASI `proc_exit`), when it has one.
     pub exit_code: Option<i32>,
+    /// The enclave's sealed store after the run, for a guest granted the `store` capability:
+    /// its version and head digest, so that two receipts made on one store state, or after the
+    /// store was reset, can be told apart. `None` for a guest without the store (or when the
+    /// platform could not read it: the run then failed on it).
+    pub store: Option<StoreVersion>,
+}
+
+/// Which state of the sealed store a run left (`docs/formats.md`, "Execution receipt"). Every
+/// update of the store raises `version` by one and seals a new head, whose digest is
+/// unpredictable (it commits to the records, sealed under the store's random data key with
+/// fresh nonces): receipts that name the same version with different heads come from states
+/// that forked, such as a store reset by the operator and replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreVersion {
+    /// The store's version (the platform counter's value); 0 for a store never written.
+    pub version: u64,
+    /// The digest of the store's head at that version (`docs/formats.md`, "Sealed store").
+    pub head: [u8; 32],
 }
 
 const OUTCOME_SUCCESS: u64 = 0;
 const OUTCOME_FAILED: u64 = 1;
 
 impl ReceiptClaims {
-    const KNOWN: [i64; 16] = [
+    const KNOWN: [i64; 18] = [
         claim::IAT,
         claim::UEID,
         claim::DBGSTAT,
@@ -87,6 +105,8 @@ impl ReceiptClaims {
         claim::OUTCOME,
         claim::FAILURE,
         claim::EXIT_CODE,
+        claim::STORE_VERSION,
+        claim::STORE_HEAD,
     ];
 
     /// The claims map exactly as it is signed, deterministically encoded (RFC 8949 §4.2.1).
@@ -131,6 +151,10 @@ impl ReceiptClaims {
         if let Some(code) = self.exit_code {
             w.put(claim::EXIT_CODE, ciborium::Value::Integer(code.into()));
         }
+        if let Some(store) = &self.store {
+            w.put_uint(claim::STORE_VERSION, store.version);
+            w.put_bytes(claim::STORE_HEAD, &store.head);
+        }
         Ok(w.finish())
     }
 
@@ -147,6 +171,15 @@ impl ReceiptClaims {
         };
         let exit_code = if r.has(claim::EXIT_CODE) {
             Some(r.int32(claim::EXIT_CODE, "exit_code")?)
+        } else {
+            None
+        };
+        // Both or neither: one without the other is refused as a missing claim.
+        let store = if r.has(claim::STORE_VERSION) || r.has(claim::STORE_HEAD) {
+            Some(StoreVersion {
+                version: r.uint(claim::STORE_VERSION, "store_version", u64::MAX)?,
+                head: r.bytes32(claim::STORE_HEAD, "store_head")?,
+            })
         } else {
             None
         };
@@ -169,6 +202,7 @@ impl ReceiptClaims {
             fuel_used: r.uint(claim::FUEL_USED, "fuel_used", u64::MAX)?,
             outcome,
             exit_code,
+            store,
         };
         // A failure message without a failed outcome is an unknown claim in that context.
         if r.has(claim::FAILURE) {
@@ -304,6 +338,7 @@ mod tests {
             fuel_used: 123_456,
             outcome,
             exit_code,
+            store: None,
         }
     }
 
@@ -321,6 +356,27 @@ mod tests {
             let payload = claims.to_payload_with_tcb(9).unwrap();
             assert_eq!(ReceiptClaims::from_payload(&payload).unwrap(), (claims, 9));
         }
+    }
+
+    #[test]
+    fn the_store_version_round_trips_and_needs_both_claims() {
+        let mut claims = sample(Outcome::Success, None);
+        claims.store = Some(StoreVersion {
+            version: 7,
+            head: [9; 32],
+        });
+        let payload = claims.to_payload_with_tcb(1).unwrap();
+        assert_eq!(ReceiptClaims::from_payload(&payload).unwrap(), (claims, 1));
+        // A version without its head.
+        let mut map: Vec<(ciborium::Value, ciborium::Value)> =
+            match ciborium::from_reader::<ciborium::Value, _>(payload.as_slice()).unwrap() {
+                ciborium::Value::Map(map) => map,
+                other => panic!("{other:?}"),
+            };
+        map.retain(|(k, _)| *k != ciborium::Value::Integer(claim::STORE_HEAD.into()));
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&ciborium::Value::Map(map), &mut bytes).unwrap();
+        assert!(ReceiptClaims::from_payload(&bytes).is_err());
     }
 
     #[test]

@@ -570,6 +570,7 @@ fn wrong_profile() {
             fuel_used: 1,
             outcome: attest::Outcome::Success,
             exit_code: None,
+            store: None,
         })
         .unwrap();
     assert!(matches!(

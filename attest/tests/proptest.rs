@@ -79,6 +79,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     args,
                     limits,
                     capabilities,
+                    inputs: Default::default(),
                 },
             )
     })
@@ -254,6 +255,7 @@ mod signed {
                         fuel_used,
                         outcome,
                         exit_code,
+                        store: None,
                     }
                 },
             )

@@ -34,6 +34,7 @@ fn receipt_claims(p: &Platform, outcome: Outcome) -> ReceiptClaims {
         fuel_used: 42_000,
         outcome,
         exit_code: failed.then_some(3),
+        store: None,
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sealed_to, Dir, ECHO, OPEN};
+use common::{sealed_to, Dir, ECHO, MANIFEST, OPEN};
 
 /// A generous bound on a run that should take milliseconds: it only turns a hang (the bug this
 /// file guards against: a second `open` of a FIFO blocks forever) into a failure.
@@ -186,4 +186,32 @@ fn a_damaged_sealed_input_with_a_receipt_is_sealed_data_refused() {
     );
     assert!(!d.path("output.sealed").exists());
     assert!(!d.path("receipt.cbor").exists());
+}
+
+/// Issue 33 item 1: an enclave whose manifest takes sealed inputs only is not run on a plaintext
+/// file, exit 9, and still runs on a sealed one.
+#[test]
+fn a_sealed_only_enclave_refuses_a_plaintext_file() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        format!("{MANIFEST}[inputs]\nsealed_only = true\n").as_bytes(),
+    );
+    sealed_to(&d, ECHO, "plain.txt", b"a ballot");
+    let stderr = d.fails(9, &["run", "app.enclave", "--input", "plain.txt"]);
+    assert!(
+        stderr.contains("plaintext input refused: this enclave takes sealed inputs only"),
+        "{stderr}"
+    );
+    d.ok(&[
+        "run",
+        "app.enclave",
+        "--input",
+        "input.sealed",
+        "-o",
+        "output.sealed",
+        "--receipt",
+        "receipt.cbor",
+    ]);
+    assert_eq!(open_output(&d), b"a ballot");
 }

@@ -100,6 +100,7 @@ fn manifest(kind: GuestKind, capabilities: &[Capability], debug: bool) -> Manife
         },
         limits: Limits::default(),
         capabilities: capabilities.iter().copied().collect::<BTreeSet<_>>(),
+        inputs: Default::default(),
     }
 }
 
@@ -202,6 +203,7 @@ fn receipts(seeds: &mut Seeds) -> Result<()> {
         fuel_used: 123_456,
         outcome: Outcome::Success,
         exit_code: None,
+        store: None,
     };
     let variants = [
         base.clone(),
@@ -217,6 +219,10 @@ fn receipts(seeds: &mut Seeds) -> Result<()> {
         ReceiptClaims {
             exit_code: Some(0),
             request_nonce: Vec::new(),
+            store: Some(attest::receipt::StoreVersion {
+                version: 3,
+                head: [5; 32],
+            }),
             ..base
         },
     ];

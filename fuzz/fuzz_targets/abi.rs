@@ -75,6 +75,9 @@ struct Buf {
 enum Call {
     InputLen,
     ReadInput(Buf),
+    /// `input_source`: always a plaintext input here (0 once the buffer is in bounds); the
+    /// buffer check is what is exercised.
+    InputSource(Buf),
     WriteOutput(Buf),
     Abort(Buf),
     Random(Buf),
@@ -145,6 +148,8 @@ struct Program {
     grant_report: bool,
     grant_seal: bool,
     grant_store: bool,
+    /// `[inputs] sealed_only`: every run here is plaintext, so refused before it starts.
+    sealed_only: bool,
     input: Vec<u8>,
     /// The input reader holds this many bytes more (or fewer) than the declared length.
     input_skew: i8,
@@ -156,6 +161,7 @@ fn uses(call: &Call) -> &'static [&'static str] {
     match call {
         Call::InputLen => &["input_len"],
         Call::ReadInput(_) => &["read_input"],
+        Call::InputSource(_) => &["input_source"],
         Call::WriteOutput(_) | Call::WriteLoop { .. } => &["write_output"],
         Call::Abort(_) => &["abort"],
         Call::Random(_) => &["random"],
@@ -179,6 +185,7 @@ fn import(name: &str) -> &'static str {
         "report" => "(func $report (param i32 i32 i32 i32 i32 i32) (result i32))",
         "abort" => "(func $abort (param i32 i32))",
         "read_input" => "(func $read_input (param i32 i32) (result i32))",
+        "input_source" => "(func $input_source (param i32 i32) (result i32))",
         "write_output" => "(func $write_output (param i32 i32) (result i32))",
         "random" => "(func $random (param i32 i32) (result i32))",
         "log" => "(func $log (param i32 i32) (result i32))",
@@ -269,6 +276,7 @@ fn emit(call: &Call, wat: &mut String) {
             buf_args(out)
         ),
         Call::TcbLevel => "(drop (call $tcb_level))".to_string(),
+        Call::InputSource(out) => format!("(drop (call $input_source {}))", buf_args(out)),
         Call::StoreGet { key, out } => format!(
             "(drop (call $store_get {} {}))",
             buf_args(key),
@@ -354,6 +362,10 @@ fn manifest(program: &Program) -> Manifest {
             stack_bytes: 64 << 10,
         },
         capabilities,
+        inputs: attest::InputPolicy {
+            sealed_only: program.sealed_only,
+            ..Default::default()
+        },
     }
 }
 
@@ -504,7 +516,15 @@ fuzz_target!(|program: Program| {
         identity,
         store: Mutex::new(BTreeMap::new()),
     });
-    match enclave.run(input, Vec::new(), Some(reporter)) {
+    let result = enclave.run(input, Vec::new(), Some(reporter));
+    if program.sealed_only {
+        assert!(
+            matches!(result, Err(RunError::PlaintextRefused)),
+            "a sealed-only enclave ran a plaintext input: {result:?}"
+        );
+        return;
+    }
+    match result {
         Ok(report) => {
             assert!(report.output.len() as u64 <= MAX_OUTPUT);
             assert_eq!(report.output_bytes, report.output.len() as u64);

@@ -444,6 +444,16 @@ impl ConfidentialPlatform for Platform {
     ) -> Result<Vec<u8>, attest::evidence::EvidenceError> {
         self.attestation.sign_receipt(claims)
     }
+
+    fn admit_request(
+        &self,
+        identity: &EnclaveIdentity,
+        request: &enclave_runtime::RequestId,
+        window: std::time::Duration,
+        now: SystemTime,
+    ) -> Result<(), enclave_runtime::ReplayRefused> {
+        crate::replay::admit(self.home(), identity, request, window, now)
+    }
 }
 
 /// The compiled-code cache's directory inside the platform home.

@@ -8,6 +8,7 @@
 //! | `attestation.pem` | 0644 | its certificate chain: the attestation certificate, then the root |
 //! | `platform.secret` | 0600 | the TCB secrets every sealing key derives from: the level, 32 random bytes of the platform's own, the chain link of its level ([`Platform::upgrade`] moves it up) |
 //! | `platform.toml` | 0644 | name, TCB level and TCB chain id; written last, it marks a complete platform |
+//! | `replay/` | 0700 | the request ids of enclaves that refuse replays ([`replay`]) |
 //!
 //! Real hardware fuses its secret and holds its keys where software cannot read them; here they
 //! are files, only as safe as the home directory (see `docs/threat-model.md`). Secret files that
@@ -25,6 +26,7 @@ pub mod compiler;
 pub mod files;
 mod home;
 pub mod memory;
+pub mod replay;
 mod reporter;
 pub mod store;
 

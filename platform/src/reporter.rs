@@ -74,7 +74,10 @@ impl PlatformReporter {
         let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
         operation(&mut store).map_err(|e| match e {
             StoreError::TooLarge { .. } => ServiceRefused::TooLarge,
-            other => ServiceRefused::Store(StoreFault::new(other)),
+            // The failure reaches the receipt and the requester: no host paths in it.
+            other => {
+                ServiceRefused::Store(StoreFault::new(other.relative_to(self.platform.home())))
+            }
         })
     }
 }
@@ -164,6 +167,10 @@ impl PlatformServices for PlatformReporter {
 
     fn store_delete(&self, key: &[u8]) -> Result<bool, ServiceRefused> {
         self.with_store(|store| store.delete(key))
+    }
+
+    fn store_version(&self) -> Option<attest::receipt::StoreVersion> {
+        self.with_store(SealedStore::version).ok()
     }
 
     /// Waits for the runs before it to end, then holds the store for this run.

@@ -43,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use attest::bundle::VerifiedBundle;
+use attest::receipt::StoreVersion;
 use sealer::blob::{self, BlobKind};
 use sealer::EnclaveIdentity;
 use sha2::{Digest, Sha256};
@@ -181,6 +182,37 @@ pub enum StoreError {
         /// The I/O error.
         message: String,
     },
+}
+
+impl StoreError {
+    /// The same error with every file named by its path inside the platform `home`
+    /// (`store/<id>/state`), or by its file name alone when it is not under `home`: the form a
+    /// guest's failure takes when it leaves the platform (a receipt, a failure report, an HTTP
+    /// problem), which must not reveal where the platform keeps its files
+    /// (`docs/threat-model.md`).
+    pub fn relative_to(self, home: &Path) -> Self {
+        let relative = |path: PathBuf| -> PathBuf {
+            match path.strip_prefix(home) {
+                Ok(inside) => inside.to_owned(),
+                Err(_) => path.file_name().map(PathBuf::from).unwrap_or_default(),
+            }
+        };
+        match self {
+            Self::Refused { path, reason } => Self::Refused {
+                path: relative(path),
+                reason,
+            },
+            Self::Malformed { path, reason } => Self::Malformed {
+                path: relative(path),
+                reason,
+            },
+            Self::Io { path, message } => Self::Io {
+                path: relative(path),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The files of one store.
@@ -387,6 +419,26 @@ impl SealedStore {
         check_len("key", key.len(), MAX_KEY)?;
         self.with_loaded(|context, loaded| context.change(loaded, [(key, None)]))
             .map(|(_, changed)| changed)
+    }
+
+    /// The store's version and head digest (`docs/formats.md`, "Execution receipt": SHA-256
+    /// of `"enclave/v1 store head" || 0x00 || store id || version (u64 BE) || Merkle root`),
+    /// loading the store (with the rollback checks) if the transaction has not yet.
+    ///
+    /// # Errors
+    /// As [`SealedStore::get`].
+    pub fn version(&mut self) -> Result<StoreVersion, StoreError> {
+        self.with_loaded(|context, loaded| {
+            let mut hash = Sha256::new();
+            hash.update(b"enclave/v1 store head\0");
+            hash.update(context.id.as_bytes());
+            hash.update(loaded.head.version.to_be_bytes());
+            hash.update(loaded.head.root);
+            Ok(StoreVersion {
+                version: loaded.head.version,
+                head: hash.finalize().into(),
+            })
+        })
     }
 
     /// Loads the current state (with the rollback checks) and every entry, after checking the

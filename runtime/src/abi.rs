@@ -12,7 +12,7 @@ use attest::{Capability, Manifest};
 use wasmtime::{Caller, Extern, ExternType, Linker, Memory, Module, ValType};
 
 use crate::error::{GuestFault, GuestMessage, LoadError};
-use crate::host::HostState;
+use crate::host::{HostState, InputOrigin};
 use crate::services::SealPolicy;
 
 /// The import module every native guest imports from.
@@ -22,6 +22,13 @@ pub const ENTRY: &str = "enclave_main";
 
 /// The status codes a guest may handle; see `docs/abi.md`.
 pub use crate::services::status;
+
+/// What `input_source` writes for a sealed input: the request id, then the evidence digest.
+pub const INPUT_SOURCE_LEN: usize = 64;
+/// `input_source`'s result bit: the input arrived sealed.
+pub const INPUT_SEALED: i32 = 1;
+/// `input_source`'s result bit: the platform checked the request id against its replay window.
+pub const INPUT_REPLAY_CHECKED: i32 = 2;
 
 /// Largest single `random` request.
 pub const MAX_RANDOM_BYTES: u32 = 65_536;
@@ -88,6 +95,7 @@ const ABI: &[HostFn] = &[
     host_fn("read_input", &[I32, I32], &[I32], None),
     host_fn("write_output", &[I32, I32], &[I32], None),
     host_fn("abort", &[I32, I32], &[], None),
+    host_fn("input_source", &[I32, I32], &[I32], None),
     host_fn("random", &[I32, I32], &[I32], Some(Capability::Random)),
     host_fn("log", &[I32, I32], &[I32], Some(Capability::Log)),
     host_fn(
@@ -239,6 +247,7 @@ pub fn define(linker: &mut Linker<HostState>, manifest: &Manifest) -> wasmtime::
     linker.func_wrap(MODULE, "read_input", read_input)?;
     linker.func_wrap(MODULE, "write_output", write_output)?;
     linker.func_wrap(MODULE, "abort", abort)?;
+    linker.func_wrap(MODULE, "input_source", input_source)?;
     if manifest.grants(Capability::Random) {
         linker.func_wrap(MODULE, "random", random)?;
     }
@@ -383,6 +392,31 @@ fn abort(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Res
     let bytes = data.get(buf.start..buf.start + shown).unwrap_or_default();
     let text = String::from_utf8_lossy(bytes).escape_debug().to_string();
     Err(GuestFault::Aborted(GuestMessage::confidential(text)).into())
+}
+
+/// `input_source(out) -> flags`: see `docs/abi.md`, "Input origin". The output buffer is
+/// checked against memory first; a plaintext input writes nothing and returns 0.
+fn input_source(
+    mut caller: Caller<'_, HostState>,
+    out_ptr: i32,
+    out_cap: i32,
+) -> wasmtime::Result<i32> {
+    const NAME: &str = "input_source";
+    check_out(&mut caller, NAME, out_ptr, out_cap)?;
+    let sealed = match caller.data().origin() {
+        InputOrigin::Sealed(sealed) => sealed,
+        _ => return Ok(0),
+    };
+    if capacity(out_cap) < INPUT_SOURCE_LEN {
+        return Ok(status::ERR_BUFFER_TOO_SMALL);
+    }
+    let record = [sealed.request_id, sealed.evidence_digest].concat();
+    write_guest(&mut caller, NAME, out_ptr, &record)?;
+    Ok(if sealed.replay_checked {
+        INPUT_SEALED | INPUT_REPLAY_CHECKED
+    } else {
+        INPUT_SEALED
+    })
 }
 
 fn random(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
@@ -976,6 +1010,27 @@ mod tests {
         for tcb in [3, 1024, -1] {
             run_on(&seal_at_level(tcb, status::ERR_POLICY, 0), platform())
                 .unwrap_or_else(|e| panic!("seal_at({tcb}): {e:?}"));
+        }
+    }
+
+    #[test]
+    fn input_source_checks_its_buffer_and_says_plaintext() {
+        let page = 65536;
+        // A plaintext input: 0, nothing written, whatever the capacity.
+        run(&caller_of("input_source", "i32 i32", "i32", &[0, 64], 0)).unwrap();
+        run(&caller_of("input_source", "i32 i32", "i32", &[0, 0], 0)).unwrap();
+        // The buffer is checked against memory first.
+        match run(&caller_of(
+            "input_source",
+            "i32 i32",
+            "i32",
+            &[page - 8, 64],
+            0,
+        )) {
+            Err(crate::RunError::Fault(GuestFault::OutOfBounds { function, .. })) => {
+                assert_eq!(function, "input_source")
+            }
+            other => panic!("expected an out-of-bounds fault, got {other:?}"),
         }
     }
 

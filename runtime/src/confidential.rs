@@ -17,9 +17,9 @@ use sealer::{
 };
 
 use crate::error::RunError;
-use crate::host::Input;
+use crate::host::{Input, SealedOrigin};
 use crate::runner::Enclave;
-use crate::services::{ConfidentialPlatform, ReportIssuer};
+use crate::services::{ConfidentialPlatform, ReplayRefused, ReportIssuer, RequestId};
 
 /// A successful confidential run.
 #[derive(Debug)]
@@ -72,6 +72,10 @@ pub enum ConfidentialError {
     /// Nothing was read.
     #[error("the prepared keys belong to another enclave or platform")]
     ForeignKeys,
+    /// The enclave refuses replays (`inputs.refuse_replays`) and this sealed request already
+    /// ran within its window, or the platform could not check. Nothing ran; no receipt.
+    #[error("sealed request refused")]
+    Replayed(#[source] ReplayRefused),
 }
 
 /// The enclave's HPKE key pairs on one platform for the two key policies its evidence publishes
@@ -198,6 +202,11 @@ impl Enclave {
             .check_binding(&identity, &platform_id)
             .map_err(ConfidentialError::Input)?;
         let request_nonce = header.request_id().to_vec();
+        let mut origin = SealedOrigin {
+            request_id: header.request_id(),
+            evidence_digest: *header.evidence_digest().as_bytes(),
+            replay_checked: false,
+        };
         let derived;
         let keypair = match keys.and_then(|keys| keys.get(header.policy())) {
             Some(kept) => kept,
@@ -211,13 +220,33 @@ impl Enclave {
         let (reader, response) = header
             .open(keypair, sealed_input)
             .map_err(ConfidentialError::Input)?;
+        // Only once the header's key confirmation held: a request id recorded here came from a
+        // client who sealed to this enclave.
+        let inputs = self.bundle().manifest().inputs;
+        if inputs.refuse_replays {
+            platform
+                .admit_request(
+                    &identity,
+                    &RequestId(origin.request_id),
+                    Duration::from_secs(inputs.replay_window_s),
+                    now(),
+                )
+                .map_err(ConfidentialError::Replayed)?;
+            origin.replay_checked = true;
+        }
         let len = reader.plaintext_len();
         let shared = SharedReader(Arc::new(Mutex::new(Some(reader))));
-        let input = Input::new(shared.clone(), len);
+        let input = Input::sealed(shared.clone(), len, origin);
         // Kept to seal a failure report instead, should the run fail.
         let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
 
+        let (result, store) = self.run_with_store(
+            input,
+            writer,
+            reporter,
+            &crate::embed::RunOptions::default(),
+        );
         let claims =
             |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome, exit_code| {
                 ReceiptClaims {
@@ -234,6 +263,7 @@ impl Enclave {
                     fuel_used,
                     outcome,
                     exit_code,
+                    store,
                 }
             };
         let sign = |claims: &ReceiptClaims| {
@@ -242,7 +272,7 @@ impl Enclave {
                 .map_err(ConfidentialError::Receipt)
         };
 
-        match self.run(input, writer, reporter) {
+        match result {
             Ok(report) => {
                 let input_digest = shared.finish().map_err(ConfidentialError::Input)?;
                 let finished = report.output.finish().map_err(ConfidentialError::Output)?;

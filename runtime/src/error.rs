@@ -133,6 +133,13 @@ pub enum RunError {
     /// The module has no export of that name callable as `[] -> []` ([`crate::Enclave::call`]).
     #[error("the module exports no function `{0}: [] -> []`")]
     NoSuchExport(String),
+    /// A plaintext input for an enclave whose manifest takes sealed inputs only
+    /// (`inputs.sealed_only`): nothing ran.
+    #[error(
+        "plaintext input refused: this enclave takes sealed inputs only (its manifest sets \
+         inputs.sealed_only = true); seal the input to the enclave (`enclave seal`, `enclave call`)"
+    )]
+    PlaintextRefused,
 }
 
 impl RunError {

@@ -16,16 +16,48 @@ pub const MAX_LOG_BYTES: usize = 64 << 10;
 /// Most table elements a guest may have (function pointers; Rust guests use a few hundred).
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
-/// The input a run reads: a stream and its exact length, known up front.
+/// The input a run reads: a stream and its exact length, known up front, and how it reached
+/// the enclave ([`InputOrigin`]).
 pub struct Input {
     reader: Box<dyn Read + Send>,
     len: u64,
+    origin: InputOrigin,
+}
+
+/// How a run's input reached the enclave: what a guest learns from `enclave_v1.input_source`
+/// (`docs/abi.md`, "Input origin"). Only the runtime's confidential path
+/// ([`crate::Enclave::run_sealed`]) makes a [`InputOrigin::Sealed`] input; every input an
+/// embedder builds is [`InputOrigin::Plaintext`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputOrigin {
+    /// Handed over in plaintext by whoever runs the enclave (the operator): `enclave run` on a
+    /// plain file, `POST /v1/run` with plaintext, an embedder's [`Input::new`].
+    Plaintext,
+    /// Opened inside the runtime from a sealed input a client made for this enclave.
+    Sealed(SealedOrigin),
+}
+
+/// What the runtime knows of a sealed input's client, given to the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedOrigin {
+    /// The request id: the sealed input's HPKE `enc`, fresh for every sealed input, which the
+    /// client keeps in its context and the receipt names as its request nonce. A replayed input
+    /// has the same request id.
+    pub request_id: [u8; 32],
+    /// SHA-256 of the attestation evidence the client verified before sealing (the header's
+    /// evidence digest; authenticated, as it is in the HPKE `info`).
+    pub evidence_digest: [u8; 32],
+    /// Whether the platform checked that this request id had not run in the enclave's replay
+    /// window (manifest `inputs.refuse_replays`); without it a replay runs again.
+    pub replay_checked: bool,
 }
 
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Input")
             .field("len", &self.len)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -37,7 +69,25 @@ impl Input {
         Self {
             reader: Box::new(reader),
             len,
+            origin: InputOrigin::Plaintext,
         }
+    }
+
+    /// An input opened from a sealed one, inside the runtime.
+    pub(crate) fn sealed(
+        reader: impl Read + Send + 'static,
+        len: u64,
+        origin: SealedOrigin,
+    ) -> Self {
+        Self {
+            origin: InputOrigin::Sealed(origin),
+            ..Self::new(reader, len)
+        }
+    }
+
+    /// How the input reached the enclave.
+    pub fn origin(&self) -> InputOrigin {
+        self.origin
     }
 
     /// An input held in memory.
@@ -90,6 +140,7 @@ impl<T: Write + Send + 'static> OutputSink for T {
 pub struct HostState {
     limiter: Limiter,
     io: GuestIo,
+    origin: InputOrigin,
     reporter: Option<Arc<dyn ReportIssuer>>,
 }
 
@@ -104,14 +155,21 @@ impl std::fmt::Debug for HostState {
 impl HostState {
     pub(crate) fn new(
         io: GuestIo,
+        origin: InputOrigin,
         limits: &attest::Limits,
         reporter: Option<Arc<dyn ReportIssuer>>,
     ) -> Self {
         Self {
             limiter: Limiter::new(limits),
             io,
+            origin,
             reporter,
         }
+    }
+
+    /// How the run's input reached the enclave.
+    pub(crate) fn origin(&self) -> InputOrigin {
+        self.origin
     }
 
     pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {

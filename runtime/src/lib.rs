@@ -44,11 +44,11 @@ pub use embed::{
     CancelHandle, EngineConfig, GuestThread, HostPolicy, Loader, RunOptions, SharedEngine,
 };
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
-pub use host::Input;
+pub use host::{Input, InputOrigin, SealedOrigin};
 pub use host_fns::{HostCallRefused, HostFunctions};
 pub use receipted::{ReceiptError, ReceiptedRun};
 pub use runner::{describe_module, describe_module_with, Enclave, ModuleInterface, RunReport};
 pub use services::{
-    ConfidentialPlatform, PlatformServices, ReportIssuer, ReportRefused, RunScope, SealPolicy,
-    ServiceRefused,
+    ConfidentialPlatform, PlatformServices, ReplayRefused, ReportIssuer, ReportRefused, RequestId,
+    RunScope, SealPolicy, ServiceRefused,
 };

@@ -64,13 +64,11 @@ impl Enclave {
             return Err(ReceiptError::NonceTooLong { len: nonce.len() });
         }
         let input_digest: [u8; 32] = Sha256::digest(input).into();
-        let result = self.run_with(
-            Input::from_bytes(input.to_vec()),
-            Vec::new(),
-            reporter,
-            options,
-        );
-        let claims = self.receipt_claims(platform, input_digest, nonce, &result);
+        let input = Input::from_bytes(input.to_vec());
+        let (result, store) = self.run_with_store(input, Vec::new(), reporter, options);
+        let mut claims = self.receipt_claims(platform, input_digest, nonce, &result);
+        // A run that held the sealed store names the state it left (`docs/formats.md`).
+        claims.store = store;
         let receipt = platform.sign_receipt(&claims).map_err(ReceiptError::Sign)?;
         Ok(ReceiptedRun { result, receipt })
     }
@@ -109,6 +107,7 @@ impl Enclave {
             fuel_used,
             outcome,
             exit_code,
+            store: None,
         }
     }
 }

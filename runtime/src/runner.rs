@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
+use attest::receipt::StoreVersion;
 use attest::{Capability, GuestKind, Limits, Manifest, Measurement, Signers};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
@@ -30,7 +31,8 @@ use crate::embed::{CancelHandle, Loader, RunOptions, SharedEngine};
 use crate::engine::{self, EpochTicker, Metering};
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
-    GuestIo, HostState, Input, InputFailure, IoSummary, MemoryLimitHit, OutputFailure, OutputSink,
+    GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, MemoryLimitHit, OutputFailure,
+    OutputSink,
 };
 use crate::host_fns::HostFunctions;
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
@@ -98,6 +100,9 @@ pub struct RunReport<W> {
     /// Debug diagnostics: the `log` capability's lines for a native guest, stderr for a WASI
     /// guest; at most 64 KiB, and always empty for production enclaves.
     pub log: Vec<u8>,
+    /// The enclave's sealed store as the run left it (its version and head digest), for a guest
+    /// granted the `store` capability run with platform services; `None` otherwise.
+    pub store: Option<StoreVersion>,
     /// A WASI guest's exit status: `Some(0)` when it returned from `_start`, `Some(n)` when it
     /// called `proc_exit(n)` (0 to 125; a nonzero code is still a completed run whose output
     /// is released, docs/wasi.md). `None` for native guests.
@@ -384,6 +389,35 @@ impl Enclave {
         reporter: Option<Arc<dyn ReportIssuer>>,
         options: &RunOptions,
     ) -> Result<RunReport<W>, RunError> {
+        self.run_with_store(input, output, reporter, options).0
+    }
+
+    /// [`Enclave::run_with`], and the store's state the run left, failed runs included (for
+    /// the receipt of a confidential run).
+    pub(crate) fn run_with_store<W: Write + Send + 'static>(
+        &self,
+        input: Input,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
+    ) -> (Result<RunReport<W>, RunError>, Option<StoreVersion>) {
+        let mut store = None;
+        let report = self.run_checked(input, output, reporter, options, &mut store);
+        (report, store)
+    }
+
+    fn run_checked<W: Write + Send + 'static>(
+        &self,
+        input: Input,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
+        store: &mut Option<StoreVersion>,
+    ) -> Result<RunReport<W>, RunError> {
+        let manifest = self.bundle.manifest();
+        if manifest.inputs.sealed_only && input.origin() == InputOrigin::Plaintext {
+            return Err(RunError::PlaintextRefused);
+        }
         let limits = &self.limits;
         if input.len() > limits.max_input_bytes {
             return Err(RunError::InputTooLarge {
@@ -397,7 +431,7 @@ impl Enclave {
             // A thread from `on_guest_thread` with stack to spare. While the guest runs, a nested
             // run (from a host function) would find no stack recorded and start its own thread.
             GUEST_STACK.with(|s| s.set(0));
-            let report = self.run_here(input, Box::new(output), reporter, options);
+            let report = self.run_here(input, Box::new(output), reporter, options, store);
             GUEST_STACK.with(|s| s.set(here));
             report
         } else {
@@ -406,7 +440,7 @@ impl Enclave {
                     .name("enclave-guest".into())
                     .stack_size(stack)
                     .spawn_scoped(scope, || {
-                        self.run_here(input, Box::new(output), reporter, options)
+                        self.run_here(input, Box::new(output), reporter, options, store)
                     })
                     .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
                     .join()
@@ -425,6 +459,7 @@ impl Enclave {
                 input_bytes,
                 output_bytes,
                 log,
+                store,
                 exit_code,
                 output,
             } = report;
@@ -439,35 +474,46 @@ impl Enclave {
                 input_bytes,
                 output_bytes,
                 log,
+                store,
                 exit_code,
                 output,
             })
         })
     }
 
+    /// Runs the guest on this thread; `store` gets the store's state the run left, read while
+    /// the run still holds the store (so no other run comes between), whether or not it failed.
     fn run_here(
         &self,
         input: Input,
         output: Box<dyn OutputSink>,
         reporter: Option<Arc<dyn ReportIssuer>>,
         options: &RunOptions,
+        store: &mut Option<StoreVersion>,
     ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
         let manifest = self.bundle.manifest();
         let started = Instant::now();
+        let origin = input.origin();
         let io = GuestIo::new(input, output, &self.limits, manifest.debug);
         let cancel = options.cancel.as_ref();
         let (summary, fuel_left, exit_code) = match &self.linked {
             Linked::Native(pre) => {
                 // Held to the end of the run: its store operations are one transaction.
-                let _scope = match &reporter {
+                let held = match &reporter {
                     Some(services) if manifest.grants(Capability::Store) => {
                         services.begin_run().map_err(store_refused)?
                     }
                     _ => RunScope::default(),
                 };
-                let state = HostState::new(io, &self.limits, reporter);
+                let holder = reporter
+                    .clone()
+                    .filter(|_| manifest.grants(Capability::Store));
+                let state = HostState::new(io, origin, &self.limits, reporter);
                 let entry = options.export.as_deref().unwrap_or(abi::ENTRY);
-                let (state, fuel_left, _) = self.execute(pre, state, entry, cancel)?;
+                let executed = self.execute(pre, state, entry, cancel);
+                *store = holder.and_then(|services| services.store_version());
+                drop(held);
+                let (state, fuel_left, _) = executed?;
                 (finish(state.into_io())?, fuel_left, None)
             }
             #[cfg(feature = "wasi")]
@@ -495,6 +541,7 @@ impl Enclave {
             input_bytes,
             output_bytes,
             log,
+            store: *store,
             exit_code,
             output,
         })

@@ -4,10 +4,12 @@
 //! one; a test double implements only what it needs). The runtime reaches the platform through
 //! nothing else (`docs/architecture.md`).
 
+use std::time::{Duration, SystemTime};
+
 use zeroize::Zeroizing;
 
 use attest::evidence::EvidenceError;
-use attest::receipt::ReceiptClaims;
+use attest::receipt::{ReceiptClaims, StoreVersion};
 use attest::PlatformId;
 use sealer::{EnclaveIdentity, EnclaveKeyPair, KeyPolicy, OpenError};
 
@@ -128,6 +130,14 @@ pub trait PlatformServices: Send + Sync {
     fn begin_run(&self) -> Result<RunScope, ServiceRefused> {
         Ok(RunScope::default())
     }
+
+    /// The store's version and head digest now: called by the runtime at the end of each run of
+    /// a guest granted the `store` capability, while the run still holds its
+    /// [`PlatformServices::begin_run`] scope, for the run's receipt. `None` when the store
+    /// cannot be read (the run then met the same failure) or there is none.
+    fn store_version(&self) -> Option<StoreVersion> {
+        None
+    }
 }
 
 /// What a run holds from [`PlatformServices::begin_run`] until it ends (a store transaction);
@@ -239,4 +249,64 @@ pub trait ConfidentialPlatform: Send + Sync {
     /// # Errors
     /// [`EvidenceError`] when it cannot sign.
     fn sign_receipt(&self, claims: &ReceiptClaims) -> Result<Vec<u8>, EvidenceError>;
+
+    /// Remembers that the sealed request `request` is about to run for `identity`, for
+    /// `window`, refusing it if it was remembered within its window already: for enclaves
+    /// whose manifest sets `inputs.refuse_replays` (`docs/abi.md`, "Replays"). The check and
+    /// the record are one atomic step across threads and processes, so of two concurrent
+    /// copies of one request exactly one runs. By default the platform keeps no such record
+    /// and refuses every request of such an enclave.
+    ///
+    /// # Errors
+    /// [`ReplayRefused::Replayed`]; [`ReplayRefused::Unavailable`] when the platform cannot
+    /// check (then nothing runs either).
+    fn admit_request(
+        &self,
+        _identity: &EnclaveIdentity,
+        _request: &RequestId,
+        _window: Duration,
+        _now: SystemTime,
+    ) -> Result<(), ReplayRefused> {
+        Err(ReplayRefused::Unavailable(
+            "this platform keeps no record of request ids".into(),
+        ))
+    }
+}
+
+/// A sealed input's request id: its HPKE `enc`, fresh for every sealed input and the same for a
+/// replay of it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub [u8; 32]);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RequestId({self})")
+    }
+}
+
+/// Why a sealed request of an enclave that refuses replays did not run.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayRefused {
+    /// The request already ran within the replay window: a replay.
+    #[error(
+        "request {request} already ran on this platform; it is remembered until {until} \
+         (unix seconds), the end of the enclave's replay window"
+    )]
+    Replayed {
+        /// The request id.
+        request: RequestId,
+        /// When the platform forgets it, seconds since the Unix epoch.
+        until: u64,
+    },
+    /// The platform cannot check: its record of request ids is full or unreadable. No path
+    /// of the platform's appears in the message.
+    #[error("the platform cannot check for replays: {0}")]
+    Unavailable(String),
 }

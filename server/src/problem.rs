@@ -26,8 +26,12 @@ pub enum Problem {
     /// The guest failed; the answer carries the signed receipt and the sealed failure report
     /// (CLI exit 5).
     GuestFailed,
-    /// A plaintext run on a server started without `--allow-plaintext`.
+    /// A plaintext run on a server started without `--allow-plaintext`, or for an enclave whose
+    /// manifest takes sealed inputs only (CLI exit 9).
     PlaintextRefused,
+    /// The sealed request already ran within the replay window of an enclave that refuses
+    /// replays (CLI exit 9).
+    ReplayedRequest,
     /// The body is larger than the enclave accepts.
     PayloadTooLarge,
     /// The body's media type is not one the route takes.
@@ -50,11 +54,12 @@ pub enum Problem {
 
 impl Problem {
     /// Every problem, for documentation and tests.
-    pub const ALL: [Problem; 13] = [
+    pub const ALL: [Problem; 14] = [
         Self::SealedInputRefused,
         Self::WrongPlatform,
         Self::GuestFailed,
         Self::PlaintextRefused,
+        Self::ReplayedRequest,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::BadRequest,
@@ -73,6 +78,7 @@ impl Problem {
             Self::WrongPlatform => "wrong-platform",
             Self::GuestFailed => "guest-failed",
             Self::PlaintextRefused => "plaintext-refused",
+            Self::ReplayedRequest => "replayed-request",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::BadRequest => "bad-request",
@@ -103,6 +109,7 @@ impl Problem {
             Self::WrongPlatform => StatusCode::MISDIRECTED_REQUEST,
             Self::GuestFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PlaintextRefused => StatusCode::FORBIDDEN,
+            Self::ReplayedRequest => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -120,6 +127,7 @@ impl Problem {
             Self::WrongPlatform => "sealed to another platform",
             Self::GuestFailed => "the guest failed",
             Self::PlaintextRefused => "plaintext runs are not enabled on this server",
+            Self::ReplayedRequest => "the sealed request already ran",
             Self::PayloadTooLarge => "request body too large",
             Self::UnsupportedMediaType => "unsupported media type",
             Self::BadRequest => "malformed request",

@@ -190,7 +190,9 @@ pub(crate) fn info_document(
             "stack_bytes": limits.stack_bytes,
             "max_sealed_input_bytes": max_sealed_input,
         },
-        "plaintext_runs": config.allow_plaintext,
+        "plaintext_runs": config.allow_plaintext && !manifest.inputs.sealed_only,
+        "sealed_only": manifest.inputs.sealed_only,
+        "refuse_replays": manifest.inputs.refuse_replays,
     });
     serde_json::to_vec_pretty(&doc).ok().map(Bytes::from)
 }
@@ -302,6 +304,17 @@ async fn run(shared: &Arc<Shared>, request: Request<Incoming>, id: &str) -> Outc
             );
         }
     };
+    if !sealed && shared.enclave.bundle().manifest().inputs.sealed_only {
+        // The runtime refuses it too (`RunError::PlaintextRefused`); refused here before the
+        // body is read.
+        let detail = RunError::PlaintextRefused.to_string();
+        return refuse(
+            shared,
+            id,
+            ProblemDetails::new(Problem::PlaintextRefused, detail),
+            0,
+        );
+    }
     if !sealed && !shared.config.allow_plaintext {
         let detail =
             "this server runs sealed inputs only (the operator did not pass --allow-plaintext)";
@@ -451,6 +464,10 @@ fn confidential_failure(
             outcome.label = "guest_failed";
             outcome
         }
+        ConfidentialError::Replayed(replay @ enclave_runtime::ReplayRefused::Replayed { .. }) => {
+            let problem = ProblemDetails::new(Problem::ReplayedRequest, replay.to_string());
+            refuse(shared, id, problem, bytes_in)
+        }
         other => {
             tracing::error!(request_id = %id, error = %error_chain(&other), "run failed on the host side");
             internal(shared, id, "the host could not finish the run", bytes_in)
@@ -516,6 +533,15 @@ async fn run_plaintext(
                 StatusCode::OK,
                 PLAINTEXT_MEDIA_TYPE,
                 Bytes::from(report.output),
+            ),
+            len,
+        ),
+        (_, Ok(Err(RunError::PlaintextRefused))) => refuse(
+            shared,
+            id,
+            ProblemDetails::new(
+                Problem::PlaintextRefused,
+                RunError::PlaintextRefused.to_string(),
             ),
             len,
         ),

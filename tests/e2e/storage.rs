@@ -660,3 +660,63 @@ fn a_run_holds_the_store_until_it_ends() {
     // And a run made while nothing holds the store goes through.
     assert_eq!(one(&h, &enclave, "incr n"), "n=1");
 }
+
+/// Issue 33 item 2: a tampered store's failure reached the signed receipt and the requester's
+/// failure report with the platform's filesystem path in it. Both now name the file by its path
+/// inside the platform home.
+#[test]
+fn a_store_failure_names_no_host_path() {
+    use enclave_client::{ClientError, SealTo};
+    use enclave_runtime::confidential::ConfidentialError;
+
+    let h = Harness::new().unwrap();
+    let enclave = counter(&h, 1);
+    run(&h, &enclave, "put a 1").unwrap();
+    let store = store_of(h.platform(), &enclave);
+    let state = store.paths().state.clone();
+    let good = std::fs::read(&state).unwrap();
+    let host = h.platform().home().to_string_lossy().into_owned();
+    let evidence = h.attest_and_verify(&enclave).unwrap();
+    let (mut checked, mut named_by_home_path) = (0, 0);
+    // Flip bits until one makes the store refuse the run (most do; some land in free space).
+    for i in attacks::positions(good.len(), 200) {
+        std::fs::write(&state, attacks::flip(&good, i, (i % 8) as u8)).unwrap();
+        let sealed = h.seal(&evidence, SealTo::Measurement, b"get a").unwrap();
+        let Err(ConfidentialError::Guest {
+            error,
+            receipt,
+            report,
+        }) = h.run_sealed(&enclave, &sealed.bytes)
+        else {
+            continue;
+        };
+        assert!(
+            matches!(error, RunError::Fault(GuestFault::Store(_))),
+            "{error:?}"
+        );
+        let operator = error.to_string();
+        assert!(!operator.contains(&host), "byte {i}: {operator}");
+        match h.open(&sealed.context, &receipt, &report) {
+            Err(ClientError::GuestFailed {
+                category, report, ..
+            }) => {
+                for text in [&category, &report] {
+                    assert!(!text.contains(&host), "byte {i}: {text}");
+                    assert!(text.starts_with("sealed store: "), "byte {i}: {text}");
+                }
+                if category.contains(&format!("store/{}/state", store.id())) {
+                    named_by_home_path += 1;
+                }
+            }
+            other => panic!("byte {i}: expected a failure report, got {other:?}"),
+        }
+        checked += 1;
+        if checked == 5 {
+            break;
+        }
+    }
+    assert!(checked > 0, "no flip made the store refuse");
+    // The failures that name the file name it inside the home.
+    assert!(named_by_home_path > 0, "no failure named the state file");
+    std::fs::write(&state, &good).unwrap();
+}

@@ -34,6 +34,11 @@ def measurement(manifest: dict, module: bytes) -> bytes:
                   [a.encode() for a in manifest["args"]]):
         out += struct.pack(">I", len(items))
         out += b"".join(struct.pack(">I", len(i)) + i for i in items)
+    # Optional settings, tagged, present only when not the default (docs/formats.md).
+    inputs = manifest.get("inputs")
+    if inputs is not None:
+        flags = int(inputs["sealed_only"]) | int(inputs["refuse_replays"]) << 1
+        out += bytes([0x01, flags]) + struct.pack(">Q", inputs["replay_window_s"])
     return hashlib.sha256(out).digest()
 
 

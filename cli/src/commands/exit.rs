@@ -19,6 +19,9 @@ pub const EVIDENCE_REFUSED: u8 = 6;
 pub const SEALED_REFUSED: u8 = 7;
 /// A WASI guest exited with a nonzero code: the run completed and its output was written.
 pub const GUEST_EXITED: u8 = 8;
+/// The enclave's manifest refused the input before it ran: plaintext for an enclave that takes
+/// sealed inputs only, or a sealed request replayed within its replay window.
+pub const INPUT_REFUSED: u8 = 9;
 
 /// Every exit code with its meaning, as the manual pages' EXIT STATUS section lists them (one
 /// table, so that `enclave man` cannot drift from the constants above; docs/cli.md says the same).
@@ -121,6 +124,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             ClientError::Refused { problem, .. } => match problem.as_str() {
                 "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,
                 "guest-failed" => GUEST_FAILED,
+                "plaintext-refused" | "replayed-request" => INPUT_REFUSED,
                 _ => FAILURE,
             },
             _ => FAILURE,
@@ -142,6 +146,9 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return Some(match confidential {
             ConfidentialError::Input(_) => SEALED_REFUSED,
             ConfidentialError::Guest { .. } => GUEST_FAILED,
+            ConfidentialError::Replayed(enclave_runtime::ReplayRefused::Replayed { .. }) => {
+                INPUT_REFUSED
+            }
             _ => FAILURE,
         });
     }
@@ -155,6 +162,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(run) = error.downcast_ref::<RunError>() {
         return Some(match run {
             RunError::Input(_) => SEALED_REFUSED,
+            RunError::PlaintextRefused => INPUT_REFUSED,
             RunError::Fault(enclave_runtime::GuestFault::Store(fault)) => fault
                 .downcast_ref::<enclave_platform::store::StoreError>()
                 .map_or(SEALED_REFUSED, store_code),

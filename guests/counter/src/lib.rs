@@ -17,6 +17,7 @@
 //! | `unseal HEX` | `aad=…, plaintext=…`, or `error: …` |
 //! | `tcb` | `tcb=N`, the platform's current TCB level |
 //! | `blob-tcb HEX` | `tcb=N`, the TCB level the sealed blob names |
+//! | `source` | `plaintext`, or `sealed request=HEX evidence=HEX replay-checked=BOOL` (how the input arrived) |
 
 use enclave_guest::{Error, SealPolicy};
 
@@ -71,6 +72,20 @@ fn command(line: &str) -> Result<String, String> {
                 .map_err(|e| format!("seal-at: {e}"))?;
             Ok(to_hex(&blob))
         }
+        "source" => Ok(
+            match enclave_guest::input_source().map_err(|e| format!("source: {e}"))? {
+                enclave_guest::InputSource::Plaintext => "plaintext".into(),
+                enclave_guest::InputSource::Sealed {
+                    request_id,
+                    evidence_digest,
+                    replay_checked,
+                } => format!(
+                    "sealed request={} evidence={} replay-checked={replay_checked}",
+                    to_hex(&request_id),
+                    to_hex(&evidence_digest)
+                ),
+            },
+        ),
         "tcb" => {
             let level = enclave_guest::tcb_level().map_err(|e| format!("tcb: {e}"))?;
             Ok(format!("tcb={level}"))

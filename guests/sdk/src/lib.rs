@@ -44,6 +44,9 @@ pub mod sys {
         pub fn write_output(ptr: *const u8, len: usize) -> i32;
         /// Ends the run with a UTF-8 message. Never returns.
         pub fn abort(ptr: *const u8, len: usize) -> !;
+        /// How the input arrived: 0 plaintext; otherwise bit 0 (sealed) and bit 1 (replay
+        /// checked) set, and the request id and evidence digest (64 bytes) written to the buffer.
+        pub fn input_source(out_ptr: *mut u8, out_cap: usize) -> i32;
         /// Fills the buffer from the host CSPRNG (capability `random`).
         pub fn random(ptr: *mut u8, len: usize) -> i32;
         /// A debug log line (capability `log`).
@@ -165,6 +168,45 @@ pub fn input_len() -> u64 {
     // SAFETY: no arguments; the host returns a length.
     let len = unsafe { sys::input_len() };
     u64::try_from(len).unwrap_or(0)
+}
+
+/// How this run's input reached the enclave (`docs/abi.md`, "Input origin"): what a guest
+/// checks before it lets an input change its state, since the operator can hand any enclave
+/// that does not require sealed inputs (`[inputs] sealed_only`) a plaintext of their choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputSource {
+    /// Given in plaintext by whoever runs the enclave (the operator).
+    Plaintext,
+    /// Opened from a sealed input a client made for this enclave.
+    Sealed {
+        /// The request id (the sealed input's HPKE `enc`): the same for a replay of the same
+        /// sealed input, so a guest can refuse to count a request twice.
+        request_id: [u8; 32],
+        /// SHA-256 of the evidence the client verified before sealing.
+        evidence_digest: [u8; 32],
+        /// Whether the platform refused replays of this request id for the manifest's replay
+        /// window (`[inputs] refuse_replays`).
+        replay_checked: bool,
+    },
+}
+
+/// How this run's input reached the enclave. No capability needed.
+pub fn input_source() -> Result<InputSource, Error> {
+    let mut record = [0u8; 64];
+    // SAFETY: the buffer is valid for writes of its length.
+    let flags = Error::check(unsafe { sys::input_source(record.as_mut_ptr(), record.len()) })?;
+    if flags & 1 == 0 {
+        return Ok(InputSource::Plaintext);
+    }
+    let (mut request_id, mut evidence_digest) = ([0u8; 32], [0u8; 32]);
+    let (first, second) = record.split_at(32);
+    request_id.copy_from_slice(first);
+    evidence_digest.copy_from_slice(second);
+    Ok(InputSource::Sealed {
+        request_id,
+        evidence_digest,
+        replay_checked: flags & 2 != 0,
+    })
 }
 
 /// Reads the next input bytes into `buf`; returns how many, 0 at the end of the input.

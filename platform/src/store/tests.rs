@@ -784,3 +784,29 @@ fn compaction_is_due_for_freed_space_not_for_growth() {
     // Small stores are mostly redb's own structures.
     assert!(!compaction_due(MIB, MIB, 0));
 }
+
+#[test]
+fn errors_leave_the_platform_without_host_paths() {
+    let home = Path::new("/srv/platform");
+    let refused = StoreError::Refused {
+        path: home.join("store/ab/state"),
+        reason: "integrity check failed".into(),
+    };
+    assert_eq!(
+        refused.relative_to(home).to_string(),
+        "store/ab/state: sealed state refused: integrity check failed"
+    );
+    let elsewhere = StoreError::Io {
+        path: PathBuf::from("/elsewhere/counters/ab"),
+        message: "permission denied".into(),
+    };
+    assert_eq!(
+        elsewhere.relative_to(home).to_string(),
+        "ab: permission denied"
+    );
+    let rolled = StoreError::RolledBack {
+        state: 1,
+        counter: 2,
+    };
+    assert_eq!(rolled.clone().relative_to(home), rolled);
+}
