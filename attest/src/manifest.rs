@@ -16,6 +16,9 @@ pub const MEASUREMENT_DOMAIN: &[u8] = b"enclave-measurement-v1\0";
 /// The measurement's tag of the `[inputs]` table (`docs/formats.md`, "Measurement").
 const TAG_INPUTS: u8 = 0x01;
 
+/// Measurement tag of `pad_output` (`docs/formats.md`, "Measurement": settings with a tag).
+const TAG_PAD_OUTPUT: u8 = 0x02;
+
 /// The signed enclave configuration.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,10 +42,20 @@ pub struct Manifest {
     /// Host functions the guest may import beyond reading input and writing output.
     #[serde(default)]
     pub capabilities: BTreeSet<Capability>,
+    /// Pads every sealed output (and sealed failure report) to a multiple of this many bytes,
+    /// so that the answer's length does not tell the operator the answer; `0` (the default)
+    /// pads nothing. Measured; written to the bundle only when not 0 (`docs/formats.md`,
+    /// "Padding").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pad_output: u64,
     /// Which inputs the enclave takes: plaintext from the operator or only sealed ones, and
     /// whether a sealed request may run twice (`[inputs]`; absent means the defaults).
     #[serde(default, skip_serializing_if = "InputPolicy::is_default")]
     pub inputs: InputPolicy,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What an operator may feed the enclave (`docs/abi.md`, "Input origin"). Measured like every
@@ -64,8 +77,10 @@ pub struct InputPolicy {
 }
 
 impl InputPolicy {
-    /// The default replay window: a verifier's default maximum evidence age.
-    pub const DEFAULT_REPLAY_WINDOW_S: u64 = crate::verify::DEFAULT_MAX_AGE.as_secs();
+    /// The default replay window: a verifier's default maximum evidence age
+    /// (`verify::DEFAULT_MAX_AGE`, which a test keeps equal; the manifest sits below the
+    /// verifier).
+    pub const DEFAULT_REPLAY_WINDOW_S: u64 = 300;
 
     /// Whether this is the default policy (plaintext allowed, replays run), which the
     /// measurement and the encodings leave out.
@@ -136,27 +151,29 @@ impl Default for Limits {
     }
 }
 
-/// A host capability a manifest can grant.
+/// A host capability a manifest can grant. Declared in ascending byte order of the names, so
+/// that a set of them (the manifest's) is written in that order everywhere: in the bundle's CBOR
+/// manifest, in TOML, in `GET /v1/info`, as in the measurement (`docs/formats.md`).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Capability {
-    /// Random bytes from the host CSPRNG.
-    Random,
+    /// A monotonic clock (WASI guests).
+    ClockMonotonic,
+    /// The wall clock (WASI guests).
+    ClockWall,
     /// A debug log; discarded unless the enclave is a debug enclave.
     Log,
+    /// Random bytes from the host CSPRNG.
+    Random,
     /// Attestation reports over guest-chosen data (the EREPORT analog).
     Report,
     /// Sealing and unsealing data to the enclave's identity.
     Seal,
     /// A persistent sealed key-value store with rollback protection.
     Store,
-    /// A monotonic clock (WASI guests).
-    ClockMonotonic,
-    /// The wall clock (WASI guests).
-    ClockWall,
 }
 
 impl Capability {
@@ -227,6 +244,10 @@ pub mod bounds {
     pub const MAX_ARGS: usize = 256;
     /// Largest size of one WASI argument.
     pub const MAX_ARG_BYTES: usize = 4096;
+    /// Smallest `pad_output` other than 0.
+    pub const MIN_PAD_OUTPUT: u64 = 16;
+    /// Largest `pad_output`: 64 MiB.
+    pub const MAX_PAD_OUTPUT: u64 = 64 << 20;
     /// Largest fuel and input/output size: the largest TOML integer (2^63 - 1), so that every
     /// valid manifest, also one decoded from a bundle's CBOR, can be written as TOML.
     pub const MAX_TOML_INTEGER: u64 = i64::MAX as u64;
@@ -260,6 +281,9 @@ pub enum ManifestError {
         /// The guest kind.
         kind: GuestKind,
     },
+    /// `pad_output` is neither 0 nor within 16..=67108864.
+    #[error("pad_output = {0} is neither 0 (no padding) nor within 16..=67108864")]
+    PadOutputOutOfRange(u64),
     /// Arguments were given to a native guest, or too many or too long for a WASI one.
     #[error("args: {0}")]
     Args(&'static str),
@@ -334,6 +358,9 @@ impl Manifest {
             MAX_STACK_BYTES,
         )?;
         self.check_inputs()?;
+        if self.pad_output != 0 && !(MIN_PAD_OUTPUT..=MAX_PAD_OUTPUT).contains(&self.pad_output) {
+            return Err(ManifestError::PadOutputOutOfRange(self.pad_output));
+        }
         if let Some(&capability) = self.capabilities.iter().find(|c| !c.applies_to(self.kind)) {
             return Err(ManifestError::CapabilityNotForKind {
                 capability,
@@ -415,12 +442,16 @@ impl Manifest {
         put_strings(&mut out, names.iter().map(|s| s.as_bytes()));
         put_strings(&mut out, self.args.iter().map(String::as_bytes));
         // Settings added after version 1 of this encoding, each only when it is not the default
-        // (so every earlier measurement stands), as a tag byte and a fixed-size value, in tag
-        // order.
+        // (so every earlier measurement stands), as a tag byte and a fixed-size value, in
+        // ascending tag order.
         if !self.inputs.is_default() {
             out.push(TAG_INPUTS);
             out.push(u8::from(self.inputs.sealed_only) | u8::from(self.inputs.refuse_replays) << 1);
             out.extend_from_slice(&self.inputs.replay_window_s.to_be_bytes());
+        }
+        if self.pad_output != 0 {
+            out.push(TAG_PAD_OUTPUT);
+            out.extend_from_slice(&self.pad_output.to_be_bytes());
         }
         out
     }
@@ -456,6 +487,14 @@ fn u32_len(len: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replay_window_is_the_verifiers_maximum_age() {
+        assert_eq!(
+            InputPolicy::DEFAULT_REPLAY_WINDOW_S,
+            crate::verify::DEFAULT_MAX_AGE.as_secs()
+        );
+    }
 
     const MINIMAL: &str = "product_id = 7\nsvn = 2\ndebug = false\n";
 
@@ -552,6 +591,7 @@ mod tests {
             m.capabilities.insert(Capability::Random);
         });
         push(&|m| m.args.push(String::new()));
+        push(&|m| m.pad_output = 4096);
         push(&|m| m.inputs.sealed_only = true);
         push(&|m| {
             m.inputs.sealed_only = true;
@@ -586,6 +626,30 @@ mod tests {
             m.measure(&module).to_string(),
             "26ea6b1b97a9085f7fc9cb35745196d1055744ce043b5d70335fe7041b5266ff"
         );
+        let m = Manifest::from_toml(&format!("{MINIMAL}pad_output = 4096\n")).unwrap();
+        assert_eq!(m.measurement_input(&module).len(), 126);
+        assert_eq!(
+            m.measure(&module).to_string(),
+            "50c0f8883fb849bec58986e281f73e9eacf40c09afb9b639f209ab5080541f58"
+        );
+    }
+
+    #[test]
+    fn pad_output_is_optional_bounded_and_written_only_when_set() {
+        let m = Manifest::from_toml(MINIMAL).unwrap();
+        assert_eq!(m.pad_output, 0);
+        assert!(!m.to_toml().contains("pad_output"));
+        assert!(!crate::cbor::encode(&m)
+            .windows(10)
+            .any(|w| w == b"pad_output"));
+        for bad in [1, 15, (64 << 20) + 1] {
+            assert_eq!(
+                Manifest::from_toml(&format!("{MINIMAL}pad_output = {bad}\n")),
+                Err(ManifestError::PadOutputOutOfRange(bad))
+            );
+        }
+        let padded = Manifest::from_toml(&format!("{MINIMAL}pad_output = 4096\n")).unwrap();
+        assert_eq!(Manifest::from_toml(&padded.to_toml()).unwrap(), padded);
     }
 
     #[test]
@@ -622,6 +686,20 @@ mod tests {
         m.limits.max_input_bytes = bounds::MAX_TOML_INTEGER;
         m.limits.max_output_bytes = bounds::MAX_TOML_INTEGER;
         assert_eq!(Manifest::from_toml(&m.to_toml()).unwrap(), m);
+    }
+
+    #[test]
+    fn capabilities_are_ordered_by_name_everywhere() {
+        let mut names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+        let ordered = names.clone();
+        names.sort_unstable();
+        assert_eq!(
+            names, ordered,
+            "Capability::ALL and the enum order are the names' order"
+        );
+        let mut sorted = Capability::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Capability::ALL);
     }
 
     #[test]

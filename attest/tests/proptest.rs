@@ -69,9 +69,10 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             args,
             limits(),
             capabilities(kind),
+            prop_oneof![Just(0u64), bounds::MIN_PAD_OUTPUT..=bounds::MAX_PAD_OUTPUT],
         )
             .prop_map(
-                move |(product_id, svn, debug, args, limits, capabilities)| Manifest {
+                move |(product_id, svn, debug, args, limits, capabilities, pad_output)| Manifest {
                     product_id: ProductId(product_id),
                     svn: Svn(svn),
                     debug,
@@ -79,6 +80,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     args,
                     limits,
                     capabilities,
+                    pad_output,
                     inputs: Default::default(),
                 },
             )

@@ -830,7 +830,8 @@ fn evidence_orders_capabilities_and_enclave_keys_as_documented() {
     .unwrap();
     assert_eq!(
         claims["capabilities"],
-        serde_json::json!(["random", "log", "report", "seal", "store"])
+        // In ascending byte order, as everywhere (docs/formats.md, "Manifest").
+        serde_json::json!(["log", "random", "report", "seal", "store"])
     );
     // The raw CBOR: array(2), bstr(32) measurement key, bstr(32) signer key.
     let key = |name: &str| hex::decode(claims["enclave_keys"][name].as_str().unwrap()).unwrap();

@@ -100,6 +100,7 @@ fn manifest(kind: GuestKind, capabilities: &[Capability], debug: bool) -> Manife
         },
         limits: Limits::default(),
         capabilities: capabilities.iter().copied().collect::<BTreeSet<_>>(),
+        pad_output: 0,
         inputs: Default::default(),
     }
 }

@@ -362,6 +362,7 @@ fn manifest(program: &Program) -> Manifest {
             stack_bytes: 64 << 10,
         },
         capabilities,
+        pad_output: 0,
         inputs: attest::InputPolicy {
             sealed_only: program.sealed_only,
             ..Default::default()
@@ -528,7 +529,7 @@ fuzz_target!(|program: Program| {
         Ok(report) => {
             assert!(report.output.len() as u64 <= MAX_OUTPUT);
             assert_eq!(report.output_bytes, report.output.len() as u64);
-            assert!(report.fuel_used <= FUEL);
+            assert!(report.fuel_used.unwrap_or(0) <= FUEL);
             assert!(report.log.len() <= enclave_runtime::host::MAX_LOG_BYTES);
             if !program.debug {
                 assert!(report.log.is_empty(), "a production enclave kept its log");

@@ -390,8 +390,7 @@ fn abort(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Res
     let buf = GuestBuf::check("abort", ptr, len, data.len())?;
     let shown = buf.len().min(MAX_ABORT_MESSAGE);
     let bytes = data.get(buf.start..buf.start + shown).unwrap_or_default();
-    let text = String::from_utf8_lossy(bytes).escape_debug().to_string();
-    Err(GuestFault::Aborted(GuestMessage::confidential(text)).into())
+    Err(GuestFault::Aborted(GuestMessage::from_guest_bytes(bytes)).into())
 }
 
 /// `input_source(out) -> flags`: see `docs/abi.md`, "Input origin". The output buffer is

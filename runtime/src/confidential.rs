@@ -30,10 +30,12 @@ pub struct SealedRun<W> {
     pub receipt: Vec<u8>,
     /// The receipt's claims, as signed.
     pub claims: ReceiptClaims,
-    /// Plaintext input bytes the guest was given.
-    pub input_bytes: u64,
-    /// Plaintext output bytes the guest wrote.
-    pub output_bytes: u64,
+    /// Plaintext input bytes the guest was given, for a debug enclave only: for a production
+    /// enclave the plaintext sizes are the requester's (`None`), and the operator sees only the
+    /// sealed sizes, which padding can bucket (docs/formats.md, "Padding").
+    pub input_bytes: Option<u64>,
+    /// Plaintext output bytes the guest wrote, for a debug enclave only (as `input_bytes`).
+    pub output_bytes: Option<u64>,
     /// Wall-clock time of the guest run.
     pub duration: Duration,
     /// The debug log (empty unless the enclave is a debug enclave).
@@ -237,6 +239,8 @@ impl Enclave {
         let len = reader.plaintext_len();
         let shared = SharedReader(Arc::new(Mutex::new(Some(reader))));
         let input = Input::sealed(shared.clone(), len, origin);
+        // The answer and a failure report alike are padded as the manifest says.
+        let response = response.padded_to(self.bundle().manifest().pad_output);
         // Kept to seal a failure report instead, should the run fail.
         let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
@@ -276,19 +280,22 @@ impl Enclave {
             Ok(report) => {
                 let input_digest = shared.finish().map_err(ConfidentialError::Input)?;
                 let finished = report.output.finish().map_err(ConfidentialError::Output)?;
+                // `fuel_used` is `None` for a production enclave: the receipt, which the
+                // operator holds, says 0 (docs/formats.md, "Execution receipt").
                 let claims = claims(
                     *input_digest.as_bytes(),
                     *finished.digest.as_bytes(),
-                    report.fuel_used,
+                    report.fuel_used.unwrap_or(0),
                     Outcome::Success,
                     report.exit_code,
                 );
+                let debug = identity.debug;
                 Ok(SealedRun {
                     output: finished.writer,
                     receipt: sign(&claims)?,
                     claims,
-                    input_bytes: report.input_bytes,
-                    output_bytes: report.output_bytes,
+                    input_bytes: Some(report.input_bytes).filter(|_| debug),
+                    output_bytes: Some(report.output_bytes).filter(|_| debug),
                     duration: report.duration,
                     log: report.log,
                 })
@@ -448,6 +455,10 @@ mod tests {
     }
 
     fn echo(svn: u16) -> Enclave {
+        echo_with(&format!("product_id = 1\nsvn = {svn}\ndebug = false\n"))
+    }
+
+    fn echo_with(manifest: &str) -> Enclave {
         let module = wat::parse_str(
             r#"(module
                 (import "enclave_v1" "read_input" (func $read (param i32 i32) (result i32)))
@@ -458,8 +469,7 @@ mod tests {
                     (drop (call $write (i32.const 0) (local.get $n)))))"#,
         )
         .unwrap();
-        let manifest =
-            Manifest::from_toml(&format!("product_id = 1\nsvn = {svn}\ndebug = false\n")).unwrap();
+        let manifest = Manifest::from_toml(manifest).unwrap();
         let bundle = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module);
         Enclave::load(&bundle.unwrap(), crate::Signers::Any).unwrap()
     }
@@ -526,7 +536,14 @@ mod tests {
                     SystemTime::now,
                 )
                 .unwrap();
-            assert_eq!(kept.output_bytes, 5);
+            assert_eq!(
+                kept.output_bytes, None,
+                "a production enclave's sizes are withheld"
+            );
+            assert_eq!(
+                kept.claims.fuel_used, 0,
+                "a production enclave's fuel is withheld"
+            );
             assert_eq!(kept.claims.input_digest, derived.claims.input_digest);
             assert_eq!(kept.claims.request_nonce, derived.claims.request_nonce);
         }
@@ -549,5 +566,81 @@ mod tests {
             run_with(&enclave, &its, &platform, input),
             Err(ConfidentialError::ForeignKeys)
         ));
+    }
+
+    /// Seals `plaintext` to `enclave` on `platform`, keeping the client context.
+    fn seal_keeping(
+        platform: &Fake,
+        enclave: &Enclave,
+        plaintext: &[u8],
+    ) -> (Vec<u8>, sealer::ClientContext) {
+        let identity = enclave.identity();
+        let policy = identity.measurement_policy();
+        let target = SealTarget {
+            public_key: platform
+                .enclave_keypair(&identity, &policy)
+                .unwrap()
+                .public(),
+            policy,
+            debug: false,
+            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
+            platform_id: platform.id,
+        };
+        let mut out = Vec::new();
+        let context = sealer::seal(&target, plaintext, plaintext.len() as u64, &mut out).unwrap();
+        (out, context)
+    }
+
+    #[test]
+    fn padded_answers_of_different_lengths_seal_to_one_length() {
+        let platform = fake(1);
+        let enclave = echo_with("product_id = 1\nsvn = 1\ndebug = false\npad_output = 4096\n");
+        let keys = enclave.confidential_keys(&platform).unwrap();
+        let mut lengths = Vec::new();
+        for answer in [&b"approve"[..], b"decline", b"review: ask for payslips"] {
+            let (input, context) = seal_keeping(&platform, &enclave, answer);
+            let run = run_with(&enclave, &keys, &platform, input).unwrap();
+            lengths.push(run.output.len());
+            let mut opened = Vec::new();
+            let done = sealer::open_output(&context, run.output.as_slice(), &mut opened).unwrap();
+            assert_eq!(opened, answer);
+            assert_eq!(done.plaintext_len, answer.len() as u64);
+            assert_eq!(*done.digest.as_bytes(), run.claims.output_digest);
+        }
+        assert_eq!(lengths, [44 + 4096 + 16; 3]);
+        // A padded input: the guest reads its plaintext only, and the receipt names the file.
+        let identity = enclave.identity();
+        let policy = identity.measurement_policy();
+        let target = SealTarget {
+            public_key: platform
+                .enclave_keypair(&identity, &policy)
+                .unwrap()
+                .public(),
+            policy,
+            debug: false,
+            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
+            platform_id: platform.id,
+        };
+        let mut input = Vec::new();
+        let bucket = std::num::NonZeroU64::new(1024).unwrap();
+        let options = sealer::SealOptions::for_len(5);
+        let context =
+            sealer::input::seal_padded(&target, options, bucket, &b"hello"[..], 5, &mut input)
+                .unwrap();
+        assert_eq!(input.len(), 178 + 1024 + 16);
+        let run = run_with(&enclave, &keys, &platform, input).unwrap();
+        let mut opened = Vec::new();
+        sealer::open_output(&context, run.output.as_slice(), &mut opened).unwrap();
+        assert_eq!(opened, b"hello");
+        assert_eq!(
+            run.claims.input_digest,
+            *context.sealed_input_digest().as_bytes()
+        );
+        // Unpadded, the lengths differ.
+        let plain = echo(1);
+        let keys = plain.confidential_keys(&platform).unwrap();
+        let (input, _) = seal_keeping(&platform, &plain, b"approve");
+        let run = run_with(&plain, &keys, &platform, input).unwrap();
+        assert_eq!(run.output.len(), 44 + 7 + 16);
     }
 }

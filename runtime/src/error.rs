@@ -115,6 +115,16 @@ pub enum RunError {
     /// The guest trapped. For a debug WASI guest, the message ends with the tail of its stderr.
     #[error("guest trapped: {0}")]
     Trap(String),
+    /// A WASI guest trapped after writing to its stderr (a Rust program prints its panic
+    /// message there before it executes `unreachable`). The end of its stderr is the guest's
+    /// own words, confidential like an abort message: see [`GuestMessage`].
+    #[error("guest trapped: {trap} (stderr: {stderr})")]
+    TrapWithStderr {
+        /// What trapped, as in [`RunError::Trap`].
+        trap: String,
+        /// The last [`crate::host::MAX_STDERR_WORDS`] bytes of the guest's stderr, escaped.
+        stderr: GuestMessage,
+    },
     /// Reading the input failed; for sealed input this is where forgery is detected.
     #[error("reading input: {0}")]
     Input(std::io::Error),
@@ -148,7 +158,10 @@ impl RunError {
     /// requester, sealed, and nowhere else.
     pub fn guest_message(&self) -> Option<&GuestMessage> {
         match self {
-            Self::Fault(GuestFault::Aborted(message)) => Some(message),
+            Self::Fault(GuestFault::Aborted(message))
+            | Self::TrapWithStderr {
+                stderr: message, ..
+            } => Some(message),
             _ => None,
         }
     }
@@ -156,18 +169,28 @@ impl RunError {
     /// Lets [`Display`](std::fmt::Display) show the guest's own words: for debug enclaves,
     /// whose operator may see everything the guest says.
     pub(crate) fn disclose_guest_message(mut self) -> Self {
-        if let Self::Fault(GuestFault::Aborted(message)) = &mut self {
+        if let Self::Fault(GuestFault::Aborted(message))
+        | Self::TrapWithStderr {
+            stderr: message, ..
+        } = &mut self
+        {
             message.disclosed = true;
         }
         self
     }
 
     /// The failure with the guest's own words in it, for the requester of a confidential run
-    /// (never for the operator of a production enclave).
+    /// (never for the operator of a production enclave): one line, the same as a debug
+    /// enclave's [`Display`](std::fmt::Display).
     pub fn to_requester_string(&self) -> String {
-        match self.guest_message() {
-            Some(message) => format!("guest aborted: {}", message.text()),
-            None => self.to_string(),
+        match self {
+            Self::Fault(GuestFault::Aborted(message)) => {
+                format!("guest aborted: {}", message.text())
+            }
+            Self::TrapWithStderr { trap, stderr } => {
+                format!("guest trapped: {trap} (stderr: {})", stderr.text())
+            }
+            _ => self.to_string(),
         }
     }
 }
@@ -192,7 +215,12 @@ impl GuestMessage {
         }
     }
 
-    /// The guest's words (escaped, at most 1 KiB). Only for the requester, or the operator of
+    /// The guest's raw `bytes`, escaped by [`escape_guest_text`], not disclosed to the operator.
+    pub(crate) fn from_guest_bytes(bytes: &[u8]) -> Self {
+        Self::confidential(escape_guest_text(bytes))
+    }
+
+    /// The guest's words (escaped, at most 1 KiB of its bytes). Only for the requester, or the operator of
     /// a debug enclave.
     pub fn text(&self) -> &str {
         &self.text
@@ -257,6 +285,28 @@ impl PartialEq for StoreFault {
 }
 
 impl Eq for StoreFault {}
+
+/// A guest's bytes as one line of failure text, the rule `docs/abi.md` (`abort`) and
+/// `docs/formats.md` ("Failed runs") state: invalid UTF-8 becomes U+FFFD; a backslash becomes
+/// `\\`; tab, line feed and carriage return become `\t`, `\n`, `\r`; every other control
+/// character (U+0000..=U+001F, U+007F..=U+009F) becomes `\u{X}`, X its code point in lowercase
+/// hex without leading zeros; everything else, quotes included, is kept as it is. The escaping
+/// is reversible, and the result holds no control character.
+pub fn escape_guest_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// What the operator and the receipt see instead of a production guest's message.
 pub const WITHHELD: &str =
@@ -330,4 +380,78 @@ pub enum GuestFault {
     /// newer enclave version, or an I/O failure. The guest must not carry on without its state.
     #[error("sealed store: {0}")]
     Store(StoreFault),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic, reason = "tests: a panic is a failing test")]
+
+    use super::escape_guest_text;
+
+    #[test]
+    fn quotes_and_text_are_kept() {
+        assert_eq!(
+            escape_guest_text(br#"bad salary "abc" (it's 'x')"#),
+            r#"bad salary "abc" (it's 'x')"#
+        );
+        assert_eq!(
+            escape_guest_text("gehalt: «zwölf» 💶".as_bytes()),
+            "gehalt: «zwölf» 💶"
+        );
+    }
+
+    #[test]
+    fn control_characters_and_backslash_are_escaped() {
+        assert_eq!(escape_guest_text(b"a\tb\nc\rd"), r"a\tb\nc\rd");
+        assert_eq!(escape_guest_text(b"back\\slash"), r"back\\slash");
+        assert_eq!(
+            escape_guest_text(b"\0\x1b[31m\x7f"),
+            r"\u{0}\u{1b}[31m\u{7f}"
+        );
+        assert_eq!(
+            escape_guest_text("c1:\u{85}\u{9f}".as_bytes()),
+            r"c1:\u{85}\u{9f}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_the_replacement_character() {
+        assert_eq!(
+            escape_guest_text(b"ok \xff\xfe end"),
+            "ok \u{fffd}\u{fffd} end"
+        );
+    }
+
+    #[test]
+    fn the_result_has_no_control_character_and_unescapes_to_the_input() {
+        let all: Vec<u8> = (0u8..=0x7f).collect();
+        let escaped = escape_guest_text(&all);
+        assert!(!escaped.chars().any(char::is_control));
+        assert_eq!(unescape(&escaped).as_bytes(), all.as_slice());
+    }
+
+    /// The inverse of the documented rule, as an independent reader would write it.
+    fn unescape(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('t') => out.push('\t'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('\\') => out.push('\\'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                    let code = u32::from_str_radix(&hex, 16).unwrap_or(0xfffd);
+                    out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                }
+                other => panic!("not an escape: {other:?}"),
+            }
+        }
+        out
+    }
 }

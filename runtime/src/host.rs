@@ -13,6 +13,9 @@ use crate::services::{PlatformServices, ReportIssuer, ReportRefused, ServiceRefu
 
 /// Most log bytes kept per run for a debug enclave.
 pub const MAX_LOG_BYTES: usize = 64 << 10;
+/// Most bytes of a WASI guest's stderr kept as its own words: the last this many, for every
+/// enclave (`docs/wasi.md`, "Stderr").
+pub const MAX_STDERR_WORDS: usize = 1024;
 /// Most table elements a guest may have (function pointers; Rust guests use a few hundred).
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
@@ -225,6 +228,8 @@ pub(crate) struct GuestIo {
     output_limit: u64,
     debug: bool,
     log: Vec<u8>,
+    #[cfg(feature = "wasi")]
+    stderr_tail: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GuestIo {
@@ -260,6 +265,8 @@ impl GuestIo {
             output_limit: limits.max_output_bytes,
             debug,
             log: Vec::new(),
+            #[cfg(feature = "wasi")]
+            stderr_tail: zeroize::Zeroizing::new(Vec::new()),
         }
     }
 
@@ -350,10 +357,28 @@ impl GuestIo {
             .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
     }
 
-    /// The diagnostics kept so far.
+    /// A WASI guest's stderr: its diagnostics ([`GuestIo::diagnostics`]), and for every enclave
+    /// the last [`MAX_STDERR_WORDS`] bytes, the guest's own words should it trap.
     #[cfg(feature = "wasi")]
-    pub(crate) fn log_text(&self) -> &[u8] {
-        &self.log
+    pub(crate) fn stderr(&mut self, bytes: &[u8]) {
+        self.diagnostics(bytes);
+        let keep = bytes
+            .get(bytes.len().saturating_sub(MAX_STDERR_WORDS)..)
+            .unwrap_or_default();
+        // Room for the kept words and one more batch, so the buffer never moves (and leaves no
+        // copy of the words behind to be zeroized).
+        if self.stderr_tail.capacity() == 0 {
+            self.stderr_tail.reserve_exact(2 * MAX_STDERR_WORDS);
+        }
+        self.stderr_tail.extend_from_slice(keep);
+        let excess = self.stderr_tail.len().saturating_sub(MAX_STDERR_WORDS);
+        self.stderr_tail.drain(..excess);
+    }
+
+    /// The last [`MAX_STDERR_WORDS`] bytes of a WASI guest's stderr.
+    #[cfg(feature = "wasi")]
+    pub(crate) fn stderr_words(&self) -> &[u8] {
+        &self.stderr_tail
     }
 
     pub(crate) fn finish(self) -> IoSummary {

@@ -29,6 +29,8 @@ use crate::cache::{CacheOutcome, CodeCache};
 use crate::compile::{self, Compilation, EngineSettings, Target};
 use crate::embed::{CancelHandle, Loader, RunOptions, SharedEngine};
 use crate::engine::{self, EpochTicker, Metering};
+#[cfg(feature = "wasi")]
+use crate::error::GuestMessage;
 use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, MemoryLimitHit, OutputFailure,
@@ -89,8 +91,11 @@ impl std::fmt::Debug for Enclave {
 pub struct RunReport<W> {
     /// The measurement of the enclave that ran.
     pub measurement: Measurement,
-    /// Fuel consumed.
-    pub fuel_used: u64,
+    /// Fuel consumed (`Some(0)` for an unmetered enclave), for a debug enclave only. `None` for
+    /// a production enclave: the exact fuel of a run tells its operator which way the guest
+    /// decided (docs/threat-model.md, "What the operator sees"), so it is withheld from every
+    /// surface (the receipt, `--json`, logs, metrics).
+    pub fuel_used: Option<u64>,
     /// Wall-clock time of instantiation and the call.
     pub duration: Duration,
     /// Input bytes read.
@@ -447,8 +452,9 @@ impl Enclave {
                     .map_err(|_| RunError::Host("the guest thread panicked".into()))?
             })
         };
-        // A debug enclave's operator may read what its guest says; a production guest's words
-        // stay confidential (`RunError::guest_message`).
+        // The one place a run's outcome leaves the runtime. A debug enclave's operator may read
+        // what its guest says and how much fuel it used; a production guest's words stay
+        // confidential (`RunError::guest_message`) and its fuel is withheld.
         let debug = self.bundle.manifest().debug;
         let report = report.map_err(|e| if debug { e.disclose_guest_message() } else { e });
         report.and_then(|report| {
@@ -469,7 +475,7 @@ impl Enclave {
             let output = *output;
             Ok(RunReport {
                 measurement,
-                fuel_used,
+                fuel_used: fuel_used.filter(|_| debug),
                 duration,
                 input_bytes,
                 output_bytes,
@@ -536,7 +542,7 @@ impl Enclave {
         output.flush().map_err(RunError::Output)?;
         Ok(RunReport {
             measurement: self.bundle.measurement(),
-            fuel_used: self.limits.fuel.saturating_sub(fuel_left),
+            fuel_used: Some(self.limits.fuel.saturating_sub(fuel_left)),
             duration: started.elapsed(),
             input_bytes,
             output_bytes,
@@ -578,10 +584,17 @@ impl Enclave {
                 if let Some(refusal) = refused.last() {
                     text = format!("{text} ({refusal})");
                 }
-                if !io.log_text().is_empty() {
-                    text = format!("{text} (stderr: {})", stderr_tail(&io));
+                // What the program said before it trapped (a Rust panic message) is its own
+                // words: the requester's, and the operator's only for a debug enclave.
+                let words = io.stderr_words().trim_ascii();
+                if words.is_empty() {
+                    Err(RunError::Trap(text))
+                } else {
+                    Err(RunError::TrapWithStderr {
+                        trap: text,
+                        stderr: GuestMessage::from_guest_bytes(words),
+                    })
                 }
-                Err(RunError::Trap(text))
             }
             Err(error) => Err(error),
         }
@@ -947,22 +960,6 @@ fn finish(mut io: GuestIo) -> Result<IoSummary, RunError> {
     io.drain_input()
         .map_err(|InputFailure(e)| RunError::Input(e))?;
     Ok(io.finish())
-}
-
-/// Most stderr bytes quoted in an error.
-#[cfg(feature = "wasi")]
-const STDERR_TAIL: usize = 1024;
-
-/// The end of a debug guest's stderr, escaped for one line of an error message.
-#[cfg(feature = "wasi")]
-fn stderr_tail(io: &GuestIo) -> String {
-    let text = io.log_text();
-    let tail = text
-        .get(text.len().saturating_sub(STDERR_TAIL)..)
-        .unwrap_or_default();
-    String::from_utf8_lossy(tail.trim_ascii())
-        .escape_debug()
-        .to_string()
 }
 
 /// Compiles `module` with the default engine and lists its interface, without checking it

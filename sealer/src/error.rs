@@ -198,6 +198,11 @@ pub enum OpenError {
     /// The chunks after the header are not what the writer produced.
     #[error(transparent)]
     Stream(#[from] StreamError),
+    /// A padded payload (sealed output version 3, sealed input version 3) does not end in its
+    /// padding, or declares more plaintext than it holds. Only the holder of the key can make
+    /// such a payload: it is the writer's bug, not tampering.
+    #[error("bad padding")]
+    BadPadding,
 }
 
 fn mode(debug: bool) -> &'static str {

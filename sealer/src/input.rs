@@ -22,18 +22,24 @@ use crate::kem::{EnclaveKem, KemPublicKey};
 use crate::keypair::{EnclaveKeyPair, Kdf, Kem, KDF_ID, KEM_ID};
 use crate::keys::{decode_policy, encode_policy, EnclaveIdentity, KeyPolicy, POLICY_BLOCK_LEN};
 use crate::output::ResponseSealer;
+use crate::padding::{self, PaddedInput};
 use crate::stream::{
     chunk_count, seal_stream, ChunkFailure, Plan, StreamDigest, StreamKey, StreamReader, CHUNK_LEN,
     PARALLEL_MIN_CHUNKS, TAG_LEN,
 };
 use crate::suite::AeadSuite;
 use attest::EnclavePublicKey;
+use std::num::NonZeroU64;
 
 /// The first 8 bytes of a sealed input.
 pub const INPUT_MAGIC: [u8; 8] = *b"ENCLSEAL";
 /// The sealed input format version (2: the AEAD may be AES-256-GCM, and the digest is
 /// two-level; version 1 inputs are refused).
 pub const INPUT_VERSION: u16 = 2;
+/// The version of a padded sealed input: as [`INPUT_VERSION`], with a payload of the
+/// plaintext's length (u64), the plaintext and zeros up to a multiple of the client's bucket, so
+/// the header's length field tells only the bucket (`docs/formats.md`, "Padding").
+pub const PADDED_INPUT_VERSION: u16 = 3;
 /// Length of the part of the header bound into the HPKE `info`.
 const BOUND_LEN: usize = 130;
 /// Length of the whole header.
@@ -152,6 +158,36 @@ pub fn seal_with_options<R: Read, W: Write>(
     )
 }
 
+/// As [`seal_with_options`], padded (format version 3): the header declares, and the file
+/// holds, the smallest multiple of `bucket` bytes that holds an 8-byte length and the
+/// plaintext, so two plaintexts whose padded lengths agree seal to files of one length.
+///
+/// # Errors
+/// As [`seal`], the lengths in [`SealError::InputShorter`] and [`SealError::InputLonger`] being
+/// the plaintext's; [`SealError::TooManyChunks`] also when the padded length overflows.
+pub fn seal_padded<R: Read, W: Write>(
+    target: &SealTarget,
+    options: SealOptions,
+    bucket: NonZeroU64,
+    plaintext: R,
+    plaintext_len: u64,
+    out: W,
+) -> Result<ClientContext, SealError> {
+    let payload_len =
+        padding::padded_input_len(plaintext_len, bucket).ok_or(SealError::TooManyChunks)?;
+    let payload = PaddedInput::new(plaintext, plaintext_len, payload_len);
+    seal_payload(
+        &mut SystemEntropy::new(),
+        target,
+        options,
+        PADDED_INPUT_VERSION,
+        payload,
+        payload_len,
+        out,
+    )
+    .map_err(|e| PaddedInput::<R>::plaintext_error(e, plaintext_len))
+}
+
 /// Threads that encrypt a large payload besides the calling thread: the machine's parallelism,
 /// at most 4 (beyond that the writer's hashing and I/O are the limit).
 fn default_workers() -> usize {
@@ -162,6 +198,27 @@ pub(crate) fn seal_with<R: Read, W: Write>(
     entropy: &mut impl Entropy,
     target: &SealTarget,
     options: SealOptions,
+    plaintext: R,
+    plaintext_len: u64,
+    out: W,
+) -> Result<ClientContext, SealError> {
+    seal_payload(
+        entropy,
+        target,
+        options,
+        INPUT_VERSION,
+        plaintext,
+        plaintext_len,
+        out,
+    )
+}
+
+/// Seals a payload of `plaintext_len` bytes (for version 3, the padded payload) in `version`.
+fn seal_payload<R: Read, W: Write>(
+    entropy: &mut impl Entropy,
+    target: &SealTarget,
+    options: SealOptions,
+    version: u16,
     mut plaintext: R,
     plaintext_len: u64,
     mut out: W,
@@ -171,7 +228,7 @@ pub(crate) fn seal_with<R: Read, W: Write>(
     if chunk_count(plaintext_len) > suite.max_chunks() {
         return Err(SealError::TooManyChunks);
     }
-    let bound = encode_bound(target, suite, plaintext_len);
+    let bound = encode_bound(target, suite, version, plaintext_len);
     let public = <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target.public_key.as_bytes())
         .map_err(|_| SealError::InvalidPublicKey)?;
     let mut rng = PrefilledRng::draw(entropy)?;
@@ -265,10 +322,15 @@ fn setup_receiver<A: hpke::aead::Aead>(
 }
 
 /// The first 130 header bytes: everything that names the target, and the suite.
-fn encode_bound(target: &SealTarget, suite: AeadSuite, plaintext_len: u64) -> Vec<u8> {
+fn encode_bound(
+    target: &SealTarget,
+    suite: AeadSuite,
+    version: u16,
+    plaintext_len: u64,
+) -> Vec<u8> {
     let mut bound = Vec::with_capacity(BOUND_LEN);
     bound.extend_from_slice(&INPUT_MAGIC);
-    bound.extend_from_slice(&INPUT_VERSION.to_be_bytes());
+    bound.extend_from_slice(&version.to_be_bytes());
     bound.extend_from_slice(&KEM_ID.to_be_bytes());
     bound.extend_from_slice(&KDF_ID.to_be_bytes());
     bound.extend_from_slice(&suite.id().to_be_bytes());
@@ -290,6 +352,7 @@ pub struct SealedInputHeader {
     platform_id: PlatformId,
     plaintext_len: u64,
     suite: AeadSuite,
+    padded: bool,
 }
 
 impl SealedInputHeader {
@@ -314,7 +377,7 @@ impl SealedInputHeader {
             return Err(OpenError::NotSealedInput);
         }
         let version = u16::from_be_bytes(cursor.take());
-        if version != INPUT_VERSION {
+        if version != INPUT_VERSION && version != PADDED_INPUT_VERSION {
             return Err(OpenError::UnsupportedVersion(version));
         }
         let (kem, kdf, aead) = (
@@ -341,6 +404,7 @@ impl SealedInputHeader {
             platform_id,
             plaintext_len,
             suite,
+            padded: version == PADDED_INPUT_VERSION,
         })
     }
 
@@ -450,11 +514,16 @@ impl SealedInputHeader {
         let digest = StreamDigest::Chunked(InputDigester::new(&self.bytes, chunks));
         let key = StreamKey::new(self.suite, &payload_key);
         let stream = StreamReader::new(reader, key, plan, digest);
-        let reader = OpenReader {
+        let mut reader = OpenReader {
             stream,
             position: 0,
             plaintext_len: self.plaintext_len,
+            padded: false,
+            delivered: 0,
         };
+        if self.padded {
+            reader.take_length_prefix(self.plaintext_len)?;
+        }
         let sealer = ResponseSealer::new(self.suite, enc_bytes, response_secret);
         Ok((reader, sealer))
     }
@@ -500,10 +569,14 @@ pub struct OpenReader<R> {
     stream: StreamReader<R>,
     position: usize,
     plaintext_len: u64,
+    /// A padded input: reads stop after `plaintext_len` bytes, and the rest must be zeros.
+    padded: bool,
+    delivered: u64,
 }
 
 impl<R: Read> OpenReader<R> {
-    /// The authenticated plaintext length (from the header).
+    /// The plaintext length: the header's, or for a padded input the length its first chunk
+    /// names (authenticated either way).
     pub fn plaintext_len(&self) -> u64 {
         self.plaintext_len
     }
@@ -514,14 +587,61 @@ impl<R: Read> OpenReader<R> {
     /// # Errors
     /// [`OpenError::Stream`] or [`OpenError::Io`].
     pub fn finish(mut self) -> Result<SealedInputDigest, OpenError> {
+        // A padded input's padding: whatever the guest left unread is skipped first.
+        let mut padding_ok = true;
+        if self.padded {
+            let unread = self.plaintext_len.saturating_sub(self.delivered);
+            let mut skip = [0u8; 8192];
+            let mut left = unread;
+            while left > 0 {
+                let n = usize::try_from(left).unwrap_or(skip.len()).min(skip.len());
+                let got = self
+                    .read(skip.get_mut(..n).unwrap_or_default())
+                    .map_err(as_open_error)?;
+                if got == 0 {
+                    return Err(OpenError::BadPadding);
+                }
+                left -= got as u64;
+            }
+            padding_ok = self
+                .stream
+                .current()
+                .get(self.position..)
+                .unwrap_or_default()
+                .iter()
+                .all(|&b| b == 0);
+        }
         while !self.stream.is_done() {
             match self.stream.next_chunk() {
-                Ok(_) => {}
+                Ok(Some(chunk)) => padding_ok &= !self.padded || chunk.iter().all(|&b| b == 0),
+                Ok(None) => {}
                 Err(ChunkFailure::Io(e)) => return Err(OpenError::Io(e)),
                 Err(ChunkFailure::Stream(e)) => return Err(OpenError::Stream(e)),
             }
         }
+        if !padding_ok {
+            return Err(OpenError::BadPadding);
+        }
         Ok(SealedInputDigest::from_bytes(self.stream.digest()))
+    }
+
+    /// Opens a padded input's first chunk and reads the plaintext length from it; the payload
+    /// of `payload_len` bytes must hold it.
+    fn take_length_prefix(&mut self, payload_len: u64) -> Result<(), OpenError> {
+        let mut prefix = [0u8; 8];
+        self.plaintext_len = padding::INPUT_LENGTH_PREFIX;
+        self.read_exact(&mut prefix).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => OpenError::BadPadding,
+            _ => as_open_error(e),
+        })?;
+        let len = u64::from_be_bytes(prefix);
+        if len > payload_len.saturating_sub(padding::INPUT_LENGTH_PREFIX) {
+            return Err(OpenError::BadPadding);
+        }
+        self.padded = true;
+        self.plaintext_len = len;
+        self.delivered = 0;
+        Ok(())
     }
 }
 
@@ -530,14 +650,21 @@ impl<R: Read> Read for OpenReader<R> {
         if buf.is_empty() {
             return Ok(0);
         }
+        // While the length prefix is read, `padded` is still false and `plaintext_len` is 8.
+        let left = self.plaintext_len.saturating_sub(self.delivered);
+        if self.padded && left == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
         loop {
             if let Some(chunk) = self.stream.current().get(self.position..) {
                 if !chunk.is_empty() {
-                    let n = chunk.len().min(buf.len());
+                    let n = chunk.len().min(want);
                     if let (Some(dst), Some(src)) = (buf.get_mut(..n), chunk.get(..n)) {
                         dst.copy_from_slice(src);
                     }
                     self.position = self.position.saturating_add(n);
+                    self.delivered = self.delivered.saturating_add(n as u64);
                     return Ok(n);
                 }
             }
@@ -556,6 +683,17 @@ impl<R: Read> Read for OpenReader<R> {
                 }
             }
         }
+    }
+}
+
+/// The [`OpenError`] inside a read failure of [`OpenReader`], or the I/O error itself.
+fn as_open_error(error: io::Error) -> OpenError {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<OpenError>())
+    {
+        Some(OpenError::Stream(e)) => OpenError::Stream(*e),
+        _ => OpenError::Io(error),
     }
 }
 
@@ -607,6 +745,140 @@ mod tests {
         outer.finalize().into()
     }
 
+    fn keypair() -> EnclaveKeyPair {
+        let secret = crate::PlatformSecret::from_bytes([5; 32]);
+        EnclaveKeyPair::derive(&secret, &target().policy, false)
+    }
+
+    /// Opens `sealed`, reads all of its plaintext, authenticates the rest.
+    fn open_all(sealed: &[u8]) -> Result<(Vec<u8>, u64), OpenError> {
+        let mut reader = sealed;
+        let header = SealedInputHeader::read(&mut reader)?;
+        let (mut plain, _) = header.open(&keypair(), reader)?;
+        let len = plain.plaintext_len();
+        let mut out = Vec::new();
+        plain.read_to_end(&mut out).map_err(OpenError::Io)?;
+        plain.finish()?;
+        Ok((out, len))
+    }
+
+    fn bucket(n: u64) -> NonZeroU64 {
+        NonZeroU64::new(n).unwrap()
+    }
+
+    fn padded(plaintext: &[u8], pad: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        seal_padded(
+            &target(),
+            options(1),
+            bucket(pad),
+            plaintext,
+            plaintext.len() as u64,
+            &mut out,
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn padded_inputs_of_one_bucket_have_one_length_and_open_to_their_plaintext() {
+        let short = padded(b"{\"name\":\"Al\"}", 4096);
+        let long = padded(&[b'x'; 4088], 4096);
+        assert_eq!(short.len(), long.len());
+        assert_eq!(short.len(), HEADER_LEN + 4096 + TAG_LEN);
+        assert_eq!(short[8..10], PADDED_INPUT_VERSION.to_be_bytes());
+        assert_eq!(
+            short[118..126],
+            4096u64.to_be_bytes(),
+            "the header names the bucket"
+        );
+        assert_eq!(
+            open_all(&short).unwrap(),
+            (b"{\"name\":\"Al\"}".to_vec(), 13)
+        );
+        assert_eq!(open_all(&long).unwrap(), (vec![b'x'; 4088], 4088));
+        assert_eq!(
+            padded(&[b'x'; 4089], 4096).len(),
+            HEADER_LEN + 8192 + TAG_LEN
+        );
+        // Across chunks, and read only in part: the rest is still authenticated.
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let sealed = padded(&big, 100_000);
+        assert_eq!(sealed.len(), HEADER_LEN + 300_000 + 5 * TAG_LEN);
+        assert_eq!(open_all(&sealed).unwrap().0, big);
+        let mut reader = &sealed[..];
+        let header = SealedInputHeader::read(&mut reader).unwrap();
+        let (mut plain, _) = header.open(&keypair(), reader).unwrap();
+        let mut first = [0u8; 10];
+        plain.read_exact(&mut first).unwrap();
+        assert_eq!(first[..], big[..10]);
+        let digest = plain.finish().unwrap();
+        assert_eq!(*digest.as_bytes(), two_level_digest(&sealed, 300_000));
+    }
+
+    #[test]
+    fn padded_inputs_name_plaintext_lengths_in_errors() {
+        let err = seal_padded(
+            &target(),
+            options(1),
+            bucket(64),
+            &b"abc"[..],
+            5,
+            Vec::new(),
+        );
+        assert!(matches!(
+            err,
+            Err(SealError::InputShorter {
+                declared: 5,
+                actual: 3
+            })
+        ));
+        let err = seal_padded(
+            &target(),
+            options(1),
+            bucket(64),
+            &b"abcdef"[..],
+            5,
+            Vec::new(),
+        );
+        assert!(matches!(err, Err(SealError::InputLonger { declared: 5 })));
+    }
+
+    #[test]
+    fn bad_padding_is_refused() {
+        let seal_payload_bytes = |payload: &[u8]| {
+            let mut out = Vec::new();
+            seal_payload(
+                &mut TestEntropy(1),
+                &target(),
+                options(1),
+                PADDED_INPUT_VERSION,
+                payload,
+                payload.len() as u64,
+                &mut out,
+            )
+            .unwrap();
+            out
+        };
+        let mut payload = 3u64.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"abc\0\0");
+        assert_eq!(open_all(&seal_payload_bytes(&payload)).unwrap().0, b"abc");
+        // A nonzero byte in the padding, a length past the payload, no room for the length.
+        let mut nonzero = payload.clone();
+        nonzero[12] = 1;
+        let mut too_long = payload.clone();
+        too_long[7] = 6;
+        for bad in [nonzero, too_long, b"\0\0\0".to_vec()] {
+            assert!(
+                matches!(
+                    open_all(&seal_payload_bytes(&bad)),
+                    Err(OpenError::BadPadding)
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
     #[test]
     fn sealing_is_deterministic_given_the_randomness() {
         let seal = |seed| {
@@ -628,7 +900,7 @@ mod tests {
         assert_eq!(sealed.len(), HEADER_LEN + 3 + TAG_LEN);
         assert_eq!(
             sealed[..BOUND_LEN],
-            encode_bound(&target(), AeadSuite::ChaCha20Poly1305, 3)[..]
+            encode_bound(&target(), AeadSuite::ChaCha20Poly1305, INPUT_VERSION, 3)[..]
         );
         assert_eq!(sealed[..8], *b"ENCLSEAL");
         assert_eq!(sealed[8..16], [0, 2, 0, 0x20, 0, 1, 0, 3]);
@@ -654,7 +926,7 @@ mod tests {
         assert!(matches!(sealed, Err(SealError::TooManyChunks)));
         assert!(out.is_empty());
         // A header declaring it, made as the sealer would, is refused once opened.
-        let bound = encode_bound(&target(), AeadSuite::Aes256Gcm, len);
+        let bound = encode_bound(&target(), AeadSuite::Aes256Gcm, INPUT_VERSION, len);
         let public =
             <Kem as hpke::kem::Kem>::PublicKey::from_bytes(target().public_key.as_bytes()).unwrap();
         let mut rng = PrefilledRng::draw(&mut TestEntropy(3)).unwrap();

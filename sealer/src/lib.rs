@@ -34,6 +34,7 @@ mod kem;
 pub mod keypair;
 pub mod keys;
 pub mod output;
+pub mod padding;
 pub mod receipt;
 mod stream;
 mod suite;

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::num::NonZeroU64;
 
 use ring::hkdf;
 use sha2::{Digest as _, Sha256};
@@ -24,6 +25,12 @@ use crate::suite::AeadSuite;
 pub const OUTPUT_MAGIC: [u8; 8] = *b"ENCLRESP";
 /// The sealed output format version (2: the header names the AEAD).
 pub const OUTPUT_VERSION: u16 = 2;
+/// The version of a padded sealed output: as [`OUTPUT_VERSION`], with the plaintext followed by
+/// the padding `0x80 0x00…` up to a multiple of the enclave's `pad_output` (`docs/formats.md`,
+/// "Padding").
+pub const PADDED_OUTPUT_VERSION: u16 = 3;
+/// The byte that starts the padding of a padded output (ISO/IEC 7816-4 padding).
+const PAD_MARKER: u8 = 0x80;
 /// Length of the sealed output header: magic, version, `aead_id`, response nonce.
 pub const OUTPUT_HEADER_LEN: usize = 8 + 2 + 2 + 32;
 
@@ -55,11 +62,26 @@ pub struct ResponseSealer {
     suite: AeadSuite,
     enc: [u8; 32],
     secret: Zeroizing<[u8; 32]>,
+    pad: Option<NonZeroU64>,
 }
 
 impl ResponseSealer {
     pub(crate) fn new(suite: AeadSuite, enc: [u8; 32], secret: Zeroizing<[u8; 32]>) -> Self {
-        Self { suite, enc, secret }
+        Self {
+            suite,
+            enc,
+            secret,
+            pad: None,
+        }
+    }
+
+    /// Pads the output (format version 3) so that its plaintext with the padding is a multiple
+    /// of `bucket` bytes: two outputs shorter than `bucket` seal to the same length. `0` means
+    /// no padding (version 2).
+    #[must_use]
+    pub fn padded_to(mut self, bucket: u64) -> Self {
+        self.pad = NonZeroU64::new(bucket);
+        self
     }
 
     /// Starts the sealed output: draws the response nonce and writes the header to `out`.
@@ -80,8 +102,12 @@ impl ResponseSealer {
         entropy.fill(&mut response_nonce)?;
         let key = response_key(self.suite, &self.secret, &self.enc, &response_nonce);
         let mut out = HashingWriter::new(out);
+        let version = match self.pad {
+            Some(_) => PADDED_OUTPUT_VERSION,
+            None => OUTPUT_VERSION,
+        };
         out.write_all(&OUTPUT_MAGIC)?;
-        out.write_all(&OUTPUT_VERSION.to_be_bytes())?;
+        out.write_all(&version.to_be_bytes())?;
         out.write_all(&self.suite.id().to_be_bytes())?;
         out.write_all(&response_nonce)?;
         Ok(SealWriter {
@@ -91,6 +117,7 @@ impl ResponseSealer {
             buf: Zeroizing::new(Vec::new()),
             plaintext_len: 0,
             poisoned: false,
+            pad: self.pad,
         })
     }
 }
@@ -110,6 +137,7 @@ pub struct SealWriter<W: Write> {
     buf: Zeroizing<Vec<u8>>,
     plaintext_len: u64,
     poisoned: bool,
+    pad: Option<NonZeroU64>,
 }
 
 /// A finished sealed output.
@@ -119,8 +147,15 @@ pub struct FinishedOutput<W> {
     pub writer: W,
     /// SHA-256 of the whole sealed output (for the receipt).
     pub digest: SealedOutputDigest,
-    /// Plaintext bytes sealed.
+    /// Plaintext bytes sealed (padding not counted).
     pub plaintext_len: u64,
+}
+
+/// Bytes of padding after `len` plaintext bytes: the marker and as many zeros as make the
+/// total the smallest multiple of `bucket` above `len`.
+pub fn padding_len(len: u64, bucket: NonZeroU64) -> u64 {
+    let bucket = bucket.get();
+    bucket - len % bucket
 }
 
 impl<W: Write> SealWriter<W> {
@@ -132,6 +167,10 @@ impl<W: Write> SealWriter<W> {
         if self.poisoned {
             return Err(SealError::Poisoned);
         }
+        let plaintext_len = self.plaintext_len;
+        if let Some(bucket) = self.pad {
+            self.write_padding(padding_len(plaintext_len, bucket))?;
+        }
         reserve_secret(&mut self.buf, TAG_LEN, CHUNK_LEN + TAG_LEN);
         self.sealer.seal(&mut self.buf, true)?;
         self.out.write_all(&self.buf)?;
@@ -140,8 +179,23 @@ impl<W: Write> SealWriter<W> {
         Ok(FinishedOutput {
             writer: self.out.inner,
             digest,
-            plaintext_len: self.plaintext_len,
+            plaintext_len,
         })
+    }
+
+    /// The marker, then zeros, `len` bytes in all (at least 1).
+    fn write_padding(&mut self, len: u64) -> Result<(), SealError> {
+        const ZEROS: [u8; 4096] = [0; 4096];
+        self.write_all(&[PAD_MARKER])?;
+        let mut left = len.saturating_sub(1);
+        while left > 0 {
+            let n = usize::try_from(left)
+                .unwrap_or(ZEROS.len())
+                .min(ZEROS.len());
+            self.write_all(ZEROS.get(..n).unwrap_or_default())?;
+            left -= n as u64;
+        }
+        Ok(())
     }
 
     fn seal_full_chunk(&mut self) -> Result<(), SealError> {
@@ -229,7 +283,7 @@ pub fn open_output<R: Read, W: Write>(
         return Err(OpenError::NotSealedOutput);
     }
     let version = u16::from_be_bytes([v0, v1]);
-    if version != OUTPUT_VERSION {
+    if version != OUTPUT_VERSION && version != PADDED_OUTPUT_VERSION {
         return Err(OpenError::UnsupportedVersion(version));
     }
     let aead = u16::from_be_bytes([a0, a1]);
@@ -243,19 +297,82 @@ pub fn open_output<R: Read, W: Write>(
     let mut hasher = Sha256::new();
     hasher.update(header);
     let mut stream = StreamReader::new(sealed, key, Plan::Unknown, StreamDigest::Flat(hasher));
+    let mut unpad = Unpadder::new(version == PADDED_OUTPUT_VERSION);
     loop {
         match stream.next_chunk() {
-            Ok(Some(plain)) => out.write_all(plain)?,
+            Ok(Some(plain)) => unpad.write(plain, &mut out)?,
             Ok(None) => break,
             Err(ChunkFailure::Io(e)) => return Err(OpenError::Io(e)),
             Err(ChunkFailure::Stream(e)) => return Err(OpenError::Stream(e)),
         }
     }
+    let plaintext_len = unpad.finish(stream.total())?;
     out.flush()?;
     Ok(OpenedOutput {
-        plaintext_len: stream.total(),
+        plaintext_len,
         digest: SealedOutputDigest::from_bytes(stream.digest()),
     })
+}
+
+/// Removes a padded output's padding as the plaintext streams through, in constant memory: it
+/// holds back only the last nonzero byte seen and a count of the zeros after it, since until
+/// the end it cannot know whether they are the padding.
+struct Unpadder {
+    padded: bool,
+    held: Option<u8>,
+    zeros: u64,
+}
+
+impl Unpadder {
+    fn new(padded: bool) -> Self {
+        Self {
+            padded,
+            held: None,
+            zeros: 0,
+        }
+    }
+
+    fn write<W: Write>(&mut self, plain: &[u8], out: &mut W) -> io::Result<()> {
+        if !self.padded {
+            return out.write_all(plain);
+        }
+        let Some(last) = plain.iter().rposition(|&b| b != 0) else {
+            self.zeros = self.zeros.saturating_add(plain.len() as u64);
+            return Ok(());
+        };
+        // Everything held is data now: a nonzero byte follows it.
+        if let Some(held) = self.held.take() {
+            out.write_all(&[held])?;
+            write_zeros(out, self.zeros)?;
+        }
+        out.write_all(plain.get(..last).unwrap_or_default())?;
+        self.held = plain.get(last).copied();
+        self.zeros = (plain.len() - last - 1) as u64;
+        Ok(())
+    }
+
+    /// The plaintext length without the padding, given `total` bytes opened.
+    fn finish(self, total: u64) -> Result<u64, OpenError> {
+        if !self.padded {
+            return Ok(total);
+        }
+        match self.held {
+            Some(PAD_MARKER) => Ok(total - self.zeros - 1),
+            _ => Err(OpenError::BadPadding),
+        }
+    }
+}
+
+fn write_zeros<W: Write>(out: &mut W, mut count: u64) -> io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while count > 0 {
+        let n = usize::try_from(count)
+            .unwrap_or(ZEROS.len())
+            .min(ZEROS.len());
+        out.write_all(ZEROS.get(..n).unwrap_or_default())?;
+        count -= n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -288,6 +405,75 @@ mod tests {
         assert_eq!(whole.len(), OUTPUT_HEADER_LEN + data.len() + 4 * TAG_LEN);
         assert_eq!(whole[..12], *b"ENCLRESP\x00\x02\x00\x03");
         assert_eq!(whole[12..44], (9..41).collect::<Vec<u8>>()[..]);
+    }
+
+    fn padded_with(bucket: u64, data: &[u8]) -> Vec<u8> {
+        let sealer = ResponseSealer::new(
+            AeadSuite::ChaCha20Poly1305,
+            [1; 32],
+            Zeroizing::new([2; 32]),
+        )
+        .padded_to(bucket);
+        let mut writer = sealer.writer_with(&mut TestEntropy(9), Vec::new()).unwrap();
+        writer.write_all(data).unwrap();
+        let finished = writer.finish().unwrap();
+        assert_eq!(finished.plaintext_len, data.len() as u64);
+        finished.writer
+    }
+
+    #[test]
+    fn padded_outputs_of_one_bucket_have_one_length() {
+        let approve = padded_with(4096, b"{\"decision\":\"approve\",\"limit\":25000}");
+        let decline = padded_with(4096, b"{\"decision\":\"decline\"}");
+        assert_eq!(approve.len(), decline.len());
+        assert_eq!(approve.len(), OUTPUT_HEADER_LEN + 4096 + TAG_LEN);
+        assert_eq!(approve[..12], *b"ENCLRESP\x00\x03\x00\x03");
+        // The marker always needs a byte: 4095 bytes fill one bucket, 4096 need two.
+        assert_eq!(padded_with(4096, &[7; 4095]).len(), approve.len());
+        assert_eq!(padded_with(4096, &[7; 4096]).len(), approve.len() + 4096);
+        assert_eq!(padded_with(4096, b"").len(), approve.len());
+        // Buckets over one chunk.
+        let big = padded_with(100_000, b"x");
+        assert_eq!(big.len(), OUTPUT_HEADER_LEN + 100_000 + 2 * TAG_LEN);
+    }
+
+    #[test]
+    fn padding_is_removed_in_constant_memory_and_checked() {
+        let unpad = |chunks: &[&[u8]]| {
+            let mut unpad = Unpadder::new(true);
+            let mut out = Vec::new();
+            let mut total = 0;
+            for chunk in chunks {
+                unpad.write(chunk, &mut out).unwrap();
+                total += chunk.len() as u64;
+            }
+            unpad.finish(total).map(|len| {
+                assert_eq!(len, out.len() as u64);
+                out
+            })
+        };
+        assert_eq!(unpad(&[b"ab\x80\0\0"]).unwrap(), b"ab");
+        // Zeros and markers inside the data, across chunk boundaries.
+        assert_eq!(
+            unpad(&[b"a\0\0", b"\0", b"\x80\0b\x80", b"\0\0", b"\0"]).unwrap(),
+            b"a\0\0\0\x80\0b"
+        );
+        assert_eq!(unpad(&[b"\x80", b"\0\0\0"]).unwrap(), b"");
+        assert_eq!(unpad(&[b"\0\0\x80\x80"]).unwrap(), b"\0\0\x80");
+        for bad in [&b""[..], b"\0\0", b"ab", b"a\x81\0"] {
+            assert!(
+                matches!(unpad(&[bad]), Err(OpenError::BadPadding)),
+                "{bad:?}"
+            );
+        }
+        // Unpadded outputs pass through.
+        let mut plain = Unpadder::new(false);
+        let mut out = Vec::new();
+        plain.write(b"ab\0", &mut out).unwrap();
+        assert_eq!(
+            (plain.finish(3).unwrap(), out.as_slice()),
+            (3, &b"ab\0"[..])
+        );
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn manifest() -> Manifest {
         args: Vec::new(),
         limits: Limits::default(),
         capabilities: BTreeSet::new(),
+        pad_output: 0,
         inputs: Default::default(),
     }
 }

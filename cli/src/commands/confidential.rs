@@ -63,6 +63,10 @@ pub struct SealArgs {
     /// `age` does; then --context is required).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
     output: PathBuf,
+    /// Pad the sealed input to a multiple of BYTES (format version 3), so that its length tells
+    /// the operator only the bucket, not the plaintext's length (docs/formats.md, "Padding").
+    #[arg(long, value_name = "BYTES", value_parser = parse_pad)]
+    pad: Option<std::num::NonZeroU64>,
     /// Where to keep the client context needed to open the output (mode 0600)
     /// [default: the --output path with `.context` appended].
     #[arg(long, value_name = "FILE")]
@@ -72,6 +76,37 @@ pub struct SealArgs {
     json: bool,
     #[command(flatten)]
     force: ForceArg,
+}
+
+/// Seals as `seal --pad` asks: padded to a multiple of `pad`, or not.
+fn seal_to<R: std::io::Read, W: std::io::Write>(
+    target: &sealer::SealTarget,
+    options: SealOptions,
+    pad: Option<std::num::NonZeroU64>,
+    reader: R,
+    len: u64,
+    out: W,
+) -> Result<sealer::ClientContext, sealer::SealError> {
+    match pad {
+        Some(bucket) => sealer::input::seal_padded(target, options, bucket, reader, len, out),
+        None => sealer::seal_with_options(target, options, reader, len, out),
+    }
+}
+
+/// `--pad`: 16 bytes to 64 MiB, as a manifest's `pad_output`.
+fn parse_pad(text: &str) -> Result<std::num::NonZeroU64, String> {
+    let range = attest::manifest::bounds::MIN_PAD_OUTPUT..=attest::manifest::bounds::MAX_PAD_OUTPUT;
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .and_then(std::num::NonZeroU64::new)
+        .ok_or_else(|| {
+            format!(
+                "expected a number of bytes within {}..={}",
+                range.start(),
+                range.end()
+            )
+        })
 }
 
 pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
@@ -142,14 +177,14 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         // Straight to the file descriptor: `Stdout` is line-buffered, which scans every sealed
         // chunk for newlines and splits its writes at them.
         let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
-        let context = sealer::seal_with_options(&target, options, reader, len, File::from(stdout))
+        let context = seal_to(&target, options, args.pad, reader, len, File::from(stdout))
             .with_context(|| format!("cannot seal {}", args.input.display()))?;
         (context, None)
     } else {
         // Durable like AtomicFile, with the disk writing while the chunks are sealed.
         let mut out = DurableFile::create(&args.output, overwrite)
             .with_context(|| format!("cannot write {sealed_name}"))?;
-        let context = sealer::seal_with_options(&target, options, reader, len, &mut out)
+        let context = seal_to(&target, options, args.pad, reader, len, &mut out)
             .with_context(|| format!("cannot seal {}", args.input.display()))?;
         (context, Some(out))
     };

@@ -475,3 +475,24 @@ fn cached_load_runs_the_same() {
     evil[last] ^= 1;
     assert!(Enclave::load_cached(&evil, crate::Signers::Any, Some(&cache)).is_err());
 }
+
+/// Exact fuel tells the operator which way the guest decided: only a debug enclave reports it.
+#[test]
+fn fuel_is_reported_for_debug_enclaves_only() {
+    let fuel_of = |debug: bool, limits: &str| {
+        let module = wat::parse_str(guest(ECHO)).unwrap();
+        let toml = format!(
+            "{}{limits}",
+            BASE.replace("debug = false", &format!("debug = {debug}"))
+        );
+        let manifest = Manifest::from_toml(&toml).unwrap();
+        let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
+        let enclave = Enclave::load(&bytes, crate::Signers::Any).unwrap();
+        let input = Input::from_bytes(b"decline".to_vec());
+        enclave.run(input, Vec::new(), None).unwrap().fuel_used
+    };
+    assert_eq!(fuel_of(false, ""), None);
+    assert!(fuel_of(true, "").is_some_and(|fuel| fuel > 0));
+    assert_eq!(fuel_of(true, "[limits]\nfuel = 0\n"), Some(0));
+    assert_eq!(fuel_of(false, "[limits]\nfuel = 0\n"), None);
+}

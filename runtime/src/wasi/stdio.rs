@@ -1,5 +1,6 @@
 //! The stdio of a WASI run as wasmtime-wasi streams: stdin reads the run's input, stdout writes
-//! the run's output, stderr feeds the bounded diagnostics. All three go through the same
+//! the run's output, stderr feeds the bounded diagnostics and keeps its tail as the guest's own
+//! words for a failure report. All three go through the same
 //! [`GuestIo`] as a native guest's `read_input`, `write_output` and `log`, so the limits and the
 //! errors are the same: writing past `max_output_bytes`, or an input that fails to read (a
 //! forged sealed chunk), ends the run with the error a native guest would get.
@@ -35,7 +36,8 @@ pub(crate) struct Stdin(SharedIo);
 /// The guest's stdout: the run's output.
 pub(crate) struct Stdout(SharedIo);
 
-/// The guest's stderr: diagnostics, kept for debug enclaves only.
+/// The guest's stderr: diagnostics, kept for debug enclaves only, and its last words, kept for a
+/// trap's failure report (`docs/wasi.md`, "Stderr").
 pub(crate) struct Stderr(SharedIo);
 
 impl Stdin {
@@ -163,9 +165,10 @@ impl Pollable for DiagnosticsWriter {
 
 #[wasmtime_wasi::async_trait]
 impl OutputStream for DiagnosticsWriter {
-    /// Always succeeds: past the cap, or in a production enclave, the bytes are dropped.
+    /// Always succeeds: past the cap, or in a production enclave, the bytes are dropped from
+    /// the log; the last [`crate::host::MAX_STDERR_WORDS`] are kept as the guest's words.
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        lock(&self.0).diagnostics(&bytes);
+        lock(&self.0).stderr(&bytes);
         Ok(())
     }
 

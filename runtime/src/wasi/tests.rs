@@ -479,3 +479,80 @@ fn the_docs_list_every_function() {
         }
     }
 }
+
+/// Writes its input to stderr, in two halves, then executes `unreachable`: what a Rust program
+/// does when it panics on its input.
+const PANICS_WITH_INPUT: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (local $n i32)
+        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 4) (i32.const 8192))
+        (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+        (local.set $n (i32.load (i32.const 16)))
+        (i32.store (i32.const 4) (i32.div_u (local.get $n) (i32.const 2)))
+        (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 20)))
+        (i32.store (i32.const 0) (i32.add (i32.const 1024) (i32.div_u (local.get $n) (i32.const 2))))
+        (i32.store (i32.const 4) (i32.sub (local.get $n) (i32.div_u (local.get $n) (i32.const 2))))
+        (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 20)))
+        unreachable))"#;
+
+#[test]
+fn stderr_before_a_trap_is_the_guest_s_words_withheld_from_a_production_operator() {
+    let enclave = load(PANICS_WITH_INPUT, "").unwrap();
+    let err = run(
+        &enclave,
+        b"panicked at src/main.rs:3:5:\nbad salary \"abc\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "guest trapped: wasm `unreachable` instruction executed (stderr: {})",
+            crate::error::WITHHELD
+        )
+    );
+    assert_eq!(
+        err.to_requester_string(),
+        "guest trapped: wasm `unreachable` instruction executed (stderr: panicked at \
+         src/main.rs:3:5:\\nbad salary \"abc\")"
+    );
+    let words = err.guest_message().unwrap();
+    assert!(!words.is_disclosed());
+
+    let debug = Enclave::load(
+        &sign(
+            PANICS_WITH_INPUT,
+            &BASE.replace("debug = false", "debug = true"),
+        ),
+        crate::Signers::Any,
+    )
+    .unwrap();
+    let err = run(&debug, b"bad \"x\"\t1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "guest trapped: wasm `unreachable` instruction executed (stderr: bad \"x\"\\t1)"
+    );
+    assert_eq!(err.to_string(), err.to_requester_string());
+}
+
+#[test]
+fn only_the_last_kilobyte_of_stderr_is_kept_as_words() {
+    let enclave = load(PANICS_WITH_INPUT, "").unwrap();
+    let mut input = vec![b'a'; 5000];
+    input.extend_from_slice(b"the end");
+    let err = run(&enclave, &input).unwrap_err();
+    let words = err.guest_message().unwrap().text();
+    assert_eq!(words.len(), crate::host::MAX_STDERR_WORDS);
+    assert!(words.ends_with("aaathe end"), "{words}");
+}
+
+#[test]
+fn a_trap_without_stderr_is_a_plain_trap() {
+    let enclave = load(PANICS_WITH_INPUT, "").unwrap();
+    let err = run(&enclave, b"").unwrap_err();
+    assert!(matches!(err, RunError::Trap(_)), "{err:?}");
+    assert!(err.guest_message().is_none());
+}
