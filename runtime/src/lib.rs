@@ -15,8 +15,11 @@
 //! - [`module_limits`]: the static sanity bounds a module must meet before anything compiles it.
 //! - [`compile`]: compilation in this process for trusted modules, or in a sandbox under a CPU
 //!   and memory budget the operating system enforces ([`compile::Sandbox`]).
-//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in an
-//!   [`cache::ArtifactStore`] the platform provides.
+//! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in a directory
+//!   the platform chooses ([`cache::CodeCache::for_secret`]).
+//! - [`embed`]: what a plugin host needs (`docs/embedding.md`): a [`Loader`] with an allow-list
+//!   of signers, [`HostPolicy`] caps and [`HostFunctions`], a [`SharedEngine`], calls by name
+//!   and a [`CancelHandle`]; [`receipted`]: signed receipts for plaintext runs.
 //!
 //! The layers and their rules: `docs/architecture.md`. The ABI a guest sees: `docs/abi.md`.
 #![deny(missing_docs)]
