@@ -8,11 +8,11 @@
 
 use ciborium::Value;
 
-use crate::cose::{claim, ClaimReader, ClaimWriter};
+use crate::cose::{claim, narrow, ClaimReader, ClaimWriter};
+use crate::error::VerifyError;
 use crate::identity::{
     EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn,
 };
-use crate::verify::{VerifiedEvidence, VerifyError};
 
 /// `eat_profile` of evidence: names this claims layout.
 pub const EVIDENCE_PROFILE: &str = "tag:enclave.invalid,2026:evidence/v1";
@@ -244,7 +244,7 @@ impl Claims {
 }
 
 /// Claim -70017 (optional; only beside -70009): the AEAD ids, or [`LEGACY_AEADS`] when absent.
-fn advertised_aeads(r: &mut ClaimReader) -> Result<Vec<u16>, VerifyError> {
+pub(crate) fn advertised_aeads(r: &mut ClaimReader) -> Result<Vec<u16>, VerifyError> {
     if !r.has(claim::AEADS) {
         return Ok(LEGACY_AEADS.to_vec());
     }
@@ -254,35 +254,6 @@ fn advertised_aeads(r: &mut ClaimReader) -> Result<Vec<u16>, VerifyError> {
         ));
     }
     r.u16_set(claim::AEADS, "aeads", MAX_AEADS)
-}
-
-/// The AEAD ids (RFC 9180 `aead_id`) the enclave of `verified` evidence reads sealed inputs
-/// with: its claim -70017, or [`LEGACY_AEADS`] for evidence without it. `evidence` must be the
-/// exact bytes that were verified (their SHA-256 is compared with [`VerifiedEvidence::digest`]),
-/// so nothing here trusts unverified bytes.
-///
-/// # Errors
-/// [`VerifyError::MalformedClaims`] when `evidence` is not the verified evidence.
-pub fn enclave_aeads(
-    verified: &VerifiedEvidence,
-    evidence: &[u8],
-) -> Result<Vec<u16>, VerifyError> {
-    use coset::TaggedCborSerializable as _;
-    use sha2::Digest as _;
-    let not_verified = || VerifyError::MalformedClaims("not the evidence that was verified".into());
-    if <[u8; 32]>::from(sha2::Sha256::digest(evidence)) != verified.digest() {
-        return Err(not_verified());
-    }
-    let payload = coset::CoseSign1::from_tagged_slice(evidence)
-        .ok()
-        .and_then(|sign1| sign1.payload)
-        .ok_or_else(not_verified)?;
-    advertised_aeads(&mut ClaimReader::parse(&payload)?)
-}
-
-/// Narrows a value [`ClaimReader::uint`] has already bounded to the target type's range.
-pub(crate) fn narrow<T: TryFrom<u64> + Default>(value: u64) -> T {
-    T::try_from(value).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -25,7 +25,9 @@
 
 pub mod bundle;
 pub mod cbor;
+mod chain;
 pub mod cose;
+mod error;
 pub mod evidence;
 pub mod identity;
 pub mod keys;

@@ -244,6 +244,10 @@ pub mod bounds {
     pub const MAX_ARGS: usize = 256;
     /// Largest size of one WASI argument.
     pub const MAX_ARG_BYTES: usize = 4096;
+    /// Largest size of all WASI arguments together: half the signed envelope
+    /// ([`crate::bundle::MAX_ENVELOPE_BYTES`]), which also carries the rest of the manifest, the
+    /// signer's key and the signature, so that every valid manifest can be signed.
+    pub const MAX_ARGS_TOTAL_BYTES: usize = 32 << 10;
     /// Smallest `pad_output` other than 0.
     pub const MIN_PAD_OUTPUT: u64 = 16;
     /// Largest `pad_output`: 64 MiB.
@@ -379,6 +383,13 @@ impl Manifest {
             {
                 Err(ManifestError::Args(
                     "an argument is over 4096 bytes or contains NUL",
+                ))
+            }
+            _ if self.args.iter().map(String::len).sum::<usize>() > MAX_ARGS_TOTAL_BYTES => {
+                Err(ManifestError::Args(
+                    "more than 32768 bytes in all: the signed bundle envelope holds 64 KiB \
+                     (65536 bytes) for the whole manifest, the signer's key and the signature; \
+                     shrink args",
                 ))
             }
             _ => Ok(()),

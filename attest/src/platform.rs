@@ -23,6 +23,7 @@ use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::chain;
 use crate::cose::{self, MAX_CHAIN_CERTS, MAX_TOKEN_BYTES};
 pub use crate::cose::{OID_ATTESTATION_SIGNING, OID_PLATFORM_TCB};
 use crate::evidence::{Claims, EvidenceError};
@@ -196,7 +197,7 @@ impl VendorCa {
         )];
         params.custom_extensions = vec![CustomExtension::from_oid_content(
             OID_PLATFORM_TCB_ARCS,
-            cose::encode_der_u32(tcb),
+            chain::encode_der_u32(tcb),
         )];
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(&key, &self.issuer).map_err(issue_error)?;
@@ -258,7 +259,7 @@ impl AttestationKey {
             .first()
             .ok_or_else(|| PlatformError::BadCertificate("empty chain".into()))?;
         let (spki, tcb) =
-            cose::leaf_details(leaf).map_err(|e| PlatformError::BadCertificate(e.to_string()))?;
+            chain::leaf_details(leaf).map_err(|e| PlatformError::BadCertificate(e.to_string()))?;
         if !spki.ends_with(pair.public_key().as_ref()) {
             return Err(PlatformError::KeyMismatch);
         }

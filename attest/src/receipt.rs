@@ -10,11 +10,11 @@ use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::cose::{self, claim, ClaimReader, ClaimWriter};
-use crate::evidence::{narrow, EvidenceError};
+use crate::cose::{self, check_platform, claim, narrow, ClaimReader, ClaimWriter};
+use crate::error::VerifyError;
+use crate::evidence::EvidenceError;
 use crate::identity::{Measurement, PlatformId, ProductId, SignerId, Svn};
 use crate::trust::TrustedRoots;
-use crate::verify::{check_platform, VerifyError};
 
 /// `eat_profile` of receipts.
 pub const RECEIPT_PROFILE: &str = "tag:enclave.invalid,2026:receipt/v1";
@@ -317,6 +317,21 @@ pub(crate) fn verify_with(
         platform_tcb,
         digest: Sha256::digest(bytes).into(),
     })
+}
+
+impl TrustedRoots {
+    /// Verifies a receipt as [`crate::verify_receipt`] does, against these roots, reusing the
+    /// validation of a platform chain seen before (see the module docs).
+    ///
+    /// # Errors
+    /// As [`crate::verify_receipt`].
+    pub fn verify_receipt(
+        &self,
+        bytes: &[u8],
+        now: SystemTime,
+    ) -> Result<VerifiedReceipt, VerifyError> {
+        verify_with(bytes, self, now)
+    }
 }
 
 #[cfg(test)]

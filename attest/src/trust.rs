@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 
-use crate::cose;
-use crate::verify::VerifyError;
+use crate::chain::{self, LeafDetails};
+use crate::error::VerifyError;
 
 /// Most validated chains remembered; one more evicts the oldest.
 pub const MAX_CACHED_CHAINS: usize = 64;
@@ -43,7 +43,7 @@ pub(crate) struct ValidatedChain {
     not_before: u64,
     not_after: u64,
     /// The leaf details the signature check and the claims need.
-    pub(crate) leaf: cose::LeafDetails,
+    pub(crate) leaf: LeafDetails,
 }
 
 impl std::fmt::Debug for TrustedRoots {
@@ -79,7 +79,7 @@ impl TrustedRoots {
     /// # Errors
     /// [`VerifyError::BadRoot`] when the text holds no certificate or is not PEM.
     pub fn from_pem(text: &str) -> Result<Self, VerifyError> {
-        Ok(Self::new(crate::verify::certificates_from_pem(text)?))
+        Ok(Self::new(certificates_from_pem(text)?))
     }
 
     /// The pinned roots (DER).
@@ -98,7 +98,7 @@ impl TrustedRoots {
         &self,
         chain: &[Vec<u8>],
         now: SystemTime,
-    ) -> Result<cose::LeafDetails, VerifyError> {
+    ) -> Result<LeafDetails, VerifyError> {
         let anchors = self.0.anchors.as_ref().map_err(Clone::clone)?;
         let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let cached = self
@@ -109,7 +109,7 @@ impl TrustedRoots {
         if let Some(leaf) = cached {
             return Ok(leaf);
         }
-        let (leaf, not_before, not_after) = cose::validate_chain(chain, anchors, now)?;
+        let (leaf, not_before, not_after) = chain::validate_chain(chain, anchors, now)?;
         let mut chains = self.lock();
         if chains.len() >= MAX_CACHED_CHAINS {
             chains.remove(0);
@@ -124,20 +124,23 @@ impl TrustedRoots {
         Ok(leaf)
     }
 
-    /// Verifies a receipt as [`crate::verify_receipt`] does, against these roots, reusing the
-    /// validation of a platform chain seen before (see the module docs).
-    ///
-    /// # Errors
-    /// As [`crate::verify_receipt`].
-    pub fn verify_receipt(
-        &self,
-        bytes: &[u8],
-        now: SystemTime,
-    ) -> Result<crate::VerifiedReceipt, VerifyError> {
-        crate::receipt::verify_with(bytes, self, now)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ValidatedChain>> {
         self.0.chains.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+/// Every `CERTIFICATE` block of a PEM text, as DER.
+///
+/// # Errors
+/// [`VerifyError::BadRoot`] when the text is not PEM or holds no certificate.
+pub fn certificates_from_pem(text: &str) -> Result<Vec<Vec<u8>>, VerifyError> {
+    let blocks = pem::parse_many(text).map_err(|_| VerifyError::BadRoot)?;
+    let certs: Vec<Vec<u8>> = blocks
+        .into_iter()
+        .filter(|b| b.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .collect();
+    if certs.is_empty() {
+        return Err(VerifyError::BadRoot);
+    }
+    Ok(certs)
 }

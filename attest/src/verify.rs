@@ -21,172 +21,13 @@ use crate::identity::{Measurement, ModuleDigest, PlatformId, ProductId, SignerId
 use crate::manifest::Capability;
 use crate::trust::TrustedRoots;
 
+pub use crate::error::VerifyError;
+pub use crate::trust::certificates_from_pem;
+
 /// Default oldest acceptable report.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 /// Default tolerance for a report issued ahead of the verifier's clock.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
-
-/// Why evidence or a receipt was refused.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    /// The policy lacks a trusted root, a nonce, or any expected measurement or signer.
-    #[error("verifier policy is incomplete: {0}")]
-    PolicyIncomplete(&'static str),
-    /// A pinned root certificate cannot be used as a trust anchor.
-    #[error("a trusted root certificate is not a usable X.509 certificate")]
-    BadRoot,
-    /// Larger than [`cose::MAX_TOKEN_BYTES`]; nothing was parsed.
-    #[error("token is {size} bytes, larger than the {limit}-byte limit")]
-    TooLarge {
-        /// Its size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// Not a well-formed tagged COSE_Sign1.
-    #[error("not a signed attestation token: {0}")]
-    Malformed(String),
-    /// The algorithm is missing or not ES256.
-    #[error("signature algorithm {0} is not allowed (only ES256)")]
-    DisallowedAlgorithm(String),
-    /// The content type is not [`cose::CONTENT_TYPE`].
-    #[error("wrong content type: expected {}", cose::CONTENT_TYPE)]
-    WrongContentType,
-    /// A header other than alg, content type and x5chain, or a non-empty unprotected header.
-    #[error("unexpected COSE header parameter")]
-    UnexpectedHeader,
-    /// No well-formed `x5chain` (label 33) in the protected header.
-    #[error("no well-formed x5chain certificate chain in the protected header")]
-    MissingChain,
-    /// The attestation certificate has expired.
-    #[error("attestation certificate has expired")]
-    CertificateExpired,
-    /// The attestation certificate is not valid yet.
-    #[error("attestation certificate is not valid yet")]
-    CertificateNotYetValid,
-    /// The chain does not lead to any trusted root.
-    #[error("attestation certificate is not issued by a trusted root")]
-    UnknownIssuer,
-    /// The attestation certificate lacks the "enclave attestation signing" extended key usage.
-    #[error("attestation certificate lacks the enclave attestation signing key usage")]
-    WrongKeyUsage,
-    /// Any other certificate problem.
-    #[error("bad attestation certificate: {0}")]
-    BadCertificate(String),
-    /// The attestation key is not ECDSA P-256.
-    #[error("attestation key is not ECDSA P-256")]
-    UnsupportedKey,
-    /// The attestation certificate has no single, well-formed platform TCB extension.
-    #[error("attestation certificate has no well-formed platform tcb extension")]
-    BadTcbExtension,
-    /// The signature does not verify: the token was altered or not signed by its certificate.
-    #[error("bad signature")]
-    BadSignature,
-    /// The payload is absent (detached payloads are not supported).
-    #[error("token has no payload")]
-    MissingPayload,
-    /// The claims are not a map of the documented shape.
-    #[error("malformed claims: {0}")]
-    MalformedClaims(String),
-    /// A claim key appears twice.
-    #[error("claim {0} appears twice")]
-    DuplicateClaim(i64),
-    /// A claim key this format does not define.
-    #[error("unknown claim {0}")]
-    UnknownClaim(i64),
-    /// The `eat_profile` is not the expected one.
-    #[error("wrong profile: expected {expected}, got {got:?}")]
-    WrongProfile {
-        /// The profile expected.
-        expected: &'static str,
-        /// The profile found.
-        got: String,
-    },
-    /// The TCB claim differs from the attestation certificate's.
-    #[error("claimed platform tcb {claimed} differs from the certificate's {certificate}")]
-    TcbMismatch {
-        /// The claim.
-        claimed: u32,
-        /// The certificate's extension.
-        certificate: u32,
-    },
-    /// The `ueid` is not the attestation key's platform id.
-    #[error("claimed platform {claimed} is not the signing key's platform {certificate}")]
-    PlatformMismatch {
-        /// The claim.
-        claimed: PlatformId,
-        /// SHA-256 of the certificate's SubjectPublicKeyInfo.
-        certificate: PlatformId,
-    },
-    /// The nonce is not the verifier's.
-    #[error("nonce mismatch: expected {expected}, got {got}")]
-    NonceMismatch {
-        /// The policy's nonce, hex.
-        expected: String,
-        /// The report's nonce, hex.
-        got: String,
-    },
-    /// The report is older than the policy's maximum age.
-    #[error("report is stale: issued {age_secs} s ago, maximum age {max_age_secs} s")]
-    Stale {
-        /// Its age.
-        age_secs: u64,
-        /// The limit.
-        max_age_secs: u64,
-    },
-    /// The report is dated after the verifier's clock plus the allowed skew.
-    #[error("report is from the future: issued {ahead_secs} s ahead of now")]
-    FromFuture {
-        /// How far ahead.
-        ahead_secs: u64,
-    },
-    /// A debug enclave, and the policy does not allow debug.
-    #[error("debug enclave not allowed")]
-    DebugNotAllowed,
-    /// The measurement is not one the policy expects.
-    #[error("measurement mismatch: got {got}")]
-    MeasurementMismatch {
-        /// The report's measurement.
-        got: Measurement,
-    },
-    /// The signer is not one the policy expects.
-    #[error("signer mismatch: got {got}")]
-    SignerMismatch {
-        /// The report's signer.
-        got: SignerId,
-    },
-    /// The product id differs.
-    #[error("product id mismatch: expected {expected}, got {got}")]
-    ProductMismatch {
-        /// The policy's.
-        expected: ProductId,
-        /// The report's.
-        got: ProductId,
-    },
-    /// The security version is below the minimum.
-    #[error("svn {got} is below the minimum {min}")]
-    SvnTooLow {
-        /// The policy's minimum.
-        min: Svn,
-        /// The report's.
-        got: Svn,
-    },
-    /// The platform TCB version is below the minimum.
-    #[error("platform tcb {got} is below the minimum {min}")]
-    PlatformTcbTooLow {
-        /// The policy's minimum.
-        min: u32,
-        /// The report's.
-        got: u32,
-    },
-    /// The enclave is not granted a capability the policy requires.
-    #[error("capability `{0}` is required and not granted")]
-    CapabilityMissing(Capability),
-    /// The enclave is granted a capability the policy forbids.
-    #[error("capability `{0}` is granted and the policy forbids it")]
-    CapabilityForbidden(Capability),
-}
 
 /// What a relying party requires of evidence. Built with chained setters from
 /// [`VerifierPolicy::new`]; [`verify`] refuses a policy without a root, a nonce, and at least
@@ -445,6 +286,28 @@ pub struct VerifiedEvidence {
 }
 
 impl VerifiedEvidence {
+    /// The AEAD ids (RFC 9180 `aead_id`) the enclave of this evidence reads sealed inputs
+    /// with: its claim -70017, or [`crate::evidence::LEGACY_AEADS`] for evidence without it.
+    /// `evidence` must be the exact bytes that were verified (their SHA-256 is compared with
+    /// [`Self::digest`]), so nothing here trusts unverified bytes.
+    ///
+    /// # Errors
+    /// [`VerifyError::MalformedClaims`] when `evidence` is not the verified evidence.
+    pub fn enclave_aeads(&self, evidence: &[u8]) -> Result<Vec<u16>, VerifyError> {
+        use coset::TaggedCborSerializable as _;
+        use sha2::Digest as _;
+        let not_verified =
+            || VerifyError::MalformedClaims("not the evidence that was verified".into());
+        if <[u8; 32]>::from(sha2::Sha256::digest(evidence)) != self.digest() {
+            return Err(not_verified());
+        }
+        let payload = coset::CoseSign1::from_tagged_slice(evidence)
+            .ok()
+            .and_then(|sign1| sign1.payload)
+            .ok_or_else(not_verified)?;
+        crate::evidence::advertised_aeads(&mut cose::ClaimReader::parse(&payload)?)
+    }
+
     /// All claims.
     pub fn claims(&self) -> &Claims {
         &self.claims
@@ -524,51 +387,12 @@ pub fn verify(
     let nonce = policy.expected_nonce()?;
     let opened = cose::open(bytes, &policy.roots, now)?;
     let claims = Claims::from_payload(&opened.payload)?;
-    check_platform(&opened, claims.platform_id, Some(claims.platform_tcb))?;
+    cose::check_platform(&opened, claims.platform_id, Some(claims.platform_tcb))?;
     policy.check(nonce, &claims, now)?;
     Ok(VerifiedEvidence {
         claims,
         digest: Sha256::digest(bytes).into(),
     })
-}
-
-/// Refuses claims that name another platform (or TCB) than the certificate that signed them.
-pub(crate) fn check_platform(
-    opened: &cose::Opened,
-    claimed: PlatformId,
-    claimed_tcb: Option<u32>,
-) -> Result<(), VerifyError> {
-    if let Some(claimed) = claimed_tcb.filter(|t| *t != opened.certificate_tcb) {
-        return Err(VerifyError::TcbMismatch {
-            claimed,
-            certificate: opened.certificate_tcb,
-        });
-    }
-    let certificate = PlatformId::of_spki(&opened.leaf_spki);
-    if claimed != certificate {
-        return Err(VerifyError::PlatformMismatch {
-            claimed,
-            certificate,
-        });
-    }
-    Ok(())
-}
-
-/// Every `CERTIFICATE` block of a PEM text, as DER.
-///
-/// # Errors
-/// [`VerifyError::BadRoot`] when the text is not PEM or holds no certificate.
-pub fn certificates_from_pem(text: &str) -> Result<Vec<Vec<u8>>, VerifyError> {
-    let blocks = pem::parse_many(text).map_err(|_| VerifyError::BadRoot)?;
-    let certs: Vec<Vec<u8>> = blocks
-        .into_iter()
-        .filter(|b| b.tag() == "CERTIFICATE")
-        .map(pem::Pem::into_contents)
-        .collect();
-    if certs.is_empty() {
-        return Err(VerifyError::BadRoot);
-    }
-    Ok(certs)
 }
 
 #[cfg(test)]

@@ -805,8 +805,8 @@ fn open_refuses_a_version_1_client_context() {
     assert!(!d.path("result.txt").exists());
 }
 
-/// docs/formats.md, "Attestation evidence": -70007 lists the capabilities in the order the
-/// runtime declares them (not sorted by name), and -70009 is `[measurement key, signer key]`.
+/// docs/formats.md, "Attestation evidence": -70007 lists the capabilities ordered by name (as
+/// everywhere since issue 29.2), and -70009 is `[measurement key, signer key]`.
 #[test]
 fn evidence_orders_capabilities_and_enclave_keys_as_documented() {
     let d = Dir::new();

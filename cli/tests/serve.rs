@@ -1,7 +1,12 @@
 //! `enclave serve` and `enclave call` as processes: a confidential request end to end, the exit
 //! codes of `call`, and SIGTERM with a request in flight.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -23,8 +28,12 @@ struct Served {
 
 impl Served {
     fn start(d: &Dir, extra: &[&str]) -> Self {
+        Self::listen(d, "127.0.0.1:0", extra)
+    }
+
+    fn listen(d: &Dir, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
-            .args(["serve", "app.enclave", "--listen", "127.0.0.1:0"])
+            .args(["serve", "app.enclave", "--listen", listen])
             .args(extra)
             .current_dir(d.dir.path())
             .env("ENCLAVE_HOME", d.path("platform"))
@@ -182,36 +191,9 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
         ],
     );
 
-    let mut stream = TcpStream::connect(&served.addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let head = format!(
-        "POST /v1/run HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.enclave.sealed-input\r\ncontent-length: {}\r\n\r\n",
-        sealed.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&sealed[..190]).unwrap();
-    // Wait until the run holds the worker.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let metrics = get(&served.addr, "/metrics");
-        if metrics.contains("enclave_runs_in_flight 1") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the run never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = served.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    // New connections are refused once the listener is closed.
-    let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(&served.addr).is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut stream = upload_in_flight(&served, &sealed);
+    served.signal();
+    wait_until_closed(&served);
     stream.write_all(&sealed[190..]).unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
@@ -222,6 +204,110 @@ fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
     assert!(
         logs.lines().any(|l| l.starts_with('{')),
         "JSON logs: {logs}"
+    );
+}
+
+/// Sends the head of a sealed run and part of its body, and waits until the server holds it.
+fn upload_in_flight(served: &Served, sealed: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(&served.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let head = format!(
+        "POST /v1/run HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.enclave.sealed-input\r\ncontent-length: {}\r\n\r\n",
+        sealed.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&sealed[..190]).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while get(&served.addr, "/metrics").contains("enclave_request_body_bytes_reserved 0") {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream
+}
+
+/// Waits until the listener is closed (the first signal was taken).
+fn wait_until_closed(served: &Served) {
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(&served.addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `message` of each JSON log line; panics on a line that is not JSON.
+fn json_messages(logs: &str) -> Vec<String> {
+    logs.lines()
+        .map(|line| {
+            let doc: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("not a JSON log line: {line:?}"));
+            doc["message"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+/// A drain that times out says so through the logger (JSON here) and exits 1; a second signal
+/// during a drain stops at once.
+#[test]
+fn a_drain_timeout_is_logged_and_a_second_signal_stops_at_once() {
+    let d = Dir::new();
+    let m = attested(&d, ECHO);
+    d.write("in.txt", b"never finished");
+    d.ok(&common::seal_args(&m, common::NONCE, "in.txt", "in.sealed"));
+    let sealed = std::fs::read(d.path("in.sealed")).unwrap();
+    let json = ["--log-format", "json", "--body-timeout", "3600s"];
+
+    // Time is the subject: a 1 s drain with an upload that never ends.
+    let served = Served::start(&d, &[&json[..], &["--drain-timeout", "1s"]].concat());
+    let _stream = upload_in_flight(&served, &sealed);
+    let (status, logs) = served.terminate();
+    assert_eq!(status.code(), Some(1), "{logs}");
+    let messages = json_messages(&logs);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m
+                == "the drain timeout of 1s passed with 1 connection(s) and 0 run(s) still busy"),
+        "{logs}"
+    );
+
+    let served = Served::start(&d, &[&json[..], &["--drain-timeout", "3600s"]].concat());
+    let _stream = upload_in_flight(&served, &sealed);
+    served.signal();
+    wait_until_closed(&served);
+    let (status, logs) = served.terminate();
+    assert_eq!(status.code(), Some(1), "{logs}");
+    assert!(
+        json_messages(&logs)
+            .iter()
+            .any(|m| m == "second signal: stopping at once, requests in flight are dropped"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn listen_resolves_names_and_tls_refresh_is_bounded_by_the_evidence_age() {
+    let d = Dir::new();
+    attested(&d, ECHO);
+    let served = Served::listen(&d, "localhost:0", &[]);
+    assert!(get(&served.addr, "/healthz").starts_with("HTTP/1.1 200"));
+    let (status, _) = served.terminate();
+    assert!(status.success());
+
+    let stderr = d.fails(
+        2,
+        &[
+            "serve",
+            "app.enclave",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls",
+            "--tls-refresh",
+            "6m",
+        ],
+    );
+    assert_eq!(
+        stderr.trim(),
+        "error: --tls-refresh 6m is longer than the clients' default maximum evidence age of 5m: they would refuse the certificate before it is renewed"
     );
 }
 

@@ -586,9 +586,12 @@ fn docs_cli_md_matches_help() {
         &["platform", "counters"],
         &["attest"],
         &["verify"],
+        &["verify-receipt"],
+        &["call"],
         &["seal"],
         &["open"],
         &["unseal"],
+        &["proxy"],
         &["completions"],
         &["man"],
     ];

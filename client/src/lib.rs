@@ -22,6 +22,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "proxy")]
+pub mod proxy;
+
 use std::io::{Read, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -93,6 +96,19 @@ pub struct Answer {
     pub context: ClientContext,
 }
 
+/// What [`Client::call_into`] returns: the output went to its writer.
+#[derive(Debug)]
+pub struct Streamed {
+    /// The verified receipt.
+    pub receipt: VerifiedReceipt,
+    /// The receipt as received (COSE_Sign1), to keep.
+    pub receipt_bytes: Vec<u8>,
+    /// The evidence the input was sealed against, verified.
+    pub evidence: VerifiedEvidence,
+    /// Plaintext bytes written.
+    pub output_len: u64,
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -100,6 +116,12 @@ pub enum ClientError {
     /// The URL is not `http://` or `https://host[:port][/base]`.
     #[error("{0} is not an http:// or https:// URL")]
     Url(String),
+    /// `verify_tls` was given an `http://` URL.
+    #[error(
+        "{0} is not TLS: verify-tls checks a `serve --tls` server, given as HOST:PORT or \
+         https://HOST:PORT"
+    )]
+    NotTls(String),
     /// The server could not be reached, or the connection failed.
     #[error("cannot reach the server: {0}")]
     Transport(String),
@@ -138,8 +160,10 @@ pub enum ClientError {
     /// The sealed output did not open.
     #[error("the sealed output does not open")]
     Open(#[source] OpenError),
-    /// The guest failed; the receipt says so and `report` is its account, sealed to this client.
-    #[error("the enclave's run failed: {category}; the guest's report, sealed to you: {report}")]
+    /// The guest failed; the receipt says so and `report` is its account, sealed to this client
+    /// (the one the message shows: `category` is the operator's view, which may withhold the
+    /// guest's words).
+    #[error("the enclave's run failed: {report}")]
     GuestFailed {
         /// The failure as the receipt states it (the operator's view).
         category: String,
@@ -147,6 +171,8 @@ pub enum ClientError {
         report: String,
         /// The verified receipt of the failed run.
         receipt: Box<VerifiedReceipt>,
+        /// The receipt as received (COSE_Sign1), to keep.
+        receipt_bytes: Vec<u8>,
     },
 }
 
@@ -232,7 +258,7 @@ impl Client {
             .agent
             .get(&format!("{}/v1/info", self.base))
             .call()
-            .map_err(refused)?;
+            .map_err(|e| self.refused(e))?;
         let body = read_capped(response, MAX_PROBLEM)?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("info: {e}")))
     }
@@ -257,13 +283,14 @@ impl Client {
             .post(&format!("{}/v1/evidence", self.base))
             .set("content-type", "application/json")
             .send_string(&request.to_string())
-            .map_err(refused)?;
+            .map_err(|e| self.refused(e))?;
         let evidence = read_capped(response, MAX_TOKEN)?;
         let policy = self.policy.clone().nonce(nonce.to_vec());
         let verified =
             attest::verify(&evidence, &policy, SystemTime::now()).map_err(ClientError::Evidence)?;
-        let accepted =
-            attest::evidence::enclave_aeads(&verified, &evidence).map_err(ClientError::Evidence)?;
+        let accepted = verified
+            .enclave_aeads(&evidence)
+            .map_err(ClientError::Evidence)?;
         let suite = sealer::AeadSuite::preferred(&accepted).ok_or_else(|| {
             ClientError::Protocol(format!(
                 "the enclave reads none of the AEADs this client seals with (it lists {accepted:?})"
@@ -288,11 +315,68 @@ impl Client {
     }
 
     /// One confidential request on `len` bytes from `input`, sealed as they are sent (the input
-    /// is never held whole in memory).
+    /// is never held whole in memory); the answer is held in memory, at most
+    /// [`Client::max_output`] bytes. [`Client::call_into`] streams it instead.
     ///
     /// # Errors
     /// [`ClientError`]: the first step that failed.
     pub fn call_reader(&self, input: impl Read + Send, len: u64) -> Result<Answer, ClientError> {
+        let (response, context, evidence) = self.post_sealed(input, len)?;
+        let mut output = Zeroizing::new(Vec::new());
+        let mut sealed_output = Vec::new();
+        let (receipt, receipt_bytes, _) = self.stream_answer(
+            response,
+            &context,
+            &evidence,
+            &mut *output,
+            Some(&mut sealed_output),
+        )?;
+        Ok(Answer {
+            output,
+            receipt,
+            receipt_bytes,
+            sealed_output,
+            evidence,
+            context,
+        })
+    }
+
+    /// One confidential request on `len` bytes from `input`, whose answer is streamed into `out`:
+    /// the receipt (a response header) is verified and checked against this request before a
+    /// byte of the body is read, and the body is opened as it arrives, refused at the first byte
+    /// past the sealed output's final chunk (or past the sealed length of
+    /// [`Client::max_output`]), and checked against the digest the receipt names. Memory stays
+    /// bounded whatever the server sends. The plaintext reaches `out` before the whole output is
+    /// authenticated: on error, discard what was written (the CLI writes to a temporary file it
+    /// renames only on success).
+    ///
+    /// # Errors
+    /// [`ClientError`]: the first step that failed.
+    pub fn call_into(
+        &self,
+        input: impl Read + Send,
+        len: u64,
+        out: impl std::io::Write,
+    ) -> Result<Streamed, ClientError> {
+        let (response, context, evidence) = self.post_sealed(input, len)?;
+        let (receipt, receipt_bytes, output_len) =
+            self.stream_answer(response, &context, &evidence, out, None)?;
+        Ok(Streamed {
+            receipt,
+            receipt_bytes,
+            evidence,
+            output_len,
+        })
+    }
+
+    /// Attests, seals `input` as it is sent, and posts it: the 200 response (body unread), the
+    /// context that opens it and the evidence sealed against. A 422 becomes
+    /// [`ClientError::GuestFailed`] with its report opened.
+    fn post_sealed(
+        &self,
+        input: impl Read + Send,
+        len: u64,
+    ) -> Result<(ureq::Response, ClientContext, VerifiedEvidence), ClientError> {
         let (evidence, suite) = self.attest_with_aead()?;
         let target = seal_target(&evidence, self.seal_to)?;
         let options = sealer::SealOptions {
@@ -325,7 +409,7 @@ impl Client {
             (sealed, sent)
         });
         match (sent, sealed) {
-            (Ok(response), Ok(context)) => self.finish(response, context, evidence),
+            (Ok(response), Ok(context)) => Ok((response, context, evidence)),
             (Err(ureq::Error::Status(422, response)), Ok(context)) => {
                 Err(self.guest_failed(response, &context, &evidence))
             }
@@ -348,18 +432,48 @@ impl Client {
             }
             // A failed upload is explained by the sealing failure that ended it, if any.
             (_, Err(error)) => Err(ClientError::Seal(error)),
-            (Err(error), Ok(_)) => Err(refused(error)),
+            (Err(error), Ok(_)) => Err(self.cut_short(error, len)),
         }
     }
 
-    /// A 200 answer: the receipt, checked against this request and the body received, then the
-    /// output opened.
-    fn finish(
+    /// The upload failed after the sealing finished: a server that refuses an input over the
+    /// enclave's cap answers 413 from the declared length and closes, and the client may see the
+    /// closed connection before the answer. Then the limits the server states (`GET /v1/info`)
+    /// say whether that was the reason, worded as the server's own refusal.
+    fn cut_short(&self, error: ureq::Error, len: u64) -> ClientError {
+        let closed = matches!(
+            &error,
+            ureq::Error::Transport(t) if t.kind() == ureq::ErrorKind::Io
+        );
+        let limit = closed.then(|| self.info().ok()).flatten().and_then(|info| {
+            info.get("limits")
+                .and_then(|limits| limits.get("max_input_bytes"))
+                .and_then(serde_json::Value::as_u64)
+        });
+        match limit {
+            Some(limit) if len > limit => ClientError::Refused {
+                status: 413,
+                problem: "payload-too-large".into(),
+                detail: format!(
+                    "the input of {len} bytes is over this enclave's limit of {limit} \
+                     (the server closed the connection during the upload)"
+                ),
+            },
+            _ => refused(error),
+        }
+    }
+
+    /// A 200 answer: the receipt header verified and checked against this request before the
+    /// body is read, then the body opened into `out` as it arrives (and kept in `keep`), capped
+    /// at the sealed length of [`Client::max_output`] bytes and checked against the receipt.
+    fn stream_answer(
         &self,
         response: ureq::Response,
-        context: ClientContext,
-        evidence: VerifiedEvidence,
-    ) -> Result<Answer, ClientError> {
+        context: &ClientContext,
+        evidence: &VerifiedEvidence,
+        out: impl std::io::Write,
+        keep: Option<&mut Vec<u8>>,
+    ) -> Result<(VerifiedReceipt, Vec<u8>, u64), ClientError> {
         let receipt_bytes = response
             .header(RECEIPT_HEADER)
             .ok_or_else(|| ClientError::Protocol("no receipt header".into()))
@@ -368,24 +482,51 @@ impl Client {
                     .decode(text)
                     .map_err(|_| ClientError::Protocol("the receipt header is not base64".into()))
             })?;
+        let receipt =
+            attest::verify_receipt(&receipt_bytes, self.policy.roots(), SystemTime::now())
+                .map_err(ClientError::Receipt)?;
+        if let Some(category) = check_binding(context, &receipt)? {
+            return Err(ClientError::Protocol(format!(
+                "a 200 answer carries the receipt of a failed run ({category})"
+            )));
+        }
+        same_enclave(&receipt, evidence)?;
         let cap = sealer::sealed_output_len(self.max_output).unwrap_or(u64::MAX);
-        let sealed_output = read_capped(response, cap)?;
-        let (output, receipt) = open_answer(
-            &context,
-            &receipt_bytes,
-            &sealed_output,
-            self.policy.roots(),
-            SystemTime::now(),
-        )?;
-        same_enclave(&receipt, &evidence)?;
-        Ok(Answer {
-            output,
-            receipt,
-            receipt_bytes,
-            sealed_output,
-            evidence,
-            context,
-        })
+        let declared = response
+            .header("content-length")
+            .and_then(|text| text.parse::<u64>().ok());
+        if let Some(declared) = declared.filter(|&declared| declared > cap) {
+            return Err(ClientError::Protocol(format!(
+                "answer longer than {cap} bytes ({declared} declared)"
+            )));
+        }
+        let body = Capped {
+            inner: response.into_reader(),
+            left: cap,
+            keep,
+        };
+        let output_len = open_checked(context, &receipt, body, out)?;
+        Ok((receipt, receipt_bytes, output_len))
+    }
+
+    /// A refusal as [`refused`] words it; over `http://`, an answer that is not HTTP from a
+    /// server that speaks TLS says to use `https://`.
+    fn refused(&self, error: ureq::Error) -> ClientError {
+        // Connected, but the answer was not HTTP (ureq words it "Header field didn't end with
+        // \n" or a bad status line).
+        let garbled = matches!(
+            &error,
+            ureq::Error::Transport(t) if !matches!(
+                t.kind(),
+                ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed
+            )
+        );
+        match self.base.strip_prefix("http://") {
+            Some(rest) if garbled && speaks_tls(rest.split('/').next().unwrap_or(rest)) => {
+                ClientError::Transport(format!("it speaks TLS (`serve --tls`): use https://{rest}"))
+            }
+            _ => refused(error),
+        }
     }
 
     /// A 422 answer: the guest failed. The receipt is verified and must name the sealed report;
@@ -423,11 +564,13 @@ impl Client {
                 category,
                 report,
                 receipt,
+                receipt_bytes,
             }) => match same_enclave(&receipt, evidence) {
                 Ok(()) => ClientError::GuestFailed {
                     category,
                     report,
                     receipt,
+                    receipt_bytes,
                 },
                 Err(mismatch) => mismatch,
             },
@@ -447,12 +590,13 @@ impl Client {
 /// [`ClientError::GuestFailed`] with the opened report when the receipt says the run failed.
 pub fn open_answer(
     context: &ClientContext,
-    receipt: &[u8],
+    receipt_bytes: &[u8],
     sealed: &[u8],
     roots: &[Vec<u8>],
     now: SystemTime,
 ) -> Result<(Zeroizing<Vec<u8>>, VerifiedReceipt), ClientError> {
-    let receipt = attest::verify_receipt(receipt, roots, now).map_err(ClientError::Receipt)?;
+    let receipt =
+        attest::verify_receipt(receipt_bytes, roots, now).map_err(ClientError::Receipt)?;
     let digest = SealedOutputDigest::from_bytes(Sha256::digest(sealed).into());
     let failed = match sealer::check_receipt(context, &receipt, &digest) {
         Ok(()) => None,
@@ -467,7 +611,80 @@ pub fn open_answer(
             category,
             report: String::from_utf8_lossy(&opened).into_owned(),
             receipt: Box::new(receipt),
+            receipt_bytes: receipt_bytes.to_vec(),
         }),
+    }
+}
+
+/// Checks everything a verified receipt says about the request `context` describes (platform,
+/// enclave, debug state, sealed input, request id) except the sealed output, which is checked
+/// once read ([`open_checked`]): `Some(category)` when the receipt says the run failed.
+///
+/// # Errors
+/// [`ClientError::Mismatch`].
+pub fn check_binding(
+    context: &ClientContext,
+    receipt: &VerifiedReceipt,
+) -> Result<Option<String>, ClientError> {
+    let named = SealedOutputDigest::from_bytes(receipt.claims().output_digest);
+    match sealer::check_receipt(context, receipt, &named) {
+        Ok(()) => Ok(None),
+        Err(ReceiptMismatch::Failed(category)) => Ok(Some(category)),
+        Err(mismatch) => Err(ClientError::Mismatch(mismatch)),
+    }
+}
+
+/// Opens `sealed` (an output or a failure report, whose receipt passed [`check_binding`]) into
+/// `out` as it is read, refusing trailing bytes past its final chunk, and checks that it is the
+/// sealed output the receipt names. Returns the plaintext length. Plaintext reaches `out` before
+/// the whole is authenticated: on error, discard it.
+///
+/// # Errors
+/// [`ClientError::Open`], and [`ClientError::Mismatch`] for another output than the receipt's.
+pub fn open_checked(
+    context: &ClientContext,
+    receipt: &VerifiedReceipt,
+    sealed: impl Read,
+    out: impl std::io::Write,
+) -> Result<u64, ClientError> {
+    let opened = sealer::open_output(context, sealed, out).map_err(ClientError::Open)?;
+    let named = SealedOutputDigest::from_bytes(receipt.claims().output_digest);
+    if opened.digest != named {
+        return Err(ClientError::Mismatch(ReceiptMismatch::Output {
+            receipt: named,
+            file: opened.digest,
+        }));
+    }
+    Ok(opened.plaintext_len)
+}
+
+/// A body read at most `left` bytes (one more is an error), copied into `keep` when given.
+struct Capped<'a, R> {
+    inner: R,
+    left: u64,
+    keep: Option<&'a mut Vec<u8>>,
+}
+
+impl<R: Read> Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let Some(window) = buf.get_mut(..buf.len().min(room)) else {
+            return Ok(0);
+        };
+        let n = self.inner.read(window)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the answer is longer than the client's output cap",
+            ));
+        }
+        self.left -= n as u64;
+        if let Some(keep) = self.keep.as_deref_mut() {
+            keep.extend_from_slice(window.get(..n).unwrap_or_default());
+        }
+        Ok(n)
     }
 }
 
@@ -550,6 +767,26 @@ fn refused(error: ureq::Error) -> ClientError {
     }
 }
 
+/// Whether the server at `addr` answers a cleartext request with a TLS record (an alert or a
+/// handshake), as a TLS server does.
+fn speaks_tls(addr: &str) -> bool {
+    use std::io::Write as _;
+    use std::net::ToSocketAddrs as _;
+    let timeout = Duration::from_secs(10);
+    let Some(socket_addr) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    let Ok(mut socket) = std::net::TcpStream::connect_timeout(&socket_addr, timeout) else {
+        return false;
+    };
+    let mut first = [0u8; 1];
+    socket.set_read_timeout(Some(timeout)).is_ok()
+        && socket.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").is_ok()
+        && socket.read_exact(&mut first).is_ok()
+        // TLS record content types: alert (21), handshake (22).
+        && matches!(first[0], 0x15 | 0x16)
+}
+
 /// The HTTP agent: with `tls`, TLS 1.3 whose server certificates `tls` verifies (no web PKI).
 fn build_agent(
     tls: Option<&Arc<AttestedServerVerifier>>,
@@ -568,7 +805,7 @@ fn build_agent(
     Ok(builder.build())
 }
 
-/// Connects to `addr` (`host:port`), completes an attested TLS handshake under `policy`, and
+/// Connects to `addr` (`host:port`, or `https://host:port`), completes an attested TLS handshake under `policy`, and
 /// returns the evidence the server's certificate carries, verified. Nothing is sent after the
 /// handshake.
 ///
@@ -580,6 +817,13 @@ pub fn verify_tls(
     timeout: Duration,
 ) -> Result<VerifiedEvidence, ClientError> {
     use std::net::ToSocketAddrs as _;
+    if addr.starts_with("http://") {
+        return Err(ClientError::NotTls(addr.to_owned()));
+    }
+    // A URL names the same server: `https://host:port[/…]`.
+    let addr = addr
+        .strip_prefix("https://")
+        .map_or(addr, |rest| rest.split('/').next().unwrap_or(rest));
     let transport = |e: std::io::Error| match TlsError::find_in(&e) {
         Some(tls) => ClientError::AttestedTls(tls.clone()),
         None => ClientError::Transport(format!("{addr}: {e}")),

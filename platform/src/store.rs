@@ -670,6 +670,14 @@ impl Context {
 /// The store error for a fault of the file at `path`.
 fn fault_error(path: &Path, fault: Fault) -> StoreError {
     match fault {
+        // redb reports a file that is not one of its databases (a damaged magic number) as
+        // invalid data: the file is malformed, as a tampered sealed file is, not an I/O failure.
+        Fault::Db(redb::Error::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            StoreError::Malformed {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }
+        }
         Fault::Db(redb::Error::Io(e)) => io_error(path, &e),
         Fault::Db(e) => StoreError::Malformed {
             path: path.to_owned(),

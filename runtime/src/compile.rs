@@ -17,8 +17,9 @@
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
 
-use crate::engine::{self, EngineFingerprint, Metering};
+use crate::engine::{self, EngineFingerprint, EngineSettings, Metering};
 use crate::error::LoadError;
+pub use crate::error::{BudgetExceeded, BudgetResource};
 use crate::module_limits;
 
 /// The first bytes of a request.
@@ -76,53 +77,6 @@ pub enum SandboxError {
     Failed(String),
 }
 
-/// A compilation stopped at its budget. The usage is what the operating system accounted to
-/// the compiler (its `rusage`), not a wall-clock time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "compilation stopped at its {resource} budget of {}: the module costs more to compile \
-     than this platform allows (used {} CPU-ms, peak {} KiB resident)",
-    resource.describe_budget(*budget), cpu_ms, max_rss_kib
-)]
-pub struct BudgetExceeded {
-    /// Which budget.
-    pub resource: BudgetResource,
-    /// The budget: CPU seconds or address-space bytes.
-    pub budget: u64,
-    /// CPU time (user and system) the compiler used, in milliseconds.
-    pub cpu_ms: u64,
-    /// The compiler's peak resident memory, in KiB.
-    pub max_rss_kib: u64,
-}
-
-/// The resources a compile budget bounds.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetResource {
-    /// CPU time, in seconds.
-    Cpu,
-    /// Address space, in bytes.
-    Memory,
-}
-
-impl BudgetResource {
-    fn describe_budget(self, budget: u64) -> String {
-        match self {
-            Self::Cpu => format!("{budget} CPU-seconds"),
-            Self::Memory => format!("{} MiB of address space", budget >> 20),
-        }
-    }
-}
-
-impl std::fmt::Display for BudgetResource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Cpu => "cpu",
-            Self::Memory => "memory",
-        })
-    }
-}
-
 /// What a sandbox is asked to compile: the module and the settings of the engine it is for.
 #[derive(Debug, Clone)]
 pub struct CompileRequest {
@@ -148,27 +102,19 @@ impl CompileRequest {
     }
 }
 
-/// What decides the engine a module is compiled for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EngineSettings {
-    pub(crate) stack_bytes: u64,
-    pub(crate) metering: Metering,
-}
-
-impl EngineSettings {
-    fn parse(header: &[u8]) -> Option<Self> {
-        let rest = header.strip_prefix(REQUEST_MAGIC)?;
-        let (stack, metering) = rest.split_first_chunk::<8>()?;
-        let metering = match metering {
-            [0] => Metering::Fuel,
-            [1] => Metering::TimeOnly,
-            _ => return None,
-        };
-        Some(Self {
-            stack_bytes: u64::from_le_bytes(*stack),
-            metering,
-        })
-    }
+/// The engine settings in a request's header, if it is one.
+fn parse_settings(header: &[u8]) -> Option<EngineSettings> {
+    let rest = header.strip_prefix(REQUEST_MAGIC)?;
+    let (stack, metering) = rest.split_first_chunk::<8>()?;
+    let metering = match metering {
+        [0] => Metering::Fuel,
+        [1] => Metering::TimeOnly,
+        _ => return None,
+    };
+    Some(EngineSettings {
+        stack_bytes: u64::from_le_bytes(*stack),
+        metering,
+    })
 }
 
 /// Why [`serve`] wrote no reply.
@@ -204,7 +150,7 @@ pub fn serve(request: &[u8]) -> Result<Vec<u8>, ServeError> {
     let (header, wasm) = request
         .split_at_checked(REQUEST_HEADER)
         .ok_or(ServeError::Malformed)?;
-    let settings = EngineSettings::parse(header).ok_or(ServeError::Malformed)?;
+    let settings = parse_settings(header).ok_or(ServeError::Malformed)?;
     let engine = engine::build_for(settings).map_err(engine_error)?;
     let bounded = module_limits::check(wasm).map_err(LoadError::from)?;
     let code = engine

@@ -17,7 +17,6 @@ use attest::Limits;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::compile::EngineSettings;
 use crate::host::MAX_TABLE_ELEMENTS;
 
 /// How often the epoch advances; the wall-clock limit is enforced at this granularity.
@@ -126,6 +125,14 @@ pub(crate) fn build_shared(config: &crate::embed::EngineConfig) -> wasmtime::Res
 
 /// wasmtime's default async stack size.
 const DEFAULT_ASYNC_STACK: usize = 2 << 20;
+
+/// What decides the code compiled for an engine: the stack limit and the metering. A compile
+/// sandbox builds its engine from these ([`build_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EngineSettings {
+    pub(crate) stack_bytes: u64,
+    pub(crate) metering: Metering,
+}
 
 /// How a run's work is bounded besides the wall-clock deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ pub enum LoadError {
     /// Compiling the module reached the platform's compile budget and was stopped there
     /// ([`crate::compile`]).
     #[error(transparent)]
-    CompileBudget(crate::compile::BudgetExceeded),
+    CompileBudget(BudgetExceeded),
     /// The module imports something outside the granted ABI; every offending import is listed.
     #[error("module imports outside the granted ABI: {}", .0.join("; "))]
     ForbiddenImports(Vec<String>),
@@ -69,6 +69,53 @@ pub enum LoadError {
         /// The engine's limit.
         limit: u64,
     },
+}
+
+/// A compilation stopped at its budget. The usage is what the operating system accounted to
+/// the compiler (its `rusage`), not a wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "compilation stopped at its {resource} budget of {}: the module costs more to compile \
+     than this platform allows (used {} CPU-ms, peak {} KiB resident)",
+    resource.describe_budget(*budget), cpu_ms, max_rss_kib
+)]
+pub struct BudgetExceeded {
+    /// Which budget.
+    pub resource: BudgetResource,
+    /// The budget: CPU seconds or address-space bytes.
+    pub budget: u64,
+    /// CPU time (user and system) the compiler used, in milliseconds.
+    pub cpu_ms: u64,
+    /// The compiler's peak resident memory, in KiB.
+    pub max_rss_kib: u64,
+}
+
+/// The resources a compile budget bounds.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetResource {
+    /// CPU time, in seconds.
+    Cpu,
+    /// Address space, in bytes.
+    Memory,
+}
+
+impl BudgetResource {
+    fn describe_budget(self, budget: u64) -> String {
+        match self {
+            Self::Cpu => format!("{budget} CPU-seconds"),
+            Self::Memory => format!("{} MiB of address space", budget >> 20),
+        }
+    }
+}
+
+impl std::fmt::Display for BudgetResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+        })
+    }
 }
 
 /// Why a run ended without a result. No output may be released after any of these.

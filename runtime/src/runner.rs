@@ -26,9 +26,9 @@ use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap
 
 use crate::abi;
 use crate::cache::{CacheOutcome, CodeCache};
-use crate::compile::{self, Compilation, EngineSettings, Target};
+use crate::compile::{self, Compilation, Target};
 use crate::embed::{CancelHandle, Loader, RunOptions, SharedEngine};
-use crate::engine::{self, EpochTicker, Metering};
+use crate::engine::{self, EngineSettings, EpochTicker, Metering};
 #[cfg(feature = "wasi")]
 use crate::error::GuestMessage;
 use crate::error::{GuestFault, LoadError, RunError};

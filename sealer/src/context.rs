@@ -16,8 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::digest::SealedInputDigest;
 use crate::error::OpenError;
-use crate::input::SealTarget;
 use crate::keys::{decode_policy, encode_policy, KeyPolicy, POLICY_BLOCK_LEN};
+use crate::target::SealTarget;
 
 /// The first 8 bytes of an encoded client context.
 pub const CONTEXT_MAGIC: [u8; 8] = *b"ENCLCTXT";

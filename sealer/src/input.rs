@@ -28,7 +28,7 @@ use crate::stream::{
     PARALLEL_MIN_CHUNKS, TAG_LEN,
 };
 use crate::suite::AeadSuite;
-use attest::EnclavePublicKey;
+pub use crate::target::SealTarget;
 use std::num::NonZeroU64;
 
 /// The first 8 bytes of a sealed input.
@@ -49,21 +49,6 @@ pub(crate) const PAYLOAD_EXPORT: &[u8] = b"enclave/v1 sealed-input payload";
 /// HPKE exporter context of the response secret (RFC 9458 §4.4 analog).
 pub(crate) const RESPONSE_EXPORT: &[u8] = b"enclave/v1 sealed-output secret";
 const CHUNK_LEN_U32: u32 = CHUNK_LEN as u32;
-
-/// Where and to whom a client seals: taken from verified attestation evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SealTarget {
-    /// The attested enclave public key for `policy` (the evidence carries one per policy).
-    pub public_key: EnclavePublicKey,
-    /// The key policy the public key belongs to.
-    pub policy: KeyPolicy,
-    /// Whether the enclave is a debug enclave.
-    pub debug: bool,
-    /// SHA-256 of the evidence the client verified.
-    pub evidence_digest: EvidenceDigest,
-    /// The platform the evidence came from.
-    pub platform_id: PlatformId,
-}
 
 /// How to seal: the AEAD and the threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,9 @@ use attest::EnclavePublicKey;
 use hpke::kem::Kem as _;
 use hpke::Serializable as _;
 
+use crate::error::OpenError;
 use crate::kem::{EnclaveKem, KemPrivateKey};
-use crate::keys::{derive_key, KeyPolicy, KeyPurpose, PlatformSecret};
+use crate::keys::{derive_key, EnclaveIdentity, KeyPolicy, KeyPurpose, PlatformSecret};
 
 /// The sender's KEM: DHKEM(X25519, HKDF-SHA256), id 0x0020, as `hpke` has it. The enclave
 /// decapsulates with [`EnclaveKem`], the same KEM with AWS-LC's X25519 and a kept public key.
@@ -20,6 +21,23 @@ pub(crate) type Kdf = hpke::kdf::HkdfSha256;
 pub(crate) const KEM_ID: u16 = 0x0020;
 /// RFC 9180 KDF id of HKDF-SHA256.
 pub(crate) const KDF_ID: u16 = 0x0001;
+
+impl EnclaveIdentity {
+    /// Derives this enclave's HPKE key pair under `policy`, after [`Self::check_policy`]. (Here
+    /// rather than in `keys.rs`, so that the key pair depends on the key schedule and not the
+    /// reverse.)
+    ///
+    /// # Errors
+    /// As [`Self::check_policy`].
+    pub fn keypair(
+        &self,
+        secret: &PlatformSecret,
+        policy: &KeyPolicy,
+    ) -> Result<EnclaveKeyPair, OpenError> {
+        self.check_policy(policy)?;
+        Ok(EnclaveKeyPair::derive(secret, policy, self.debug))
+    }
+}
 
 /// An enclave's HPKE key pair for one key policy and debug bit.
 ///

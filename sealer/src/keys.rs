@@ -20,7 +20,6 @@ use ring::hkdf;
 use zeroize::Zeroizing;
 
 use crate::error::OpenError;
-use crate::keypair::EnclaveKeyPair;
 
 /// The platform's sealing secret at one TCB level: 32 bytes the runtime keeps and never reveals,
 /// from [`TcbSecrets::secret_at`] (tests may wrap any 32 bytes).
@@ -492,19 +491,6 @@ impl EnclaveIdentity {
     ) -> Result<Zeroizing<[u8; 32]>, OpenError> {
         self.check_policy(policy)?;
         Ok(derive_key(secret, purpose, policy, self.debug))
-    }
-
-    /// Derives this enclave's HPKE key pair under `policy`, after [`Self::check_policy`].
-    ///
-    /// # Errors
-    /// As [`Self::check_policy`].
-    pub fn keypair(
-        &self,
-        secret: &PlatformSecret,
-        policy: &KeyPolicy,
-    ) -> Result<EnclaveKeyPair, OpenError> {
-        self.check_policy(policy)?;
-        Ok(EnclaveKeyPair::derive(secret, policy, self.debug))
     }
 }
 

@@ -38,6 +38,7 @@ pub mod padding;
 pub mod receipt;
 mod stream;
 mod suite;
+mod target;
 
 pub use context::ClientContext;
 pub use digest::{EvidenceDigest, SealedInputDigest, SealedOutputDigest};

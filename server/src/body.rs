@@ -1,74 +1,37 @@
-//! A request body streamed from the connection's task to a guest thread, never buffered whole.
+//! Request bodies, received whole on the connection's task before a worker is taken.
 //!
-//! The task reads frames with a per-frame and a whole-body deadline and hands them over a
-//! channel of four frames; the guest thread reads them as a [`std::io::Read`]. The body may hold
-//! no more than the length the route expects: what the sealed header declares, or the
-//! manifest's input cap for a plaintext run.
+//! A guest thread never waits for a client: the body is read here, frame by frame, with a
+//! per-frame and a whole-body deadline, and capped at the length the route allows; only then is
+//! the run queued, and the guest reads its input from memory. (A guest thread that waited on the
+//! connection would also block inside wasmtime-wasi's own tokio runtime, which tokio refuses.)
+//!
+//! The memory this takes is bounded for the whole server by a [`BodyBudget`]: every body
+//! reserves its bytes before they are read, and holds them until its run ends.
 
-use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// Frames in flight between the connection's task and the guest thread.
-const FRAMES_IN_FLIGHT: usize = 4;
+/// The budget's unit: bodies reserve whole KiB (a semaphore counts in `u32`).
+const UNIT: u64 = 1024;
 
-/// The guest thread's end.
-pub(crate) struct BodyReader {
-    frames: mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
-}
-
-/// The task's end.
-pub(crate) struct BodySender {
-    frames: mpsc::Sender<io::Result<Bytes>>,
-}
-
-pub(crate) fn channel() -> (BodySender, BodyReader) {
-    let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
-    (
-        BodySender { frames: tx },
-        BodyReader {
-            frames: rx,
-            current: Bytes::new(),
-        },
-    )
-}
-
-impl Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while !self.current.has_remaining() {
-            // Called on a guest thread, never inside the async runtime.
-            match self.frames.blocking_recv() {
-                Some(Ok(frame)) => self.current = frame,
-                Some(Err(error)) => return Err(error),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.remaining());
-        self.current
-            .copy_to_slice(buf.get_mut(..n).unwrap_or_default());
-        Ok(n)
-    }
-}
-
-/// How the body's transfer ended.
+/// Why a body was not received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pumped {
-    /// All of it, and no more than allowed.
-    Complete,
-    /// The reader stopped reading (the run ended early); the rest was not read.
-    Abandoned,
-    /// The body held more than `limit` bytes.
+pub(crate) enum BodyError {
+    /// The body held more than the route's limit.
     TooLong,
     /// A frame did not come within the idle timeout, or the whole body not by the deadline.
     TimedOut,
     /// The connection failed or the client went away mid-body.
     Disconnected,
+    /// The server holds as many body bytes as its budget allows: 503.
+    OverBudget,
 }
 
 /// Deadlines for reading a body.
@@ -80,19 +43,93 @@ pub(crate) struct Deadlines {
     pub total: Instant,
 }
 
+/// Bytes of request bodies the server may hold at once.
+pub(crate) struct BodyBudget {
+    units: Arc<Semaphore>,
+    /// Bytes reserved now (`enclave_request_body_bytes_reserved`).
+    reserved: Gauge,
+}
+
+/// Bytes one body holds of the [`BodyBudget`], returned when dropped.
+pub(crate) struct Reservation {
+    units: Arc<Semaphore>,
+    permit: Option<OwnedSemaphorePermit>,
+    reserved: Gauge,
+}
+
+impl BodyBudget {
+    /// A budget of `bytes` (rounded up to whole KiB, at most `u32::MAX` KiB).
+    pub(crate) fn new(bytes: u64, reserved: Gauge) -> Self {
+        let units = usize::try_from(units(bytes))
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Self {
+            units: Arc::new(Semaphore::new(units)),
+            reserved,
+        }
+    }
+
+    /// An empty reservation, to be grown with [`Reservation::cover`].
+    pub(crate) fn reservation(&self) -> Reservation {
+        Reservation {
+            units: self.units.clone(),
+            permit: None,
+            reserved: self.reserved.clone(),
+        }
+    }
+}
+
+fn units(bytes: u64) -> u64 {
+    bytes.div_ceil(UNIT)
+}
+
+impl Reservation {
+    /// Grows the reservation to cover `bytes`, or fails at once when the budget is spent.
+    pub(crate) fn cover(&mut self, bytes: u64) -> Result<(), BodyError> {
+        let held = self.permit.as_ref().map_or(0, |p| p.num_permits() as u64);
+        let more = units(bytes).saturating_sub(held);
+        if more == 0 {
+            return Ok(());
+        }
+        let more = u32::try_from(more).map_err(|_| BodyError::OverBudget)?;
+        let permit = self
+            .units
+            .clone()
+            .try_acquire_many_owned(more)
+            .map_err(|_| BodyError::OverBudget)?;
+        self.reserved
+            .inc_by(i64::from(more).saturating_mul(UNIT as i64));
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(permit) = &self.permit {
+            let bytes = (permit.num_permits() as u64).saturating_mul(UNIT);
+            self.reserved
+                .dec_by(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// Reads the next data frame of `body`, skipping trailers.
 pub(crate) async fn next_data(
     body: &mut Incoming,
     deadlines: Deadlines,
-) -> Result<Option<Bytes>, Pumped> {
+) -> Result<Option<Bytes>, BodyError> {
     let wait = deadlines
         .idle
         .min(deadlines.total.saturating_duration_since(Instant::now()));
     loop {
         match tokio::time::timeout(wait, body.frame()).await {
-            Err(_) => return Err(Pumped::TimedOut),
+            Err(_) => return Err(BodyError::TimedOut),
             Ok(None) => return Ok(None),
-            Ok(Some(Err(_))) => return Err(Pumped::Disconnected),
+            Ok(Some(Err(_))) => return Err(BodyError::Disconnected),
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
                     return Ok(Some(data));
@@ -102,54 +139,68 @@ pub(crate) async fn next_data(
     }
 }
 
-impl BodySender {
-    /// Sends `first` (bytes already read) and then the rest of `body`, at most `limit` bytes in
-    /// all. Any failure is also delivered to the reader as an I/O error, so the run stops.
-    pub(crate) async fn pump(
-        self,
-        first: Bytes,
-        mut body: Incoming,
-        limit: u64,
-        deadlines: Deadlines,
-    ) -> Pumped {
-        let mut sent = first.len() as u64;
-        if sent > limit {
-            return self.fail(Pumped::TooLong).await;
+/// Reads `body` onto `into` until it ends, or until `into` holds `until` bytes (then returns
+/// with the rest unread), never more than `limit` bytes in all, each reserved in `reservation`
+/// before it is kept.
+pub(crate) async fn receive(
+    body: &mut Incoming,
+    into: &mut BytesMut,
+    limits: Limits,
+    deadlines: Deadlines,
+    reservation: &mut Reservation,
+) -> Result<(), BodyError> {
+    while (into.len() as u64) < limits.until {
+        let Some(data) = next_data(body, deadlines).await? else {
+            return Ok(());
+        };
+        let len = (into.len() as u64).saturating_add(data.len() as u64);
+        if len > limits.limit {
+            return Err(BodyError::TooLong);
         }
-        if !first.is_empty() && self.frames.send(Ok(first)).await.is_err() {
-            return Pumped::Abandoned;
-        }
-        loop {
-            match next_data(&mut body, deadlines).await {
-                Ok(None) => return Pumped::Complete,
-                Ok(Some(data)) => {
-                    sent = sent.saturating_add(data.len() as u64);
-                    if sent > limit {
-                        return self.fail(Pumped::TooLong).await;
-                    }
-                    if self.frames.send(Ok(data)).await.is_err() {
-                        return Pumped::Abandoned;
-                    }
-                }
-                Err(end) => return self.fail(end).await,
-            }
+        reservation.cover(len)?;
+        into.extend_from_slice(&data);
+    }
+    Ok(())
+}
+
+/// How much of a body [`receive`] reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Stop once this much is held (`u64::MAX`: read to the end).
+    pub until: u64,
+    /// Refuse beyond this.
+    pub limit: u64,
+}
+
+impl Limits {
+    /// The whole body, at most `limit` bytes.
+    pub(crate) fn whole(limit: u64) -> Self {
+        Self {
+            until: u64::MAX,
+            limit,
         }
     }
+}
 
-    async fn fail(self, end: Pumped) -> Pumped {
-        let (kind, message) = match end {
-            Pumped::TooLong => (
-                io::ErrorKind::InvalidData,
-                "request body longer than declared",
-            ),
-            Pumped::TimedOut => (io::ErrorKind::TimedOut, "request body not received in time"),
-            _ => (
-                io::ErrorKind::ConnectionAborted,
-                "client went away mid-body",
-            ),
-        };
-        // The reader may be gone already; then nobody needs telling.
-        let _ = self.frames.send(Err(io::Error::new(kind, message))).await;
-        end
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_share_the_budget_and_return_it_when_dropped() {
+        let gauge = Gauge::default();
+        let budget = BodyBudget::new(4 * UNIT, gauge.clone());
+        let mut a = budget.reservation();
+        a.cover(1).unwrap();
+        a.cover(3 * UNIT).unwrap();
+        assert_eq!(gauge.get(), 3 * UNIT as i64);
+        let mut b = budget.reservation();
+        assert_eq!(b.cover(2 * UNIT), Err(BodyError::OverBudget));
+        b.cover(UNIT).unwrap();
+        drop(a);
+        assert_eq!(gauge.get(), UNIT as i64);
+        b.cover(4 * UNIT).unwrap();
+        drop(b);
+        assert_eq!(gauge.get(), 0);
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! - Guest runs execute on worker threads started by [`Enclave::on_guest_thread`], never on the
 //!   executor; a bounded queue stands in front of them and a full queue answers 503 at once.
-//! - Request bodies stream to the guest thread (never buffered whole), bounded by the length a
-//!   sealed header declares or the manifest's input cap, with per-frame and whole-body deadlines;
-//!   header reads have their own deadline; connections are capped.
+//! - A request body is received whole before its run is queued, so a slow client never holds a
+//!   guest thread; bodies are bounded by the length a sealed header declares or the manifest's
+//!   input cap, by per-frame and whole-body deadlines, and all together by a memory budget.
+//! - Every phase of a connection has a deadline ([`conn`]); connections are capped, and near the
+//!   cap the one idle the longest is closed first.
 //! - Refusals are RFC 9457 problem documents whose `type` names the reason ([`Problem`]).
 //! - [`Server::run`] serves until its shutdown future resolves, then stops accepting, lets the
 //!   requests in flight finish within the drain timeout, and returns.
@@ -28,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 mod body;
+mod conn;
 mod metrics;
 mod pool;
 pub mod problem;
@@ -57,12 +60,23 @@ pub struct Config {
     pub workers: usize,
     /// Runs that may wait for a worker; beyond, 503.
     pub queue: usize,
-    /// Open connections at most; further ones wait in the kernel's backlog.
+    /// Open connections at most; further ones wait in the kernel's backlog. Near the cap the
+    /// connection idle the longest is closed to make room.
     pub max_connections: usize,
     /// Whether `POST /v1/run` takes plaintext (`application/octet-stream`) inputs.
     pub allow_plaintext: bool,
-    /// How long a client may take to send a request's headers.
+    /// How long a client may take to send a request's headers; for a new connection, counted
+    /// from the accept (or the end of the TLS handshake) to its first request's headers, whatever
+    /// it sends in between.
     pub header_timeout: Duration,
+    /// How long a connection may stay open with no request in flight after its first (HTTP/1.1
+    /// keep-alive, or HTTP/2 with no open stream, whatever frames it sends).
+    pub idle_timeout: Duration,
+    /// With [`Config::tls`], how long a TLS handshake may take.
+    pub tls_handshake_timeout: Duration,
+    /// Bytes of request bodies held at once (being received, queued or running); beyond, 503.
+    /// Never less than one largest sealed input.
+    pub max_body_memory: u64,
     /// Longest pause between two pieces of a request body.
     pub body_idle_timeout: Duration,
     /// How long a client may take to send a whole request body.
@@ -86,6 +100,9 @@ impl Default for Config {
             max_connections: 1024,
             allow_plaintext: false,
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_body_memory: 512 << 20,
             body_idle_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
@@ -121,9 +138,16 @@ pub enum ServeError {
     /// The attested TLS certificate could not be made.
     #[error("cannot set up attested TLS")]
     Tls(#[source] tls::TlsSetupError),
-    /// Shutdown: the runs in flight did not finish within the drain timeout.
-    #[error("{0} connection(s) or run(s) still busy after the drain timeout")]
-    DrainTimeout(&'static str),
+    /// Shutdown: requests or runs were still in flight when the drain timeout passed.
+    #[error("the drain timeout of {timeout:?} passed with {connections} connection(s) and {runs} run(s) still busy")]
+    DrainTimeout {
+        /// The drain timeout.
+        timeout: Duration,
+        /// Connections still open.
+        connections: usize,
+        /// Runs queued or executing.
+        runs: usize,
+    },
 }
 
 /// What the handlers share.
@@ -140,6 +164,10 @@ pub(crate) struct Shared {
     info: bytes::Bytes,
     /// Largest sealed input `POST /v1/run` reads: the manifest's input cap, sealed.
     max_sealed_input: u64,
+    /// Request bodies held in memory, all together.
+    bodies: body::BodyBudget,
+    /// The open connections, for deadlines and eviction.
+    connections: Arc<conn::Registry>,
     draining: AtomicBool,
     next_request: AtomicU64,
     /// With `--tls`: the acceptor and its certificate renewal.
@@ -190,6 +218,10 @@ impl Server {
         let pool = pool::Pool::start(&enclave, config.workers, config.queue)
             .map_err(ServeError::Workers)?;
         let metrics = metrics::Metrics::new(enclave.free_instance_slots());
+        let bodies = body::BodyBudget::new(
+            config.max_body_memory.max(max_sealed_input),
+            metrics.body_bytes_reserved.clone(),
+        );
         let tls = if config.tls {
             let (tls, issued) = tls::Attested::start(&platform, &enclave, config.tls_refresh)
                 .map_err(ServeError::Tls)?;
@@ -210,6 +242,8 @@ impl Server {
                 metrics,
                 info,
                 max_sealed_input,
+                bodies,
+                connections: Arc::default(),
                 draining: AtomicBool::new(false),
                 next_request: AtomicU64::new(1),
                 tls,
@@ -232,20 +266,12 @@ impl Server {
     /// [`ServeError::DrainTimeout`] when requests were still running at the deadline.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let Self { listener, shared } = self;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(shared.config.header_timeout)
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(256)
-            .keep_alive_interval(Some(shared.config.header_timeout))
-            .keep_alive_timeout(shared.config.header_timeout);
+        let builder = http_builder(&shared.config);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
+        let cap = shared.config.max_connections.max(1);
+        let slots = Arc::new(Semaphore::new(cap));
+        // Below this many free slots, each new connection closes the one idle the longest.
+        let reserve = (cap / 32).max(1);
         tokio::pin!(shutdown);
         tracing::info!(
             addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
@@ -260,11 +286,17 @@ impl Server {
             tokio::spawn(async move { renew_certificates(&shared).await })
         });
         loop {
+            if slots.available_permits() <= reserve {
+                // Counted when the connection closes (it may have become busy and stay).
+                shared.connections.evict_oldest_idle();
+            }
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => break,
                 },
+                // At the cap with nothing idle to close: look again soon, as requests end.
+                () = tokio::time::sleep(Duration::from_millis(100)) => continue,
                 () = &mut shutdown => break,
             };
             let (stream, peer) = tokio::select! {
@@ -280,51 +312,34 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let shared_conn = shared.clone();
-            let service = service_fn(move |request| {
-                let shared = shared_conn.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(shared, request).await) }
-            });
+            let registered = shared.connections.register(shared.tls.is_some());
             let watcher = graceful.watcher();
             let builder = builder.clone();
-            let shared_conn = shared.clone();
+            let shared = shared.clone();
             tokio::spawn(async move {
-                shared_conn.metrics.connections.inc();
-                let served = match &shared_conn.tls {
-                    None => {
-                        let connection = builder.serve_connection(TokioIo::new(stream), service);
-                        watcher.watch(connection.into_owned()).await
-                    }
-                    Some(tls) => {
-                        // The handshake shares the header deadline: a client that stalls in it
-                        // holds a connection slot no longer than one that stalls in its headers.
-                        let handshake = tls.acceptor.accept(stream);
-                        match tokio::time::timeout(shared_conn.config.header_timeout, handshake)
-                            .await
-                        {
-                            Ok(Ok(stream)) => {
-                                shared_conn.metrics.tls_handshake("ok");
-                                let connection =
-                                    builder.serve_connection(TokioIo::new(stream), service);
-                                watcher.watch(connection.into_owned()).await
-                            }
-                            Ok(Err(error)) => {
-                                shared_conn.metrics.tls_handshake("failed");
-                                tracing::debug!(%peer, %error, "TLS handshake failed");
-                                Ok(())
-                            }
-                            Err(_) => {
-                                shared_conn.metrics.tls_handshake("timeout");
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                Ok(())
-                            }
-                        }
-                    }
+                shared.metrics.connections.inc();
+                let timeouts = conn::Timeouts {
+                    handshake: shared
+                        .tls
+                        .is_some()
+                        .then_some(shared.config.tls_handshake_timeout),
+                    first_request: shared.config.header_timeout,
+                    idle: shared.config.idle_timeout,
                 };
-                if let Err(error) = served {
-                    tracing::debug!(%peer, error = %error, "connection ended with an error");
+                let activity = registered.activity.clone();
+                let served = serve_connection(&shared, stream, peer, &activity, &builder, watcher);
+                tokio::select! {
+                    () = served => {}
+                    closed = activity.watchdog(timeouts) => {
+                        if closed == conn::Closed::TlsHandshakeTimeout {
+                            shared.metrics.tls_handshake("timeout");
+                        }
+                        shared.metrics.connection_closed(closed);
+                        tracing::debug!(%peer, reason = closed.label(), "connection closed");
+                    }
                 }
-                shared_conn.metrics.connections.dec();
+                drop(registered);
+                shared.metrics.connections.dec();
                 drop(permit);
             });
         }
@@ -344,14 +359,87 @@ impl Server {
                 .await
                 .unwrap_or(false)
         };
-        match (drained, workers_done) {
-            (true, true) => {
-                tracing::info!("stopped");
-                Ok(())
-            }
-            (false, _) => Err(ServeError::DrainTimeout("connections")),
-            (true, false) => Err(ServeError::DrainTimeout("runs")),
+        if drained && workers_done {
+            tracing::info!("stopped");
+            return Ok(());
         }
+        Err(ServeError::DrainTimeout {
+            timeout: shared.config.drain_timeout,
+            connections: cap.saturating_sub(slots.available_permits()),
+            runs: shared
+                .pool
+                .queued()
+                .saturating_add(usize::try_from(shared.metrics.runs_in_flight.get()).unwrap_or(0)),
+        })
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 as this server speaks them.
+fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .keep_alive(true);
+    // The server's PINGs find dead peers; a peer's own PINGs keep nothing open (the idle
+    // timeout counts requests, not frames).
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(config.header_timeout))
+        .keep_alive_timeout(config.header_timeout);
+    builder
+}
+
+/// Serves one connection: the TLS handshake (with `--tls`, within its deadline) and then HTTP
+/// until the client or the graceful shutdown ends it. The caller enforces the other deadlines.
+async fn serve_connection(
+    shared: &Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    activity: &Arc<conn::Activity>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let service = {
+        let shared = shared.clone();
+        let activity = activity.clone();
+        service_fn(move |request| {
+            let shared = shared.clone();
+            let in_flight = activity.request();
+            async move {
+                let answer = routes::handle(shared, request).await;
+                drop(in_flight);
+                Ok::<_, std::convert::Infallible>(answer)
+            }
+        })
+    };
+    let served = match &shared.tls {
+        None => {
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            watcher.watch(connection.into_owned()).await
+        }
+        Some(tls) => {
+            // The handshake's deadline is the watchdog's, as every other phase's.
+            match tls.acceptor.accept(stream).await {
+                Ok(stream) => {
+                    shared.metrics.tls_handshake("ok");
+                    activity.handshake_done();
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Err(error) => {
+                    shared.metrics.tls_handshake("failed");
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    Ok(())
+                }
+            }
+        }
+    };
+    if let Err(error) = served {
+        tracing::debug!(%peer, error = %error, "connection ended with an error");
     }
 }
 

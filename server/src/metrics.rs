@@ -23,6 +23,11 @@ struct RefusalLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -36,6 +41,8 @@ pub struct Metrics {
     pub(crate) queue_depth: Gauge,
     pub(crate) runs_in_flight: Gauge,
     pub(crate) connections: Gauge,
+    connections_closed: Family<ClosedLabels, Counter>,
+    pub(crate) body_bytes_reserved: Gauge,
     pub(crate) free_slots: Gauge,
     run_seconds: Histogram,
     fuel: Counter,
@@ -76,6 +83,18 @@ impl Metrics {
             "connections",
             "Open client connections",
             connections.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server closed, by reason (tls_handshake_timeout, header_timeout, idle_timeout, evicted)",
+            connections_closed.clone(),
+        );
+        let body_bytes_reserved = Gauge::default();
+        registry.register(
+            "request_body_bytes_reserved",
+            "Bytes of request bodies held in memory (being received, queued or running), of --max-body-memory",
+            body_bytes_reserved.clone(),
         );
         let free_slots = Gauge::default();
         free_slots.set(i64::from(instance_slots));
@@ -120,6 +139,8 @@ impl Metrics {
             queue_depth,
             runs_in_flight,
             connections,
+            connections_closed,
+            body_bytes_reserved,
             free_slots,
             run_seconds,
             fuel,
@@ -132,6 +153,14 @@ impl Metrics {
     pub(crate) fn tls_handshake(&self, outcome: &'static str) {
         self.tls_handshakes
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub(crate) fn connection_closed(&self, why: crate::conn::Closed) {
+        self.connections_closed
+            .get_or_create(&ClosedLabels {
+                reason: why.label(),
+            })
             .inc();
     }
 

@@ -73,6 +73,16 @@ impl Pool {
             })
     }
 
+    /// Whether a run submitted now would be refused (checked before a body is received; the
+    /// submission itself checks again).
+    pub(crate) fn is_full(&self) -> bool {
+        self.sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(Sender::is_full)
+    }
+
     /// Runs waiting for a worker.
     pub(crate) fn queued(&self) -> usize {
         self.sender
@@ -111,5 +121,41 @@ fn work(receiver: &Receiver<Job>) {
         // A job answers its request through a channel; if it panicked, the dropped sender
         // answers 500, and this worker serves the next run.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_refuses_at_once_and_drains_when_the_worker_is_free() {
+        let harness = enclave_tests::harness::Harness::new().unwrap();
+        let bundle = harness
+            .sign(
+                enclave_tests::guests::WORDCOUNT,
+                &enclave_tests::harness::manifest(),
+            )
+            .unwrap();
+        let enclave = Arc::new(harness.load(&bundle).unwrap());
+        let pool = Pool::start(&enclave, 1, 1).unwrap();
+        let (started, on_worker) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        pool.submit(Box::new(move || {
+            started.send(()).unwrap();
+            released.recv().unwrap();
+        }))
+        .unwrap();
+        on_worker.recv().unwrap();
+        assert!(!pool.is_full());
+        let (ran, second_ran) = std::sync::mpsc::channel();
+        pool.submit(Box::new(move || ran.send(()).unwrap()))
+            .unwrap();
+        assert!(pool.is_full());
+        assert!(pool.submit(Box::new(|| {})).is_err());
+        release.send(()).unwrap();
+        second_ran.recv().unwrap();
+        assert!(pool.close(Instant::now() + Duration::from_secs(600)));
+        assert!(pool.is_full(), "a closed pool takes nothing");
     }
 }

@@ -1,6 +1,5 @@
 //! The routes of the HTTP API (`docs/formats.md`, "HTTP API").
 
-use std::io::Read as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant as StdInstant, SystemTime};
@@ -20,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::body::{self, Deadlines, Pumped};
+use crate::body::{self, BodyError, Deadlines};
 use crate::pool;
 use crate::problem::{Problem, ProblemDetails, PROBLEM_MEDIA_TYPE};
 use crate::{
@@ -212,50 +211,30 @@ async fn evidence(shared: &Shared, request: Request<Incoming>, id: &str) -> Outc
     if let Some(problem) = media_type_problem(&request, &["application/json"]) {
         return refuse(shared, id, problem, 0);
     }
-    let deadlines = deadlines(&shared.config);
     let (_, mut incoming) = request.into_parts();
     let mut body = BytesMut::new();
-    loop {
-        match body::next_data(&mut incoming, deadlines).await {
-            Ok(Some(data)) => {
-                if body.len() + data.len() > MAX_EVIDENCE_REQUEST {
-                    let detail =
-                        format!("an evidence request is at most {MAX_EVIDENCE_REQUEST} bytes");
-                    return refuse(
-                        shared,
-                        id,
-                        ProblemDetails::new(Problem::PayloadTooLarge, detail),
-                        body.len() as u64,
-                    );
-                }
-                body.extend_from_slice(&data);
-            }
-            Ok(None) => break,
-            Err(end) => return body_failure(shared, id, end, body.len() as u64),
+    let mut reservation = shared.bodies.reservation();
+    let limits = body::Limits::whole(MAX_EVIDENCE_REQUEST as u64);
+    let deadlines = deadlines(&shared.config);
+    match body::receive(
+        &mut incoming,
+        &mut body,
+        limits,
+        deadlines,
+        &mut reservation,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(BodyError::TooLong) => {
+            let detail = format!("an evidence request is at most {MAX_EVIDENCE_REQUEST} bytes");
+            let problem = ProblemDetails::new(Problem::PayloadTooLarge, detail);
+            return refuse(shared, id, problem, body.len() as u64);
         }
+        Err(end) => return body_failure(shared, id, end, body.len() as u64),
     }
     let bytes_in = body.len() as u64;
-    let parsed = serde_json::from_slice::<EvidenceRequest>(&body)
-        .map_err(|e| format!("not an evidence request: {e}"))
-        .and_then(|r| {
-            let nonce = hex::decode(&r.nonce).map_err(|_| "nonce is not hex".to_owned())?;
-            let data =
-                hex::decode(&r.report_data).map_err(|_| "report_data is not hex".to_owned())?;
-            if !(8..=64).contains(&nonce.len()) {
-                return Err(format!(
-                    "the nonce must be 8 to 64 bytes, not {}",
-                    nonce.len()
-                ));
-            }
-            if data.len() > 64 {
-                return Err(format!(
-                    "report_data must be at most 64 bytes, not {}",
-                    data.len()
-                ));
-            }
-            Ok((nonce, data))
-        });
-    let (nonce, report_data) = match parsed {
+    let (nonce, report_data) = match parse_evidence_request(&body) {
         Ok(parsed) => parsed,
         Err(detail) => {
             return refuse(
@@ -285,6 +264,38 @@ async fn evidence(shared: &Shared, request: Request<Incoming>, id: &str) -> Outc
                 bytes_in,
             )
         }
+    }
+}
+
+/// The nonce and report data of a `POST /v1/evidence` body, or why it is refused.
+fn parse_evidence_request(body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let request = json_object::<EvidenceRequest>(body)
+        .map_err(|e| format!("not an evidence request: {e}"))?;
+    let nonce = hex::decode(&request.nonce).map_err(|_| "nonce is not hex".to_owned())?;
+    let data =
+        hex::decode(&request.report_data).map_err(|_| "report_data is not hex".to_owned())?;
+    if !(8..=64).contains(&nonce.len()) {
+        return Err(format!(
+            "the nonce must be 8 to 64 bytes, not {}",
+            nonce.len()
+        ));
+    }
+    if data.len() > 64 {
+        return Err(format!(
+            "report_data must be at most 64 bytes, not {}",
+            data.len()
+        ));
+    }
+    Ok((nonce, data))
+}
+
+/// `T` from a JSON object and nothing else: serde's derived structs also take a JSON array (its
+/// elements as the fields in order), which the API does not.
+fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(body).map_err(|e| e.to_string()),
+        Some(_) => Err("the body must be a JSON object".to_owned()),
+        None => Err("the body is empty".to_owned()),
     }
 }
 
@@ -340,6 +351,10 @@ async fn run(shared: &Arc<Shared>, request: Request<Incoming>, id: &str) -> Outc
             0,
         );
     }
+    // A full queue refuses before the body is read (and again when the run is submitted).
+    if shared.pool.is_full() {
+        return busy(shared, id, Busy::Queue);
+    }
     if sealed {
         run_sealed(shared, request, declared, id).await
     } else {
@@ -355,26 +370,32 @@ async fn run_sealed(
 ) -> Outcome {
     let deadlines = deadlines(&shared.config);
     let (_, mut incoming) = request.into_parts();
+    let mut reservation = shared.bodies.reservation();
     // The fixed-size header first: it names the platform and the enclave, and the exact length
-    // of the rest, all checked before a worker is taken.
-    let mut head = BytesMut::new();
-    while head.len() < sealer::input::HEADER_LEN {
-        match body::next_data(&mut incoming, deadlines).await {
-            Ok(Some(data)) => head.extend_from_slice(&data),
-            Ok(None) => break,
-            Err(end) => return body_failure(shared, id, end, head.len() as u64),
-        }
+    // of the rest, all checked before the rest is read.
+    let mut body = BytesMut::new();
+    let header_len = sealer::input::HEADER_LEN as u64;
+    let head = body::Limits {
+        until: header_len,
+        limit: shared.max_sealed_input,
+    };
+    if let Err(end) =
+        body::receive(&mut incoming, &mut body, head, deadlines, &mut reservation).await
+    {
+        return sealed_body_failure(shared, id, end, body.len() as u64);
     }
-    let mut head = head.freeze();
-    let header_bytes = head.split_to(head.len().min(sealer::input::HEADER_LEN));
-    let header = match SealedInputHeader::read(&mut header_bytes.as_ref()) {
+    let header_bytes = body
+        .get(..body.len().min(sealer::input::HEADER_LEN))
+        .unwrap_or_default();
+    let header = match SealedInputHeader::read(&mut &header_bytes[..]) {
         Ok(header) => header,
-        Err(error) => return input_refused(shared, id, &error, header_bytes.len() as u64),
+        Err(error) => return input_refused(shared, id, &error, body.len() as u64),
     };
     let identity = shared.enclave.identity();
     if let Err(error) = header.check_binding(&identity, &shared.platform.platform_id()) {
-        return input_refused(shared, id, &error, header_bytes.len() as u64);
+        return input_refused(shared, id, &error, body.len() as u64);
     }
+    // Lengths against the cap first (413), then against each other (400).
     let max_input = shared.enclave.bundle().manifest().limits.max_input_bytes;
     if header.plaintext_len() > max_input {
         let detail = format!(
@@ -385,21 +406,41 @@ async fn run_sealed(
             shared,
             id,
             ProblemDetails::new(Problem::PayloadTooLarge, detail),
-            0,
+            body.len() as u64,
         );
     }
     let total = sealer::sealed_input_len(header.plaintext_len()).unwrap_or(u64::MAX);
     if let Some(len) = declared.filter(|len| *len != total) {
         let detail = format!("the body is {len} bytes but its sealed header declares {total}");
         let problem = ProblemDetails::new(Problem::SealedInputRefused, detail);
-        return refuse(shared, id, problem, 0);
+        return refuse(shared, id, problem, body.len() as u64);
     }
-
-    let (sender, reader) = body::channel();
-    let input = std::io::Cursor::new(header_bytes).chain(reader);
+    if let Err(end) = reservation.cover(total) {
+        return sealed_body_failure(shared, id, end, body.len() as u64);
+    }
+    let rest = body::Limits::whole(total);
+    if let Err(end) =
+        body::receive(&mut incoming, &mut body, rest, deadlines, &mut reservation).await
+    {
+        return sealed_body_failure(shared, id, end, body.len() as u64);
+    }
+    let bytes_in = body.len() as u64;
+    if bytes_in > total {
+        // The header's first frame may already hold more than the header declares.
+        return sealed_body_failure(shared, id, BodyError::TooLong, bytes_in);
+    }
+    if bytes_in < total {
+        let detail =
+            format!("the body ended after {bytes_in} bytes; its sealed header declares {total}");
+        let problem = ProblemDetails::new(Problem::SealedInputRefused, detail);
+        return refuse(shared, id, problem, bytes_in);
+    }
+    let input = std::io::Cursor::new(body.freeze());
     let (reply, answer) = oneshot::channel();
     let worker = shared.clone();
     let job = Box::new(move || {
+        // The body's bytes stay reserved until the run is done with them.
+        let _held = reservation;
         let result = measured(&worker, |w| {
             w.enclave.run_sealed_with(
                 &w.keys,
@@ -413,19 +454,24 @@ async fn run_sealed(
         let _ = reply.send(result);
     });
     if let Err(pool::Busy) = shared.pool.submit(job) {
-        return busy(shared, id);
+        return busy(shared, id, Busy::Queue);
     }
-    let limit = total.saturating_sub(sealer::input::HEADER_LEN as u64);
-    let (pumped, result) = tokio::join!(sender.pump(head, incoming, limit, deadlines), answer);
-    let bytes_in = total.min(shared.max_sealed_input);
-    match (pumped, result) {
-        (Pumped::TooLong | Pumped::TimedOut | Pumped::Disconnected, _) => {
-            body_failure(shared, id, pumped, bytes_in)
-        }
-        (_, Err(_)) => internal(shared, id, "the run ended without an answer", bytes_in),
-        (_, Ok(Ok(run))) => sealed_answer(run, bytes_in),
-        (_, Ok(Err(error))) => confidential_failure(shared, id, error, bytes_in),
+    match answer.await {
+        Err(_) => internal(shared, id, "the run ended without an answer", bytes_in),
+        Ok(Ok(run)) => sealed_answer(run, bytes_in),
+        Ok(Err(error)) => confidential_failure(shared, id, error, bytes_in),
     }
+}
+
+/// A sealed body that could not be received: one longer than its header declares is a sealed
+/// input refused (400), as one that is shorter.
+fn sealed_body_failure(shared: &Shared, id: &str, end: BodyError, bytes_in: u64) -> Outcome {
+    if end == BodyError::TooLong {
+        let detail = "the body is longer than its sealed header declares";
+        let problem = ProblemDetails::new(Problem::SealedInputRefused, detail);
+        return refuse(shared, id, problem, bytes_in);
+    }
+    body_failure(shared, id, end, bytes_in)
 }
 
 fn sealed_answer(run: SealedRun<Vec<u8>>, bytes_in: u64) -> Outcome {
@@ -484,51 +530,43 @@ async fn run_plaintext(
     let deadlines = deadlines(&shared.config);
     let (_, mut incoming) = request.into_parts();
     let max_input = shared.enclave.bundle().manifest().limits.max_input_bytes;
-    // With a length the body streams to the guest; without one (chunked) it is read first, up
-    // to the input cap, so the guest is told its exact length.
-    let (first, len) = match declared {
-        Some(len) => (Bytes::new(), len),
-        None => {
-            let mut body = BytesMut::new();
-            loop {
-                match body::next_data(&mut incoming, deadlines).await {
-                    Ok(Some(data)) => {
-                        if (body.len() + data.len()) as u64 > max_input {
-                            return body_failure(shared, id, Pumped::TooLong, body.len() as u64);
-                        }
-                        body.extend_from_slice(&data);
-                    }
-                    Ok(None) => break,
-                    Err(end) => return body_failure(shared, id, end, body.len() as u64),
-                }
-            }
-            let len = body.len() as u64;
-            (body.freeze(), len)
+    let mut reservation = shared.bodies.reservation();
+    // With a length, all of it is reserved at once; without one (chunked), as it comes.
+    if let Some(len) = declared {
+        if let Err(end) = reservation.cover(len) {
+            return body_failure(shared, id, end, 0);
         }
-    };
-    let (sender, reader) = body::channel();
+    }
+    let mut body = BytesMut::new();
+    let limits = body::Limits::whole(declared.unwrap_or(max_input));
+    if let Err(end) = body::receive(
+        &mut incoming,
+        &mut body,
+        limits,
+        deadlines,
+        &mut reservation,
+    )
+    .await
+    {
+        return body_failure(shared, id, end, body.len() as u64);
+    }
+    let len = body.len() as u64;
+    let input = Input::new(std::io::Cursor::new(body.freeze()), len);
     let (reply, answer) = oneshot::channel::<Result<RunReport<Vec<u8>>, RunError>>();
     let worker = shared.clone();
     let job = Box::new(move || {
+        let _held = reservation;
         let result = measured(&worker, |w| {
-            w.enclave.run(
-                Input::new(reader, len),
-                Vec::new(),
-                Some(w.reporter.clone()),
-            )
+            w.enclave.run(input, Vec::new(), Some(w.reporter.clone()))
         });
         let _ = reply.send(result);
     });
     if let Err(pool::Busy) = shared.pool.submit(job) {
-        return busy(shared, id);
+        return busy(shared, id, Busy::Queue);
     }
-    let (pumped, result) = tokio::join!(sender.pump(first, incoming, len, deadlines), answer);
-    match (pumped, result) {
-        (Pumped::TooLong | Pumped::TimedOut | Pumped::Disconnected, _) => {
-            body_failure(shared, id, pumped, len)
-        }
-        (_, Err(_)) => internal(shared, id, "the run ended without an answer", len),
-        (_, Ok(Ok(report))) => Outcome::ok(
+    match answer.await {
+        Err(_) => internal(shared, id, "the run ended without an answer", len),
+        Ok(Ok(report)) => Outcome::ok(
             bytes(
                 StatusCode::OK,
                 PLAINTEXT_MEDIA_TYPE,
@@ -536,7 +574,7 @@ async fn run_plaintext(
             ),
             len,
         ),
-        (_, Ok(Err(RunError::PlaintextRefused))) => refuse(
+        Ok(Err(RunError::PlaintextRefused)) => refuse(
             shared,
             id,
             ProblemDetails::new(
@@ -545,7 +583,7 @@ async fn run_plaintext(
             ),
             len,
         ),
-        (_, Ok(Err(RunError::Input(error)))) => {
+        Ok(Err(RunError::Input(error))) => {
             let detail = format!("the input could not be read: {error}");
             refuse(
                 shared,
@@ -554,7 +592,7 @@ async fn run_plaintext(
                 len,
             )
         }
-        (_, Ok(Err(error))) => {
+        Ok(Err(error)) => {
             let mut outcome = refuse(
                 shared,
                 id,
@@ -617,13 +655,13 @@ fn input_refused(shared: &Shared, id: &str, error: &OpenError, bytes_in: u64) ->
     refuse(shared, id, details, bytes_in)
 }
 
-fn body_failure(shared: &Shared, id: &str, end: Pumped, bytes_in: u64) -> Outcome {
+fn body_failure(shared: &Shared, id: &str, end: BodyError, bytes_in: u64) -> Outcome {
     let problem = match end {
-        Pumped::TooLong => ProblemDetails::new(
+        BodyError::TooLong => ProblemDetails::new(
             Problem::PayloadTooLarge,
-            "the body is longer than the enclave takes or than its sealed header declares",
+            "the body is longer than the enclave takes",
         ),
-        Pumped::TimedOut => ProblemDetails::new(
+        BodyError::TimedOut => ProblemDetails::new(
             Problem::RequestTimeout,
             format!(
                 "the body must arrive within {} s, with no pause over {} s",
@@ -631,22 +669,35 @@ fn body_failure(shared: &Shared, id: &str, end: Pumped, bytes_in: u64) -> Outcom
                 shared.config.body_idle_timeout.as_secs()
             ),
         ),
-        Pumped::Complete | Pumped::Abandoned | Pumped::Disconnected => {
+        BodyError::OverBudget => return busy(shared, id, Busy::Memory),
+        BodyError::Disconnected => {
             ProblemDetails::new(Problem::BadRequest, "the client went away mid-body")
         }
     };
     let mut outcome = refuse(shared, id, problem, bytes_in);
-    if end == Pumped::Disconnected {
+    if end == BodyError::Disconnected {
         outcome.label = "disconnected";
     }
     outcome
 }
 
-fn busy(shared: &Shared, id: &str) -> Outcome {
-    let (problem, detail) = if shared.draining.load(Ordering::SeqCst) {
-        (Problem::Draining, "the server is shutting down")
-    } else {
-        (Problem::Busy, "every worker is busy and the queue is full")
+/// What is full when a request is refused with 503.
+#[derive(Debug, Clone, Copy)]
+enum Busy {
+    /// Every worker is busy and the queue is full.
+    Queue,
+    /// The request bodies the server holds reach `--max-body-memory`.
+    Memory,
+}
+
+fn busy(shared: &Shared, id: &str, why: Busy) -> Outcome {
+    let (problem, detail) = match (shared.draining.load(Ordering::SeqCst), why) {
+        (true, _) => (Problem::Draining, "the server is shutting down"),
+        (false, Busy::Queue) => (Problem::Busy, "every worker is busy and the queue is full"),
+        (false, Busy::Memory) => (
+            Problem::Busy,
+            "the request bodies held in memory reach the server's bound",
+        ),
     };
     let retry = shared.config.retry_after;
     let mut outcome = refuse(shared, id, ProblemDetails::new(problem, detail), 0);

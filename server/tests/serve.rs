@@ -15,10 +15,10 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use attest::Capability;
-use common::{get, post, problem, read_response, request, Running, PATIENCE};
+use common::{get, post, post_head, problem, read_response, request, Running, PATIENCE};
 use enclave_client::ClientError;
 use enclave_server::{Config, SEALED_INPUT_MEDIA_TYPE};
-use enclave_tests::guests::{COUNTER, HOSTILE, WORDCOUNT};
+use enclave_tests::guests::{COUNTER, HOSTILE, WASI_CSV, WORDCOUNT};
 use enclave_tests::harness::manifest;
 
 fn config() -> Config {
@@ -345,7 +345,7 @@ fn concurrent_store_updates_are_serialised() {
     server.stop().unwrap();
 }
 
-/// Sends the request head and the sealed header, then stalls: the run holds a worker, reading.
+/// Sends the request head and the sealed header, then stalls mid-body.
 fn stalled_upload(server: &Running, sealed: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(server.addr).unwrap();
     let head = format!(
@@ -358,48 +358,55 @@ fn stalled_upload(server: &Running, sealed: &[u8]) -> TcpStream {
     stream
 }
 
+/// A body is received before its run takes a worker: stalled uploads hold no guest thread, and
+/// the bodies held at once are bounded (`max_body_memory`, here clamped up to one sealed input).
 #[test]
-fn a_full_queue_answers_503_and_a_disconnect_frees_the_worker() {
+fn stalled_uploads_hold_no_worker_and_body_memory_is_bounded() {
+    let mut m = manifest();
+    m.limits.max_input_bytes = 100_000;
     let server = Running::start(
         WORDCOUNT,
-        &manifest(),
+        &m,
         Config {
             workers: 1,
             queue: 1,
-            // The uploads pause while the test arranges the queue: deadlines a loaded machine
-            // cannot reach.
+            max_body_memory: 0,
+            // The uploads pause while the test arranges: deadlines a loaded machine cannot reach.
             body_idle_timeout: PATIENCE,
             body_timeout: PATIENCE,
             ..Config::default()
         },
     );
-    let (sealed, _) = server.sealed(&vec![b'a'; 300_000]);
-    // One run on the worker, one in the queue.
+    let reserved = "enclave_request_body_bytes_reserved";
+    let (sealed, _) = server.sealed(&vec![b'a'; 90_000]);
     let first = stalled_upload(&server, &sealed);
-    server.wait_for("the first run to start", |s| {
-        s.metric("enclave_runs_in_flight") == 1.0
+    server.wait_for("the upload to reserve its body", |s| {
+        s.metric(reserved) > 0.0
     });
+    // The only worker is free for an honest run.
+    assert_eq!(
+        server.client().call(b"honest").unwrap().output.as_slice(),
+        b"honest\t1\n"
+    );
+    // A second large body does not fit beside the first.
     let mut second = stalled_upload(&server, &sealed);
-    server.wait_for("the second run to queue", |s| {
-        s.metric("enclave_queue_depth") == 1.0
-    });
-
-    let (small, _) = server.sealed(b"x");
-    let (status, head, body) = post(server.addr, "/v1/run", SEALED_INPUT_MEDIA_TYPE, &small);
+    let (status, head, body) = read_response(&mut second);
     assert_eq!((status, problem(&body).0.as_str()), (503, "busy"));
     assert!(head.contains("retry-after: 1"), "{head}");
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        doc["detail"],
+        "the request bodies held in memory reach the server's bound"
+    );
 
-    // The first client goes away mid-upload: its run ends, the queued one takes the worker.
+    // The first client goes away mid-upload: its bytes are returned, and the same body fits.
     drop(first);
-    server.wait_for("the queued run to start", |s| {
-        s.metric("enclave_queue_depth") == 0.0
-    });
-    second.write_all(&sealed[200..]).unwrap();
-    let (status, _, _) = read_response(&mut second);
+    server.wait_for("the reservation to return", |s| s.metric(reserved) == 0.0);
+    let (status, _, _) = post(server.addr, "/v1/run", SEALED_INPUT_MEDIA_TYPE, &sealed);
     assert_eq!(status, 200);
 
     // A client that goes away mid-download: the server serves the next.
-    let (big, _) = server.sealed(&vec![b'b'; 300_000]);
+    let (big, _) = server.sealed(&vec![b'b'; 90_000]);
     let mut stream = TcpStream::connect(server.addr).unwrap();
     let head = format!(
         "POST /v1/run HTTP/1.1\r\nhost: t\r\ncontent-type: {SEALED_INPUT_MEDIA_TYPE}\r\ncontent-length: {}\r\n\r\n",
@@ -515,8 +522,8 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_ones() {
     let addr = server.addr;
     let (sealed, context) = server.sealed(&b"d ".repeat(50_000));
     let mut in_flight = stalled_upload(&server, &sealed);
-    server.wait_for("the run to start", |s| {
-        s.metric("enclave_runs_in_flight") == 1.0
+    server.wait_for("the upload to start", |s| {
+        s.metric("enclave_request_body_bytes_reserved") > 0.0
     });
     let stopping = server.begin_stop();
     // The listener closes: new connections are refused.
@@ -644,4 +651,49 @@ fn a_run_that_lands_on_another_platform_is_retried_after_attesting_again() {
     );
     a.stop().unwrap();
     b.stop().unwrap();
+}
+
+/// A WASI guest reads stdin inside wasmtime-wasi's own tokio runtime: served, its input must
+/// already be in memory (a guest thread that waited on the connection there would panic).
+#[test]
+fn wasi_guests_are_served_sealed_and_plaintext_over_http_and_tls() {
+    const CSV: &[u8] = b"category,amount\nfood,12.50\nrent,800\nfood,-2.25\n";
+    const REPORT: &[u8] = b"category,count,sum,mean\nfood,2,10.25,5.13\nrent,1,800.00,800.00\n";
+    let mut wasi = manifest();
+    wasi.kind = attest::GuestKind::Wasi;
+    for tls in [false, true] {
+        let server = Running::start(
+            WASI_CSV,
+            &wasi,
+            Config {
+                allow_plaintext: true,
+                tls,
+                ..config()
+            },
+        );
+        let answer = server.client().call(CSV).unwrap();
+        assert_eq!(answer.output.as_slice(), REPORT, "sealed, tls {tls}");
+        let head = post_head("/v1/run", "application/octet-stream", CSV.len());
+        let (status, _, body) = server.request(&head, CSV);
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, REPORT),
+            "plaintext, tls {tls}"
+        );
+        // Chunked, without a length.
+        let head = "POST /v1/run HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let chunked = [
+            format!("{:x}\r\n", CSV.len()).as_bytes(),
+            CSV,
+            b"\r\n0\r\n\r\n",
+        ]
+        .concat();
+        let (status, _, body) = server.request(head, &chunked);
+        assert_eq!(
+            (status, body.as_slice()),
+            (200, REPORT),
+            "chunked, tls {tls}"
+        );
+        server.stop().unwrap();
+    }
 }

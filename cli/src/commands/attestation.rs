@@ -11,7 +11,7 @@ use attest::{Capability, Measurement, ProductId, Svn};
 use enclave_runtime::{Compilation, Enclave};
 
 use super::compile_sandbox::CompileBudgetArgs;
-use super::exit::Explained;
+use super::exit::{usage, Explained};
 use super::io::{read_bundle_bytes, read_capped, read_text};
 use super::platform::{write_public, HomeArg};
 use super::run::parse_signer;
@@ -471,4 +471,101 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyReceiptArgs {
+    /// The signed execution receipt (from `run --receipt` or `call --receipt`; `-`: standard
+    /// input).
+    #[arg(value_name = "RECEIPT")]
+    receipt: PathBuf,
+    /// The vendor root certificate(s) the receipt must chain to (PEM). Repeatable.
+    #[arg(long = "root", required = true, value_name = "FILE")]
+    roots: Vec<PathBuf>,
+    /// Also require this measurement (64 hex digits). Repeatable: any of them.
+    #[arg(long = "measurement", value_name = "HEX")]
+    measurements: Vec<String>,
+    /// Print the verified claims as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `enclave verify-receipt`: an auditor holding a receipt and a root checks it on its own.
+pub fn verify_receipt(args: &VerifyReceiptArgs) -> anyhow::Result<()> {
+    let roots = TrustArgs::roots_from(&args.roots)?;
+    let bytes = read_capped(
+        &args.receipt,
+        attest::cose::MAX_TOKEN_BYTES as u64,
+        "receipt",
+    )?;
+    let refused = || format!("{} refused", args.receipt.display());
+    let receipt =
+        attest::verify_receipt(&bytes, &roots, SystemTime::now()).with_context(refused)?;
+    let claims = receipt.claims();
+    if !args.measurements.is_empty() {
+        let expected = args
+            .measurements
+            .iter()
+            .map(|m| Measurement::from_hex(m).map_err(|e| usage(format!("--measurement {m}: {e}"))))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if !expected.contains(&claims.measurement) {
+            let list: Vec<String> = expected.iter().map(ToString::to_string).collect();
+            return Err(Explained {
+                message: format!(
+                    "{}: measurement mismatch: expected {}, got {}",
+                    refused(),
+                    list.join(" or "),
+                    claims.measurement
+                ),
+                code: super::exit::EVIDENCE_REFUSED,
+            }
+            .into());
+        }
+    }
+    let (outcome, failure) = match &claims.outcome {
+        attest::receipt::Outcome::Success => ("success", None),
+        attest::receipt::Outcome::Failed { message } => ("failed", Some(message.as_str())),
+    };
+    if args.json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "receipt_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+                "measurement": claims.measurement.to_string(),
+                "signer_id": claims.signer.to_string(),
+                "product_id": claims.product_id.0,
+                "svn": claims.svn.0,
+                "debug": claims.debug,
+                "platform_id": claims.platform_id.to_string(),
+                "platform_tcb": receipt.platform_tcb(),
+                "issued_at": claims.issued_at,
+                "issued_at_rfc3339": rfc3339(claims.issued_at),
+                "sealed_input_sha256": hex::encode(claims.input_digest),
+                "sealed_output_sha256": hex::encode(claims.output_digest),
+                "request_nonce": hex::encode(&claims.request_nonce),
+                "fuel_used": claims.fuel_used,
+                "outcome": outcome,
+                "failure": failure,
+                "exit_code": claims.exit_code,
+            })
+        );
+        return Ok(());
+    }
+    println!("verified:      {} (receipt)", args.receipt.display());
+    println!("measurement:   {}", claims.measurement);
+    println!("signer id:     {}", claims.signer);
+    println!("platform id:   {}", claims.platform_id);
+    println!("tcb:           {}", receipt.platform_tcb());
+    println!("issued at:     {}", rfc3339(claims.issued_at));
+    println!("sealed input:  {}", hex::encode(claims.input_digest));
+    println!("sealed output: {}", hex::encode(claims.output_digest));
+    println!("fuel used:     {}", claims.fuel_used);
+    match failure {
+        Some(failure) => println!("outcome:       failed: {failure}"),
+        None => println!("outcome:       {outcome}"),
+    }
+    if let Some(code) = claims.exit_code {
+        println!("exit code:     {code}");
+    }
+    Ok(())
 }

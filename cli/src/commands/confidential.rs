@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Visibility};
+use enclave_platform::files::{refuse_existing, write_atomic, Visibility};
 use sealer::{
-    AeadSuite, ClientContext, EvidenceDigest, KeyPolicy, OpenError, ReceiptMismatch, SealOptions,
-    SealTarget, SealedOutputDigest,
+    AeadSuite, ClientContext, EvidenceDigest, KeyPolicy, OpenError, SealOptions, SealTarget,
+    SealedOutputDigest,
 };
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::attestation::{PolicyArgs, TrustArgs};
 use super::exit::{usage, GuestExited, GuestFailed};
-use super::io::{read_capped, with_progress, DurableFile};
+use super::io::{
+    read_capped, with_progress, DurableFile, FileArg, InputFile, OutputFile, Unauthenticated,
+};
 use super::ForceArg;
 
 /// Which of the enclave's attested keys to seal to.
@@ -56,13 +58,13 @@ pub struct SealArgs {
     /// chacha20-poly1305].
     #[arg(long, value_enum)]
     aead: Option<AeadArg>,
-    /// The plaintext to seal.
+    /// The plaintext to seal (`-`: standard input; a FIFO or `<(…)` works).
     #[arg(long, short, value_name = "FILE")]
-    input: PathBuf,
-    /// Where to write the sealed input (atomically), or `-` for standard output (streamed, as
-    /// `age` does; then --context is required).
+    input: FileArg,
+    /// Where to write the sealed input (atomically; a device or FIFO in place), or `-` for
+    /// standard output (streamed, as `age` does; then --context is required).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
-    output: PathBuf,
+    output: FileArg,
     /// Pad the sealed input to a multiple of BYTES (format version 3), so that its length tells
     /// the operator only the bucket, not the plaintext's length (docs/formats.md, "Padding").
     #[arg(long, value_name = "BYTES", value_parser = parse_pad)]
@@ -143,11 +145,11 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
         evidence_digest: EvidenceDigest::from_bytes(verified.digest()),
         platform_id: claims.platform_id,
     };
-    let to_stdout = args.output.as_os_str() == "-";
-    let context_path = match (&args.context, to_stdout) {
+    let to_stdout = args.output == FileArg::Stdio;
+    let context_path = match (&args.context, args.output.path()) {
         (Some(path), _) => path.clone(),
-        (None, false) => append_extension(&args.output, "context"),
-        (None, true) => {
+        (None, Some(output)) => append_extension(output, "context"),
+        (None, None) => {
             return Err(usage(
                 "sealing to standard output (-o -) needs --context FILE",
             ))
@@ -160,32 +162,33 @@ pub fn seal(args: &SealArgs) -> anyhow::Result<()> {
     // Checked before sealing so a stream already sent to stdout is never left unanswerable.
     refuse_existing(&context_path, overwrite)?;
 
-    let plaintext = File::open(&args.input)
-        .with_context(|| format!("cannot read input {}", args.input.display()))?;
-    let len = plaintext.metadata()?.len();
+    // Opened once; anything but a regular file is copied to an unnamed temporary file first, as
+    // the sealed header declares the length.
+    let (plaintext, len) = InputFile::open(&args.input, "input")?.into_seekable("input")?;
     let reader = with_progress(BufReader::new(plaintext), len, "sealing");
     let options = SealOptions {
         suite: choose_aead(args, &verified)?,
         ..SealOptions::for_len(len)
     };
-    let sealed_name = if to_stdout {
-        "standard output".to_owned()
-    } else {
-        args.output.display().to_string()
-    };
+    let sealed_name = args.output.output_name();
+    let input_name = args
+        .input
+        .path()
+        .map_or_else(|| "standard input".to_owned(), |p| p.display().to_string());
     let (context, file) = if to_stdout {
         // Straight to the file descriptor: `Stdout` is line-buffered, which scans every sealed
         // chunk for newlines and splits its writes at them.
         let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
         let context = seal_to(&target, options, args.pad, reader, len, File::from(stdout))
-            .with_context(|| format!("cannot seal {}", args.input.display()))?;
+            .with_context(|| format!("cannot seal {input_name}"))?;
         (context, None)
     } else {
         // Durable like AtomicFile, with the disk writing while the chunks are sealed.
-        let mut out = DurableFile::create(&args.output, overwrite)
+        let path = args.output.path().unwrap_or(Path::new("-"));
+        let mut out = DurableFile::create(path, overwrite)
             .with_context(|| format!("cannot write {sealed_name}"))?;
         let context = seal_to(&target, options, args.pad, reader, len, &mut out)
-            .with_context(|| format!("cannot seal {}", args.input.display()))?;
+            .with_context(|| format!("cannot seal {input_name}"))?;
         (context, Some(out))
     };
     // The context first: a sealed input without it could never be answered readably.
@@ -244,7 +247,8 @@ fn choose_aead(
         attest::cose::MAX_TOKEN_BYTES as u64,
         "evidence",
     )?;
-    let accepted = attest::evidence::enclave_aeads(verified, &evidence)
+    let accepted = verified
+        .enclave_aeads(&evidence)
         .with_context(|| format!("{} changed while it was read", args.evidence.display()))?;
     let Some(wanted) = args.aead else {
         return AeadSuite::preferred(&accepted).with_context(|| {
@@ -268,8 +272,8 @@ fn choose_aead(
 
 #[derive(Debug, clap::Args)]
 pub struct OpenArgs {
-    /// The sealed output (from `enclave run`).
-    sealed: PathBuf,
+    /// The sealed output (from `enclave run`; `-`: standard input).
+    sealed: FileArg,
     /// The execution receipt of the run.
     #[arg(long, value_name = "FILE")]
     receipt: PathBuf,
@@ -280,9 +284,9 @@ pub struct OpenArgs {
     #[arg(long = "root", required = true, value_name = "FILE")]
     roots: Vec<PathBuf>,
     /// Where to write the plaintext output (mode 0600; atomically, only once fully
-    /// authenticated).
+    /// authenticated; `-`: standard output, printed only then).
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
-    output: PathBuf,
+    output: FileArg,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -315,32 +319,42 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     )?;
     let receipt = attest::verify_receipt(&receipt_bytes, &roots, SystemTime::now())
         .with_context(|| format!("{} refused", args.receipt.display()))?;
-    let output_digest = sha256_file(&args.sealed)?;
-    match sealer::check_receipt(&context, &receipt, &output_digest) {
-        Ok(()) => {}
-        Err(ReceiptMismatch::Failed(category)) => {
-            return Err(failure_report(args, &context, &category));
-        }
-        Err(mismatch) => {
+    // The receipt is checked against the request before the sealed file is read, which is then
+    // opened in one pass (a FIFO or standard input works) and checked against it.
+    let failed = match enclave_client::check_binding(&context, &receipt) {
+        Ok(failed) => failed,
+        Err(enclave_client::ClientError::Mismatch(mismatch)) => {
             return Err(mismatch).with_context(|| format!("{} refused", args.receipt.display()))
         }
+        Err(other) => return Err(other.into()),
+    };
+    let sealed = InputFile::open(&args.sealed, "sealed output")?;
+    let sealed_name = sealed.name.clone();
+    if let Some(category) = failed {
+        return Err(failure_report(&context, &receipt, sealed, &category));
     }
-
-    let sealed = File::open(&args.sealed)
-        .with_context(|| format!("cannot read {}", args.sealed.display()))?;
-    let mut out = AtomicFile::create(&args.output, Visibility::Secret, args.force.overwrite())
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
-    let len = sealed.metadata()?.len();
-    let reader = with_progress(BufReader::new(sealed), len, "opening");
-    let opened = sealer::open_output(&context, reader, &mut out)
-        .with_context(|| format!("cannot open {}", args.sealed.display()))?;
-    out.commit()
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let overwrite = args.force.overwrite();
+    let mut out = match &args.output {
+        FileArg::Stdio => Unauthenticated::Held(zeroize::Zeroizing::new(Vec::new())),
+        file => Unauthenticated::File(OutputFile::create(file, Visibility::Secret, overwrite)?),
+    };
+    let len = sealed.len.unwrap_or(0);
+    let mut reader = Hashing {
+        inner: with_progress(BufReader::new(sealed.into_reader()), len, "opening"),
+        hasher: Sha256::new(),
+    };
+    let plaintext_len =
+        match enclave_client::open_checked(&context, &receipt, &mut reader, &mut out) {
+            Ok(len) => len,
+            Err(error) => return Err(not_opened(error, reader, &receipt, args, &sealed_name)),
+        };
+    out.finish()
+        .with_context(|| format!("cannot write {}", args.output.output_name()))?;
     let claims = receipt.claims();
     if args.json {
         let json = serde_json::json!({
-            "output": args.output.display().to_string(),
-            "plaintext_bytes": opened.plaintext_len,
+            "output": args.output.output_name(),
+            "plaintext_bytes": plaintext_len,
             "measurement": claims.measurement.to_string(),
             "signer_id": claims.signer.to_string(),
             "platform_id": claims.platform_id.to_string(),
@@ -350,11 +364,11 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
             "issued_at_rfc3339": super::attestation::rfc3339(claims.issued_at),
         });
         println!("{json:#}");
-    } else {
+        super::exit::note_summary_printed();
+    } else if args.output != FileArg::Stdio {
         println!(
-            "opened:      {} ({} bytes)",
-            args.output.display(),
-            opened.plaintext_len
+            "opened:      {} ({plaintext_len} bytes)",
+            args.output.output_name(),
         );
         println!("measurement: {}", claims.measurement);
         println!("platform id: {}", claims.platform_id);
@@ -367,7 +381,7 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
     match claims.exit_code {
         Some(code) if code != 0 => Err(GuestExited {
             code,
-            written: Some(args.output.display().to_string()),
+            written: Some(args.output.output_name()),
         }
         .into()),
         _ => Ok(()),
@@ -376,40 +390,72 @@ pub fn open(args: &OpenArgs) -> anyhow::Result<()> {
 
 /// A failed run's receipt names a sealed failure report in place of the output: open it (it is
 /// for the requester, who runs this command) and fail with what it says, as `enclave run` fails
-/// for a guest failure (exit 5).
-fn failure_report(args: &OpenArgs, context: &ClientContext, category: &str) -> anyhow::Error {
-    let opened = File::open(&args.sealed)
-        .map_err(anyhow::Error::from)
-        .and_then(|file| {
-            let mut report = Vec::new();
-            let capped = BufReader::new(file).take(MAX_FAILURE_REPORT_SEALED);
-            sealer::open_output(context, capped, &mut report)?;
-            Ok(report)
-        });
-    let report = match opened {
-        Ok(report) => format!(
-            "the guest's report, sealed to you: {}",
+/// for a guest failure (exit 5). `category` is the receipt's (the operator's) view, shown only
+/// when the report does not open.
+fn failure_report(
+    context: &ClientContext,
+    receipt: &attest::receipt::VerifiedReceipt,
+    sealed: InputFile,
+    category: &str,
+) -> anyhow::Error {
+    let name = sealed.name.clone();
+    let mut report = Vec::new();
+    let capped = BufReader::new(sealed.into_reader()).take(MAX_FAILURE_REPORT_SEALED);
+    match enclave_client::open_checked(context, receipt, capped, &mut report) {
+        Ok(_) => anyhow::Error::new(GuestFailed(format!(
+            "the enclave's run failed: {}",
             String::from_utf8_lossy(&report)
-        ),
-        Err(error) => format!(
-            "its failure report {} does not open: {error:#}",
-            args.sealed.display()
-        ),
-    };
-    anyhow::Error::new(GuestFailed(report)).context(format!("the enclave's run failed: {category}"))
+        ))),
+        Err(error) => {
+            anyhow::Error::new(GuestFailed(format!("the enclave's run failed: {category}")))
+                .context(format!("its failure report {name} does not open: {error}"))
+        }
+    }
+}
+
+/// Why the sealed output did not open: when the whole file is not the sealed output the receipt
+/// names (read to its end to tell), that, as a receipt refusal (exit 6), as before the file is
+/// opened; otherwise the opening error.
+fn not_opened(
+    error: enclave_client::ClientError,
+    mut reader: Hashing<Box<dyn std::io::Read + Send>>,
+    receipt: &attest::receipt::VerifiedReceipt,
+    args: &OpenArgs,
+    sealed_name: &str,
+) -> anyhow::Error {
+    if let enclave_client::ClientError::Open(_) = error {
+        if std::io::copy(&mut reader, &mut std::io::sink()).is_ok() {
+            let file = SealedOutputDigest::from_bytes(reader.hasher.finalize().into());
+            let named = SealedOutputDigest::from_bytes(receipt.claims().output_digest);
+            if file != named {
+                return anyhow::Error::new(sealer::ReceiptMismatch::Output {
+                    receipt: named,
+                    file,
+                })
+                .context(format!("{} refused", args.receipt.display()));
+            }
+        }
+    }
+    anyhow::Error::new(error).context(format!("cannot open {sealed_name}"))
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 /// Largest sealed failure report read: the report's cap plus the sealed output's framing.
 const MAX_FAILURE_REPORT_SEALED: u64 =
     enclave_runtime::confidential::MAX_FAILURE_REPORT as u64 + 4096;
-
-fn sha256_file(path: &Path) -> anyhow::Result<SealedOutputDigest> {
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(SealedOutputDigest::from_bytes(hasher.finalize().into()))
-}
 
 fn append_extension(path: &Path, extension: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();

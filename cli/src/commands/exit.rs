@@ -35,6 +35,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (EVIDENCE_REFUSED, "evidence or a receipt failed verification or policy"),
     (SEALED_REFUSED, "sealed data was refused: wrong recipient, tampered, truncated, wrong context"),
     (GUEST_EXITED, "a WASI guest exited with a nonzero code: the run completed and its output was written"),
+    (INPUT_REFUSED, "the enclave's manifest refused the input: plaintext for a sealed-only enclave, or a replayed sealed request"),
 ];
 
 /// Flags that parse but do not fit together, found after clap is done: exit code 2, as for
@@ -70,14 +71,87 @@ pub struct GuestExited {
     pub written: Option<String>,
 }
 
-/// Prints `error` on standard error and returns the process's exit code.
-pub fn report(error: &anyhow::Error) -> u8 {
+/// A failure already reported through the log (`serve`, whose logger is its voice once it
+/// started: `--log-format json` stays JSON), with its exit code; printed by no one else.
+#[derive(Debug, thiserror::Error)]
+#[error("exit {0}")]
+pub struct Logged(pub u8);
+
+/// What a failed run's receipt says, noted by `run` and `call` for the JSON error object.
+static OUTCOME: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
+
+/// Whether the command already printed its JSON summary (`run` with several inputs, a WASI
+/// guest's nonzero exit): then no error object follows it.
+static SUMMARY_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes what a failed run's receipt says (`outcome`, `failure`, `receipt`, `report`), for the
+/// JSON error object.
+pub fn note_outcome(outcome: serde_json::Value) {
+    if let Ok(mut slot) = OUTCOME.lock() {
+        *slot = Some(outcome);
+    }
+}
+
+/// Notes that the command printed its JSON summary on standard output.
+pub fn note_summary_printed() {
+    SUMMARY_PRINTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Prints `error` on standard error (and with `json` the error object on standard output) and
+/// returns the process's exit code.
+pub fn report(error: &anyhow::Error, json: bool) -> u8 {
+    if let Some(Logged(code)) = error.chain().find_map(|e| e.downcast_ref::<Logged>()) {
+        return *code;
+    }
     if error.chain().any(|e| e.is::<GuestExited>()) && error.chain().count() == 1 {
         eprintln!("enclave: {error}");
     } else {
         eprintln!("error: {error:#}");
     }
-    code_for(error)
+    let code = code_for(error);
+    if json && !SUMMARY_PRINTED.load(std::sync::atomic::Ordering::SeqCst) {
+        let outcome = OUTCOME.lock().ok().and_then(|mut slot| slot.take());
+        println!("{:#}", error_object(code, &format!("{error:#}"), outcome));
+    }
+    code
+}
+
+/// The JSON error object (docs/cli.md, "Errors as JSON").
+pub fn error_object(
+    code: u8,
+    message: &str,
+    outcome: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let field = |name: &str| {
+        outcome
+            .as_ref()
+            .and_then(|o| o.get(name))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    serde_json::json!({
+        "error": kind(code),
+        "exit_code": code,
+        "message": message,
+        "outcome": field("outcome"),
+        "failure": field("failure"),
+        "receipt": field("receipt"),
+        "report": field("report"),
+    })
+}
+
+/// The stable name of an exit code's failure class.
+pub fn kind(code: u8) -> &'static str {
+    match code {
+        USAGE => "usage",
+        BUNDLE_REFUSED => "bundle-refused",
+        MODULE_REFUSED => "module-refused",
+        GUEST_FAILED => "guest-failed",
+        EVIDENCE_REFUSED => "evidence-refused",
+        SEALED_REFUSED => "sealed-data-refused",
+        GUEST_EXITED => "guest-exited",
+        _ => "failure",
+    }
 }
 
 /// A guest failure learned from its receipt (`enclave open` of a failed run's report).
@@ -120,13 +194,23 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
             | ClientError::Mismatch(_)
             | ClientError::AttestedTls(_) => EVIDENCE_REFUSED,
             ClientError::Open(_) => SEALED_REFUSED,
+            ClientError::NotTls(_) => USAGE,
             ClientError::GuestFailed { .. } => GUEST_FAILED,
             ClientError::Refused { problem, .. } => match problem.as_str() {
                 "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,
-                "guest-failed" => GUEST_FAILED,
+                // An input over the enclave's max_input_bytes, refused before the run: exit 5,
+                // as `enclave run` of the same input.
+                "guest-failed" | "payload-too-large" => GUEST_FAILED,
                 "plaintext-refused" | "replayed-request" => INPUT_REFUSED,
                 _ => FAILURE,
             },
+            _ => FAILURE,
+        });
+    }
+    if let Some(proxy) = error.downcast_ref::<enclave_client::proxy::ProxyError>() {
+        use enclave_client::proxy::ProxyError;
+        return Some(match proxy {
+            ProxyError::Upstream(_) | ProxyError::NotLoopback(_) => USAGE,
             _ => FAILURE,
         });
     }

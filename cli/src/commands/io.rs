@@ -1,23 +1,291 @@
-//! Reading the files the CLI is given, with the path in every error.
+//! The files the CLI is given and writes, with the path in every error, under one convention
+//! for every command (docs/cli.md, "Files"): `-` is standard input or output; an input is opened
+//! once and its length never taken from the metadata of anything but a regular file, so FIFOs,
+//! `<(…)` and `/dev/stdin` work; a regular output is written atomically, a device, FIFO or
+//! socket in place and never replaced.
 
 use std::fs::File;
-use std::io::Read as _;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
+use enclave_platform::files::{AtomicFile, Overwrite, Visibility};
 use zeroize::Zeroizing;
 
-/// Reads a whole file, refusing one larger than `limit` bytes before reading it.
+/// A file argument: a path, or `-` for standard input (of an input) or standard output (of an
+/// output). A file named `-` is `./-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileArg {
+    /// `-`.
+    Stdio,
+    /// Any other path.
+    Path(PathBuf),
+}
+
+impl From<std::ffi::OsString> for FileArg {
+    fn from(text: std::ffi::OsString) -> Self {
+        if text == "-" {
+            Self::Stdio
+        } else {
+            Self::Path(PathBuf::from(text))
+        }
+    }
+}
+
+impl FileArg {
+    /// The path, `None` for `-`.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdio => None,
+            Self::Path(path) => Some(path),
+        }
+    }
+
+    /// How an output is named in messages.
+    pub fn output_name(&self) -> String {
+        self.path()
+            .map_or_else(|| "standard output".into(), |p| p.display().to_string())
+    }
+}
+
+/// Whether standard input was already taken by a `-` argument: it can be read once.
+static STDIN_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// An input opened exactly once.
+pub struct InputFile {
+    /// The file; `None` for standard input.
+    file: Option<File>,
+    /// The size of a regular file; `None` for standard input, a pipe, a FIFO, a device.
+    pub len: Option<u64>,
+    /// Its name in messages.
+    pub name: String,
+}
+
+impl InputFile {
+    /// Opens `arg` (`-`: standard input, at most once per command).
+    ///
+    /// # Errors
+    /// A usage error for a second `-`; any error opening the file, naming it as `what`.
+    pub fn open(arg: &FileArg, what: &str) -> anyhow::Result<Self> {
+        let Some(path) = arg.path() else {
+            if STDIN_TAKEN.swap(true, Ordering::SeqCst) {
+                return Err(super::exit::usage(
+                    "standard input (-) is given as two inputs: it can be read once",
+                ));
+            }
+            return Ok(Self {
+                file: None,
+                len: None,
+                name: "standard input".into(),
+            });
+        };
+        let cannot = || format!("cannot read {what} {}", path.display());
+        let file = File::open(path).with_context(cannot)?;
+        let metadata = file.metadata().with_context(cannot)?;
+        anyhow::ensure!(
+            !metadata.is_dir(),
+            "cannot read {what} {}: it is a directory",
+            path.display()
+        );
+        Ok(Self {
+            file: Some(file),
+            len: metadata.is_file().then_some(metadata.len()),
+            name: path.display().to_string(),
+        })
+    }
+
+    /// Its bytes.
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        match self.file {
+            Some(file) => Box::new(file),
+            None => Box::new(std::io::stdin()),
+        }
+    }
+
+    /// Reads it whole, refusing it past `limit` bytes (read one byte past the limit at most).
+    ///
+    /// # Errors
+    /// An input over the limit; any read error.
+    pub fn read_capped(self, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+        let name = self.name.clone();
+        if let Some(size) = self.len {
+            anyhow::ensure!(
+                size <= limit,
+                "{what} {name} is {size} bytes, larger than the {limit}-byte limit"
+            );
+        }
+        let mut bytes = Vec::new();
+        self.into_reader()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {what} {name}"))?;
+        anyhow::ensure!(
+            bytes.len() as u64 <= limit,
+            "{what} {name} is larger than the {limit}-byte limit"
+        );
+        Ok(bytes)
+    }
+
+    /// A regular file as it is; anything else copied into an unnamed temporary file first, so
+    /// that its length is known and it can be read again (for `call`, whose sealed upload
+    /// declares its length). Returns the file and its length.
+    ///
+    /// # Errors
+    /// Any read or write error.
+    pub fn into_seekable(self, what: &str) -> anyhow::Result<(File, u64)> {
+        if let (Some(file), Some(len)) = (&self.file, self.len) {
+            return Ok((file.try_clone()?, len));
+        }
+        let name = self.name.clone();
+        let cannot = || format!("cannot read {what} {name}");
+        let mut spool = tempfile::tempfile().with_context(cannot)?;
+        let mut reader = self.into_reader();
+        let len = std::io::copy(&mut reader, &mut spool).with_context(cannot)?;
+        std::io::Seek::rewind(&mut spool).with_context(cannot)?;
+        Ok((spool, len))
+    }
+}
+
+/// An output: standard output, or a file written atomically (a device, FIFO or socket in place).
+pub enum OutputFile {
+    /// `-`.
+    Stdout(File),
+    /// A path.
+    File(AtomicFile),
+}
+
+impl OutputFile {
+    /// Starts writing `arg`.
+    ///
+    /// # Errors
+    /// `AlreadyExists` (naming `--force`) for an existing regular file without it; any error
+    /// creating the file or duplicating standard output.
+    pub fn create(
+        arg: &FileArg,
+        visibility: Visibility,
+        overwrite: Overwrite,
+    ) -> anyhow::Result<Self> {
+        let name = arg.output_name();
+        match arg.path() {
+            None => Ok(Self::Stdout(
+                stdout_file().with_context(|| format!("cannot write {name}"))?,
+            )),
+            Some(path) => Ok(Self::File(
+                AtomicFile::create(path, visibility, overwrite)
+                    .with_context(|| format!("cannot write {name}"))?,
+            )),
+        }
+    }
+
+    /// Finishes: flushes standard output, or makes the file appear at its path.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    pub fn commit(self) -> std::io::Result<()> {
+        match self {
+            Self::Stdout(mut out) => out.flush(),
+            Self::File(file) => file.commit(),
+        }
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Stdout(out) => out.write(buf),
+            Self::File(file) => file.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Stdout(out) => out.flush(),
+            Self::File(file) => file.flush(),
+        }
+    }
+}
+
+/// Plaintext being opened, which reaches its destination only once authenticated: standard
+/// output gets it from memory at the end, a file is committed (renamed into place) at the end.
+pub enum Unauthenticated {
+    /// Standard output: held until authenticated.
+    Held(zeroize::Zeroizing<Vec<u8>>),
+    /// A file, committed only once authenticated.
+    File(OutputFile),
+}
+
+impl Unauthenticated {
+    /// Releases the plaintext: prints it, or commits the file.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    pub fn finish(self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        match self {
+            Self::Held(bytes) => {
+                let mut stdout = stdout_file()?;
+                stdout.write_all(&bytes)?;
+                stdout.flush()
+            }
+            Self::File(file) => file.commit(),
+        }
+    }
+}
+
+impl std::io::Write for Unauthenticated {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Held(bytes) => bytes.write(buf),
+            Self::File(file) => file.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Held(_) => Ok(()),
+            Self::File(file) => file.flush(),
+        }
+    }
+}
+
+/// Writes `bytes` to `arg` as [`OutputFile`] does.
+///
+/// # Errors
+/// As [`OutputFile::create`] and [`OutputFile::commit`].
+pub fn write_output(
+    arg: &FileArg,
+    bytes: &[u8],
+    visibility: Visibility,
+    overwrite: Overwrite,
+) -> anyhow::Result<()> {
+    let mut out = OutputFile::create(arg, visibility, overwrite)?;
+    out.write_all(bytes)
+        .and_then(|()| out.commit())
+        .with_context(|| format!("cannot write {}", arg.output_name()))
+}
+
+/// Checks before work that cannot be undone that `arg` may be written: `AlreadyExists` for an
+/// existing regular file without `--force`.
+///
+/// # Errors
+/// `AlreadyExists`.
+pub fn refuse_existing(arg: &FileArg, overwrite: Overwrite) -> std::io::Result<()> {
+    match arg.path() {
+        Some(path) => enclave_platform::files::refuse_existing(path, overwrite),
+        None => Ok(()),
+    }
+}
+
+/// Standard output as a file, unbuffered: `Stdout` is line-buffered, which scans binary data
+/// for newlines and splits its writes at them.
+pub fn stdout_file() -> std::io::Result<File> {
+    use std::os::fd::AsFd as _;
+    Ok(File::from(std::io::stdout().as_fd().try_clone_to_owned()?))
+}
+
+/// Reads a whole file (`-`: standard input), refusing one larger than `limit` bytes: before
+/// reading it when it is a regular file, else at the first byte past the limit.
 pub fn read_capped(path: &Path, limit: u64, what: &str) -> anyhow::Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {what} {}", path.display()))?
-        .len();
-    anyhow::ensure!(
-        size <= limit,
-        "{what} {} is {size} bytes, larger than the {limit}-byte limit",
-        path.display()
-    );
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+    InputFile::open(&FileArg::from(path.as_os_str().to_owned()), what)?.read_capped(limit, what)
 }
 
 /// Reads a signed bundle (at most the bundle size cap), refusing a plain wasm module with what
@@ -29,6 +297,26 @@ pub fn read_bundle_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
             message: format!(
                 "{path} is a wasm module, not a signed bundle: sign it first \
                  (enclave sign {path} --key author.key --manifest enclave.toml -o app.enclave)",
+                path = path.display()
+            ),
+            code: super::exit::BUNDLE_REFUSED,
+        }
+        .into());
+    }
+    // Evidence or a receipt: a tagged COSE_Sign1 whose claims name their profile.
+    let names = |profile: &str| {
+        bytes
+            .windows(profile.len())
+            .any(|w| w == profile.as_bytes())
+    };
+    if bytes.starts_with(&[0xd2, 0x84])
+        && (names(attest::evidence::EVIDENCE_PROFILE) || names(attest::receipt::RECEIPT_PROFILE))
+    {
+        return Err(super::exit::Explained {
+            message: format!(
+                "{path} is attestation evidence or an execution receipt, not a bundle: check \
+                 evidence with enclave verify, a receipt with enclave verify-receipt {path} \
+                 --root root.pem",
                 path = path.display()
             ),
             code: super::exit::BUNDLE_REFUSED,
@@ -108,14 +396,25 @@ const WRITEBACK_STEP: u64 = 32 << 20;
 /// written: every [`WRITEBACK_STEP`] bytes a helper thread syncs what is written so far
 /// (`fdatasync` on a second handle), so the final `fsync` finds little left to write and a
 /// durable seal costs about the larger of the encryption and the disk time, not their sum.
-/// Dropping it uncommitted removes the temporary file.
+/// Dropping it uncommitted removes the temporary file. A device, FIFO or socket is written in
+/// place, as `AtomicFile` does (docs/cli.md, "Files").
 #[derive(Debug)]
 pub struct DurableFile {
-    temp: tempfile::NamedTempFile,
+    target: DurableTarget,
     path: std::path::PathBuf,
-    overwrite: enclave_platform::files::Overwrite,
-    unsynced: u64,
-    writeback: Option<Writeback>,
+    overwrite: Overwrite,
+}
+
+#[derive(Debug)]
+enum DurableTarget {
+    Temp {
+        temp: tempfile::NamedTempFile,
+        unsynced: u64,
+        writeback: Option<Writeback>,
+    },
+    /// A device, FIFO or socket, written in place (opened once: a FIFO's reader sees the end
+    /// when it is closed).
+    InPlace(File),
 }
 
 /// The helper thread that syncs, and how to wake it.
@@ -131,31 +430,33 @@ impl DurableFile {
     /// # Errors
     /// `AlreadyExists` when `path` exists and overwriting is refused; any error creating the
     /// temporary file or starting the helper thread.
-    pub fn create(
-        path: &Path,
-        overwrite: enclave_platform::files::Overwrite,
-    ) -> std::io::Result<Self> {
-        enclave_platform::files::refuse_existing(path, overwrite)?;
-        let temp = tempfile::Builder::new()
-            .prefix(".enclave-tmp-")
-            .tempfile_in(parent(path))?;
-        let handle = temp.as_file().try_clone()?;
-        // One pending wake-up at most: a sync started later covers everything written before.
-        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("writeback".into())
-            .spawn(move || {
-                for () in woken {
-                    handle.sync_data()?;
-                }
-                Ok(())
-            })?;
+    pub fn create(path: &Path, overwrite: Overwrite) -> std::io::Result<Self> {
+        let target = if let Some(file) = enclave_platform::files::open_in_place(path)? {
+            DurableTarget::InPlace(file)
+        } else {
+            enclave_platform::files::refuse_existing(path, overwrite)?;
+            let temp = enclave_platform::files::temp_file_in(parent(path))?;
+            let handle = temp.as_file().try_clone()?;
+            // One pending wake-up at most: a sync started later covers everything written before.
+            let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+            let thread = std::thread::Builder::new()
+                .name("writeback".into())
+                .spawn(move || {
+                    for () in woken {
+                        handle.sync_data()?;
+                    }
+                    Ok(())
+                })?;
+            DurableTarget::Temp {
+                temp,
+                unsynced: 0,
+                writeback: Some(Writeback { wake, thread }),
+            }
+        };
         Ok(Self {
-            temp,
+            target,
             path: path.to_owned(),
             overwrite,
-            unsynced: 0,
-            writeback: Some(Writeback { wake, thread }),
         })
     }
 
@@ -164,56 +465,56 @@ impl DurableFile {
     /// # Errors
     /// Any I/O error, including one of the helper's syncs; `AlreadyExists` if another process
     /// created the path meanwhile and overwriting is refused.
-    pub fn commit(mut self) -> std::io::Result<()> {
+    pub fn commit(self) -> std::io::Result<()> {
         use std::io::Write as _;
         use std::os::unix::fs::PermissionsExt as _;
-        self.temp.flush()?;
-        if let Some(Writeback { wake, thread }) = self.writeback.take() {
+        let (mut temp, writeback) = match self.target {
+            DurableTarget::InPlace(mut file) => return file.flush(),
+            DurableTarget::Temp {
+                temp, writeback, ..
+            } => (temp, writeback),
+        };
+        temp.flush()?;
+        if let Some(Writeback { wake, thread }) = writeback {
             drop(wake);
             thread
                 .join()
                 .map_err(|_| std::io::Error::other("writeback thread panicked"))??;
         }
-        self.temp
-            .as_file()
+        temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        self.temp.as_file().sync_all()?;
-        let persisted = match self.overwrite {
-            enclave_platform::files::Overwrite::Allow => self.temp.persist(&self.path),
-            enclave_platform::files::Overwrite::Refuse => self.temp.persist_noclobber(&self.path),
-        };
-        persisted.map_err(|e| match e.error.kind() {
-            // The platform's own wording, which names --force.
-            std::io::ErrorKind::AlreadyExists => {
-                let refuse = enclave_platform::files::Overwrite::Refuse;
-                enclave_platform::files::refuse_existing(&self.path, refuse)
-                    .err()
-                    .unwrap_or(e.error)
-            }
-            _ => e.error,
-        })?;
-        enclave_platform::files::sync_dir(parent(&self.path))
+        temp.as_file().sync_all()?;
+        enclave_platform::files::persist(temp, &self.path, self.overwrite)
     }
 }
 
 impl std::io::Write for DurableFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.temp.write(buf)?;
-        self.unsynced = self
-            .unsynced
-            .saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-        if self.unsynced >= WRITEBACK_STEP {
-            if let Some(writeback) = &self.writeback {
+        let (temp, unsynced, writeback) = match &mut self.target {
+            DurableTarget::InPlace(file) => return file.write(buf),
+            DurableTarget::Temp {
+                temp,
+                unsynced,
+                writeback,
+            } => (temp, unsynced, writeback),
+        };
+        let n = temp.write(buf)?;
+        *unsynced = unsynced.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        if *unsynced >= WRITEBACK_STEP {
+            if let Some(writeback) = writeback {
                 // Full means a sync is already pending, which will cover these bytes too.
                 let _ = writeback.wake.try_send(());
             }
-            self.unsynced = 0;
+            *unsynced = 0;
         }
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.temp.flush()
+        match &mut self.target {
+            DurableTarget::InPlace(file) => file.flush(),
+            DurableTarget::Temp { temp, .. } => temp.flush(),
+        }
     }
 }
 

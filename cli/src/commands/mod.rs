@@ -9,9 +9,11 @@ mod author;
 mod compile_sandbox;
 mod confidential;
 pub mod exit;
+mod home;
 mod io;
 mod manual;
 mod platform;
+mod proxy;
 mod run;
 mod scaffold;
 mod serve;
@@ -65,6 +67,8 @@ enum Command {
     Attest(attestation::AttestArgs),
     /// Verify attestation evidence against a pinned root and a policy.
     Verify(attestation::VerifyArgs),
+    /// Verify an execution receipt on its own against a pinned root, and show what it says.
+    VerifyReceipt(attestation::VerifyReceiptArgs),
     /// Verify an enclave's evidence, then encrypt an input that only it can read.
     Seal(confidential::SealArgs),
     /// Check a run's receipt against the client context, then decrypt its sealed output.
@@ -75,6 +79,9 @@ enum Command {
     Call(serve::CallArgs),
     /// Verify a live `serve --tls` server's attested TLS certificate and print its claims.
     VerifyTls(serve::VerifyTlsArgs),
+    /// Serve plain HTTP on loopback in front of an attested TLS server, for curl and any HTTP
+    /// client: every upstream connection's evidence is verified first.
+    Proxy(proxy::ProxyArgs),
     /// Open a debug enclave's sealed blob or store state, to inspect it (refused for production
     /// enclaves).
     Unseal(storage::UnsealArgs),
@@ -85,6 +92,20 @@ enum Command {
     /// Compile one module under a budget (run by the commands above as a child process).
     #[command(name = "compile-sandbox", hide = true)]
     CompileSandbox(compile_sandbox::SandboxArgs),
+}
+
+/// Whether the subcommand given (at any depth) has `--json` set.
+pub fn wants_json(matches: &clap::ArgMatches) -> bool {
+    let mut current = matches;
+    loop {
+        if let Ok(Some(true)) = current.try_get_one::<bool>("json") {
+            return true;
+        }
+        match current.subcommand() {
+            Some((_, sub)) => current = sub,
+            None => return false,
+        }
+    }
 }
 
 /// Runs one subcommand.
@@ -104,12 +125,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Platform(command) => platform::platform(&command),
         Command::Attest(args) => attestation::attest(&args),
         Command::Verify(args) => attestation::verify(&args),
+        Command::VerifyReceipt(args) => attestation::verify_receipt(&args),
         Command::Seal(args) => confidential::seal(&args),
         Command::Open(args) => confidential::open(&args),
         Command::Unseal(args) => storage::unseal(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Call(args) => serve::call(&args),
         Command::VerifyTls(args) => serve::verify_tls(&args),
+        Command::Proxy(args) => proxy::proxy(&args),
         Command::CompileSandbox(args) => compile_sandbox::sandbox(&args),
     }
 }

@@ -2,13 +2,13 @@
 //! input.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
 use attest::{AuthorPublicKey, Capability, SignerId, Signers};
-use enclave_platform::files::{refuse_existing, write_atomic, AtomicFile, Overwrite, Visibility};
+use enclave_platform::files::{Overwrite, Visibility};
 use enclave_platform::{Platform, PlatformReporter};
 use enclave_runtime::confidential::ConfidentialError;
 use enclave_runtime::{Compilation, Enclave, Input, ReportIssuer, RunReport};
@@ -17,22 +17,26 @@ use sha2::{Digest, Sha256};
 
 use super::compile_sandbox::CompileBudgetArgs;
 use super::exit::{usage, GuestExited};
-use super::io::{read_bundle_bytes, read_text, with_progress};
+use super::io::{
+    read_bundle_bytes, read_text, refuse_existing, with_progress, write_output, FileArg, InputFile,
+    OutputFile,
+};
 use super::platform::HomeArg;
 use super::ForceArg;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The signed bundle.
-    bundle: PathBuf,
-    /// Read input from this file instead of standard input. Repeatable: the module is loaded
-    /// once and each input runs, in order, in a fresh instance with its own --output.
+    bundle: std::path::PathBuf,
+    /// Read input from this file (`-`: standard input, the default; a FIFO or `<(…)` works).
+    /// Repeatable: the module is loaded once and each input runs, in order, in a fresh instance
+    /// with its own --output.
     #[arg(long, short, value_name = "FILE")]
-    input: Vec<PathBuf>,
-    /// Write output to this file (atomically, only on success) instead of standard output. One
-    /// per --input when there are several.
+    input: Vec<FileArg>,
+    /// Write output to this file (atomically, only on success; a device or FIFO in place)
+    /// instead of standard output (`-`). One per --input when there are several.
     #[arg(long, short, visible_alias = "out", value_name = "FILE")]
-    output: Vec<PathBuf>,
+    output: Vec<FileArg>,
     /// Only run bundles signed by this signer: a 64-hex-digit signer id or a public key file.
     /// Repeatable.
     #[arg(long = "trusted-signer", value_name = "ID|FILE")]
@@ -41,7 +45,7 @@ pub struct RunArgs {
     /// too (outcome "failed"), so the requester can see which code refused its input. With
     /// several inputs, one per --input or none.
     #[arg(long, value_name = "FILE")]
-    receipt: Vec<PathBuf>,
+    receipt: Vec<FileArg>,
     /// Print a JSON run summary on standard output (needs --output); with several inputs, an
     /// array with one summary per input, in order.
     #[arg(long)]
@@ -56,10 +60,10 @@ pub struct RunArgs {
 
 /// One input to run and where its results go.
 struct Job<'a> {
-    /// `None`: standard input.
-    input: Option<&'a Path>,
-    output: Option<&'a Path>,
-    receipt: Option<&'a Path>,
+    input: &'a FileArg,
+    /// `None`: standard output, buffered, printed only on success.
+    output: Option<&'a FileArg>,
+    receipt: Option<&'a FileArg>,
 }
 
 /// What every run of one `enclave run` shares: the loaded module and its platform services.
@@ -94,17 +98,10 @@ struct OpenedInput {
 }
 
 impl OpenedInput {
-    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
-        let (mut reader, len, name): (Box<dyn Read + Send>, _, _) = match path {
-            Some(path) => {
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("cannot read input {}", path.display()))?;
-                let meta = file.metadata()?;
-                let len = meta.is_file().then_some(meta.len());
-                (Box::new(file), len, path.display().to_string())
-            }
-            None => (Box::new(std::io::stdin()), None, "standard input".into()),
-        };
+    fn open(arg: &FileArg) -> anyhow::Result<Self> {
+        let opened = InputFile::open(arg, "input")?;
+        let (len, name) = (opened.len, opened.name.clone());
+        let mut reader = opened.into_reader();
         let mut head = Vec::with_capacity(INPUT_MAGIC.len());
         (&mut reader)
             .take(INPUT_MAGIC.len() as u64)
@@ -122,7 +119,11 @@ impl OpenedInput {
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let jobs = jobs(args)?;
-    if args.json && jobs.iter().any(|job| job.output.is_none()) {
+    if args.json
+        && jobs
+            .iter()
+            .any(|job| job.output.is_none_or(|o| *o == FileArg::Stdio))
+    {
         return Err(usage(
             "--json needs --output: standard output carries the guest's output",
         ));
@@ -170,6 +171,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         let summary = run_one(args, &loaded, job, input)?;
         if args.json {
             println!("{summary:#}");
+            super::exit::note_summary_printed();
         }
         return exit_status(&[summary], job.output);
     }
@@ -185,7 +187,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut failed = 0;
     let mut first_failure = None;
     for (job, result) in jobs.iter().zip(results) {
-        let name = job.input.map_or("-".into(), |p| p.display().to_string());
+        let name = job
+            .input
+            .path()
+            .map_or("-".into(), |p| p.display().to_string());
         match result {
             Ok(mut summary) => {
                 if let Some(fields) = summary.as_object_mut() {
@@ -203,6 +208,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     if args.json {
         println!("{:#}", serde_json::Value::Array(summaries.clone()));
+        super::exit::note_summary_printed();
     }
     match first_failure {
         // The exit code is the first failure's.
@@ -234,7 +240,7 @@ fn open_inputs(jobs: &[Job<'_>]) -> anyhow::Result<Vec<OpenedInput>> {
 
 /// Success, or exit code 8 when a WASI guest exited with a nonzero code (its output was
 /// written: the code is part of its answer).
-fn exit_status(summaries: &[serde_json::Value], written: Option<&Path>) -> anyhow::Result<()> {
+fn exit_status(summaries: &[serde_json::Value], written: Option<&FileArg>) -> anyhow::Result<()> {
     let nonzero = summaries
         .iter()
         .filter_map(|s| s.get("exit_code").and_then(serde_json::Value::as_i64))
@@ -242,7 +248,7 @@ fn exit_status(summaries: &[serde_json::Value], written: Option<&Path>) -> anyho
     match nonzero {
         Some(code) => Err(GuestExited {
             code: i32::try_from(code).unwrap_or(i32::MAX),
-            written: written.map(|p| p.display().to_string()),
+            written: written.map(FileArg::output_name),
         }
         .into()),
         None => Ok(()),
@@ -258,11 +264,17 @@ fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
                 "one --input takes at most one --output and one --receipt",
             ));
         }
-        let input = inputs.first().map(PathBuf::as_path);
+        if receipts.first() == Some(&FileArg::Stdio)
+            && outputs.first().is_none_or(|o| *o == FileArg::Stdio)
+        {
+            return Err(usage(
+                "the output and the receipt cannot both go to standard output (-)",
+            ));
+        }
         return Ok(vec![Job {
-            input,
-            output: outputs.first().map(PathBuf::as_path),
-            receipt: receipts.first().map(PathBuf::as_path),
+            input: inputs.first().unwrap_or(&FileArg::Stdio),
+            output: outputs.first(),
+            receipt: receipts.first(),
         }]);
     }
     if outputs.len() != inputs.len() {
@@ -286,7 +298,7 @@ fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
         if !seen.insert(path) {
             return Err(usage(format!(
                 "{} is given twice as a destination",
-                path.display()
+                path.output_name()
             )));
         }
     }
@@ -294,9 +306,9 @@ fn jobs(args: &RunArgs) -> anyhow::Result<Vec<Job<'_>>> {
         .iter()
         .enumerate()
         .map(|(i, input)| Job {
-            input: Some(input.as_path()),
-            output: outputs.get(i).map(PathBuf::as_path),
-            receipt: receipts.get(i).map(PathBuf::as_path),
+            input,
+            output: outputs.get(i),
+            receipt: receipts.get(i),
         })
         .collect())
 }
@@ -319,10 +331,9 @@ fn run_one(
     let limit = enclave.bundle().manifest().limits.max_input_bytes;
     let input = plaintext_input(opened, limit)?;
 
-    match job.output {
-        Some(path) => {
-            let file = AtomicFile::create(path, Visibility::Public, args.force.overwrite())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+    match job.output.filter(|o| **o != FileArg::Stdio) {
+        Some(arg) => {
+            let file = OutputFile::create(arg, Visibility::Public, args.force.overwrite())?;
             let report = enclave.run(input, DigestWriter::new(file), reporter)?;
             print_log(&report);
             let summary = summary(&report);
@@ -330,7 +341,7 @@ fn run_one(
                 .output
                 .inner
                 .commit()
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                .with_context(|| format!("cannot write {}", arg.output_name()))?;
             Ok(summary)
         }
         None => {
@@ -365,12 +376,10 @@ fn run_sealed(
         input.len.unwrap_or(0),
         "running",
     );
-    let file = AtomicFile::create(output, Visibility::Public, overwrite)
-        .with_context(|| format!("cannot write {}", output.display()))?;
+    let file = OutputFile::create(output, Visibility::Public, overwrite)?;
     let write_receipt = |receipt: &[u8]| -> anyhow::Result<()> {
-        if let Some(path) = job.receipt {
-            write_atomic(path, receipt, Visibility::Public, Overwrite::Allow)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(arg) = job.receipt {
+            write_output(arg, receipt, Visibility::Public, Overwrite::Allow)?;
         }
         Ok(())
     };
@@ -384,9 +393,13 @@ fn run_sealed(
             // In place of the output: the failure, the guest's own words included, sealed to
             // the requester (`enclave open` shows it). The operator sees only `error`, which
             // withholds a production guest's words.
-            write_atomic(output, &report, Visibility::Public, overwrite)
-                .with_context(|| format!("cannot write {}", output.display()))?;
+            write_output(output, &report, Visibility::Public, overwrite)?;
             write_receipt(&receipt)?;
+            super::exit::note_outcome(serde_json::json!({
+                "outcome": "failed",
+                "failure": error.to_string(),
+                "receipt": job.receipt.map(FileArg::output_name),
+            }));
             return Err(error.into());
         }
         Err(other) => return Err(other.into()),
@@ -396,7 +409,7 @@ fn run_sealed(
     }
     run.output
         .commit()
-        .with_context(|| format!("cannot write {}", output.display()))?;
+        .with_context(|| format!("cannot write {}", output.output_name()))?;
     write_receipt(&run.receipt)?;
     Ok(serde_json::json!({
         "measurement": run.claims.measurement.to_string(),
@@ -407,7 +420,7 @@ fn run_sealed(
         "exit_code": run.claims.exit_code,
         "sealed_input_sha256": hex::encode(run.claims.input_digest),
         "sealed_output_sha256": hex::encode(run.claims.output_digest),
-        "receipt": job.receipt.map(|p| p.display().to_string()),
+        "receipt": job.receipt.map(FileArg::output_name),
     }))
 }
 

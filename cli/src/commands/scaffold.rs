@@ -251,7 +251,8 @@ fn manifest(kind: Kind) -> String {
          fuel = 1000000000            # about a billion wasm instructions\n\
          timeout_ms = 10000\n\
          max_input_bytes = 16777216\n\
-         max_output_bytes = 1048576\n"
+         max_output_bytes = 1048576\n\
+         stack_bytes = 524288         # 512 KiB of wasm stack\n"
     )
 }
 

@@ -9,8 +9,8 @@ use enclave_platform::files::{write_atomic, Visibility};
 use enclave_platform::store::{self, Inspection, StoreId, StorePaths};
 use sealer::KeyPolicy;
 
+use super::home::HomeArg;
 use super::io::read_capped;
-use super::platform::HomeArg;
 use super::ForceArg;
 
 #[derive(Debug, clap::Args)]

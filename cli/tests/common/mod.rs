@@ -64,15 +64,22 @@ impl Dir {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Runs and requires exit `code`, returning stderr.
+    /// Runs and requires exit `code`, returning stderr. Standard output must be empty, or with
+    /// `--json` hold exactly the error object (docs/cli.md, "Errors as JSON").
     pub fn fails(&self, code: i32, args: &[&str]) -> String {
         let out = self.enclave(args);
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-        assert!(
-            out.stdout.is_empty(),
-            "{args:?} printed to stdout on failure"
-        );
+        if args.contains(&"--json") {
+            let error: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{args:?}: no JSON error object on stdout: {e}"));
+            assert_error_object(&error, code, &stderr);
+        } else {
+            assert!(
+                out.stdout.is_empty(),
+                "{args:?} printed to stdout on failure"
+            );
+        }
         stderr
     }
 
@@ -161,3 +168,36 @@ pub const OPEN: &[&str] = &[
     "-o",
     "result.txt",
 ];
+
+/// `error` is the JSON error object of a failure with exit `code` whose message `stderr` shows.
+pub fn assert_error_object(error: &serde_json::Value, code: i32, stderr: &str) {
+    let kind = match code {
+        1 => "failure",
+        2 => "usage",
+        3 => "bundle-refused",
+        4 => "module-refused",
+        5 => "guest-failed",
+        6 => "evidence-refused",
+        7 => "sealed-data-refused",
+        8 => "guest-exited",
+        other => panic!("undocumented exit code {other}"),
+    };
+    assert_eq!(error["error"], kind, "{error}");
+    assert_eq!(error["exit_code"], code, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(stderr.contains(message), "{message:?} not in {stderr:?}");
+    let mut keys: Vec<_> = error.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "error",
+            "exit_code",
+            "failure",
+            "message",
+            "outcome",
+            "receipt",
+            "report"
+        ]
+    );
+}

@@ -110,9 +110,43 @@ impl Running {
         self.thread.take().unwrap()
     }
 
+    /// A raw connection to the server: TCP, or TLS (verified against [`Running::policy`]) when
+    /// it serves TLS.
+    pub fn connect(&self) -> Box<dyn Stream> {
+        let socket = TcpStream::connect(self.addr).unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        if !self.tls {
+            return Box::new(socket);
+        }
+        Box::new(self.tls_connect())
+    }
+
+    /// A TLS connection with its handshake completed (and nothing sent).
+    pub fn tls_connect(&self) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+        let mut socket = TcpStream::connect(self.addr).unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        let verifier = Arc::new(attest::tls::AttestedServerVerifier::new(self.policy()));
+        let config = Arc::new(verifier.into_client_config(&[b"http/1.1"]).unwrap());
+        let name = rustls::pki_types::ServerName::try_from("enclave.test").unwrap();
+        let mut connection = rustls::ClientConnection::new(config, name).unwrap();
+        while connection.is_handshaking() {
+            connection.complete_io(&mut socket).unwrap();
+        }
+        rustls::StreamOwned::new(connection, socket)
+    }
+
+    /// One request over a fresh connection (TLS when the server speaks it).
+    pub fn request(&self, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut stream = self.connect();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        read_response(&mut stream)
+    }
+
     /// The value of one metric line (`name{labels} value`), 0 when absent.
     pub fn metric(&self, line_prefix: &str) -> f64 {
-        let text = get(self.addr, "/metrics").2;
+        let head = "GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
+        let text = self.request(head, b"").2;
         let text = String::from_utf8(text).unwrap();
         text.lines()
             .find_map(|line| line.strip_prefix(line_prefix)?.trim().parse().ok())
@@ -138,6 +172,17 @@ impl Drop for Running {
             let _ = thread.join();
         }
     }
+}
+
+/// A byte stream to the server, plain or TLS.
+pub trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// A request head with a body of `len` bytes of `media_type`, closing the connection after.
+pub fn post_head(path: &str, media_type: &str, len: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: {media_type}\r\ncontent-length: {len}\r\n\r\n"
+    )
 }
 
 /// One request over a fresh connection: `(status, headers, body)`.
@@ -169,9 +214,12 @@ pub fn post(addr: SocketAddr, path: &str, media_type: &str, body: &[u8]) -> (u16
 }
 
 /// Reads one response of a `connection: close` exchange (or up to EOF).
-pub fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+pub fn read_response(stream: &mut (impl Read + ?Sized)) -> (u16, String, Vec<u8>) {
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    // A TLS peer may close without close_notify after `connection: close`: what was read counts.
+    if let Err(error) = stream.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "no response: {error}");
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
