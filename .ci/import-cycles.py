@@ -7,9 +7,10 @@ A's own child modules (or, in the crate root, one of its modules). Paths through
 re-exports (`crate::Foo` where lib.rs says `pub use bar::Foo`) are followed to the file that
 defines the item. Not counted:
 
-- the crate root's own edges (lib.rs and main.rs are facades: `mod` and `pub use` lines);
-- test modules (files named `tests.rs` or `*_tests.rs`, and `#[cfg(test)]` blocks are stripped
-  from the text), which may use anything of their parent.
+- the crate root's own edges (lib.rs and main.rs are facades: `mod` and `pub use` lines), and
+  every file's re-exports (`pub use`), which are its public face, not a use of the item;
+- test code (files named `tests.rs` or `*_tests.rs`, and every `#[cfg(test)]` item, which is
+  stripped from the text), which may use anything.
 
 Usage: import-cycles.py CRATE_DIR...   (prints every circle, exit 1 if there is one)
 """
@@ -32,20 +33,27 @@ def module_path(src: Path, file: Path):
 
 
 def strip(text: str) -> str:
-    """Removes comments, string literals and `#[cfg(test)]` items (roughly, but enough)."""
+    """Removes comments, string literals and every `#[cfg(test)]` item (roughly, but enough)."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
     text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
     text = re.sub(r"'(?:\\.|[^'\\])'", "' '", text)
     out, i = [], 0
-    for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+" + IDENT + r"\s*\{", text):
+    for m in re.finditer(r"#\[cfg\(test\)\]", text):
         if m.start() < i:
             continue
         out.append(text[i:m.start()])
-        depth, j = 1, m.end()
-        while j < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
+        # The item the attribute applies to: up to its `;`, or its whole `{ ... }` block.
+        j = m.end()
+        while j < len(text) and text[j] not in "{;":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            depth, j = 1, j + 1
+            while j < len(text) and depth:
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                j += 1
+        else:
             j += 1
         i = j
     out.append(text[i:])
@@ -131,6 +139,8 @@ def main(crates):
             if mod == () or (mod and (mod[-1] == "tests" or mod[-1].endswith("_tests"))):
                 continue
             paths = []
+            # A re-export (`pub use`) is a module's public face, not something its code uses.
+            text = re.sub(r"\bpub(?:\([^)]*\))?\s+use\s+[^;]+;", "", text)
             for m in re.finditer(r"\buse\s+([^;]+);", text):
                 paths.extend(use_paths(m.group(1)))
             for m in re.finditer(r"(?<![:\w])((?:crate|super|self)(?:\s*::\s*" + IDENT + r")+)", text):

@@ -23,6 +23,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("uses-random", "USES_RANDOM"),
     ("attester", "ATTESTER"),
     ("counter", "COUNTER"),
+    ("vote-tally", "VOTE_TALLY"),
 ];
 
 /// WASI preview 1 programs (plain Rust std, no SDK), built for [`WASI_TARGET`].

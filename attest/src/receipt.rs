@@ -54,7 +54,8 @@ pub struct ReceiptClaims {
     pub debug: bool,
     /// SHA-256 of the sealed input file.
     pub input_digest: [u8; 32],
-    /// SHA-256 of the sealed output file; all zero when the run failed.
+    /// SHA-256 of the sealed output file; when the run failed, of the sealed failure report
+    /// (the sealed output the requester receives in its place, `docs/formats.md`, "Failed runs").
     pub output_digest: [u8; 32],
     /// The requester's nonce from the sealed input, at most 64 bytes.
     pub request_nonce: Vec<u8>,

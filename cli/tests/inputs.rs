@@ -215,3 +215,38 @@ fn a_sealed_only_enclave_refuses_a_plaintext_file() {
     ]);
     assert_eq!(open_output(&d), b"a ballot");
 }
+
+/// Issue 27 item 6: an enclave that refuses replays runs a sealed input once; `enclave run` of
+/// the same sealed input again exits 9 and writes nothing.
+#[test]
+fn a_replayed_sealed_input_is_refused_with_exit_9() {
+    let d = Dir::new();
+    d.write(
+        "enclave.toml",
+        format!("{MANIFEST}[inputs]\nsealed_only = true\nrefuse_replays = true\n").as_bytes(),
+    );
+    sealed_to(&d, ECHO, "plain.txt", b"one ballot");
+    let run = |out: &str, receipt: &str| {
+        vec![
+            "run".to_owned(),
+            "app.enclave".into(),
+            "--input".into(),
+            "input.sealed".into(),
+            "-o".into(),
+            out.into(),
+            "--receipt".into(),
+            receipt.into(),
+        ]
+    };
+    let first = run("output.sealed", "receipt.cbor");
+    d.ok(&first.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(open_output(&d), b"one ballot");
+    let again = run("again.sealed", "again.cbor");
+    let stderr = d.fails(9, &again.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        stderr.contains("sealed request refused: request ")
+            && stderr.contains("already ran on this platform"),
+        "{stderr}"
+    );
+    assert!(!d.path("again.sealed").exists() && !d.path("again.cbor").exists());
+}

@@ -46,6 +46,7 @@ use attest::bundle::VerifiedBundle;
 use attest::receipt::StoreVersion;
 use sealer::blob::{self, BlobKind};
 use sealer::EnclaveIdentity;
+
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -53,167 +54,27 @@ use crate::files::{sync_dir, write_atomic, Overwrite, Visibility};
 use crate::Platform;
 
 mod database;
+mod error;
+mod fault;
 mod head;
+mod id;
 mod legacy;
 mod record;
 mod tree;
 mod v2;
 
-use database::{Fault, StoreFile};
+use database::StoreFile;
+pub use error::StoreError;
+use error::{check_len, io_error, read_capped};
+use fault::Fault;
 use head::Head;
-pub use legacy::{decode_entries, encode_entries};
+pub use id::{StoreId, StoreState, MAX_KEY, MAX_STATE, MAX_VALUE};
+pub use record::{decode_entries, encode_entries};
 use record::{DataKey, StoreKeys};
 
 /// Records sealed under one data key before the next write rotates it: half the 2^32 that NIST
 /// SP 800-38D allows AES-GCM with random 96-bit nonces.
 const ROTATE_AFTER: u64 = 1 << 31;
-
-/// Largest key: 256 bytes, the ABI's cap.
-pub const MAX_KEY: usize = enclave_runtime::abi::MAX_STORE_KEY;
-/// Largest value: 64 KiB, the ABI's cap.
-pub const MAX_VALUE: usize = enclave_runtime::abi::MAX_STORE_VALUE;
-/// Largest state: 1 GiB of keys and values in all.
-pub const MAX_STATE: usize = 1 << 30;
-
-/// Names one store: SHA-256 of `"enclave/v1 store id" || 0x00 || signer id || product id (u16
-/// BE) || debug (1 byte)`. Shown in hex; it names the store's directory and counter file.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoreId([u8; 32]);
-
-impl StoreId {
-    /// The store of `identity`'s signer, product and debug mode.
-    pub fn of(identity: &EnclaveIdentity) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(b"enclave/v1 store id\0");
-        hash.update(identity.signer.as_bytes());
-        hash.update(identity.product_id.0.to_be_bytes());
-        hash.update([u8::from(identity.debug)]);
-        Self(hash.finalize().into())
-    }
-
-    /// The 32 bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    fn from_hex(text: &str) -> Option<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).ok()?;
-        (hex::encode(bytes) == text).then_some(Self(bytes))
-    }
-}
-
-impl fmt::Display for StoreId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for StoreId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StoreId({self})")
-    }
-}
-
-/// Why the store refused an operation. Every variant but [`StoreError::TooLarge`] ends the run
-/// of a guest that meets it.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// A key, a value or the whole state exceeds its cap; nothing changed.
-    #[error("{what} is {len} bytes, more than the {max} allowed")]
-    TooLarge {
-        /// `"key"`, `"value"` or `"state"`.
-        what: &'static str,
-        /// Its size.
-        len: usize,
-        /// The cap.
-        max: usize,
-    },
-    /// The state is older than the counter: an old copy was put back.
-    #[error(
-        "sealed state version {state} is older than the platform counter {counter}: rolled back"
-    )]
-    RolledBack {
-        /// The state's version.
-        state: u64,
-        /// The counter.
-        counter: u64,
-    },
-    /// The state is more than one version ahead of the counter: the counter was rolled back,
-    /// or the state was copied from elsewhere.
-    #[error("sealed state version {state} is ahead of the platform counter {counter}: the counter was rolled back or replaced")]
-    AheadOfCounter {
-        /// The state's version.
-        state: u64,
-        /// The counter.
-        counter: u64,
-    },
-    /// There is no state but the counter says there was one.
-    #[error(
-        "sealed state is missing but the platform counter is {counter}: deleted or rolled back"
-    )]
-    Missing {
-        /// The counter.
-        counter: u64,
-    },
-    /// The state file does not open for this enclave: altered, from another platform or store,
-    /// or sealed by a newer version of the enclave.
-    #[error("{}: sealed state refused: {reason}", .path.display())]
-    Refused {
-        /// The state file.
-        path: PathBuf,
-        /// Why (the sealed-blob error).
-        reason: String,
-    },
-    /// A file has the wrong content.
-    #[error("{} is malformed: {reason}", .path.display())]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Reading or writing a file failed.
-    #[error("{}: {message}", .path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        message: String,
-    },
-}
-
-impl StoreError {
-    /// The same error with every file named by its path inside the platform `home`
-    /// (`store/<id>/state`), or by its file name alone when it is not under `home`: the form a
-    /// guest's failure takes when it leaves the platform (a receipt, a failure report, an HTTP
-    /// problem), which must not reveal where the platform keeps its files
-    /// (`docs/threat-model.md`).
-    pub fn relative_to(self, home: &Path) -> Self {
-        let relative = |path: PathBuf| -> PathBuf {
-            match path.strip_prefix(home) {
-                Ok(inside) => inside.to_owned(),
-                Err(_) => path.file_name().map(PathBuf::from).unwrap_or_default(),
-            }
-        };
-        match self {
-            Self::Refused { path, reason } => Self::Refused {
-                path: relative(path),
-                reason,
-            },
-            Self::Malformed { path, reason } => Self::Malformed {
-                path: relative(path),
-                reason,
-            },
-            Self::Io { path, message } => Self::Io {
-                path: relative(path),
-                message,
-            },
-            other => other,
-        }
-    }
-}
 
 /// The files of one store.
 #[derive(Debug, Clone)]
@@ -238,24 +99,6 @@ impl StorePaths {
             counter: home.join("counters").join(id.to_string()),
             dir,
         }
-    }
-}
-
-/// A loaded state: its version and its entries.
-#[derive(Default)]
-pub struct StoreState {
-    /// The version (0 for a store never written).
-    pub version: u64,
-    /// The entries, in key order; values zeroized on drop.
-    pub entries: BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>,
-}
-
-impl fmt::Debug for StoreState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreState")
-            .field("version", &self.version)
-            .field("entries", &self.entries.len())
-            .finish()
     }
 }
 
@@ -494,7 +337,11 @@ impl Context {
     fn load(&self) -> Result<Loaded, StoreError> {
         let counter = read_counter(&self.paths.counter)?;
         if legacy::is_legacy(&self.paths.state).map_err(|e| io_error(&self.paths.state, &e))? {
-            legacy::migrate(self, counter)?;
+            // The old state is checked against the counter as it always was (a pending bump is
+            // finished first), then replaced in the current format.
+            let state = legacy::read(&self.platform, &self.identity, &self.id, &self.paths.state)?;
+            self.check_version(state.version, counter)?;
+            self.replace(state.version, &state.entries)?;
         }
         let file = StoreFile::open(&self.paths.state).map_err(|e| self.fault(e))?;
         let sealed = match &file {
@@ -731,37 +578,8 @@ fn parse_counter(text: &[u8]) -> Option<u64> {
     (value.to_string() == digits).then_some(value)
 }
 
-fn read_capped(path: &Path, cap: usize) -> Result<Vec<u8>, StoreError> {
-    let file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let mut bytes = Vec::new();
-    file.take(cap as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error(path, &e))?;
-    if bytes.len() > cap {
-        return Err(StoreError::Malformed {
-            path: path.to_owned(),
-            reason: format!("larger than {cap} bytes"),
-        });
-    }
-    Ok(bytes)
-}
-
 fn exists(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
-}
-
-fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), StoreError> {
-    if len > max {
-        return Err(StoreError::TooLarge { what, len, max });
-    }
-    Ok(())
-}
-
-fn io_error(path: &Path, error: &io::Error) -> StoreError {
-    StoreError::Io {
-        path: path.to_owned(),
-        message: error.to_string(),
-    }
 }
 
 /// The state of one counter, as `enclave platform counters` shows it. Read without any key:

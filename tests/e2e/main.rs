@@ -17,6 +17,7 @@ mod inputs;
 mod matrix;
 mod real_programs;
 mod storage;
+mod vote_tally;
 mod wasi;
 
 use attest::{AuthorKey, Manifest};

@@ -1,7 +1,7 @@
 //! A test harness for confidential workloads: a throw-away platform and vendor root, an author
 //! key, and the whole flow — sign, attest, verify, seal, run, open — in a few calls, from an
-//! ordinary `cargo test`. Attack helpers put a workload under the same threats the project's own
-//! tests use; each returns the error the runtime or the client library gives.
+//! ordinary `cargo test`. Attack helpers ([`attacks`]) put a workload under the same threats the
+//! project's own tests use; each returns the error the runtime or the client library gives.
 //!
 //! ```
 //! use enclave_tests::guests::WORDCOUNT;
@@ -14,31 +14,59 @@
 //! let output = h.confidential(&enclave, b"to be or not to be")?;
 //! assert_eq!(output.plaintext, b"be\t2\nto\t2\nnot\t1\nor\t1\n");
 //! assert_eq!(output.receipt.claims().measurement, enclave.measurement());
+//! // Everything the operator could see of that run holds no byte of the input.
+//! output.operator_view(&h).assert_no_secret(b"to be or not to be");
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Everything lives in a temporary directory removed when the [`Harness`] is dropped.
+//! Everything lives in a temporary directory (under `TMPDIR`, see [`Harness::dir`]) removed when
+//! the [`Harness`] is dropped. The modules, by responsibility: [`exchange`] (the confidential
+//! flow with the client's view of its answer), [`attacks`], [`store`] (snapshot, restore, reset
+//! of the sealed store), [`serve`] (a real server on 127.0.0.1), [`operator`] (what the operator
+//! sees), [`mutations`] (proptest strategies), [`faults`] (failing store operations),
+//! [`clock`] (a fixed clock for freshness), [`fresh`] (is the module under test stale).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use attest::receipt::VerifiedReceipt;
-use attest::{AuthorKey, BundleError, VerifiedEvidence, VerifierPolicy, VerifyError};
-use enclave_platform::{InitOptions, Platform, PlatformError, PlatformReporter};
+use attest::{AuthorKey, VendorCa};
+use enclave_platform::{InitOptions, Platform, PlatformReporter};
 use enclave_runtime::confidential::SealedRun;
 use enclave_runtime::{Input, ReportIssuer};
+use sha2::{Digest, Sha256};
+
+pub mod attacks;
+pub mod clock;
+mod error;
+pub mod exchange;
+pub mod faults;
+pub mod fresh;
+mod logs;
+pub mod mutations;
+pub mod operator;
+pub mod serve;
+pub mod store;
+mod wire;
+
+pub use error::HarnessError;
+pub use exchange::{Answer, Exchange, Flow};
+pub use operator::OperatorView;
 
 // What a workload's tests name besides the harness, so that `enclave-tests` is their one
-// dependency: the manifest to adjust, the loaded enclave, and the errors to assert.
-pub use attest::receipt::Outcome;
+// dependency: the manifest to adjust, the loaded enclave, the verified artifacts and the errors
+// to assert.
+pub use attest::receipt::{Outcome, ReceiptClaims, StoreVersion, VerifiedReceipt};
+pub use attest::{verify_receipt, VerifiedEvidence, VerifierPolicy, VerifyError};
 pub use attest::{Capability, GuestKind, Limits, Manifest, ManifestError, ProductId, Svn};
 pub use enclave_client::{ClientError, SealTo};
+pub use enclave_platform::store::StoreError;
+pub use enclave_platform::PlatformError;
 pub use enclave_runtime::confidential::ConfidentialError;
-pub use enclave_runtime::{Enclave, LoadError, RunError, RunReport};
-use sealer::{ClientContext, SealError};
-use sha2::{Digest, Sha256};
+pub use enclave_runtime::{Enclave, GuestFault, LoadError, ReplayRefused, RunError, RunReport};
+pub use sealer::{ClientContext, OpenError, ReceiptMismatch, SealError};
 
 /// A manifest from TOML, as `enclave sign --manifest` reads it: a workload's tests can sign
 /// with the project's own `enclave.toml` (`include_str!("../enclave.toml")`).
@@ -65,45 +93,6 @@ pub fn manifest() -> Manifest {
     }
 }
 
-/// Any error the harness passes on.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HarnessError {
-    /// Creating the temporary directory or another I/O step failed.
-    #[error("harness i/o: {0}")]
-    Io(#[from] std::io::Error),
-    /// The platform could not be created.
-    #[error(transparent)]
-    Platform(#[from] PlatformError),
-    /// The author key could not be made.
-    #[error(transparent)]
-    Key(#[from] attest::KeyError),
-    /// Signing failed.
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    /// The runtime refused the bundle.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// A plain run failed.
-    #[error(transparent)]
-    Run(#[from] RunError),
-    /// Evidence could not be made.
-    #[error(transparent)]
-    Evidence(#[from] attest::EvidenceError),
-    /// Evidence or a receipt failed verification.
-    #[error(transparent)]
-    Verify(#[from] VerifyError),
-    /// Sealing failed.
-    #[error(transparent)]
-    Seal(#[from] SealError),
-    /// A confidential run failed.
-    #[error(transparent)]
-    Confidential(#[from] ConfidentialError),
-    /// The client refused the output.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-}
-
 /// A sealed request as the client holds it.
 #[derive(Debug)]
 pub struct Sealed {
@@ -113,7 +102,7 @@ pub struct Sealed {
     pub context: ClientContext,
 }
 
-/// What a confidential run gave back to the client.
+/// What a successful confidential run gave back to the client.
 #[derive(Debug)]
 pub struct Opened {
     /// The decrypted output.
@@ -126,14 +115,33 @@ pub struct Opened {
     pub sealed_output: Vec<u8>,
     /// The receipt bytes.
     pub receipt_bytes: Vec<u8>,
+    /// The client's secret context of this request (opens `sealed_output` again).
+    pub context: ClientContext,
+    /// The evidence the input was sealed against, as verified.
+    pub evidence: VerifiedEvidence,
 }
 
-/// A throw-away platform, vendor root and author key.
+impl Opened {
+    /// What the operator saw of this run: the sealed input and output, the receipt, and every
+    /// file in the platform home ([`OperatorView`]).
+    pub fn operator_view(&self, h: &Harness) -> OperatorView {
+        OperatorView::new()
+            .with("sealed input", &self.sealed_input)
+            .with("sealed output", &self.sealed_output)
+            .with("receipt", &self.receipt_bytes)
+            .with_text("receipt claims", &format!("{:?}", self.receipt.claims()))
+            .with_home(h)
+    }
+}
+
+/// A throw-away platform, its vendor root (held by the harness, as a fleet's vendor holds it:
+/// not in the platform home) and an author key.
 pub struct Harness {
     dir: tempfile::TempDir,
     platform: Arc<Platform>,
+    vendor: VendorCa,
     author: AuthorKey,
-    nonce_counter: std::sync::atomic::AtomicU64,
+    nonce_counter: AtomicU64,
 }
 
 impl std::fmt::Debug for Harness {
@@ -143,6 +151,9 @@ impl std::fmt::Debug for Harness {
             .finish_non_exhaustive()
     }
 }
+
+/// How long the harness's vendor root is valid.
+const ROOT_VALIDITY: std::time::Duration = std::time::Duration::from_secs(20 * 365 * 24 * 3600);
 
 impl Harness {
     /// A new platform (TCB 1) with its own vendor root, and a new author key.
@@ -158,34 +169,64 @@ impl Harness {
     /// # Errors
     /// I/O or key generation failures.
     pub fn with_tcb(tcb: u32) -> Result<Self, HarnessError> {
+        let now = SystemTime::now();
+        let vendor = VendorCa::generate("enclave harness vendor root", now, now + ROOT_VALIDITY)?;
+        Self::on_platform(vendor, AuthorKey::generate()?, tcb)
+    }
+
+    /// Another platform of the same fleet: a new platform home (its own platform secret, id and
+    /// sealed store) certified by the same vendor root, with the same author key, at TCB `tcb`.
+    /// Evidence and receipts of both verify against the same [`Harness::root`]; data sealed on
+    /// one does not open on the other.
+    ///
+    /// # Errors
+    /// I/O or certificate failures.
+    pub fn sibling(&self, tcb: u32) -> Result<Self, HarnessError> {
+        let vendor = VendorCa::from_pem(&self.vendor.key_pem(), &self.vendor.cert_pem())?;
+        let author = AuthorKey::from_pkcs8_pem(&self.author.to_pkcs8_pem())?;
+        Self::on_platform(vendor, author, tcb)
+    }
+
+    /// `n` more platforms of this fleet at this platform's TCB ([`Harness::sibling`]).
+    ///
+    /// # Errors
+    /// As [`Harness::sibling`].
+    pub fn fleet(&self, n: usize) -> Result<Vec<Self>, HarnessError> {
+        (0..n).map(|_| self.sibling(self.platform.tcb())).collect()
+    }
+
+    fn on_platform(vendor: VendorCa, author: AuthorKey, tcb: u32) -> Result<Self, HarnessError> {
         let dir = tempfile::tempdir()?;
         let options = InitOptions {
             name: "harness".into(),
             tcb,
-            vendor: None,
+            vendor: Some(VendorCa::from_pem(&vendor.key_pem(), &vendor.cert_pem())?),
         };
         let platform = Platform::init(&dir.path().join("platform"), options, SystemTime::now())?;
         Ok(Self {
             dir,
             platform: Arc::new(platform),
-            author: AuthorKey::generate()?,
-            nonce_counter: std::sync::atomic::AtomicU64::new(0),
+            vendor,
+            author,
+            nonce_counter: AtomicU64::new(0),
         })
     }
 
-    /// The platform.
+    /// The platform. Its home is `dir()/platform` ([`Platform::home`]); the sealed store of an
+    /// enclave is at [`Harness::store_paths`].
     pub fn platform(&self) -> &Arc<Platform> {
         &self.platform
     }
 
-    /// The vendor root certificate (DER) a relying party pins.
+    /// The vendor root certificate (DER) a relying party pins; the same for every
+    /// [`Harness::sibling`].
     pub fn root(&self) -> Vec<u8> {
-        self.platform
-            .attestation()
-            .chain()
-            .last()
-            .cloned()
-            .unwrap_or_default()
+        self.vendor.cert_der().to_vec()
+    }
+
+    /// The vendor root (with its private key): for [`Platform::upgrade`] or more platforms.
+    pub fn vendor(&self) -> &VendorCa {
+        &self.vendor
     }
 
     /// The author key bundles are signed with.
@@ -193,7 +234,9 @@ impl Harness {
         &self.author
     }
 
-    /// A scratch directory that lives as long as the harness.
+    /// A scratch directory that lives as long as the harness: a `tempfile` directory under
+    /// `TMPDIR` (`/tmp` when unset), holding the platform home (`platform/`). Set `TMPDIR` to
+    /// move it; keep it with `std::mem::forget(h)` to look at it after a test.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
@@ -217,7 +260,8 @@ impl Harness {
         )?)
     }
 
-    /// A reporter for `enclave` on this platform, for guests with the `report` capability.
+    /// A reporter for `enclave` on this platform: the platform services (`report`, `seal`,
+    /// the sealed store) of guests granted them.
     pub fn reporter(&self, enclave: &Enclave) -> Arc<dyn ReportIssuer> {
         Arc::new(PlatformReporter::new(
             self.platform.clone(),
@@ -226,65 +270,120 @@ impl Harness {
         ))
     }
 
-    /// One plaintext run, output in memory.
+    /// One plaintext run, output in memory, as `enclave run` on plain text does it: an operator
+    /// can always do this (see `docs/threat-model.md`).
     ///
     /// # Errors
     /// [`HarnessError::Run`].
     pub fn run(&self, enclave: &Enclave, input: &[u8]) -> Result<RunReport<Vec<u8>>, HarnessError> {
+        self.run_with(enclave, input, self.reporter(enclave))
+    }
+
+    /// [`Harness::run`] with other platform services, e.g. [`faults::FailingStore`].
+    ///
+    /// # Errors
+    /// [`HarnessError::Run`].
+    pub fn run_with(
+        &self,
+        enclave: &Enclave,
+        input: &[u8],
+        services: Arc<dyn ReportIssuer>,
+    ) -> Result<RunReport<Vec<u8>>, HarnessError> {
         Ok(enclave.run(
             Input::from_bytes(input.to_vec()),
             Vec::new(),
-            Some(self.reporter(enclave)),
+            Some(services),
         )?)
     }
 
     /// A fresh 16-byte nonce (unique within this harness, and random across harnesses).
     pub fn nonce(&self) -> Vec<u8> {
-        let n = self
-            .nonce_counter
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.nonce_counter.fetch_add(1, Ordering::Relaxed);
         let mut nonce = n.to_be_bytes().to_vec();
         let salt = Sha256::digest(self.dir().as_os_str().as_encoded_bytes());
         nonce.extend(salt.iter().take(8));
         nonce
     }
 
-    /// Evidence for `enclave` on this platform with `nonce`.
+    /// Evidence for `enclave` on this platform with `nonce`, issued now.
     ///
     /// # Errors
     /// [`HarnessError::Evidence`].
     pub fn attest(&self, enclave: &Enclave, nonce: &[u8]) -> Result<Vec<u8>, HarnessError> {
-        Ok(self
-            .platform
-            .attest(enclave, nonce, &[], SystemTime::now())?)
+        self.attest_at(enclave, nonce, SystemTime::now())
+    }
+
+    /// Evidence for `enclave` with `nonce`, dated `issued_at` (for freshness tests with
+    /// [`clock::FixedClock`]).
+    ///
+    /// # Errors
+    /// [`HarnessError::Evidence`].
+    pub fn attest_at(
+        &self,
+        enclave: &Enclave,
+        nonce: &[u8],
+        issued_at: SystemTime,
+    ) -> Result<Vec<u8>, HarnessError> {
+        Ok(self.platform.attest(enclave, nonce, &[], issued_at)?)
     }
 
     /// The relying party's default policy for `enclave`: this vendor root, its measurement,
-    /// `nonce`.
+    /// `nonce`, and debug enclaves refused (the verifier's default): evidence of an enclave
+    /// signed with `debug = true` fails it with [`VerifyError::DebugNotAllowed`]. Add
+    /// `.allow_debug(true)` (or use [`Harness::debug_policy`]) to accept one.
     pub fn policy(&self, enclave: &Enclave, nonce: &[u8]) -> VerifierPolicy {
         VerifierPolicy::new(vec![self.root()])
             .measurement(enclave.measurement())
             .nonce(nonce.to_vec())
     }
 
-    /// Attests with a fresh nonce and verifies with [`Harness::policy`].
+    /// [`Harness::policy`] accepting debug enclaves.
+    pub fn debug_policy(&self, enclave: &Enclave, nonce: &[u8]) -> VerifierPolicy {
+        self.policy(enclave, nonce).allow_debug(true)
+    }
+
+    /// Attests with a fresh nonce and verifies with [`Harness::policy`] (debug refused).
     ///
     /// # Errors
     /// [`HarnessError::Evidence`], [`HarnessError::Verify`].
     pub fn attest_and_verify(&self, enclave: &Enclave) -> Result<VerifiedEvidence, HarnessError> {
+        Ok(self.attest_and_verify_with(enclave, &Flow::new())?.1)
+    }
+
+    /// [`Harness::attest_and_verify`] accepting a debug enclave ([`Harness::debug_policy`]).
+    ///
+    /// # Errors
+    /// [`HarnessError::Evidence`], [`HarnessError::Verify`].
+    pub fn attest_and_verify_debug(
+        &self,
+        enclave: &Enclave,
+    ) -> Result<VerifiedEvidence, HarnessError> {
+        Ok(self
+            .attest_and_verify_with(enclave, &Flow::new().debug())?
+            .1)
+    }
+
+    /// Attests with a fresh nonce and verifies under `flow`'s policy; the evidence bytes and the
+    /// verified evidence.
+    ///
+    /// # Errors
+    /// [`HarnessError::Evidence`], [`HarnessError::Verify`].
+    pub fn attest_and_verify_with(
+        &self,
+        enclave: &Enclave,
+        flow: &Flow,
+    ) -> Result<(Vec<u8>, VerifiedEvidence), HarnessError> {
         let nonce = self.nonce();
         let evidence = self.attest(enclave, &nonce)?;
-        Ok(attest::verify(
-            &evidence,
-            &self.policy(enclave, &nonce),
-            SystemTime::now(),
-        )?)
+        let policy = flow.policy(self, enclave, &nonce);
+        let verified = attest::verify(&evidence, &policy, SystemTime::now())?;
+        Ok((evidence, verified))
     }
 
     /// Seals `plaintext` to the enclave described by verified `evidence`.
     ///
     /// # Errors
-    /// [`HarnessError::Seal`]; [`HarnessError::Verify`] if the evidence has no enclave keys.
+    /// [`HarnessError::Seal`]; [`HarnessError::Client`] if the evidence has no enclave keys.
     pub fn seal(
         &self,
         evidence: &VerifiedEvidence,
@@ -306,11 +405,24 @@ impl Harness {
         enclave: &Enclave,
         sealed_input: &[u8],
     ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
+        self.run_sealed_with(enclave, sealed_input, self.reporter(enclave))
+    }
+
+    /// [`Harness::run_sealed`] with other platform services, e.g. [`faults::FailingStore`].
+    ///
+    /// # Errors
+    /// [`ConfidentialError`] as the runtime gives it.
+    pub fn run_sealed_with(
+        &self,
+        enclave: &Enclave,
+        sealed_input: &[u8],
+        services: Arc<dyn ReportIssuer>,
+    ) -> Result<SealedRun<Vec<u8>>, ConfidentialError> {
         enclave.run_sealed(
             self.platform.as_ref(),
             std::io::Cursor::new(sealed_input.to_vec()),
             Vec::new(),
-            Some(self.reporter(enclave)),
+            Some(services),
             SystemTime::now,
         )
     }
@@ -319,7 +431,8 @@ impl Harness {
     /// is for this request and this sealed output, then decrypts.
     ///
     /// # Errors
-    /// [`ClientError`].
+    /// [`ClientError`]; [`ClientError::GuestFailed`] with the opened report when `sealed_output`
+    /// is a failed run's sealed report.
     pub fn open(
         &self,
         context: &ClientContext,
@@ -337,146 +450,26 @@ impl Harness {
     }
 
     /// The whole confidential flow on `input`: attest with a fresh nonce, verify, seal to the
-    /// measurement key, run, check the receipt, open.
+    /// measurement key, run, check the receipt, open. A guest failure is
+    /// [`HarnessError::Confidential`] with [`ConfidentialError::Guest`]; [`Harness::exchange`]
+    /// gives it as a value with the report opened and the receipt verified.
     ///
     /// # Errors
     /// The first step's error.
     pub fn confidential(&self, enclave: &Enclave, input: &[u8]) -> Result<Opened, HarnessError> {
-        let evidence = self.attest_and_verify(enclave)?;
-        let sealed = self.seal(&evidence, SealTo::Measurement, input)?;
-        let run = self.run_sealed(enclave, &sealed.bytes)?;
-        let (plaintext, receipt) = self.open(&sealed.context, &run.receipt, &run.output)?;
-        Ok(Opened {
-            plaintext,
-            receipt,
-            sealed_input: sealed.bytes,
-            sealed_output: run.output,
-            receipt_bytes: run.receipt,
-        })
-    }
-}
-
-/// Attacks on artifacts and enclaves, so a workload's tests can check it holds up under the same
-/// threats as the project's own. Each mutates bytes the way an operator or network attacker
-/// could; feed the result back to the runtime or client and assert the error.
-pub mod attacks {
-    use std::time::SystemTime;
-
-    use super::{manifest, Harness, HarnessError};
-    use attest::{Manifest, VerifyError};
-    use enclave_runtime::confidential::ConfidentialError;
-    use enclave_runtime::{Enclave, LoadError, RunError};
-    use sealer::OpenError;
-
-    /// `bytes` with bit `bit` (0–7) of byte `index` flipped.
-    pub fn flip(bytes: &[u8], index: usize, bit: u8) -> Vec<u8> {
-        let mut out = bytes.to_vec();
-        if let Some(b) = out.get_mut(index) {
-            *b ^= 1 << (bit % 8);
-        }
-        out
+        self.exchange(enclave, input, &Flow::new())?.into_opened()
     }
 
-    /// The first `len` bytes.
-    pub fn truncate(bytes: &[u8], len: usize) -> Vec<u8> {
-        bytes.get(..len).unwrap_or(bytes).to_vec()
-    }
-
-    /// `bytes` followed by `garbage`.
-    pub fn append(bytes: &[u8], garbage: &[u8]) -> Vec<u8> {
-        let mut out = bytes.to_vec();
-        out.extend_from_slice(garbage);
-        out
-    }
-
-    /// Byte positions to attack in an artifact of `len` bytes: every byte of a small one, a
-    /// spread of about `samples` positions (always including the first and last 64) of a large
-    /// one.
-    pub fn positions(len: usize, samples: usize) -> Vec<usize> {
-        if len <= samples {
-            return (0..len).collect();
-        }
-        let stride = (len / samples.max(1)).max(1);
-        let mut out: Vec<usize> = (0..64.min(len)).collect();
-        out.extend((64..len.saturating_sub(64)).step_by(stride));
-        out.extend(len.saturating_sub(64)..len);
-        out.dedup();
-        out
-    }
-
-    /// A bundle of `module` signed with the same author as `h` but with a manifest changed by
-    /// `change` (e.g. a lower svn, debug on, more fuel): a "same signer, different enclave".
+    /// [`Harness::confidential`] for a debug enclave: the relying party allows debug evidence.
     ///
     /// # Errors
-    /// [`HarnessError::Bundle`].
-    pub fn resign(
-        h: &Harness,
-        module: &[u8],
-        change: impl FnOnce(&mut Manifest),
-    ) -> Result<Vec<u8>, HarnessError> {
-        let mut m = manifest();
-        change(&mut m);
-        h.sign(module, &m)
-    }
-
-    /// Loads `bundle` with one bit flipped at `index`: the runtime's refusal, or `None` if it
-    /// loaded (a finding).
-    pub fn tamper_bundle(h: &Harness, bundle: &[u8], index: usize) -> Option<LoadError> {
-        match h.load(&flip(bundle, index, 0)) {
-            Err(HarnessError::Load(e)) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Replaces the module inside a signed bundle with `other` while keeping the signature, as an
-    /// operator substituting code would: the runtime's refusal, or `None` if it loaded.
-    pub fn swap_module(
-        h: &Harness,
-        bundle: &[u8],
-        module: &[u8],
-        other: &[u8],
-    ) -> Option<LoadError> {
-        let at = bundle.windows(module.len()).position(|w| w == module)?;
-        // With another length the CBOR length prefix no longer fits either: the parser or the
-        // signature check refuses it.
-        let mut evil = bundle.to_vec();
-        evil.splice(at..at + module.len(), other.iter().copied());
-        match h.load(&evil) {
-            Err(HarnessError::Load(e)) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Presents `old_evidence` (made for another nonce) to a verifier expecting `fresh_nonce`.
-    pub fn replay_report(
-        h: &Harness,
+    /// As [`Harness::confidential`].
+    pub fn confidential_debug(
+        &self,
         enclave: &Enclave,
-        old_evidence: &[u8],
-        fresh_nonce: &[u8],
-    ) -> Option<VerifyError> {
-        attest::verify(
-            old_evidence,
-            &h.policy(enclave, fresh_nonce),
-            SystemTime::now(),
-        )
-        .err()
-    }
-
-    /// Runs a sealed input meant for one enclave on another (e.g. a lower svn, a debug build,
-    /// another module): the runtime's refusal, or `None` if it ran.
-    pub fn run_elsewhere(h: &Harness, other: &Enclave, sealed_input: &[u8]) -> Option<OpenError> {
-        match h.run_sealed(other, sealed_input) {
-            Err(ConfidentialError::Input(e)) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Runs `enclave` on `input` expecting it to fail (exhausted fuel or memory, a trap, …): the
-    /// run's error, or `None` if it succeeded.
-    pub fn exhaust(h: &Harness, enclave: &Enclave, input: &[u8]) -> Option<RunError> {
-        match h.run(enclave, input) {
-            Err(HarnessError::Run(e)) => Some(e),
-            _ => None,
-        }
+        input: &[u8],
+    ) -> Result<Opened, HarnessError> {
+        self.exchange(enclave, input, &Flow::new().debug())?
+            .into_opened()
     }
 }

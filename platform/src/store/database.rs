@@ -20,10 +20,11 @@ use std::path::Path as FsPath;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use zeroize::Zeroizing;
 
+use super::fault::Fault;
 use super::head::Head;
+use super::id::MAX_STATE;
 use super::record::{bucket_digest, entries_bytes, Entries, StoreKeys, MAX_RECORD};
 use super::tree::{build, Digest, Path, EMPTY};
-use super::MAX_STATE;
 use crate::files::sync_dir;
 
 type BucketTable = TableDefinition<'static, u16, &'static [u8]>;
@@ -40,31 +41,6 @@ pub(super) const HEAD_KEY: &str = "head";
 pub(super) const MAGIC_PREFIX: [u8; 8] = [b'r', b'e', b'd', b'b', 0x1a, 0x0a, 0xa9, 0x0d];
 /// redb's page cache per open store.
 const CACHE_BYTES: usize = 64 << 20;
-
-/// Why an operation on the file failed.
-#[derive(Debug)]
-pub(super) enum Fault {
-    /// The database itself: I/O, or a file redb does not accept.
-    Db(redb::Error),
-    /// A record, node or bucket does not match what the sealed head commits to.
-    Tampered,
-    /// The system random generator or a key derivation failed.
-    Crypto,
-    /// The new head could not be sealed.
-    Seal(String),
-    /// redb panicked on a corrupt file; the panic was caught at this module's boundary.
-    Corrupt,
-    /// The update would make the state larger than [`MAX_STATE`] bytes of keys and values.
-    TooLarge(u64),
-    /// The update would make one bucket's record larger than [`MAX_RECORD`].
-    BucketTooLarge(usize),
-}
-
-impl<E: Into<redb::Error>> From<E> for Fault {
-    fn from(e: E) -> Self {
-        Self::Db(e.into())
-    }
-}
 
 /// An open store file, writable.
 pub(super) struct StoreFile(Option<Database>);
@@ -162,7 +138,7 @@ impl StoreFile {
     }
 
     /// Every entry of a store in format 2, checked whole against `head`.
-    pub(super) fn read_v2(&self, id: super::StoreId, head: &Head) -> Result<Entries, Fault> {
+    pub(super) fn read_v2(&self, id: super::id::StoreId, head: &Head) -> Result<Entries, Fault> {
         guarded(|| super::v2::read_all(self.db()?, id, head))
     }
 

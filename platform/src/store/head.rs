@@ -6,9 +6,9 @@ use std::fmt;
 use sealer::blob::{self, BlobError, BlobKind};
 use sealer::{EnclaveIdentity, KeyPolicy};
 
+use super::id::StoreId;
 use super::record::{DataKey, DATA_KEY_LEN};
 use super::tree::{Digest, EMPTY};
-use super::StoreId;
 use crate::Platform;
 
 /// Length of a head's AAD: the store id and the version.

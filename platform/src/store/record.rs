@@ -14,9 +14,8 @@ use ring::{hkdf, hmac};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use super::legacy::{decode_entries, encode_entries};
+use super::id::{StoreId, MAX_KEY, MAX_VALUE};
 use super::tree::Digest;
-use super::StoreId;
 
 /// Bytes of a data key.
 pub(super) const DATA_KEY_LEN: usize = 32;
@@ -194,6 +193,67 @@ pub(super) fn entries_bytes(entries: &Entries) -> u64 {
 
 fn expand(prk: &hkdf::Prk, info: &[u8], out: &mut [u8]) -> Result<(), ring::error::Unspecified> {
     prk.expand(&[info], hkdf::HKDF_SHA256)?.fill(out)
+}
+
+/// The canonical encoding: entry count (u32 BE), then per entry in ascending key order the key
+/// length (u16 BE), the key, the value length (u32 BE), the value.
+pub fn encode_entries(entries: &BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>) -> Zeroizing<Vec<u8>> {
+    let len = entries
+        .iter()
+        .map(|(k, v)| 6 + k.len() + v.len())
+        .sum::<usize>()
+        + 4;
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
+    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for (key, value) in entries {
+        out.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// Decodes [`encode_entries`], refusing anything it would not produce: keys out of order or
+/// repeated, lengths over the caps, trailing bytes.
+///
+/// # Errors
+/// What is wrong.
+pub fn decode_entries(
+    mut bytes: &[u8],
+) -> Result<BTreeMap<Vec<u8>, Zeroizing<Vec<u8>>>, &'static str> {
+    let count = u32::from_be_bytes(take(&mut bytes, 4)?.try_into().map_err(|_| "truncated")?);
+    let mut entries = BTreeMap::new();
+    let mut last: Option<&[u8]> = None;
+    for _ in 0..count {
+        let key_len = u16::from_be_bytes(take(&mut bytes, 2)?.try_into().map_err(|_| "truncated")?);
+        let key = take(&mut bytes, usize::from(key_len))?;
+        if key.len() > MAX_KEY {
+            return Err("key longer than 256 bytes");
+        }
+        if last.is_some_and(|last| last >= key) {
+            return Err("keys not in strictly ascending order");
+        }
+        let value_len =
+            u32::from_be_bytes(take(&mut bytes, 4)?.try_into().map_err(|_| "truncated")?);
+        let value_len = usize::try_from(value_len).map_err(|_| "value too long")?;
+        if value_len > MAX_VALUE {
+            return Err("value longer than 64 KiB");
+        }
+        let value = take(&mut bytes, value_len)?;
+        entries.insert(key.to_vec(), Zeroizing::new(value.to_vec()));
+        last = Some(key);
+    }
+    if !bytes.is_empty() {
+        return Err("trailing bytes after the entries");
+    }
+    Ok(entries)
+}
+
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], &'static str> {
+    let (head, tail) = bytes.split_at_checked(n).ok_or("truncated")?;
+    *bytes = tail;
+    Ok(head)
 }
 
 #[cfg(test)]

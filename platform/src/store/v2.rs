@@ -11,11 +11,11 @@ use ring::aead::{Aad, Nonce, NONCE_LEN};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use super::database::Fault;
+use super::fault::Fault;
 use super::head::Head;
+use super::id::StoreId;
 use super::record::{Entries, StoreKeys};
 use super::tree::{build, Digest, EMPTY};
-use super::StoreId;
 
 /// Bytes of a lookup key.
 const LOOKUP_LEN: usize = 16;
