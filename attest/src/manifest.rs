@@ -641,7 +641,7 @@ mod tests {
         assert_eq!(m.measurement_input(&module).len(), 126);
         assert_eq!(
             m.measure(&module).to_string(),
-            "50c0f8883fb849bec58986e281f73e9eacf40c09afb9b639f209ab5080541f58"
+            "e32f64177d27541af942d0593eb40ecef2d474d15257d91165bd91a4e78336af"
         );
     }
 
