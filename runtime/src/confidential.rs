@@ -249,7 +249,7 @@ impl Enclave {
             input,
             writer,
             reporter,
-            &crate::embed::RunOptions::default(),
+            &crate::policy::RunOptions::default(),
         );
         let claims =
             |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome, exit_code| {

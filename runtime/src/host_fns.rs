@@ -17,7 +17,7 @@ use crate::error::GuestFault;
 use crate::host::HostState;
 
 /// The import module of host functions.
-pub const MODULE: &str = "enclave_host";
+pub const MODULE: &str = crate::abi::HOST_MODULE;
 /// The default cap on a host function's input: 64 KiB.
 pub const DEFAULT_MAX_INPUT: u32 = 64 << 10;
 /// Every host function's wasm signature: `(in_ptr, in_len, out_ptr, out_cap) -> i64`.

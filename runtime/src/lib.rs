@@ -34,6 +34,7 @@ pub mod error;
 pub mod host;
 pub mod host_fns;
 pub mod module_limits;
+pub mod policy;
 pub mod receipted;
 pub mod runner;
 pub mod services;

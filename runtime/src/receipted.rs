@@ -14,9 +14,9 @@ use attest::receipt::{Outcome, ReceiptClaims, MAX_FAILURE_MESSAGE, MAX_REQUEST_N
 use sha2::{Digest, Sha256};
 
 use crate::confidential::unix_seconds;
-use crate::embed::RunOptions;
 use crate::error::RunError;
 use crate::host::Input;
+use crate::policy::RunOptions;
 use crate::runner::{Enclave, RunReport};
 use crate::services::{ConfidentialPlatform, ReportIssuer};
 

@@ -27,7 +27,6 @@ use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap
 use crate::abi;
 use crate::cache::{CacheOutcome, CodeCache};
 use crate::compile::{self, Compilation, Target};
-use crate::embed::{CancelHandle, Loader, RunOptions, SharedEngine};
 use crate::engine::{self, EngineSettings, EpochTicker, Metering};
 #[cfg(feature = "wasi")]
 use crate::error::GuestMessage;
@@ -37,6 +36,7 @@ use crate::host::{
     OutputSink,
 };
 use crate::host_fns::HostFunctions;
+use crate::policy::{CancelHandle, HostPolicy, RunOptions};
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
 #[cfg(feature = "wasi")]
 use crate::wasi::{self, SharedIo, WasiState, MODULE as WASI_MODULE};
@@ -218,20 +218,24 @@ impl Enclave {
         cache: Option<&CodeCache>,
         compilation: Compilation<'_>,
     ) -> Result<Self, LoadError> {
-        Self::assemble(bundle, cache, compilation, &Loader::new(Signers::Any))
+        let (policy, host) = (HostPolicy::default(), HostFunctions::default());
+        Self::assemble(bundle, cache, compilation, &policy, &host, None)
     }
 
-    /// Compiles (as `compilation` says) and links a verified bundle the way `loader` says: its
-    /// caps, host functions and engine (the trusted signer was checked by the caller).
+    /// Compiles (as `compilation` says) and links a verified bundle under the host's `policy`,
+    /// with its `host` functions, on `shared` or an engine of its own (the trusted signer was
+    /// checked by the caller).
     pub(crate) fn assemble(
         bundle: VerifiedBundle,
         cache: Option<&CodeCache>,
         compilation: Compilation<'_>,
-        loader: &Loader,
+        policy: &HostPolicy,
+        host: &HostFunctions,
+        shared: Option<&EngineShared>,
     ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
-        let mut limits = loader.policy.apply(&manifest.limits);
-        let placed = match &loader.engine {
+        let mut limits = policy.apply(&manifest.limits);
+        let placed = match shared {
             Some(shared) => Placement::shared(shared, &mut limits)?,
             None => Placement::own(&limits)?,
         };
@@ -250,7 +254,7 @@ impl Enclave {
                 None,
             ),
         };
-        let linked = link(&engine, &module, manifest, &limits, &loader.host)?;
+        let linked = link(&engine, &module, manifest, &limits, host)?;
         Ok(Self {
             bundle,
             engine,
@@ -736,6 +740,18 @@ impl std::fmt::Debug for Slots {
     }
 }
 
+/// What the enclaves of one shared engine (`crate::embed::SharedEngine`) share, and how it was
+/// sized.
+#[derive(Debug)]
+pub(crate) struct EngineShared {
+    pub(crate) engine: Engine,
+    pub(crate) slots: Arc<Slots>,
+    pub(crate) ticker: Arc<EpochTicker>,
+    pub(crate) max_stack_bytes: u64,
+    pub(crate) slot_memory_bytes: u64,
+    pub(crate) fuel: bool,
+}
+
 /// Where an enclave runs: an engine, its pool's slots and its epoch thread.
 struct Placement {
     engine: Engine,
@@ -763,9 +779,8 @@ impl Placement {
 
     /// A place on `shared`, whose slot size caps `limits.memory_bytes` and whose stack the
     /// enclave gets.
-    fn shared(shared: &SharedEngine, limits: &mut Limits) -> Result<Self, LoadError> {
-        let shared = shared.shared();
-        let config = shared.config;
+    fn shared(shared: &EngineShared, limits: &mut Limits) -> Result<Self, LoadError> {
+        let config = shared;
         if limits.stack_bytes > config.max_stack_bytes {
             return Err(LoadError::StackAboveEngine {
                 stack_bytes: limits.stack_bytes,
