@@ -195,7 +195,7 @@ fn load(wat: &str, manifest: &str) -> Enclave {
     let manifest = attest::Manifest::from_toml(manifest).unwrap();
     let key = attest::AuthorKey::generate().unwrap();
     let bundle = attest::bundle::sign(&key, &manifest, &module).unwrap();
-    Enclave::load(&bundle, &[]).unwrap()
+    Enclave::load(&bundle, enclave_runtime::Signers::Any).unwrap()
 }
 
 /// Runs `enclave` on `input`, measuring the host's heap from just before the run to its end.

@@ -121,6 +121,75 @@ pub enum BundleError {
         /// Who signed it.
         signer: SignerId,
     },
+    /// The allow-list of signers is empty: it trusts no one ([`Signers::Any`] is how a caller
+    /// says "any validly signed bundle").
+    #[error("no signer is trusted: the allow-list of signers is empty")]
+    NoTrustedSigners,
+}
+
+/// Whose bundles a loader accepts. An allow-list fails closed: an empty one trusts no one; a
+/// caller that means "any validly signed bundle" says [`Signers::Any`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signers {
+    /// Any signer (the bundle must still be validly signed).
+    Any,
+    /// Only these signers; none when the list is empty.
+    Only(Vec<SignerId>),
+}
+
+impl Signers {
+    /// Only the signers in `list`; an empty list trusts no one.
+    pub fn only(list: impl IntoIterator<Item = SignerId>) -> Self {
+        Self::Only(list.into_iter().collect())
+    }
+
+    /// Accepts `signer`, or says why not.
+    ///
+    /// # Errors
+    /// [`BundleError::NoTrustedSigners`] for an empty allow-list,
+    /// [`BundleError::UntrustedSigner`] for a signer not on it.
+    pub fn check(&self, signer: SignerId) -> Result<(), BundleError> {
+        match self {
+            Self::Any => Ok(()),
+            Self::Only(list) if list.is_empty() => Err(BundleError::NoTrustedSigners),
+            Self::Only(list) if list.contains(&signer) => Ok(()),
+            Self::Only(_) => Err(BundleError::UntrustedSigner { signer }),
+        }
+    }
+}
+
+impl From<&[SignerId]> for Signers {
+    /// The allow-list `list` (empty: no one).
+    fn from(list: &[SignerId]) -> Self {
+        Self::only(list.iter().copied())
+    }
+}
+
+impl<const N: usize> From<&[SignerId; N]> for Signers {
+    /// The allow-list `list` (empty: no one).
+    fn from(list: &[SignerId; N]) -> Self {
+        Self::only(list.iter().copied())
+    }
+}
+
+impl From<Vec<SignerId>> for Signers {
+    /// The allow-list `list` (empty: no one).
+    fn from(list: Vec<SignerId>) -> Self {
+        Self::Only(list)
+    }
+}
+
+impl From<&Vec<SignerId>> for Signers {
+    /// The allow-list `list` (empty: no one).
+    fn from(list: &Vec<SignerId>) -> Self {
+        Self::from(list.as_slice())
+    }
+}
+
+impl From<&Signers> for Signers {
+    fn from(signers: &Signers) -> Self {
+        signers.clone()
+    }
 }
 
 /// The bundle on the wire: the envelope's bytes and the module's.
@@ -431,19 +500,14 @@ impl VerifiedBundle {
         self.signer_id
     }
 
-    /// Refuses the bundle unless its signer is in `trusted`. An empty list trusts any signer,
-    /// which is what `enclave run` does without `--trusted-signer`.
+    /// Refuses the bundle unless `trusted` accepts its signer. An empty allow-list trusts no
+    /// one; [`Signers::Any`] accepts any signer (what `enclave run` does without
+    /// `--trusted-signer`).
     ///
     /// # Errors
-    /// [`BundleError::UntrustedSigner`].
-    pub fn require_signer(&self, trusted: &[SignerId]) -> Result<(), BundleError> {
-        if trusted.is_empty() || trusted.contains(&self.signer_id) {
-            Ok(())
-        } else {
-            Err(BundleError::UntrustedSigner {
-                signer: self.signer_id,
-            })
-        }
+    /// [`BundleError::NoTrustedSigners`], [`BundleError::UntrustedSigner`].
+    pub fn require_signer(&self, trusted: impl Into<Signers>) -> Result<(), BundleError> {
+        trusted.into().check(self.signer_id)
     }
 }
 
@@ -486,8 +550,18 @@ mod tests {
             v.measurement(),
             manifest().measure(&ModuleDigest::of(MODULE))
         );
-        v.require_signer(&[]).unwrap();
+        v.require_signer(Signers::Any).unwrap();
         v.require_signer(&[key.public_key().signer_id()]).unwrap();
+        // An empty allow-list fails closed, however it is spelled.
+        let none: &[SignerId] = &[];
+        assert_eq!(
+            v.require_signer(none).unwrap_err(),
+            BundleError::NoTrustedSigners
+        );
+        assert_eq!(
+            v.require_signer(Signers::only([])).unwrap_err(),
+            BundleError::NoTrustedSigners
+        );
         let other = AuthorKey::generate().unwrap().public_key().signer_id();
         assert_eq!(
             v.require_signer(&[other]).unwrap_err(),

@@ -40,7 +40,7 @@ pub mod tls;
 pub mod trust;
 pub mod verify;
 
-pub use bundle::{BundleError, VerifiedBundle};
+pub use bundle::{BundleError, Signers, VerifiedBundle};
 pub use evidence::{Claims, EnclaveKeys, EvidenceError};
 pub use identity::{
     EnclavePublicKey, Measurement, ModuleDigest, PlatformId, ProductId, SignerId, Svn,

@@ -422,7 +422,11 @@ impl hpke::rand_core::CryptoRng for Rng {}
 
 fn bench(c: &mut Criterion) {
     let bench = Bench::new().unwrap();
-    let enclave = Enclave::load(&sign(&wasm(ECHO).unwrap(), &manifest()).unwrap(), &[]).unwrap();
+    let enclave = Enclave::load(
+        &sign(&wasm(ECHO).unwrap(), &manifest()).unwrap(),
+        enclave_runtime::Signers::Any,
+    )
+    .unwrap();
     request(c, &bench, &enclave);
     verification(c, &bench, &enclave);
     primitives(c, &enclave);

@@ -37,7 +37,11 @@ fn raw_run(engine: &Engine, pre: &InstancePre<()>, limited: bool) {
 
 fn bench(c: &mut Criterion) {
     let manifest = manifest();
-    let enclave = Enclave::load(&sign(&wasm(TRIVIAL).unwrap(), &manifest).unwrap(), &[]).unwrap();
+    let enclave = Enclave::load(
+        &sign(&wasm(TRIVIAL).unwrap(), &manifest).unwrap(),
+        enclave_runtime::Signers::Any,
+    )
+    .unwrap();
     let run = || {
         enclave
             .run(Input::from_bytes(Vec::new()), Vec::new(), None)

@@ -24,7 +24,7 @@ fn bench(c: &mut Criterion) {
     for mib in [1usize, 8] {
         let module = module_of_size(mib << 20);
         let bundle = sign(&module, &manifest).unwrap();
-        Enclave::load_cached(&bundle, &[], Some(&cache)).unwrap();
+        Enclave::load_cached(&bundle, enclave_runtime::Signers::Any, Some(&cache)).unwrap();
         group.throughput(Throughput::Bytes(module.len() as u64));
         group.bench_with_input(
             BenchmarkId::new("verify + measure", mib),
@@ -37,13 +37,18 @@ fn bench(c: &mut Criterion) {
             BenchmarkId::new("Enclave::load", mib),
             &bundle,
             |b, bundle| {
-                b.iter(|| Enclave::load(bundle, &[]).unwrap());
+                b.iter(|| Enclave::load(bundle, enclave_runtime::Signers::Any).unwrap());
             },
         );
         group.bench_with_input(
             BenchmarkId::new("Enclave::load_cached (hit)", mib),
             &bundle,
-            |b, bundle| b.iter(|| Enclave::load_cached(bundle, &[], Some(&cache)).unwrap()),
+            |b, bundle| {
+                b.iter(|| {
+                    Enclave::load_cached(bundle, enclave_runtime::Signers::Any, Some(&cache))
+                        .unwrap()
+                })
+            },
         );
     }
     group.finish();

@@ -281,7 +281,7 @@ impl World {
                     .trim()
                     .to_owned();
                 let bytes = std::fs::read(d.path(&bundle)).unwrap();
-                let enclave = Enclave::load(&bytes, &[]).unwrap();
+                let enclave = Enclave::load(&bytes, attest::Signers::Any).unwrap();
                 let parsed = Manifest::from_toml(&manifest).unwrap();
                 let wasm = std::fs::read(d.path(&format!("{module}.wasm"))).unwrap();
                 let own = harness

@@ -491,7 +491,7 @@ fuzz_target!(|program: Program| {
     let bundle = attest::bundle::sign(&enclave_fuzz::fixtures().author, &manifest, &wasm)
         .expect("the manifest is valid");
     let all_granted = imports.iter().all(|f| grants(&manifest, f));
-    let enclave = match Enclave::load(&bundle, &[]) {
+    let enclave = match Enclave::load(&bundle, enclave_runtime::Signers::Any) {
         Ok(enclave) => {
             assert!(
                 all_granted,

@@ -62,7 +62,7 @@ fn main() {
 }
 
 fn load(bundle: &[u8], compilation: Compilation<'_>) {
-    Enclave::load_with(bundle, &[], None, compilation).unwrap();
+    Enclave::load_with(bundle, enclave_runtime::Signers::Any, None, compilation).unwrap();
 }
 
 fn time(f: impl FnOnce()) -> Duration {

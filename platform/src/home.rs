@@ -373,14 +373,7 @@ impl Platform {
     /// signer and product id at its svn, from the secret of the platform's current TCB level (a
     /// platform rolled back to an older level cannot derive them). Derived, never stored.
     pub fn enclave_keys(&self, enclave: &Enclave) -> EnclaveKeys {
-        let identity = self.identity(enclave);
-        let public = |policy| {
-            EnclaveKeyPair::derive(self.sealing_secret(), &policy, identity.debug).public()
-        };
-        EnclaveKeys {
-            measurement: public(identity.measurement_policy()),
-            signer: public(identity.signer_policy()),
-        }
+        enclave_keys(self.sealing_secret(), enclave)
     }
 
     /// The claims this platform attests for `enclave`, with the caller's nonce and report data.
@@ -391,28 +384,10 @@ impl Platform {
         report_data: &[u8],
         now: SystemTime,
     ) -> Claims {
-        let bundle = enclave.bundle();
-        let manifest = bundle.manifest();
-        Claims {
-            nonce: nonce.to_vec(),
-            issued_at: unix_seconds(now),
-            debug: manifest.debug,
-            platform_id: self.platform_id(),
-            platform_tcb: self.tcb(),
-            measurement: enclave.measurement(),
-            signer: bundle.signer_id(),
-            module: bundle.module_digest(),
-            product_id: manifest.product_id,
-            svn: manifest.svn,
-            capabilities: manifest
-                .capabilities
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-            report_data: report_data.to_vec(),
-            enclave_keys: Some(self.enclave_keys(enclave)),
-            tls_key: None,
-        }
+        let mut claims = claims(&self.attestation, self.sealing_secret(), enclave, now);
+        claims.nonce = nonce.to_vec();
+        claims.report_data = report_data.to_vec();
+        claims
     }
 
     /// Attestation evidence (`docs/formats.md`) for `enclave` on this platform.
@@ -486,8 +461,50 @@ pub const CODE_CACHE_DIR: &str = "cache";
 
 pub use enclave_runtime::confidential::unix_seconds;
 
+/// The enclave's two HPKE public keys derived from `secret` (see [`Platform::enclave_keys`]).
+pub(crate) fn enclave_keys(secret: &PlatformSecret, enclave: &Enclave) -> EnclaveKeys {
+    let identity = enclave.identity();
+    let public = |policy| EnclaveKeyPair::derive(secret, &policy, identity.debug).public();
+    EnclaveKeys {
+        measurement: public(identity.measurement_policy()),
+        signer: public(identity.signer_policy()),
+    }
+}
+
+/// The claims a platform with `attestation` and current sealing secret `secret` attests for
+/// `enclave` at `now`, with an empty nonce and report data.
+pub(crate) fn claims(
+    attestation: &AttestationKey,
+    secret: &PlatformSecret,
+    enclave: &Enclave,
+    now: SystemTime,
+) -> Claims {
+    let bundle = enclave.bundle();
+    let manifest = bundle.manifest();
+    Claims {
+        nonce: Vec::new(),
+        issued_at: unix_seconds(now),
+        debug: manifest.debug,
+        platform_id: attestation.platform_id(),
+        platform_tcb: attestation.tcb(),
+        measurement: enclave.measurement(),
+        signer: bundle.signer_id(),
+        module: bundle.module_digest(),
+        product_id: manifest.product_id,
+        svn: manifest.svn,
+        capabilities: manifest
+            .capabilities
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        report_data: Vec::new(),
+        enclave_keys: Some(enclave_keys(secret, enclave)),
+        tls_key: None,
+    }
+}
+
 /// The vendor's chain top for the platform with chain id `chain`.
-fn recovery_root(vendor: &VendorCa, chain: &[u8; CHAIN_ID_LEN]) -> TcbRecoveryRoot {
+pub(crate) fn recovery_root(vendor: &VendorCa, chain: &[u8; CHAIN_ID_LEN]) -> TcbRecoveryRoot {
     TcbRecoveryRoot::from_bytes(vendor.tcb_recovery_seed(chain))
 }
 

@@ -25,9 +25,11 @@
 pub mod compiler;
 pub mod files;
 mod home;
+pub mod memory;
 pub mod replay;
 mod reporter;
 pub mod store;
 
 pub use home::*;
+pub use memory::MemoryPlatform;
 pub use reporter::PlatformReporter;

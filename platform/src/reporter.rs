@@ -202,13 +202,13 @@ impl Drop for StoreTransaction {
 
 /// A turnstile: one [`GateTurn`] at a time.
 #[derive(Default)]
-struct StoreGate {
+pub(crate) struct StoreGate {
     busy: Mutex<bool>,
     free: Condvar,
 }
 
 impl StoreGate {
-    fn enter(self: &Arc<Self>) -> GateTurn {
+    pub(crate) fn enter(self: &Arc<Self>) -> GateTurn {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         while *busy {
             busy = self.free.wait(busy).unwrap_or_else(PoisonError::into_inner);
@@ -219,7 +219,7 @@ impl StoreGate {
 }
 
 /// The turn of the run that entered the gate; the next may enter once it is dropped.
-struct GateTurn(Arc<StoreGate>);
+pub(crate) struct GateTurn(Arc<StoreGate>);
 
 impl Drop for GateTurn {
     fn drop(&mut self) {
@@ -229,7 +229,7 @@ impl Drop for GateTurn {
 }
 
 /// What the guest learns of a failed seal or unseal: a status code, no detail.
-fn refusal(error: BlobError) -> ServiceRefused {
+pub(crate) fn refusal(error: BlobError) -> ServiceRefused {
     match error {
         BlobError::TooLarge { .. } => ServiceRefused::TooLarge,
         BlobError::Policy(sealer::OpenError::MalformedPolicy(_)) => ServiceRefused::Failed,

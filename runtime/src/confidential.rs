@@ -245,7 +245,12 @@ impl Enclave {
         let failure_sealer = response.clone();
         let writer = response.writer(output).map_err(ConfidentialError::Output)?;
 
-        let (result, store) = self.run_with_store(input, writer, reporter);
+        let (result, store) = self.run_with_store(
+            input,
+            writer,
+            reporter,
+            &crate::policy::RunOptions::default(),
+        );
         let claims =
             |input_digest: [u8; 32], output_digest: [u8; 32], fuel_used, outcome, exit_code| {
                 ReceiptClaims {
@@ -466,7 +471,7 @@ mod tests {
         .unwrap();
         let manifest = Manifest::from_toml(manifest).unwrap();
         let bundle = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module);
-        Enclave::load(&bundle.unwrap(), &[]).unwrap()
+        Enclave::load(&bundle.unwrap(), crate::Signers::Any).unwrap()
     }
 
     fn sealed(platform: &Fake, enclave: &Enclave, policy: KeyPolicy) -> Vec<u8> {

@@ -99,6 +99,35 @@ fn pool() -> PoolingAllocationConfig {
     pool
 }
 
+/// Builds the engine of a shared engine (`crate::embed::SharedEngine`): [`build`]'s settings
+/// with a pool of `slots` slots, each reserving `slot_memory_bytes` for linear memory.
+///
+/// # Errors
+/// When wasmtime refuses the configuration, or the operating system the pool's address space.
+pub(crate) fn build_shared(
+    slots: u32,
+    slot_memory_bytes: u64,
+    max_stack_bytes: u64,
+    fuel: bool,
+) -> wasmtime::Result<Engine> {
+    let metering = if fuel {
+        Metering::Fuel
+    } else {
+        Metering::TimeOnly
+    };
+    let slot = usize::try_from(slot_memory_bytes).unwrap_or(usize::MAX);
+    let mut pool = pool();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots.saturating_mul(MAX_TABLES))
+        .max_memory_size(slot);
+    let mut wasm = self::config(max_stack_bytes, metering);
+    wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_reservation(slot_memory_bytes)
+        .memory_init_cow(true);
+    Engine::new(&wasm)
+}
+
 /// wasmtime's default async stack size.
 const DEFAULT_ASYNC_STACK: usize = 2 << 20;
 

@@ -57,6 +57,18 @@ pub enum LoadError {
     /// The wasm engine could not be set up.
     #[error("runtime setup failed: {0}")]
     Engine(String),
+    /// The manifest says `kind = "wasi"` but this runtime was built without its `wasi` feature.
+    #[error("the manifest says kind = \"wasi\" but this runtime was built without WASI (its `wasi` cargo feature)")]
+    WasiNotBuilt,
+    /// The manifest's wasm stack is larger than the shared engine it is loaded on allows
+    /// ([`crate::embed::EngineConfig::max_stack_bytes`]).
+    #[error("the manifest's stack_bytes = {stack_bytes} exceeds the engine's limit of {limit}")]
+    StackAboveEngine {
+        /// The manifest's `stack_bytes`.
+        stack_bytes: u64,
+        /// The engine's limit.
+        limit: u64,
+    },
 }
 
 /// A compilation stopped at its budget. The usage is what the operating system accounted to
@@ -172,6 +184,12 @@ pub enum RunError {
     /// The host could not run the guest (thread creation and the like).
     #[error("runtime failure: {0}")]
     Host(String),
+    /// The embedder cancelled the run through its [`crate::embed::CancelHandle`].
+    #[error("run cancelled by the host")]
+    Cancelled,
+    /// The module has no export of that name callable as `[] -> []` ([`crate::Enclave::call`]).
+    #[error("the module exports no function `{0}: [] -> []`")]
+    NoSuchExport(String),
     /// A plaintext input for an enclave whose manifest takes sealed inputs only
     /// (`inputs.sealed_only`): nothing ran.
     #[error(
@@ -373,6 +391,17 @@ pub enum GuestFault {
     OutOfBounds {
         /// The host function.
         function: &'static str,
+        /// The pointer, as unsigned.
+        ptr: u32,
+        /// The length, as unsigned.
+        len: u32,
+    },
+    /// As [`GuestFault::OutOfBounds`], for a host function the embedder granted
+    /// ([`crate::host_fns`]).
+    #[error("guest passed an out-of-bounds buffer to enclave_host.{function} (ptr={ptr:#x}, len={len:#x})")]
+    HostFunctionOutOfBounds {
+        /// The host function's name.
+        function: String,
         /// The pointer, as unsigned.
         ptr: u32,
         /// The length, as unsigned.

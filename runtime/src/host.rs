@@ -228,6 +228,7 @@ pub(crate) struct GuestIo {
     output_limit: u64,
     debug: bool,
     log: Vec<u8>,
+    #[cfg(feature = "wasi")]
     stderr_tail: zeroize::Zeroizing<Vec<u8>>,
 }
 
@@ -264,6 +265,7 @@ impl GuestIo {
             output_limit: limits.max_output_bytes,
             debug,
             log: Vec::new(),
+            #[cfg(feature = "wasi")]
             stderr_tail: zeroize::Zeroizing::new(Vec::new()),
         }
     }
@@ -357,6 +359,7 @@ impl GuestIo {
 
     /// A WASI guest's stderr: its diagnostics ([`GuestIo::diagnostics`]), and for every enclave
     /// the last [`MAX_STDERR_WORDS`] bytes, the guest's own words should it trap.
+    #[cfg(feature = "wasi")]
     pub(crate) fn stderr(&mut self, bytes: &[u8]) {
         self.diagnostics(bytes);
         let keep = bytes
@@ -373,6 +376,7 @@ impl GuestIo {
     }
 
     /// The last [`MAX_STDERR_WORDS`] bytes of a WASI guest's stderr.
+    #[cfg(feature = "wasi")]
     pub(crate) fn stderr_words(&self) -> &[u8] {
         &self.stderr_tail
     }

@@ -17,6 +17,9 @@
 //!   and memory budget the operating system enforces ([`compile::Sandbox`]).
 //! - [`cache`]: compiled code, authenticated before it is ever loaded, kept in a directory
 //!   the platform chooses ([`cache::CodeCache::for_secret`]).
+//! - [`embed`]: what a plugin host needs (`docs/embedding.md`): a [`Loader`] with an allow-list
+//!   of signers, [`HostPolicy`] caps and [`HostFunctions`], a [`SharedEngine`], calls by name
+//!   and a [`CancelHandle`]; [`receipted`]: signed receipts for plaintext runs.
 //!
 //! The layers and their rules: `docs/architecture.md`. The ABI a guest sees: `docs/abi.md`.
 #![deny(missing_docs)]
@@ -25,18 +28,29 @@ pub mod abi;
 pub mod cache;
 pub mod compile;
 pub mod confidential;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod host_fns;
 pub mod module_limits;
+pub mod policy;
+pub mod receipted;
 pub mod runner;
 pub mod services;
+#[cfg(feature = "wasi")]
 pub mod wasi;
 
+pub use attest::Signers;
 pub use compile::Compilation;
 pub use confidential::{ConfidentialError, ConfidentialKeys, SealedRun};
+pub use embed::{
+    CancelHandle, EngineConfig, GuestThread, HostPolicy, Loader, RunOptions, SharedEngine,
+};
 pub use error::{GuestFault, GuestMessage, LoadError, RunError, StoreFault};
 pub use host::{Input, InputOrigin, SealedOrigin};
+pub use host_fns::{HostCallRefused, HostFunctions};
+pub use receipted::{ReceiptError, ReceiptedRun};
 pub use runner::{describe_module, describe_module_with, Enclave, ModuleInterface, RunReport};
 pub use services::{
     ConfidentialPlatform, PlatformServices, ReplayRefused, ReportIssuer, ReportRefused, RequestId,

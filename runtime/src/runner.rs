@@ -21,28 +21,39 @@ use std::time::{Duration, Instant};
 
 use attest::bundle::{self, VerifiedBundle};
 use attest::receipt::StoreVersion;
-use attest::{Capability, GuestKind, Manifest, Measurement, SignerId};
+use attest::{Capability, GuestKind, Limits, Manifest, Measurement, Signers};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 
 use crate::abi;
 use crate::cache::{CacheOutcome, CodeCache};
 use crate::compile::{self, Compilation, Target};
-use crate::engine::{self, EpochTicker};
-use crate::error::{GuestFault, GuestMessage, LoadError, RunError};
+use crate::engine::{self, EngineSettings, EpochTicker, Metering};
+#[cfg(feature = "wasi")]
+use crate::error::GuestMessage;
+use crate::error::{GuestFault, LoadError, RunError};
 use crate::host::{
     GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, MemoryLimitHit, OutputFailure,
     OutputSink,
 };
+use crate::host_fns::HostFunctions;
+use crate::policy::{CancelHandle, HostPolicy, RunOptions};
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
-use crate::wasi::{self, SharedIo, WasiState};
+#[cfg(feature = "wasi")]
+use crate::wasi::{self, SharedIo, WasiState, MODULE as WASI_MODULE};
 
-/// Native stack the guest thread gets beyond the wasm stack limit, for host frames.
-const HOST_STACK_HEADROOM: usize = 2 << 20;
+/// The import module of WASI preview 1 (`crate::wasi::MODULE` when the `wasi` feature is on),
+/// named in the refusal of a WASI guest under a native manifest.
+#[cfg(not(feature = "wasi"))]
+const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Native stack a guest thread needs beyond the wasm stack limit, for host frames
+/// ([`Enclave::guest_stack_bytes`]).
+pub const HOST_STACK_HEADROOM: usize = 2 << 20;
 
 thread_local! {
     /// The native stack of the current thread when [`Enclave::on_guest_thread`] started it and
     /// no run is executing on it; zero on every other thread.
-    static GUEST_STACK: Cell<usize> = const { Cell::new(0) };
+    pub(crate) static GUEST_STACK: Cell<usize> = const { Cell::new(0) };
 }
 
 /// A verified, compiled enclave, ready to run any number of times.
@@ -51,14 +62,20 @@ pub struct Enclave {
     engine: Engine,
     module: Module,
     linked: Linked,
-    slots: Slots,
+    /// The engine's pool slots: the enclave's own, or those of a shared engine.
+    slots: Arc<Slots>,
     cache: Option<CacheOutcome>,
-    _ticker: EpochTicker,
+    /// The manifest's limits under the host's caps ([`crate::embed::HostPolicy`]).
+    limits: Limits,
+    /// Whether the engine counts fuel (a shared engine may, for an unmetered enclave).
+    engine_fuel: bool,
+    _ticker: Arc<EpochTicker>,
 }
 
 /// The module linked against the host functions of its kind.
 enum Linked {
     Native(InstancePre<HostState>),
+    #[cfg(feature = "wasi")]
     Wasi(InstancePre<WasiState>),
 }
 
@@ -125,11 +142,16 @@ pub struct ModuleInterface {
 impl Enclave {
     /// Verifies and compiles a bundle.
     ///
-    /// `trusted_signers` empty means any signer (the bundle must still be validly signed).
+    /// `trusted_signers` is an allow-list that fails closed: an empty list trusts no one
+    /// ([`attest::BundleError::NoTrustedSigners`]); [`Signers::Any`] accepts any signer (the
+    /// bundle must still be validly signed).
     ///
     /// # Errors
     /// [`LoadError`] naming the first failed check.
-    pub fn load(bundle_bytes: &[u8], trusted_signers: &[SignerId]) -> Result<Self, LoadError> {
+    pub fn load(
+        bundle_bytes: &[u8],
+        trusted_signers: impl Into<Signers>,
+    ) -> Result<Self, LoadError> {
         Self::load_cached(bundle_bytes, trusted_signers, None)
     }
 
@@ -141,7 +163,7 @@ impl Enclave {
     /// As [`Enclave::load`]. Cache problems are not errors: the module is compiled instead.
     pub fn load_cached(
         bundle_bytes: &[u8],
-        trusted_signers: &[SignerId],
+        trusted_signers: impl Into<Signers>,
         cache: Option<&CodeCache>,
     ) -> Result<Self, LoadError> {
         let bundle = bundle::verify(bundle_bytes)?;
@@ -177,7 +199,7 @@ impl Enclave {
     /// compilation at its budget.
     pub fn load_with(
         bundle_bytes: &[u8],
-        trusted_signers: &[SignerId],
+        trusted_signers: impl Into<Signers>,
         cache: Option<&CodeCache>,
         compilation: Compilation<'_>,
     ) -> Result<Self, LoadError> {
@@ -196,12 +218,31 @@ impl Enclave {
         cache: Option<&CodeCache>,
         compilation: Compilation<'_>,
     ) -> Result<Self, LoadError> {
+        let (policy, host) = (HostPolicy::default(), HostFunctions::default());
+        Self::assemble(bundle, cache, compilation, &policy, &host, None)
+    }
+
+    /// Compiles (as `compilation` says) and links a verified bundle under the host's `policy`,
+    /// with its `host` functions, on `shared` or an engine of its own (the trusted signer was
+    /// checked by the caller).
+    pub(crate) fn assemble(
+        bundle: VerifiedBundle,
+        cache: Option<&CodeCache>,
+        compilation: Compilation<'_>,
+        policy: &HostPolicy,
+        host: &HostFunctions,
+        shared: Option<&EngineShared>,
+    ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
-        let engine = engine::build_pooled(&manifest.limits)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut limits = policy.apply(&manifest.limits);
+        let placed = match shared {
+            Some(shared) => Placement::shared(shared, &mut limits)?,
+            None => Placement::own(&limits)?,
+        };
+        let engine = placed.engine;
         let target = Target {
             engine: &engine,
-            settings: engine::settings_of(&manifest.limits),
+            settings: placed.settings,
         };
         let (module, outcome) = match cache {
             Some(cache) => {
@@ -213,17 +254,23 @@ impl Enclave {
                 None,
             ),
         };
-        let linked = link(&engine, &module, manifest)?;
-        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let linked = link(&engine, &module, manifest, &limits, host)?;
         Ok(Self {
             bundle,
             engine,
             module,
             linked,
-            slots: Slots::new(engine::POOL_INSTANCES),
+            slots: placed.slots,
             cache: outcome,
-            _ticker: ticker,
+            limits,
+            engine_fuel: placed.fuel,
+            _ticker: placed.ticker,
         })
+    }
+
+    /// The limits runs get: the manifest's, under the host's caps.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// What the compiled-code cache did at load; `None` when loaded without one.
@@ -258,16 +305,19 @@ impl Enclave {
     /// a run takes one for its duration (at most that many runs execute at once; more wait). A
     /// server reports it, and its tests check that every slot comes back.
     pub fn free_instance_slots(&self) -> u32 {
-        self.slots
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .free
+        self.slots.free()
+    }
+
+    /// The native stack a thread needs to run this enclave's guests itself: the wasm stack
+    /// limit and [`HOST_STACK_HEADROOM`] for host frames. An embedder's worker threads made with
+    /// at least this stack can become guest threads ([`crate::embed::GuestThread`]).
+    pub fn guest_stack_bytes(&self) -> usize {
+        self.native_stack()
     }
 
     /// The native stack a run needs: the wasm stack limit and room for host frames.
     fn native_stack(&self) -> usize {
-        let stack = self.bundle.manifest().limits.stack_bytes;
+        let stack = self.limits.stack_bytes;
         usize::try_from(stack)
             .unwrap_or(usize::MAX)
             .saturating_add(HOST_STACK_HEADROOM)
@@ -295,6 +345,13 @@ impl Enclave {
 
     /// Runs the guest once on `input`, writing to `output`, in a fresh store.
     ///
+    /// A run executes on a guest thread: one started by [`Enclave::on_guest_thread`], or an
+    /// embedder's own thread inside a [`crate::embed::GuestThread`], with at least
+    /// [`Enclave::guest_stack_bytes`] of stack. Called from any other thread, every run starts
+    /// a thread of its own and joins it, which costs tens to hundreds of microseconds per run
+    /// (32–248 µs against 5–54 µs on a guest thread, measured for issue 32): a host that runs
+    /// often should run from guest threads.
+    ///
     /// `reporter` serves the `report` capability; without one, report calls fail with
     /// `ERR_FAILED`.
     ///
@@ -306,19 +363,55 @@ impl Enclave {
         output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
     ) -> Result<RunReport<W>, RunError> {
-        self.run_with_store(input, output, reporter).0
+        self.run_with(input, output, reporter, &RunOptions::default())
     }
 
-    /// [`Enclave::run`], and the store's state the run left, failed runs included (for the
-    /// receipt of a confidential run).
+    /// Calls the native guest's export `name` (`[] -> []`, reading `input` and writing its
+    /// output through the ABI's input and output functions like `enclave_main`) in a fresh
+    /// store, and returns what it wrote: [`Enclave::run_with`] with [`RunOptions::export`].
+    ///
+    /// # Errors
+    /// [`RunError::NoSuchExport`] when there is no such function; otherwise as
+    /// [`Enclave::run`].
+    pub fn call(
+        &self,
+        name: &str,
+        input: &[u8],
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
+    ) -> Result<Vec<u8>, RunError> {
+        let options = options.clone().export(name);
+        let input = Input::from_bytes(input.to_vec());
+        Ok(self.run_with(input, Vec::new(), reporter, &options)?.output)
+    }
+
+    /// As [`Enclave::run`], made as `options` say: the export it calls and the
+    /// [`CancelHandle`] that may stop it.
+    ///
+    /// # Errors
+    /// As [`Enclave::run`]; [`RunError::Cancelled`] when the handle cancelled the run,
+    /// [`RunError::NoSuchExport`] for an export that is not a `[] -> []` function.
+    pub fn run_with<W: Write + Send + 'static>(
+        &self,
+        input: Input,
+        output: W,
+        reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
+    ) -> Result<RunReport<W>, RunError> {
+        self.run_with_store(input, output, reporter, options).0
+    }
+
+    /// [`Enclave::run_with`], and the store's state the run left, failed runs included (for
+    /// the receipt of a confidential run).
     pub(crate) fn run_with_store<W: Write + Send + 'static>(
         &self,
         input: Input,
         output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
     ) -> (Result<RunReport<W>, RunError>, Option<StoreVersion>) {
         let mut store = None;
-        let report = self.run_checked(input, output, reporter, &mut store);
+        let report = self.run_checked(input, output, reporter, options, &mut store);
         (report, store)
     }
 
@@ -327,13 +420,14 @@ impl Enclave {
         input: Input,
         output: W,
         reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
         store: &mut Option<StoreVersion>,
     ) -> Result<RunReport<W>, RunError> {
         let manifest = self.bundle.manifest();
         if manifest.inputs.sealed_only && input.origin() == InputOrigin::Plaintext {
             return Err(RunError::PlaintextRefused);
         }
-        let limits = &manifest.limits;
+        let limits = &self.limits;
         if input.len() > limits.max_input_bytes {
             return Err(RunError::InputTooLarge {
                 size: input.len(),
@@ -346,7 +440,7 @@ impl Enclave {
             // A thread from `on_guest_thread` with stack to spare. While the guest runs, a nested
             // run (from a host function) would find no stack recorded and start its own thread.
             GUEST_STACK.with(|s| s.set(0));
-            let report = self.run_here(input, Box::new(output), reporter, store);
+            let report = self.run_here(input, Box::new(output), reporter, options, store);
             GUEST_STACK.with(|s| s.set(here));
             report
         } else {
@@ -355,7 +449,7 @@ impl Enclave {
                     .name("enclave-guest".into())
                     .stack_size(stack)
                     .spawn_scoped(scope, || {
-                        self.run_here(input, Box::new(output), reporter, store)
+                        self.run_here(input, Box::new(output), reporter, options, store)
                     })
                     .map_err(|e| RunError::Host(format!("cannot start the guest thread: {e}")))?
                     .join()
@@ -404,12 +498,14 @@ impl Enclave {
         input: Input,
         output: Box<dyn OutputSink>,
         reporter: Option<Arc<dyn ReportIssuer>>,
+        options: &RunOptions,
         store: &mut Option<StoreVersion>,
     ) -> Result<RunReport<Box<dyn OutputSink>>, RunError> {
         let manifest = self.bundle.manifest();
         let started = Instant::now();
         let origin = input.origin();
-        let io = GuestIo::new(input, output, &manifest.limits, manifest.debug);
+        let io = GuestIo::new(input, output, &self.limits, manifest.debug);
+        let cancel = options.cancel.as_ref();
         let (summary, fuel_left, exit_code) = match &self.linked {
             Linked::Native(pre) => {
                 // Held to the end of the run: its store operations are one transaction.
@@ -422,15 +518,22 @@ impl Enclave {
                 let holder = reporter
                     .clone()
                     .filter(|_| manifest.grants(Capability::Store));
-                let state = HostState::new(io, origin, &manifest.limits, reporter);
-                let executed = self.execute(pre, state, abi::ENTRY);
+                let state = HostState::new(io, origin, &self.limits, reporter);
+                let entry = options.export.as_deref().unwrap_or(abi::ENTRY);
+                let executed = self.execute(pre, state, entry, cancel);
                 *store = holder.and_then(|services| services.store_version());
                 drop(held);
                 let (state, fuel_left, _) = executed?;
                 (finish(state.into_io())?, fuel_left, None)
             }
+            #[cfg(feature = "wasi")]
+            Linked::Wasi(_) if options.export.is_some() => {
+                let name = options.export.clone().unwrap_or_default();
+                return Err(RunError::NoSuchExport(name));
+            }
+            #[cfg(feature = "wasi")]
             Linked::Wasi(pre) => {
-                let (summary, fuel_left, code) = self.run_wasi(pre, io)?;
+                let (summary, fuel_left, code) = self.run_wasi(pre, io, cancel)?;
                 (summary, fuel_left, Some(code))
             }
         };
@@ -443,7 +546,7 @@ impl Enclave {
         output.flush().map_err(RunError::Output)?;
         Ok(RunReport {
             measurement: self.bundle.measurement(),
-            fuel_used: Some(manifest.limits.fuel.saturating_sub(fuel_left)),
+            fuel_used: Some(self.limits.fuel.saturating_sub(fuel_left)),
             duration: started.elapsed(),
             input_bytes,
             output_bytes,
@@ -456,16 +559,18 @@ impl Enclave {
 
     /// Runs a WASI command: its stdio streams share `io` with this function, which takes it back
     /// once the store (and with it every stream) is gone.
+    #[cfg(feature = "wasi")]
     fn run_wasi(
         &self,
         pre: &InstancePre<WasiState>,
         io: GuestIo,
+        cancel: Option<&CancelHandle>,
     ) -> Result<(IoSummary, u64, i32), RunError> {
         let manifest = self.bundle.manifest();
         let io: SharedIo = Arc::new(Mutex::new(io));
         let refused = wasi::LastRefusal::default();
-        let state = WasiState::new(&io, manifest, refused.clone());
-        let outcome = self.execute(pre, state, wasi::ENTRY);
+        let state = WasiState::new(&io, manifest, refused.clone()).capped(&self.limits);
+        let outcome = self.execute(pre, state, wasi::ENTRY, cancel);
         let outcome = outcome.map(|(state, fuel_left, code)| {
             drop(state);
             (fuel_left, code.unwrap_or(0))
@@ -506,8 +611,12 @@ impl Enclave {
         pre: &InstancePre<T>,
         state: T,
         entry: &str,
+        cancel: Option<&CancelHandle>,
     ) -> Result<(T, u64, Option<i32>), RunError> {
-        let limits = &self.bundle.manifest().limits;
+        let limits = &self.limits;
+        if cancel.is_some_and(CancelHandle::is_cancelled) {
+            return Err(RunError::Cancelled);
+        }
         // Declared before the store, so the slot is given back after the store (and with it the
         // instance) is gone.
         let _slot = self.slots.acquire();
@@ -517,20 +626,29 @@ impl Enclave {
         let metered = limits.is_metered();
         if metered {
             store.set_fuel(limits.fuel).map_err(fuel_error)?;
+        } else if self.engine_fuel {
+            // A shared engine counts fuel; this enclave's runs are bounded by time alone.
+            store.set_fuel(u64::MAX).map_err(fuel_error)?;
         }
-        store.set_epoch_deadline(engine::deadline_ticks(limits.timeout_ms));
-        store.epoch_deadline_trap();
+        let ticks = engine::deadline_ticks(limits.timeout_ms);
+        match cancel {
+            None => {
+                store.set_epoch_deadline(ticks);
+                store.epoch_deadline_trap();
+            }
+            Some(cancel) => deadline_or_cancel(&mut store, ticks, cancel.clone()),
+        }
 
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| classify(e, limits, true))?;
         let entry = instance
             .get_typed_func::<(), ()>(&mut store, entry)
-            .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
+            .map_err(|_| RunError::NoSuchExport(entry.to_owned()))?;
         let exit_code = match entry.call(&mut store, ()) {
             Ok(()) => None,
-            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                Some(exit) => Some(exit.0),
+            Err(e) => match wasi_exit(&e) {
+                Some(code) => Some(code),
                 None => return Err(classify(e, limits, false)),
             },
         };
@@ -557,7 +675,7 @@ pub fn identity_of(bundle: &VerifiedBundle) -> sealer::EnclaveIdentity {
 
 /// Counts the engine pool's free instance slots, so that a run beyond the pool's capacity waits
 /// for one instead of failing.
-struct Slots {
+pub(crate) struct Slots {
     state: Mutex<SlotCount>,
     returned: Condvar,
 }
@@ -573,7 +691,7 @@ struct SlotCount {
 struct Slot<'a>(&'a Slots);
 
 impl Slots {
-    fn new(count: u32) -> Self {
+    pub(crate) fn new(count: u32) -> Self {
         Self {
             state: Mutex::new(SlotCount {
                 free: count,
@@ -581,6 +699,14 @@ impl Slots {
             }),
             returned: Condvar::new(),
         }
+    }
+
+    /// Free slots now.
+    pub(crate) fn free(&self) -> u32 {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .free
     }
 
     fn acquire(&self) -> Slot<'_> {
@@ -608,6 +734,119 @@ impl Drop for Slot<'_> {
     }
 }
 
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots").field("free", &self.free()).finish()
+    }
+}
+
+/// What the enclaves of one shared engine (`crate::embed::SharedEngine`) share, and how it was
+/// sized.
+#[derive(Debug)]
+pub(crate) struct EngineShared {
+    pub(crate) engine: Engine,
+    pub(crate) slots: Arc<Slots>,
+    pub(crate) ticker: Arc<EpochTicker>,
+    pub(crate) max_stack_bytes: u64,
+    pub(crate) slot_memory_bytes: u64,
+    pub(crate) fuel: bool,
+}
+
+/// Where an enclave runs: an engine, its pool's slots and its epoch thread.
+struct Placement {
+    engine: Engine,
+    /// What code compiled for `engine` is built with (a compile sandbox's engine).
+    settings: EngineSettings,
+    slots: Arc<Slots>,
+    ticker: Arc<EpochTicker>,
+    fuel: bool,
+}
+
+impl Placement {
+    /// An engine of the enclave's own, sized for `limits`.
+    fn own(limits: &Limits) -> Result<Self, LoadError> {
+        let engine =
+            engine::build_pooled(limits).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            engine,
+            settings: engine::settings_of(limits),
+            slots: Arc::new(Slots::new(engine::POOL_INSTANCES)),
+            ticker: Arc::new(ticker),
+            fuel: limits.is_metered(),
+        })
+    }
+
+    /// A place on `shared`, whose slot size caps `limits.memory_bytes` and whose stack the
+    /// enclave gets.
+    fn shared(shared: &EngineShared, limits: &mut Limits) -> Result<Self, LoadError> {
+        let config = shared;
+        if limits.stack_bytes > config.max_stack_bytes {
+            return Err(LoadError::StackAboveEngine {
+                stack_bytes: limits.stack_bytes,
+                limit: config.max_stack_bytes,
+            });
+        }
+        if limits.is_metered() && !config.fuel {
+            return Err(LoadError::Engine(
+                "the enclave has a fuel budget but the shared engine counts no fuel".into(),
+            ));
+        }
+        limits.stack_bytes = config.max_stack_bytes;
+        limits.memory_bytes = limits.memory_bytes.min(config.slot_memory_bytes);
+        let metering = if config.fuel {
+            Metering::Fuel
+        } else {
+            Metering::TimeOnly
+        };
+        Ok(Self {
+            engine: shared.engine.clone(),
+            settings: EngineSettings {
+                stack_bytes: config.max_stack_bytes,
+                metering,
+            },
+            slots: Arc::clone(&shared.slots),
+            ticker: Arc::clone(&shared.ticker),
+            fuel: config.fuel,
+        })
+    }
+}
+
+/// The code of a WASI guest's `proc_exit`, if that is what ended the call.
+#[cfg(feature = "wasi")]
+fn wasi_exit(error: &wasmtime::Error) -> Option<i32> {
+    error
+        .downcast_ref::<wasmtime_wasi::I32Exit>()
+        .map(|exit| exit.0)
+}
+
+/// Without WASI, no call ends in `proc_exit`.
+#[cfg(not(feature = "wasi"))]
+fn wasi_exit(_error: &wasmtime::Error) -> Option<i32> {
+    None
+}
+
+/// The embedder cancelled the run ([`CancelHandle`]); carried through wasmtime as the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("run cancelled by the host")]
+struct Cancelled;
+
+/// Ends the run after `ticks` epoch ticks, or at the first tick after `cancel` is cancelled.
+fn deadline_or_cancel<T>(store: &mut Store<T>, ticks: u64, cancel: CancelHandle) {
+    let mut left = ticks;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.is_cancelled() {
+            return Err(Cancelled.into());
+        }
+        left = left.saturating_sub(1);
+        if left == 0 {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+}
+
 /// The store state of either kind of guest.
 trait GuestState: Send + 'static {
     fn limiter(&mut self) -> &mut dyn ResourceLimiter;
@@ -619,6 +858,7 @@ impl GuestState for HostState {
     }
 }
 
+#[cfg(feature = "wasi")]
 impl GuestState for WasiState {
     fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         WasiState::limiter(self)
@@ -626,20 +866,30 @@ impl GuestState for WasiState {
 }
 
 /// Checks the module's imports against its kind's host functions and links it.
-fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked, LoadError> {
+fn link(
+    engine: &Engine,
+    module: &Module,
+    manifest: &Manifest,
+    limits: &Limits,
+    host: &HostFunctions,
+) -> Result<Linked, LoadError> {
     let setup = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
     let invalid = |e: wasmtime::Error| LoadError::InvalidModule(format!("{e:#}"));
     check_kind(module, manifest.kind)?;
-    check_initial_memory(module, manifest.limits.memory_bytes)?;
+    check_initial_memory(module, limits.memory_bytes)?;
     match manifest.kind {
         GuestKind::Enclave => {
-            abi::check_module(module, manifest)?;
+            check_native(module, manifest, host)?;
             let mut linker = Linker::new(engine);
             abi::define(&mut linker, manifest).map_err(setup)?;
+            host.define_in(&mut linker).map_err(setup)?;
             Ok(Linked::Native(
                 linker.instantiate_pre(module).map_err(invalid)?,
             ))
         }
+        #[cfg(not(feature = "wasi"))]
+        GuestKind::Wasi => Err(LoadError::WasiNotBuilt),
+        #[cfg(feature = "wasi")]
         GuestKind::Wasi => {
             wasi::check_module(module)?;
             let mut linker = Linker::new(engine);
@@ -651,14 +901,33 @@ fn link(engine: &Engine, module: &Module, manifest: &Manifest) -> Result<Linked,
     }
 }
 
+/// Checks a native module's imports: the ABI's (with the manifest's grants) and the host's
+/// functions, every problem listed.
+fn check_native(
+    module: &Module,
+    manifest: &Manifest,
+    host: &HostFunctions,
+) -> Result<(), LoadError> {
+    let mut problems = host.check_module(module);
+    match abi::check_module(module, manifest) {
+        Ok(()) if problems.is_empty() => Ok(()),
+        Ok(()) => Err(LoadError::ForbiddenImports(problems)),
+        Err(LoadError::ForbiddenImports(mut abi)) => {
+            abi.append(&mut problems);
+            Err(LoadError::ForbiddenImports(abi))
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// Refuses a module written for the other kind (it imports the other kind's host functions and
 /// none of its own), with the kind it needs: the mistake behind most "not part of the ABI"
 /// refusals of a module that is otherwise fine. A module mixing both gets the full list of
 /// offending imports from its kind's check instead.
 fn check_kind(module: &Module, declared: GuestKind) -> Result<(), LoadError> {
     let (own, other) = match declared {
-        GuestKind::Enclave => (abi::MODULE, wasi::MODULE),
-        GuestKind::Wasi => (wasi::MODULE, abi::MODULE),
+        GuestKind::Enclave => (abi::MODULE, WASI_MODULE),
+        GuestKind::Wasi => (WASI_MODULE, abi::MODULE),
     };
     if module.imports().any(|import| import.module() == own) {
         return Ok(());
@@ -770,6 +1039,9 @@ fn describe(ty: &wasmtime::ExternType) -> String {
 
 /// Maps what ended a run to the error a user can act on.
 fn classify(error: wasmtime::Error, limits: &attest::Limits, instantiating: bool) -> RunError {
+    if error.is::<Cancelled>() {
+        return RunError::Cancelled;
+    }
     if let Some(fault) = error.downcast_ref::<GuestFault>() {
         return RunError::Fault(fault.clone());
     }

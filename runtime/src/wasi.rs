@@ -125,6 +125,12 @@ impl WasiState {
     pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limiter
     }
+
+    /// The same state with memory limited by `limits` (the manifest's under the host's caps).
+    pub(crate) fn capped(mut self, limits: &attest::Limits) -> Self {
+        self.limiter = Limiter::new(limits);
+        self
+    }
 }
 
 /// The wasmtime-wasi context: stdio and arguments, nothing else. Its clocks and random number

@@ -95,7 +95,7 @@ fn report_requests_the_host_refuses() {
 
 #[test]
 fn report_needs_its_capability() {
-    let err = Enclave::load(&crate::sign(ATTESTER, ""), &[]).unwrap_err();
+    let err = Enclave::load(&crate::sign(ATTESTER, ""), enclave_runtime::Signers::Any).unwrap_err();
     assert_eq!(
         err.to_string(),
         "module imports outside the granted ABI: enclave_v1.report: capability `report` is not \

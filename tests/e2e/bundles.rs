@@ -17,7 +17,7 @@ fn sampled_byte_flips_of_a_real_bundle_are_all_refused() {
         for bit in [0x01u8, 0x10, 0x80] {
             let mut evil = bytes.clone();
             evil[i] ^= bit;
-            match Enclave::load(&evil, &[]) {
+            match Enclave::load(&evil, enclave_runtime::Signers::Any) {
                 Err(LoadError::Bundle(_)) => refused += 1,
                 other => panic!("flip {bit:#x} at {i} of {}: {other:?}", bytes.len()),
             }
@@ -32,14 +32,14 @@ fn truncated_and_extended_bundles_are_refused() {
     let bytes = crate::sign(WORDCOUNT, "");
     for len in (0..bytes.len()).step_by(97) {
         assert!(matches!(
-            Enclave::load(&bytes[..len], &[]),
+            Enclave::load(&bytes[..len], enclave_runtime::Signers::Any),
             Err(LoadError::Bundle(BundleError::NotABundle(_)))
         ));
     }
     let mut long = bytes.clone();
     long.extend_from_slice(b"garbage");
     assert!(matches!(
-        Enclave::load(&long, &[]),
+        Enclave::load(&long, enclave_runtime::Signers::Any),
         Err(LoadError::Bundle(BundleError::NotABundle(
             attest::cbor::CborError::TrailingBytes { count: 7, .. }
         )))

@@ -85,8 +85,11 @@ fn inputs_sealed_to_another_enclave_platform_or_newer_svn_are_refused() {
     let there = elsewhere.load(&h.sign(WORDCOUNT, &manifest()).unwrap());
     // The other harness trusts only its own author; load through the runtime directly.
     assert!(there.is_err());
-    let there =
-        enclave_runtime::Enclave::load(&h.sign(WORDCOUNT, &manifest()).unwrap(), &[]).unwrap();
+    let there = enclave_runtime::Enclave::load(
+        &h.sign(WORDCOUNT, &manifest()).unwrap(),
+        enclave_runtime::Signers::Any,
+    )
+    .unwrap();
     let err = sealed_input_error(elsewhere.run_sealed(&there, &sealed.bytes));
     assert!(matches!(err, OpenError::PlatformMismatch { .. }), "{err}");
 

@@ -70,7 +70,8 @@ fn stats_over_csv_and_cbor() {
 
 #[test]
 fn random_needs_its_capability() {
-    let err = Enclave::load(&crate::sign(USES_RANDOM, ""), &[]).unwrap_err();
+    let err =
+        Enclave::load(&crate::sign(USES_RANDOM, ""), enclave_runtime::Signers::Any).unwrap_err();
     assert_eq!(
         err.to_string(),
         "module imports outside the granted ABI: enclave_v1.random: capability `random` is not \

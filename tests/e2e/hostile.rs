@@ -145,7 +145,9 @@ fn unmetered_guests_keep_the_memory_and_stack_limits() {
 
 #[test]
 fn forbidden_imports_are_refused_at_load() {
-    let err = enclave_runtime::Enclave::load(&crate::sign(FORBIDDEN, ""), &[]).unwrap_err();
+    let err =
+        enclave_runtime::Enclave::load(&crate::sign(FORBIDDEN, ""), enclave_runtime::Signers::Any)
+            .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("module imports outside the granted ABI: "),

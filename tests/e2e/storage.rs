@@ -177,7 +177,7 @@ fn another_platform_cannot_unseal() {
     let bundle = h.sign(COUNTER, &counter_manifest(1)).unwrap();
     let enclave = h.load(&bundle).unwrap();
     let blob = one(&h, &enclave, "seal signer secret");
-    let elsewhere = Enclave::load(&bundle, &[]).unwrap();
+    let elsewhere = Enclave::load(&bundle, enclave_runtime::Signers::Any).unwrap();
     assert_eq!(
         one(&other, &elsewhere, &format!("unseal {blob}")),
         "error: unseal: operation failed"
@@ -360,7 +360,7 @@ fn another_platform_refuses_the_store() {
     let bundle = h.sign(COUNTER, &counter_manifest(1)).unwrap();
     let enclave = h.load(&bundle).unwrap();
     run(&h, &enclave, "incr n").unwrap();
-    let elsewhere = Enclave::load(&bundle, &[]).unwrap();
+    let elsewhere = Enclave::load(&bundle, enclave_runtime::Signers::Any).unwrap();
     // Copy the store and its counter to the other platform's home, where they land at the same
     // paths (the store id depends on the signer, product and debug bit only).
     let (from, to) = (
@@ -417,7 +417,11 @@ fn crash_child() {
 /// there, with its services.
 fn load_child(dir: &Path) -> (Enclave, Arc<dyn ReportIssuer>) {
     let platform = Arc::new(Platform::open(&dir.join("platform")).unwrap());
-    let enclave = Enclave::load(&std::fs::read(dir.join("counter.enclave")).unwrap(), &[]).unwrap();
+    let enclave = Enclave::load(
+        &std::fs::read(dir.join("counter.enclave")).unwrap(),
+        enclave_runtime::Signers::Any,
+    )
+    .unwrap();
     let services: Arc<dyn ReportIssuer> =
         Arc::new(PlatformReporter::new(platform, &enclave, SystemTime::now));
     (enclave, services)

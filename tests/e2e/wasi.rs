@@ -26,7 +26,7 @@ fn debug(module: &[u8], extra: &str) -> Enclave {
     let manifest = attest::Manifest::from_toml(&manifest).unwrap();
     let bytes =
         attest::bundle::sign(&attest::AuthorKey::generate().unwrap(), &manifest, module).unwrap();
-    Enclave::load(&bytes, &[]).unwrap()
+    Enclave::load(&bytes, enclave_runtime::Signers::Any).unwrap()
 }
 
 fn text(output: Vec<u8>) -> String {
@@ -291,7 +291,7 @@ fn stderr_is_shown_for_debug_enclaves_only() {
 #[test]
 fn the_kind_is_signed_and_checked() {
     // The same WASI module signed as a native enclave is refused at load, with the kind it needs.
-    let err = Enclave::load(&sign(WASI_CSV, ""), &[]).unwrap_err();
+    let err = Enclave::load(&sign(WASI_CSV, ""), enclave_runtime::Signers::Any).unwrap_err();
     let LoadError::WrongKind { imports, .. } = &err else {
         panic!("{err:?}")
     };

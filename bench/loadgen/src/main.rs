@@ -354,7 +354,8 @@ fn ceiling(
     let platform = enclave_platform::Platform::open(home)?;
     let bytes = std::fs::read(bundle)?;
     let cache = platform.code_cache();
-    let enclave = enclave_runtime::Enclave::load_cached(&bytes, &[], Some(&cache))?;
+    let enclave =
+        enclave_runtime::Enclave::load_cached(&bytes, enclave_runtime::Signers::Any, Some(&cache))?;
     let nonce = [7u8; 16];
     let evidence = platform.attest(&enclave, &nonce, &[], SystemTime::now())?;
     let root = pem::parse(platform.root_pem())?.into_contents();

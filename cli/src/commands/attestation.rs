@@ -57,8 +57,13 @@ pub fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     let cache = platform.code_cache();
     let compiler = args.compile.compiler(Some(platform.home()))?;
     let compilation = Compilation::Isolated(&compiler);
-    let enclave = Enclave::load_with(&bytes, &trusted, Some(&cache), compilation)
-        .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    let enclave = Enclave::load_with(
+        &bytes,
+        super::run::signers(trusted),
+        Some(&cache),
+        compilation,
+    )
+    .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let evidence = platform.attest(&enclave, nonce, report_data, SystemTime::now())?;
     write_public(&args.output, &evidence, args.force)?;
     if args.json {

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use attest::{AuthorPublicKey, Capability, SignerId};
+use attest::{AuthorPublicKey, Capability, SignerId, Signers};
 use enclave_platform::files::{Overwrite, Visibility};
 use enclave_platform::{Platform, PlatformReporter};
 use enclave_runtime::confidential::ConfidentialError;
@@ -138,7 +138,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let cache = enclave_platform::Platform::find_code_cache(home.clone());
     let compiler = args.compile.compiler(cache.as_ref().and(home.as_deref()))?;
     let compilation = Compilation::Isolated(&compiler);
-    let enclave = Enclave::load_with(&bytes, &trusted, cache.as_ref(), compilation)
+    let enclave = Enclave::load_with(&bytes, signers(trusted), cache.as_ref(), compilation)
         .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     // The platform serves the `report`, `seal` and `store` capabilities, and opens sealed inputs.
     let manifest = enclave.bundle().manifest();
@@ -476,6 +476,16 @@ impl Write for SealedSink {
             Self::Direct(file) => file.flush(),
             Self::Staged(file) => file.flush(),
         }
+    }
+}
+
+/// The `--trusted-signer` flags as an allow-list: none given means any signer, as documented
+/// for `enclave run` (an empty allow-list in the library trusts no one).
+pub fn signers(trusted: Vec<SignerId>) -> Signers {
+    if trusted.is_empty() {
+        Signers::Any
+    } else {
+        Signers::only(trusted)
     }
 }
 

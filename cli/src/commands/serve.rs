@@ -111,8 +111,13 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let cache = platform.code_cache();
     let compiler = args.compile.compiler(Some(platform.home()))?;
     let compilation = Compilation::Isolated(&compiler);
-    let enclave = Enclave::load_with(&bytes, &trusted, Some(&cache), compilation)
-        .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
+    let enclave = Enclave::load_with(
+        &bytes,
+        super::run::signers(trusted),
+        Some(&cache),
+        compilation,
+    )
+    .with_context(|| format!("refusing to load {}", args.bundle.display()))?;
     let addrs = resolve(&args.listen)?;
     install_logger(args.log_format);
     // The executor only moves bytes and signs evidence; guest runs have their own threads.

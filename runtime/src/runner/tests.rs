@@ -14,7 +14,7 @@ fn load(wat: &str, manifest: &str) -> Result<Enclave, LoadError> {
     let module = wat::parse_str(wat).unwrap();
     let manifest = Manifest::from_toml(&format!("{BASE}{manifest}")).unwrap();
     let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
-    Enclave::load(&bytes, &[])
+    Enclave::load(&bytes, crate::Signers::Any)
 }
 
 fn run(enclave: &Enclave, input: &[u8]) -> Result<Vec<u8>, RunError> {
@@ -229,7 +229,7 @@ fn abort_and_traps_name_their_cause() {
     let module = wat::parse_str(guest("(call $abort (i32.const 0) (i32.const 13))")).unwrap();
     let manifest = Manifest::from_toml("product_id = 1\nsvn = 1\ndebug = true\n").unwrap();
     let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
-    let error = run(&Enclave::load(&bytes, &[]).unwrap(), b"").unwrap_err();
+    let error = run(&Enclave::load(&bytes, crate::Signers::Any).unwrap(), b"").unwrap_err();
     assert_eq!(error.to_string(), "guest aborted: hostile abort");
     let enclave = load(&guest("unreachable"), "").unwrap();
     assert_eq!(
@@ -297,7 +297,7 @@ fn invalid_wasm_is_refused() {
     let manifest = Manifest::from_toml(BASE).unwrap();
     let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, b"\0asm garbage").unwrap();
     assert!(matches!(
-        Enclave::load(&bytes, &[]),
+        Enclave::load(&bytes, crate::Signers::Any),
         Err(LoadError::InvalidModule(_))
     ));
 }
@@ -316,6 +316,27 @@ fn untrusted_signer_is_refused() {
         ))
     ));
     Enclave::load(&bytes, &[other, key.public_key().signer_id()]).unwrap();
+}
+
+#[test]
+fn an_empty_allow_list_trusts_no_one() {
+    let manifest = Manifest::from_toml(BASE).unwrap();
+    let module = wat::parse_str(guest(ECHO)).unwrap();
+    let key = AuthorKey::generate().unwrap();
+    let bytes = bundle::sign(&key, &manifest, &module).unwrap();
+    let error = Enclave::load(&bytes, &[]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LoadError::Bundle(attest::BundleError::NoTrustedSigners)
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "no signer is trusted: the allow-list of signers is empty"
+    );
+    Enclave::load(&bytes, crate::Signers::Any).unwrap();
 }
 
 #[test]
@@ -436,18 +457,23 @@ fn cached_load_runs_the_same() {
     let module = wat::parse_str(guest(ECHO)).unwrap();
     let manifest = Manifest::from_toml(BASE).unwrap();
     let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
-    let first = Enclave::load_cached(&bytes, &[], Some(&cache)).unwrap();
-    let second = Enclave::load_cached(&bytes, &[], Some(&cache)).unwrap();
+    let first = Enclave::load_cached(&bytes, crate::Signers::Any, Some(&cache)).unwrap();
+    let second = Enclave::load_cached(&bytes, crate::Signers::Any, Some(&cache)).unwrap();
     assert_eq!(first.cache_outcome(), Some(CacheOutcome::Miss));
     assert_eq!(second.cache_outcome(), Some(CacheOutcome::Hit));
-    assert_eq!(Enclave::load(&bytes, &[]).unwrap().cache_outcome(), None);
+    assert_eq!(
+        Enclave::load(&bytes, crate::Signers::Any)
+            .unwrap()
+            .cache_outcome(),
+        None
+    );
     assert_eq!(second.measurement(), first.measurement());
     assert_eq!(run(&second, b"cached").unwrap(), b"cached");
     // The signature is checked before the cache is consulted.
     let mut evil = bytes.clone();
     let last = evil.len() - 1;
     evil[last] ^= 1;
-    assert!(Enclave::load_cached(&evil, &[], Some(&cache)).is_err());
+    assert!(Enclave::load_cached(&evil, crate::Signers::Any, Some(&cache)).is_err());
 }
 
 /// Exact fuel tells the operator which way the guest decided: only a debug enclave reports it.
@@ -461,7 +487,7 @@ fn fuel_is_reported_for_debug_enclaves_only() {
         );
         let manifest = Manifest::from_toml(&toml).unwrap();
         let bytes = bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
-        let enclave = Enclave::load(&bytes, &[]).unwrap();
+        let enclave = Enclave::load(&bytes, crate::Signers::Any).unwrap();
         let input = Input::from_bytes(b"decline".to_vec());
         enclave.run(input, Vec::new(), None).unwrap().fuel_used
     };

@@ -17,7 +17,10 @@ fn sign(wat: &str, manifest: &str) -> Vec<u8> {
 }
 
 fn load(wat: &str, manifest: &str) -> Result<Enclave, LoadError> {
-    Enclave::load(&sign(wat, &format!("{BASE}{manifest}")), &[])
+    Enclave::load(
+        &sign(wat, &format!("{BASE}{manifest}")),
+        crate::Signers::Any,
+    )
 }
 
 fn run(enclave: &Enclave, input: &[u8]) -> Result<Vec<u8>, RunError> {
@@ -89,7 +92,7 @@ fn stdin_to_stdout_and_stderr_to_the_debug_log() {
     assert!(report.log.is_empty(), "production enclaves drop stderr");
 
     let debug_manifest = BASE.replace("debug = false", "debug = true");
-    let debug = Enclave::load(&sign(ECHO, &debug_manifest), &[]).unwrap();
+    let debug = Enclave::load(&sign(ECHO, &debug_manifest), crate::Signers::Any).unwrap();
     let report = debug
         .run(Input::from_bytes(big.clone()), Vec::new(), None)
         .unwrap();
@@ -388,7 +391,7 @@ fn native_guests_still_cannot_import_wasi() {
     let module = wat::parse_str(wat).unwrap();
     let manifest = Manifest::from_toml("product_id = 1\nsvn = 1\ndebug = false\n").unwrap();
     let bytes = attest::bundle::sign(&AuthorKey::generate().unwrap(), &manifest, &module).unwrap();
-    let err = Enclave::load(&bytes, &[]).unwrap_err();
+    let err = Enclave::load(&bytes, crate::Signers::Any).unwrap_err();
     assert_eq!(
         err.to_string(),
         "module imports wasi_snapshot_preview1.fd_write but the manifest says kind = \"enclave\": \
@@ -524,7 +527,7 @@ fn stderr_before_a_trap_is_the_guest_s_words_withheld_from_a_production_operator
             PANICS_WITH_INPUT,
             &BASE.replace("debug = false", "debug = true"),
         ),
-        &[],
+        crate::Signers::Any,
     )
     .unwrap();
     let err = run(&debug, b"bad \"x\"\t1").unwrap_err();
