@@ -296,7 +296,7 @@ fn sealed_blobs_and_store_files_refuse_every_mutation() {
     // The store file: the current state, against an older state of the same store. It is a
     // redb database with slack (free pages, a second commit slot), so a mutation may change
     // nothing; it must never make the store load another state. Field by field tampering of
-    // its records, tree nodes and sealed head is in platform/src/store/tests.rs.
+    // its records, tree nodes and sealed head is in enclave/platform/src/store/tests.rs.
     let run = |commands: &str| {
         counter
             .run(

@@ -1,7 +1,7 @@
 //! Real programs that earlier static limits refused (issue 28): ordinary release builds load and
 //! run with the output `wasmtime run` gives (recorded with tests/programs/reference.py). The
 //! isolated, budgeted compilation of the same programs is tested through the `enclave` binary
-//! (cli/tests/compile_budget.rs); here they compile in process.
+//! (enclave/cli/tests/compile_budget.rs); here they compile in process.
 
 use enclave_tests::guests::WASI_JSON_REGEX;
 

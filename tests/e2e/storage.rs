@@ -82,7 +82,7 @@ fn sealed_blobs_round_trip_under_each_policy() {
 }
 
 /// The SDK's `seal_at`, `tcb_level` and `sealed_blob_tcb` through a real guest on a platform at
-/// TCB 2 (the migration across a restore to TCB 1 is `cli/tests/storage.rs`).
+/// TCB 2 (the migration across a restore to TCB 1 is `enclave/cli/tests/storage.rs`).
 #[test]
 fn a_guest_sees_the_tcb_level_and_seals_at_an_older_one() {
     let h = Harness::with_tcb(2).unwrap();
@@ -275,7 +275,7 @@ fn the_store_follows_upgrades_and_refuses_downgrades() {
 /// The store file is a redb database with slack (free pages, a second commit slot), so a flipped
 /// bit there changes nothing; what must never happen is a flip that makes the store load a
 /// different state. (Each authenticated byte — record, tree node, sealed head — is flipped bit
-/// by bit in `platform/src/store/tests.rs`.) One bit per sampled byte, across the whole file.
+/// by bit in `enclave/platform/src/store/tests.rs`.) One bit per sampled byte, across the whole file.
 #[test]
 fn no_flipped_bit_of_the_store_file_yields_another_state() {
     let h = Harness::new().unwrap();

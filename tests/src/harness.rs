@@ -235,7 +235,7 @@ impl Harness {
     }
 
     /// A scratch directory that lives as long as the harness: a `tempfile` directory under
-    /// `TMPDIR` (`/tmp` when unset), holding the platform home (`platform/`). Set `TMPDIR` to
+    /// `TMPDIR` (`/tmp` when unset), holding the platform home (`enclave/platform/`). Set `TMPDIR` to
     /// move it; keep it with `std::mem::forget(h)` to look at it after a test.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

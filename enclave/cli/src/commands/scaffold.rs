@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use super::exit::usage;
 
 /// The SDK this binary was built with: its source and its manifest.
-const SDK_LIB: &str = include_str!("../../../guests/sdk/src/lib.rs");
-const SDK_MANIFEST: &str = include_str!("../../../guests/sdk/Cargo.toml");
+const SDK_LIB: &str = include_str!("../../../../guests/sdk/src/lib.rs");
+const SDK_MANIFEST: &str = include_str!("../../../../guests/sdk/Cargo.toml");
 /// The guests' source templates (`{name}` is replaced by the package name).
 const NATIVE_LIB: &str = include_str!("scaffold/native_lib.rs.txt");
 const WASI_MAIN: &str = include_str!("scaffold/wasi_main.rs.txt");

@@ -1,5 +1,5 @@
 //! How a child's end is read, and the budget's bounds. The child processes themselves are
-//! exercised through the `enclave` binary (cli/tests/compile_budget.rs).
+//! exercised through the `enclave` binary (enclave/cli/tests/compile_budget.rs).
 
 use super::*;
 

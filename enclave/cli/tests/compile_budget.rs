@@ -198,7 +198,7 @@ fn an_invalid_module_is_refused_with_the_compilers_reason() {
 
 fn program(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/programs")
+        .join("../../tests/programs")
         .join(path)
 }
 

@@ -14,7 +14,7 @@
 //! Only the [`BoundedModule`] that [`check`] returns can be compiled (see `crate::compile`).
 //!
 //! `docs/formats.md` ("Module limits") lists the limits; `docs/testing.md` ("Compile cost") the
-//! worst cases, which the budget stops, measured with `runtime/examples/compile_worst_case.rs`.
+//! worst cases, which the budget stops, measured with `enclave/runtime/examples/compile_worst_case.rs`.
 
 use wasmparser::{
     BlockType, CompositeInnerType, CompositeType, Encoding, FrameKind, FuncValidator,

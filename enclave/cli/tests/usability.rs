@@ -570,7 +570,7 @@ fn completions_and_manual_pages_come_from_the_flags() {
 /// docs/cli.md documents every command and every flag `--help` shows.
 #[test]
 fn docs_cli_md_matches_help() {
-    let docs = include_str!("../../docs/cli.md");
+    let docs = include_str!("../../../docs/cli.md");
     let d = Dir::new();
     let commands: &[&[&str]] = &[
         &["new"],

@@ -95,7 +95,7 @@ fn new_projects_build_sign_and_run_as_they_are() {
          with a letter\n"
     );
     // --sdk: a path dependency on a checkout's SDK instead of a copy.
-    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/sdk");
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../guests/sdk");
     d.ok(&["new", "linked", "--sdk", sdk]);
     let manifest = std::fs::read_to_string(d.path("linked/Cargo.toml")).unwrap();
     assert!(manifest.contains("guests/sdk\" }"), "{manifest}");

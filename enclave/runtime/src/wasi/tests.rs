@@ -458,7 +458,7 @@ fn the_table_matches_wasmtime_wasi() {
 /// `docs/wasi.md` lists every function with what it does, as the table says.
 #[test]
 fn the_docs_list_every_function() {
-    let docs = include_str!("../../../docs/wasi.md");
+    let docs = include_str!("../../../../docs/wasi.md");
     for function in FUNCTIONS {
         let row = format!("| `{}` |", function.name);
         let line = docs

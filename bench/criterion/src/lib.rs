@@ -1,4 +1,4 @@
-//! Shared setup of the criterion benchmarks in `benches/benches/`: guests written in WAT, signed
+//! Shared setup of the criterion benchmarks in `bench/criterion/benches/`: guests written in WAT, signed
 //! bundles, a throw-away platform, and the client side of a confidential request. What each
 //! benchmark measures, and the results, are in `docs/performance.md`.
 #![deny(missing_docs)]

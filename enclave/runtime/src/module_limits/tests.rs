@@ -300,7 +300,7 @@ fn functions() {
 #[test]
 fn many_functions_from_the_issue_pass_the_sanity_bound() {
     // 100 k trivial functions took 18.5 s and 640 MB to compile: the compile budget stops such
-    // a module now (cli/tests/compile_budget.rs); the static bound only keeps out more.
+    // a module now (enclave/cli/tests/compile_budget.rs); the static bound only keeps out more.
     let wasm = Spec::with_bodies((0..100_000).map(|_| empty())).build();
     assert_passes(&wasm);
 }
