@@ -6,7 +6,7 @@
 //! - A request body is received whole before its run is queued, so a slow client never holds a
 //!   guest thread; bodies are bounded by the length a sealed header declares or the manifest's
 //!   input cap, by per-frame and whole-body deadlines, and all together by a memory budget.
-//! - Every phase of a connection has a deadline ([`conn`]); connections are capped, and near the
+//! - Every phase of a connection has a deadline (`conn.rs`); connections are capped, and near the
 //!   cap the one idle the longest is closed first.
 //! - Refusals are RFC 9457 problem documents whose `type` names the reason ([`Problem`]).
 //! - [`Server::run`] serves until its shutdown future resolves, then stops accepting, lets the
