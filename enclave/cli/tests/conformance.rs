@@ -26,7 +26,7 @@ use std::io::{BufRead as _, Write as _};
 use std::process::{Child, Command, Stdio};
 
 use attest::{Manifest, VerifierPolicy};
-use common::Dir;
+use common::{Dir, Listening};
 use enclave_runtime::{Enclave, Input};
 use enclave_tests::harness::{ClientError, Harness};
 
@@ -184,44 +184,9 @@ struct Served {
     measurement: String,
     enclave: Enclave,
     /// `serve --allow-plaintext`.
-    http: Server,
+    http: Listening,
     /// `serve --tls`.
-    tls: Server,
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(d: &Dir, bundle: &str, extra: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
-            .args(["serve", bundle, "--listen", "127.0.0.1:0", extra])
-            .current_dir(d.dir.path())
-            .env("ENCLAVE_HOME", d.path("platform"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    tls: Listening,
 }
 
 struct World {
@@ -288,8 +253,18 @@ impl World {
                     .load(&harness.sign(&wasm, &parsed).unwrap())
                     .unwrap();
                 harnessed.push(((kind, profile), own));
-                let http = Server::start(&d, &bundle, "--allow-plaintext");
-                let tls = Server::start(&d, &bundle, "--tls");
+                let http = Listening::start(
+                    &d,
+                    &[
+                        "serve",
+                        &bundle,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--allow-plaintext",
+                    ],
+                );
+                let tls =
+                    Listening::start(&d, &["serve", &bundle, "--listen", "127.0.0.1:0", "--tls"]);
                 served.push((
                     (kind, profile),
                     Served {

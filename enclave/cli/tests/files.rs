@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::{attested, Dir, ECHO};
+use common::{attested, Dir, Listening, ECHO};
 
 /// Echoes its input, unless it starts with `!`: then aborts with `refused: <input>`.
 const PICKY: &str = r#"(module
@@ -275,37 +275,6 @@ fn a_sealed_run_into_a_fifo_gives_its_reader_one_answer_that_opens() {
     }
 }
 
-/// A running `enclave serve` and its URL.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(d: &Dir) -> Self {
-        let mut child = enclave(d, &["serve", "app.enclave", "--listen", "127.0.0.1:0"])
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn call<'a>(url: &'a str, m: &'a str, input: &'a str, output: &'a str) -> Vec<&'a str> {
     vec![
         "call",
@@ -325,7 +294,7 @@ fn call<'a>(url: &'a str, m: &'a str, input: &'a str, output: &'a str) -> Vec<&'
 fn call_reads_a_fifo_writes_standard_output_and_keeps_a_failed_runs_receipt_and_report() {
     let d = Dir::new();
     let m = attested(&d, PICKY);
-    let served = Served::start(&d);
+    let served = Listening::start(&d, &["serve", "app.enclave", "--listen", "127.0.0.1:0"]);
 
     // `-i <(…)` is a FIFO-like pipe: its metadata says 0 bytes.
     let writer = fifo_in(&d, "in.fifo", b"from a pipe".to_vec());
@@ -396,7 +365,7 @@ fn call_reads_a_fifo_writes_standard_output_and_keeps_a_failed_runs_receipt_and_
 fn call_refuses_a_foreign_receipt_before_reading_the_body() {
     let d = Dir::new();
     let m = attested(&d, ECHO);
-    let served = Served::start(&d);
+    let served = Listening::start(&d, &["serve", "app.enclave", "--listen", "127.0.0.1:0"]);
     d.write("in.txt", b"honest");
     let mut args = call(&served.url, &m, "in.txt", "first.txt");
     args.extend(["--receipt", "other.receipt"]);

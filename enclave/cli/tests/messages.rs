@@ -12,7 +12,7 @@ mod common;
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
 
-use common::{attested, Dir, ECHO};
+use common::{attested, Dir, Listening, ECHO};
 
 /// Puts "blue" under "colour" in its store.
 const STORER: &str = r#"(module
@@ -138,53 +138,21 @@ fn find_file(dir: &std::path::Path, suffix: &str) -> std::path::PathBuf {
         .unwrap_or_default()
 }
 
-/// A running `enclave serve --tls` and its address.
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Served {
-    fn start(d: &Dir) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
-            .args(["serve", "app.enclave", "--listen", "127.0.0.1:0", "--tls"])
-            .current_dir(d.dir.path())
-            .env("ENCLAVE_HOME", d.path("platform"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on https://")
-            .unwrap()
-            .to_owned();
-        Self { child, addr }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn tls_messages_name_the_scheme_and_mismatches_show_expected_and_got() {
     let d = Dir::new();
     let m = attested(&d, ECHO);
-    let served = Served::start(&d);
-    let https = format!("https://{}", served.addr);
-    let http = format!("http://{}", served.addr);
+    let served = Listening::start(
+        &d,
+        &["serve", "app.enclave", "--listen", "127.0.0.1:0", "--tls"],
+    );
+    let addr = served.url.trim_start_matches("https://").to_owned();
+    let https = format!("https://{addr}");
+    let http = format!("http://{addr}");
     let trust = ["--root", "root.pem", "--measurement", m.as_str()];
 
     // verify-tls takes a URL as well as HOST:PORT.
-    for target in [served.addr.as_str(), https.as_str()] {
+    for target in [addr.as_str(), https.as_str()] {
         let mut args = vec!["verify-tls", target];
         args.extend(trust);
         d.ok(&args);

@@ -6,46 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use common::{attested, Dir, ECHO};
-
-/// A running `enclave` process that printed `listening on URL` first.
-struct Listening {
-    child: Child,
-    url: String,
-}
-
-impl Listening {
-    fn start(d: &Dir, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
-            .args(args)
-            .current_dir(d.dir.path())
-            .env("ENCLAVE_HOME", d.path("platform"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{attested, Dir, Listening, ECHO};
 
 fn proxy_to(d: &Dir, upstream: &str, measurement: &str) -> Listening {
     Listening::start(

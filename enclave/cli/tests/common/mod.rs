@@ -1,9 +1,10 @@
 //! Shared helpers of the CLI golden tests: a temporary directory to run `enclave` in.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use std::io::BufRead as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The manifest `Dir::new` writes as `enclave.toml`.
 pub const MANIFEST: &str = "product_id = 1\nsvn = 1\ndebug = false\n[limits]\nfuel = 1000000\n";
@@ -201,4 +202,45 @@ pub fn assert_error_object(error: &serde_json::Value, code: i32, stderr: &str) {
             "report"
         ]
     );
+}
+
+/// A running `enclave` process (`serve`, `proxy`) that printed `listening on URL` as its first
+/// line, killed when dropped.
+pub struct Listening {
+    /// The process.
+    pub child: Child,
+    /// What it listens on, `http://…` or `https://…`.
+    pub url: String,
+}
+
+impl Listening {
+    /// Starts `enclave ARGS...` in `d` (its platform as `ENCLAVE_HOME`, standard error discarded)
+    /// and waits for its first line.
+    pub fn start(d: &Dir, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
+            .args(args)
+            .current_dir(d.dir.path())
+            .env("ENCLAVE_HOME", d.path("platform"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
