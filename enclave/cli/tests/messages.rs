@@ -9,8 +9,7 @@
 
 mod common;
 
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::{attested, Dir, Listening, ECHO};
 
