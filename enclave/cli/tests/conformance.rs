@@ -22,8 +22,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, Write as _};
-use std::process::{Child, Command, Stdio};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 
 use attest::{Manifest, VerifierPolicy};
 use common::{Dir, Listening};
