@@ -16,15 +16,24 @@ use enclave_benches::{manifest, sign, wasm};
 use enclave_runtime::{
     EngineConfig, GuestThread, HostPolicy, Input, Loader, RunOptions, SharedEngine, Signers,
 };
-use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 
 /// A plugin with an export besides its entry point.
 const PLUGIN: &str = r#"(module (memory (export "memory") 1)
     (func (export "enclave_main")) (func (export "transform")))"#;
 
-/// One raw call: a store with fuel and an epoch deadline, instantiate, call `transform`.
-fn raw_call(engine: &Engine, pre: &InstancePre<()>) {
-    let mut store = Store::new(engine, ());
+/// One raw call: a store with fuel, an epoch deadline and a memory limiter (the plugin's bounds),
+/// instantiate, call `transform`.
+fn raw_call(engine: &Engine, pre: &InstancePre<StoreLimits>, memory_bytes: usize) {
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(memory_bytes)
+        .instances(1)
+        .memories(1)
+        .tables(1)
+        .trap_on_grow_failure(true)
+        .build();
+    let mut store = Store::new(engine, limits);
+    store.limiter(|limits| limits);
     store.set_fuel(1_000_000_000).unwrap();
     store.set_epoch_deadline(100);
     store.epoch_deadline_trap();
@@ -49,9 +58,10 @@ fn bench(c: &mut Criterion) {
     let module = Module::new(&raw, wasm(PLUGIN).unwrap()).unwrap();
     let pre = Linker::new(&raw).instantiate_pre(&module).unwrap();
 
+    let memory_bytes = usize::try_from(plugin.limits().memory_bytes).unwrap();
     let mut group = c.benchmark_group("call by name");
     group.bench_function("raw wasmtime, same config and bounds", |b| {
-        b.iter(|| raw_call(&raw, &pre));
+        b.iter(|| raw_call(&raw, &pre, memory_bytes));
     });
     group.bench_function("SharedEngine plugin, on a GuestThread", |b| {
         b.iter_custom(|iters| {
