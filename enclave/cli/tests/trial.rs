@@ -14,7 +14,7 @@ mod common;
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::process::{Command, Output, Stdio};
 
-use common::Dir;
+use common::{cargo_build, Dir};
 
 /// The guest's program: a score from `salary=N`, a panic on anything else.
 const LOAN: &str = r#"use std::io::Read;
@@ -32,30 +32,6 @@ fn main() {
 
 /// What the bad input says; the operator must never see it.
 const BAD: &str = "salary=SECRET-4242";
-
-/// `cargo build --release --offline` in `project`, isolated from the outer build's settings.
-fn cargo_build(d: &Dir, project: &str) {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--offline", "--quiet"])
-        .current_dir(d.path(project));
-    for var in [
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_MAKEFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "cargo build in {project}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `enclave call URL … -i in.fifo -o -` with `input` written into the FIFO.
 fn call(d: &Dir, url: &str, m: &str, input: &str) -> Output {

@@ -474,9 +474,10 @@ mod tests {
         Enclave::load(&bundle.unwrap(), crate::Signers::Any).unwrap()
     }
 
-    fn sealed(platform: &Fake, enclave: &Enclave, policy: KeyPolicy) -> Vec<u8> {
+    /// Where a client seals to `enclave` on `platform` under `policy`.
+    fn target_of(platform: &Fake, enclave: &Enclave, policy: KeyPolicy) -> SealTarget {
         let identity = enclave.identity();
-        let target = SealTarget {
+        SealTarget {
             public_key: platform
                 .enclave_keypair(&identity, &policy)
                 .unwrap()
@@ -485,7 +486,11 @@ mod tests {
             debug: false,
             evidence_digest: EvidenceDigest::from_bytes([9; 32]),
             platform_id: platform.id,
-        };
+        }
+    }
+
+    fn sealed(platform: &Fake, enclave: &Enclave, policy: KeyPolicy) -> Vec<u8> {
+        let target = target_of(platform, enclave, policy);
         let mut out = Vec::new();
         sealer::seal(&target, &b"hello"[..], 5, &mut out).unwrap();
         out
@@ -574,18 +579,7 @@ mod tests {
         enclave: &Enclave,
         plaintext: &[u8],
     ) -> (Vec<u8>, sealer::ClientContext) {
-        let identity = enclave.identity();
-        let policy = identity.measurement_policy();
-        let target = SealTarget {
-            public_key: platform
-                .enclave_keypair(&identity, &policy)
-                .unwrap()
-                .public(),
-            policy,
-            debug: false,
-            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
-            platform_id: platform.id,
-        };
+        let target = target_of(platform, enclave, enclave.identity().measurement_policy());
         let mut out = Vec::new();
         let context = sealer::seal(&target, plaintext, plaintext.len() as u64, &mut out).unwrap();
         (out, context)
@@ -609,18 +603,7 @@ mod tests {
         }
         assert_eq!(lengths, [44 + 4096 + 16; 3]);
         // A padded input: the guest reads its plaintext only, and the receipt names the file.
-        let identity = enclave.identity();
-        let policy = identity.measurement_policy();
-        let target = SealTarget {
-            public_key: platform
-                .enclave_keypair(&identity, &policy)
-                .unwrap()
-                .public(),
-            policy,
-            debug: false,
-            evidence_digest: EvidenceDigest::from_bytes([9; 32]),
-            platform_id: platform.id,
-        };
+        let target = target_of(&platform, &enclave, enclave.identity().measurement_policy());
         let mut input = Vec::new();
         let bucket = std::num::NonZeroU64::new(1024).unwrap();
         let options = sealer::SealOptions::for_len(5);

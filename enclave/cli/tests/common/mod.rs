@@ -244,3 +244,27 @@ impl Drop for Listening {
         let _ = self.child.wait();
     }
 }
+
+/// `cargo build --release --offline` in `project`, isolated from the outer build's settings.
+pub fn cargo_build(d: &Dir, project: &str) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--offline", "--quiet"])
+        .current_dir(d.path(project));
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "cargo build in {project}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
