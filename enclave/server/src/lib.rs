@@ -172,6 +172,10 @@ pub(crate) struct Shared {
     next_request: AtomicU64,
     /// With `--tls`: the acceptor and its certificate renewal.
     tls: Option<tls::Attested>,
+    /// An `http` enclave's instances that may run at once (its slots).
+    component_slots: Arc<Semaphore>,
+    /// Requests to an `http` enclave waiting for a slot (or still receiving their body).
+    component_waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// A server bound to its address, with the enclave loaded and its workers started.
@@ -233,7 +237,7 @@ impl Server {
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
-                enclave,
+                enclave: enclave.clone(),
                 platform,
                 reporter,
                 keys,
@@ -247,6 +251,10 @@ impl Server {
                 draining: AtomicBool::new(false),
                 next_request: AtomicU64::new(1),
                 tls,
+                component_slots: Arc::new(Semaphore::new(
+                    usize::try_from(enclave_runtime::engine::POOL_INSTANCES).unwrap_or(16),
+                )),
+                component_waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
