@@ -206,7 +206,7 @@ pub enum RunError {
     /// A run asked of an `http` enclave, which answers HTTP requests instead
     /// ([`crate::Enclave::http`]).
     #[error(
-        "this is an http enclave (kind = \"http\"): it answers HTTP requests; serve it with          `enclave serve` instead of running it"
+        "this is an http enclave (kind = \"http\"): it answers HTTP requests; serve it with `enclave serve` instead of running it"
     )]
     HttpKind,
 }

@@ -117,6 +117,13 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// An `http` enclave in cleartext without [`Config::allow_plaintext`]: its requests and
+    /// responses are its inputs and outputs.
+    #[error(
+        "an http enclave's requests and responses are its inputs and outputs: serve it with \
+         --tls (attested TLS), or pass --allow-plaintext to serve them in cleartext"
+    )]
+    CleartextHttp,
     /// Binding or configuring the listener failed.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -204,6 +211,9 @@ impl Server {
         platform: Arc<Platform>,
         config: Config,
     ) -> Result<Self, ServeError> {
+        if enclave.is_http() && !config.tls && !config.allow_plaintext {
+            return Err(ServeError::CleartextHttp);
+        }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Listen { addr, source })?;

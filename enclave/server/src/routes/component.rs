@@ -16,7 +16,7 @@ use std::time::{Duration, Instant as StdInstant};
 use attest::Capability;
 use bytes::BytesMut;
 use enclave_runtime::component::Scheme;
-use enclave_runtime::RunError;
+use enclave_runtime::{GuestFault, RunError};
 use http::Request;
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -153,7 +153,8 @@ fn failed(shared: &Shared, id: &str, error: &RunError, bytes_in: u64) -> Outcome
         RunError::FuelExhausted { .. }
         | RunError::Timeout { .. }
         | RunError::MemoryLimit { .. }
-        | RunError::StackOverflow { .. } => error.to_string(),
+        | RunError::StackOverflow { .. }
+        | RunError::Fault(GuestFault::Store(_)) => error.to_string(),
         _ if debug => error.to_string(),
         RunError::Instantiate(_) => "the component failed to instantiate".to_owned(),
         _ => "the component trapped or returned without a response (the details are withheld: \
