@@ -291,3 +291,17 @@ fn the_refusal_of_another_kind_names_the_kind_in_words() {
     assert!(!message.contains("a enclave enclave"), "{message}");
     assert!(message.contains("kind = \"enclave\""), "{message}");
 }
+
+#[test]
+#[ignore = "runtime bug: Enclave::run checks the input's size (and sealed_only) before the \
+            enclave's kind, so an http enclave's long input is InputTooLarge, not HttpKind; \
+            enclave/runtime/src/runner.rs run_checked"]
+fn run_refuses_an_http_enclave_before_its_input() {
+    let enclave = load(
+        HTTP_HELLO,
+        "kind = \"http\"\n[limits]\nmax_input_bytes = 1024\n",
+    );
+    assert!(matches!(crate::run(&enclave, b""), Err(RunError::HttpKind)));
+    let long = crate::run(&enclave, &[0; 2048]).unwrap_err();
+    assert!(matches!(long, RunError::HttpKind), "{long}");
+}
