@@ -457,6 +457,18 @@ mod tests {
     }
 
     #[test]
+    fn http_manifests_are_debug_http_enclaves_granting_what_they_name() {
+        let plain = attest::Manifest::from_toml(&manifest(Kind::Http)).unwrap();
+        assert_eq!(plain.kind, attest::GuestKind::Http);
+        assert!(plain.debug && plain.capabilities.is_empty() && plain.args.is_empty());
+        let counter = attest::Manifest::from_toml(&http_manifest(&["store"])).unwrap();
+        assert_eq!(
+            counter.capabilities.into_iter().collect::<Vec<_>>(),
+            [attest::Capability::Store]
+        );
+    }
+
+    #[test]
     fn package_names() {
         assert_eq!(package_name(Path::new("a/my-guest")).unwrap(), "my-guest");
         assert!(package_name(Path::new("1guest")).is_err());
