@@ -629,7 +629,8 @@ fn invalid_modules_are_refused_with_the_validators_message() {
     assert!(matches!(check(b"ELF"), Err(ModuleLimitError::Invalid(_))));
     assert_eq!(
         refused("(component)").to_string(),
-        "a wasm component, not a core module"
+        "a wasm component, not a core module: a wasi:http component needs kind = \"http\" \
+         (docs/abi.md, \"Components\")"
     );
 }
 
