@@ -284,8 +284,6 @@ fn a_request_to_an_enclave_of_another_kind_is_refused() {
 }
 
 #[test]
-#[ignore = "runtime bug: Enclave::http of a native enclave says \"a enclave enclave answers no HTTP \
-            requests\" (the kind's name in place of an adjective); enclave/runtime/src/runner.rs"]
 fn the_refusal_of_another_kind_names_the_kind_in_words() {
     let message = ask_native().to_string();
     assert!(!message.contains("a enclave enclave"), "{message}");
@@ -293,9 +291,6 @@ fn the_refusal_of_another_kind_names_the_kind_in_words() {
 }
 
 #[test]
-#[ignore = "runtime bug: Enclave::run checks the input's size (and sealed_only) before the \
-            enclave's kind, so an http enclave's long input is InputTooLarge, not HttpKind; \
-            enclave/runtime/src/runner.rs run_checked"]
 fn run_refuses_an_http_enclave_before_its_input() {
     let enclave = load(
         HTTP_HELLO,

@@ -453,9 +453,8 @@ enum Seen {
     Cut(String),
     /// A surface that carries no HTTP request to a component refused an http enclave.
     KindRefused(String),
-    /// A sealed run of an http enclave whose connection closed while the client was still
-    /// sending: the server answers its 404 without reading the body, so the client may see the
-    /// close before the answer (reported as a server flaw).
+    /// A sealed run whose connection closed while the client was still sending (the server
+    /// reads a refused body to its end, so this fails the cell).
     ClosedEarly(String),
 }
 
@@ -477,10 +476,6 @@ fn check(row: &Row, surface: &str, seen: &Seen) {
             assert!(got.contains(message), "{cell}: {got}");
         }
         (Expect::Cut, Seen::Cut(_)) => {}
-        (_, Seen::ClosedEarly(got)) if row.kind == Kind::Http => {
-            assert!(HTTP_REFUSALS.contains(&(surface, NO_RUN)), "{cell}: {got}");
-            println!("conformance: {cell}: the connection closed before the 404: {got}");
-        }
         (_, Seen::KindRefused(got)) if row.kind == Kind::Http => {
             let Some((_, says)) = HTTP_REFUSALS.iter().find(|(on, _)| *on == surface) else {
                 panic!("{cell}: refused an http enclave: {got}");
@@ -921,38 +916,14 @@ fn cli_call(w: &World, row: &Row) -> Seen {
 type Surface<'a> = (&'a str, &'a dyn Fn(&World, &Row) -> Seen);
 
 /// Cells that do not agree (yet, or by design), each with why: the test prints them.
-const KNOWN_GAPS: &[(Kind, &str, &str, &str)] = &[
-    (
-        Kind::Http,
-        "input over cap",
-        "library",
-        "by design: Enclave::http leaves the request body's bound (max_input_bytes) to its \
+const KNOWN_GAPS: &[(Kind, &str, &str, &str)] = &[(
+    Kind::Http,
+    "input over cap",
+    "library",
+    "by design: Enclave::http leaves the request body's bound (max_input_bytes) to its \
          caller; the harness and the server enforce it",
-    ),
-    (
-        Kind::Http,
-        "input over cap",
-        "run file",
-        RUN_CHECKS_SIZE_FIRST,
-    ),
-    (
-        Kind::Http,
-        "input over cap",
-        "run stdin",
-        RUN_CHECKS_SIZE_FIRST,
-    ),
-    (
-        Kind::Http,
-        "input over cap",
-        "run fifo",
-        RUN_CHECKS_SIZE_FIRST,
-    ),
-];
+)];
 /// Why `enclave run` of an http bundle with a long input does not say what the bundle is.
-const RUN_CHECKS_SIZE_FIRST: &str = "runtime bug: Enclave::run checks the input's size before \
-     the enclave's kind, so it says \"input is 2048 bytes, larger than…\" instead of \"this is \
-     an http enclave\" (tests/e2e/http.rs, run_refuses_an_http_enclave_before_its_input)";
-
 #[test]
 fn every_surface_agrees_on_every_outcome() {
     let w = World::new();

@@ -390,10 +390,6 @@ fn serve_tls_is_verified_by_call_and_verify_tls() {
 }
 
 #[test]
-#[ignore = "server flaw: POST /.well-known/enclave/v1/run of an http enclave answers its 404 \
-            without reading the request body and closes the connection, so a client that sends \
-            its whole body before it reads (ureq, the client library, enclave call) gets a broken \
-            pipe instead of the 404; enclave/server/src/routes.rs handle"]
 fn a_sealed_run_of_an_http_enclave_is_refused_in_words_not_a_broken_pipe() {
     let d = Dir::new();
     d.ok(&["platform", "init"]);

@@ -386,7 +386,8 @@ impl Enclave {
     ) -> Result<component::Exchange, RunError> {
         let Linked::Http(linked) = &self.linked else {
             return Err(RunError::Host(format!(
-                "a {} enclave answers no HTTP requests: only kind = \"http\" does",
+                "this enclave's manifest says kind = \"{}\": only a kind = \"http\" enclave \
+                 answers HTTP requests",
                 self.bundle.manifest().kind
             )));
         };
@@ -481,6 +482,9 @@ impl Enclave {
         store: &mut Option<StoreVersion>,
     ) -> Result<RunReport<W>, RunError> {
         let manifest = self.bundle.manifest();
+        if manifest.kind == GuestKind::Http {
+            return Err(RunError::HttpKind);
+        }
         if manifest.inputs.sealed_only && input.origin() == InputOrigin::Plaintext {
             return Err(RunError::PlaintextRefused);
         }

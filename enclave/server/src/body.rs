@@ -139,6 +139,19 @@ pub(crate) async fn next_data(
     }
 }
 
+/// Reads `body` to its end and drops it, at most `limit` bytes, within `deadlines`: so that a
+/// refusal sent before the body was needed still reaches a client that writes its whole body
+/// before it reads. Holds nothing in memory.
+pub(crate) async fn discard(body: &mut Incoming, limit: u64, deadlines: Deadlines) {
+    let mut seen = 0u64;
+    while let Ok(Some(data)) = next_data(body, deadlines).await {
+        seen = seen.saturating_add(data.len() as u64);
+        if seen > limit {
+            return;
+        }
+    }
+}
+
 /// Reads `body` onto `into` until it ends, or until `into` holds `until` bytes (then returns
 /// with the rest unread), never more than `limit` bytes in all, each reserved in `reservation`
 /// before it is kept.

@@ -48,16 +48,23 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> A
     let route = path.as_deref().map_or("component", route_name);
     let outcome = match (request.method(), path.as_deref()) {
         (_, None) => component::forward(&shared, request, &id).await,
-        (_, Some("/v1/run")) if shared.enclave.is_http() => refuse(
-            &shared,
-            &id,
-            ProblemDetails::new(
-                Problem::NotFound,
-                "an http enclave has no /v1/run: its component answers every path outside \
-                 /.well-known/enclave/",
-            ),
-            0,
-        ),
+        (_, Some("/v1/run")) if shared.enclave.is_http() => {
+            // Read first (under the sealed-input cap and the body deadlines): a client that sends
+            // its whole body before it reads gets the refusal, not a broken pipe.
+            let mut body = request.into_body();
+            let deadlines = deadlines(&shared.config);
+            crate::body::discard(&mut body, shared.max_sealed_input, deadlines).await;
+            refuse(
+                &shared,
+                &id,
+                ProblemDetails::new(
+                    Problem::NotFound,
+                    "an http enclave has no /v1/run: its component answers every path outside \
+                     /.well-known/enclave/",
+                ),
+                0,
+            )
+        }
         (method, Some(path)) => own_route(&shared, method.clone(), path, request, &id).await,
     };
     finish(&shared, outcome, &id, &method, route, started)
@@ -118,7 +125,7 @@ fn finish(
         label,
         bytes_in,
     } = outcome;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         answer.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = answer.status().as_u16();

@@ -66,6 +66,9 @@ pub(crate) struct Unsealed {
 
 type Answer<T> = wasmtime::Result<(Result<T, PlatformError>,)>;
 
+/// The services and the two buffers of a `seal` or `seal-at` call.
+type SealArgs = (Arc<dyn PlatformServices>, Vec<u8>, Vec<u8>);
+
 /// Defines the interfaces the manifest grants in `linker`.
 pub(crate) fn define(linker: &mut Linker<HttpState>, manifest: &Manifest) -> wasmtime::Result<()> {
     if manifest.grants(Capability::Report) {
@@ -154,7 +157,7 @@ fn seal_args(
     store: &StoreContextMut<'_, HttpState>,
     aad: &WasmList<u8>,
     plaintext: &WasmList<u8>,
-) -> Result<(Arc<dyn PlatformServices>, Vec<u8>, Vec<u8>), PlatformError> {
+) -> Result<SealArgs, PlatformError> {
     if aad.len() > MAX_SEAL_AAD || plaintext.len() > MAX_SEAL_PLAINTEXT {
         return Err(PlatformError::TooLarge);
     }
