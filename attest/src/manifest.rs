@@ -108,6 +108,10 @@ pub enum GuestKind {
     Enclave,
     /// WASI preview 1 (`wasi_snapshot_preview1`), entry point `_start`.
     Wasi,
+    /// A WebAssembly component in the `wasi:http/proxy` world (WASI 0.2), which may import the
+    /// platform's services (`enclave:platform`); it answers HTTP requests, one fresh instance
+    /// per request (`docs/abi.md`, "Components").
+    Http,
 }
 
 /// Resource limits. Every one is enforced by the runtime and covered by the measurement.
@@ -205,10 +209,13 @@ impl Capability {
     pub const fn applies_to(self, kind: GuestKind) -> bool {
         match self {
             Capability::Random => true,
-            Capability::Log | Capability::Report | Capability::Seal | Capability::Store => {
-                matches!(kind, GuestKind::Enclave)
+            Capability::Log => matches!(kind, GuestKind::Enclave),
+            Capability::Report | Capability::Seal | Capability::Store => {
+                matches!(kind, GuestKind::Enclave | GuestKind::Http)
             }
-            Capability::ClockMonotonic | Capability::ClockWall => matches!(kind, GuestKind::Wasi),
+            Capability::ClockMonotonic | Capability::ClockWall => {
+                matches!(kind, GuestKind::Wasi | GuestKind::Http)
+            }
         }
     }
 }
@@ -224,6 +231,7 @@ impl fmt::Display for GuestKind {
         f.write_str(match self {
             GuestKind::Enclave => "enclave",
             GuestKind::Wasi => "wasi",
+            GuestKind::Http => "http",
         })
     }
 }
@@ -372,7 +380,7 @@ impl Manifest {
             });
         }
         match self.kind {
-            GuestKind::Enclave if !self.args.is_empty() => {
+            GuestKind::Enclave | GuestKind::Http if !self.args.is_empty() => {
                 Err(ManifestError::Args("only WASI guests take arguments"))
             }
             _ if self.args.len() > MAX_ARGS => Err(ManifestError::Args("more than 256 arguments")),
@@ -433,6 +441,7 @@ impl Manifest {
         out.push(match self.kind {
             GuestKind::Enclave => 0,
             GuestKind::Wasi => 1,
+            GuestKind::Http => 2,
         });
         out.extend_from_slice(&self.product_id.0.to_be_bytes());
         out.extend_from_slice(&self.svn.0.to_be_bytes());

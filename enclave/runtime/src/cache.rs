@@ -11,7 +11,7 @@
 //! |------|-------|
 //! | directory | chosen by the platform: `<platform home>/cache/` (0700) |
 //! | file name | `hex(SHA-256(SHA-256(module) ‖ engine fingerprint)).cwasm` (0600) |
-//! | contents | `"ENCLCWv1"` ‖ tag (32 bytes) ‖ `Module::serialize()` |
+//! | contents | `"ENCLCWv1"` ‖ tag (32 bytes) ‖ `Module::serialize()` (`Component::serialize()` for an `http` guest) |
 //! | tag | HMAC-SHA256(key, `"ENCLCWv1"` ‖ SHA-256(module) ‖ engine fingerprint ‖ artifact) |
 //! | key | `sealer::derive_key(secret, CodeCacheMac, Measurement(0³²), debug = false)` |
 //!
@@ -31,10 +31,10 @@ use attest::Measurement;
 use ring::hmac;
 use sealer::{derive_key, KeyPolicy, KeyPurpose, PlatformSecret};
 use sha2::{Digest, Sha256};
-use wasmtime::{Engine, Module};
+use wasmtime::Engine;
 
-use crate::compile::{self, Compilation, Target};
-use crate::engine::EngineFingerprint;
+use crate::compile::{self, Code, Compilation, Target};
+use crate::engine::{EngineFingerprint, Flavor};
 use crate::error::LoadError;
 use crate::module_limits::ModuleLimitError;
 
@@ -123,18 +123,18 @@ impl CodeCache {
     /// # Errors
     /// As [`crate::compile`]: [`LoadError::ModuleLimit`], [`LoadError::InvalidModule`],
     /// [`LoadError::CompileBudget`].
-    pub(crate) fn module(
+    pub(crate) fn code(
         &self,
         target: &Target<'_>,
         wasm: &[u8],
         compilation: Compilation<'_>,
-    ) -> Result<(Module, CacheOutcome), LoadError> {
+    ) -> Result<(Code, CacheOutcome), LoadError> {
         let engine = target.engine;
         let entry = EntryId::new(wasm, &target.fingerprint());
         let path = self.path(&entry);
         let outcome = match read_entry(&path) {
             Ok(bytes) => match self.authenticate(&entry, &bytes) {
-                Ok(artifact) => match deserialize(engine, artifact) {
+                Ok(artifact) => match deserialize(engine, target.settings.flavor, artifact) {
                     Ok(module) => return Ok((module, CacheOutcome::Hit)),
                     Err(_) => CacheOutcome::Refused,
                 },
@@ -148,12 +148,12 @@ impl CodeCache {
         let _ = match &compiled.serialized {
             Some(artifact) => self.store(&entry, &path, artifact),
             None => compiled
-                .module
+                .code
                 .serialize()
                 .map_err(io::Error::other)
                 .and_then(|artifact| self.store(&entry, &path, &artifact)),
         };
-        Ok((compiled.module, outcome))
+        Ok((compiled.code, outcome))
     }
 
     fn path(&self, entry: &EntryId) -> PathBuf {
@@ -247,12 +247,26 @@ impl From<ModuleLimitError> for LoadError {
         match error {
             ModuleLimitError::Exceeded(limit) => LoadError::ModuleLimit(limit),
             ModuleLimitError::Invalid(message) => LoadError::InvalidModule(message),
-            ModuleLimitError::Component => LoadError::InvalidModule(error.to_string()),
+            ModuleLimitError::InComponent { error: inner, .. }
+                if matches!(*inner, ModuleLimitError::Exceeded(_)) =>
+            {
+                match *inner {
+                    ModuleLimitError::Exceeded(limit) => LoadError::ModuleLimit(limit),
+                    other => LoadError::InvalidModule(other.to_string()),
+                }
+            }
+            ModuleLimitError::Component
+            | ModuleLimitError::NotComponent
+            | ModuleLimitError::InComponent { .. } => LoadError::InvalidModule(error.to_string()),
         }
     }
 }
 
-fn deserialize(engine: &Engine, entry: Authenticated<'_>) -> wasmtime::Result<Module> {
+fn deserialize(
+    engine: &Engine,
+    flavor: Flavor,
+    entry: Authenticated<'_>,
+) -> wasmtime::Result<Code> {
     #[cfg(test)]
     tests::DESERIALIZED.with(|n| n.set(n.get() + 1));
     // SAFETY: `Module::deserialize` requires bytes that `Module::serialize` produced, because
@@ -267,7 +281,7 @@ fn deserialize(engine: &Engine, entry: Authenticated<'_>) -> wasmtime::Result<Mo
         reason = "loading compiled code is unsafe; this one call loads only authenticated bytes"
     )]
     unsafe {
-        Module::deserialize(engine, entry.artifact)
+        compile::deserialize(engine, flavor, entry.artifact)
     }
 }
 

@@ -11,23 +11,24 @@
 //!
 //! | message | bytes |
 //! |---------|-------|
-//! | request | `"ENCLCRv1"` ‖ stack bytes (u64 LE) ‖ metering (u8: 0 fuel, 1 time only) ‖ module |
-//! | reply | `"ENCLCAv1"` ‖ SHA-256(module) ‖ engine fingerprint (32 bytes) ‖ serialized code |
+//! | request | `"ENCLCRv2"` ‖ stack bytes (u64 LE) ‖ metering (u8: 0 fuel, 1 time only) ‖ flavor (u8: 0 core module, 1 component) ‖ wasm |
+//! | reply | `"ENCLCAv2"` ‖ SHA-256(wasm) ‖ engine fingerprint (32 bytes) ‖ serialized code |
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
-use crate::engine::{self, EngineFingerprint, EngineSettings, Metering};
+use crate::engine::{self, EngineFingerprint, EngineSettings, Flavor, Metering};
 use crate::error::LoadError;
 pub use crate::error::{BudgetExceeded, BudgetResource};
 use crate::module_limits;
 
 /// The first bytes of a request.
-pub const REQUEST_MAGIC: &[u8; 8] = b"ENCLCRv1";
+pub const REQUEST_MAGIC: &[u8; 8] = b"ENCLCRv2";
 /// The first bytes of a reply.
-pub const REPLY_MAGIC: &[u8; 8] = b"ENCLCAv1";
+pub const REPLY_MAGIC: &[u8; 8] = b"ENCLCAv2";
 const DIGEST_LEN: usize = 32;
-const REQUEST_HEADER: usize = REQUEST_MAGIC.len() + 8 + 1;
+const REQUEST_HEADER: usize = REQUEST_MAGIC.len() + 8 + 1 + 1;
 const REPLY_HEADER: usize = REPLY_MAGIC.len() + 2 * DIGEST_LEN;
 
 /// How a module is compiled.
@@ -92,6 +93,10 @@ impl CompileRequest {
             Metering::Fuel => 0,
             Metering::TimeOnly => 1,
         });
+        bytes.push(match settings.flavor {
+            Flavor::Core => 0,
+            Flavor::Component => 1,
+        });
         bytes.extend_from_slice(wasm);
         Self { bytes }
     }
@@ -105,15 +110,21 @@ impl CompileRequest {
 /// The engine settings in a request's header, if it is one.
 fn parse_settings(header: &[u8]) -> Option<EngineSettings> {
     let rest = header.strip_prefix(REQUEST_MAGIC)?;
-    let (stack, metering) = rest.split_first_chunk::<8>()?;
-    let metering = match metering {
-        [0] => Metering::Fuel,
-        [1] => Metering::TimeOnly,
+    let (stack, rest) = rest.split_first_chunk::<8>()?;
+    let (metering, flavor) = match rest {
+        [0, flavor] => (Metering::Fuel, flavor),
+        [1, flavor] => (Metering::TimeOnly, flavor),
+        _ => return None,
+    };
+    let flavor = match flavor {
+        0 => Flavor::Core,
+        1 => Flavor::Component,
         _ => return None,
     };
     Some(EngineSettings {
         stack_bytes: u64::from_le_bytes(*stack),
         metering,
+        flavor,
     })
 }
 
@@ -152,10 +163,17 @@ pub fn serve(request: &[u8]) -> Result<Vec<u8>, ServeError> {
         .ok_or(ServeError::Malformed)?;
     let settings = parse_settings(header).ok_or(ServeError::Malformed)?;
     let engine = engine::build_for(settings).map_err(engine_error)?;
-    let bounded = module_limits::check(wasm).map_err(LoadError::from)?;
-    let code = engine
-        .precompile_module(bounded.bytes())
-        .map_err(|e| LoadError::InvalidModule(format!("{e:#}")))?;
+    let code = match settings.flavor {
+        Flavor::Core => {
+            let bounded = module_limits::check(wasm).map_err(LoadError::from)?;
+            engine.precompile_module(bounded.bytes())
+        }
+        Flavor::Component => {
+            let bounded = module_limits::check_component(wasm).map_err(LoadError::from)?;
+            engine.precompile_component(bounded.bytes())
+        }
+    }
+    .map_err(|e| LoadError::InvalidModule(format!("{e:#}")))?;
     let fingerprint = EngineFingerprint::of(&engine, settings.stack_bytes);
     let mut reply = Vec::with_capacity(REPLY_HEADER + code.len());
     reply.extend_from_slice(REPLY_MAGIC);
@@ -168,8 +186,59 @@ pub fn serve(request: &[u8]) -> Result<Vec<u8>, ServeError> {
 /// Compiled code: a module, and the serialized code when it came from a sandbox (the cache
 /// stores those bytes as they are).
 pub(crate) struct Compiled {
-    pub(crate) module: Module,
+    pub(crate) code: Code,
     pub(crate) serialized: Option<Vec<u8>>,
+}
+
+/// Compiled code of either flavor.
+#[derive(Clone)]
+pub(crate) enum Code {
+    /// A core module (native and WASI guests).
+    Module(Module),
+    /// A component (`http` guests).
+    Component(Component),
+}
+
+impl Code {
+    /// The code as wasmtime serializes it, for the cache.
+    pub(crate) fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        match self {
+            Self::Module(module) => module.serialize(),
+            Self::Component(component) => component.serialize(),
+        }
+    }
+
+    /// The core module; `None` for a component.
+    #[cfg(test)]
+    pub(crate) fn module(&self) -> Option<&Module> {
+        match self {
+            Self::Module(module) => Some(module),
+            Self::Component(_) => None,
+        }
+    }
+}
+
+/// Loads serialized code of `flavor` for `engine`.
+///
+/// # Safety
+/// `bytes` must be code that wasmtime serialized (`Module::serialize`, a sandbox's [`serve`]),
+/// authenticated as this host's: it is loaded as native code.
+#[allow(
+    unsafe_code,
+    reason = "loading compiled code is unsafe; callers pass only authenticated artifacts"
+)]
+pub(crate) unsafe fn deserialize(
+    engine: &Engine,
+    flavor: Flavor,
+    bytes: &[u8],
+) -> wasmtime::Result<Code> {
+    // SAFETY: the caller's promise, above.
+    unsafe {
+        Ok(match flavor {
+            Flavor::Core => Code::Module(Module::deserialize(engine, bytes)?),
+            Flavor::Component => Code::Component(Component::deserialize(engine, bytes)?),
+        })
+    }
 }
 
 /// An engine and the settings it was built with: what compiled code is for.
@@ -197,23 +266,32 @@ pub(crate) fn compile(
     target: &Target<'_>,
     wasm: &[u8],
 ) -> Result<Compiled, LoadError> {
-    let bounded = module_limits::check(wasm)?;
+    let flavor = target.settings.flavor;
+    let bounded = match flavor {
+        Flavor::Core => module_limits::check(wasm)?.bytes(),
+        Flavor::Component => module_limits::check_component(wasm)?.bytes(),
+    };
     match compilation {
         Compilation::InProcess => {
-            let module = Module::new(target.engine, bounded.bytes())
-                .map_err(|e| LoadError::InvalidModule(format!("{e:#}")))?;
+            let invalid = |e: wasmtime::Error| LoadError::InvalidModule(format!("{e:#}"));
+            let code = match flavor {
+                Flavor::Core => Code::Module(Module::new(target.engine, bounded).map_err(invalid)?),
+                Flavor::Component => {
+                    Code::Component(Component::new(target.engine, bounded).map_err(invalid)?)
+                }
+            };
             Ok(Compiled {
-                module,
+                code,
                 serialized: None,
             })
         }
         Compilation::Isolated(sandbox) => {
-            let request = CompileRequest::new(target.settings, bounded.bytes());
+            let request = CompileRequest::new(target.settings, bounded);
             let reply = sandbox.compile(&request).map_err(sandbox_error)?;
-            let code = answer_to(&reply, wasm, &target.fingerprint())?;
-            let module = load_reply(target.engine, code)?;
-            let serialized = Some(code.bytes.to_vec());
-            Ok(Compiled { module, serialized })
+            let answer = answer_to(&reply, wasm, &target.fingerprint())?;
+            let code = load_reply(target.engine, flavor, answer)?;
+            let serialized = Some(answer.bytes.to_vec());
+            Ok(Compiled { code, serialized })
         }
     }
 }
@@ -249,7 +327,7 @@ fn answer_to<'a>(
     Ok(ReplyCode { bytes: code })
 }
 
-fn load_reply(engine: &Engine, code: ReplyCode<'_>) -> Result<Module, LoadError> {
+fn load_reply(engine: &Engine, flavor: Flavor, code: ReplyCode<'_>) -> Result<Code, LoadError> {
     // SAFETY: `Module::deserialize` requires bytes that wasmtime serialized, because they are
     // loaded as native code unchecked. `code` comes from a `Sandbox`, whose (unsafe) contract is
     // to return only what `serve` of this runtime wrote for the request; `answer_to` checked that
@@ -260,7 +338,7 @@ fn load_reply(engine: &Engine, code: ReplyCode<'_>) -> Result<Module, LoadError>
         unsafe_code,
         reason = "loading compiled code is unsafe; this loads only a sandbox's checked reply"
     )]
-    let module = unsafe { Module::deserialize(engine, code.bytes) };
+    let module = unsafe { deserialize(engine, flavor, code.bytes) };
     module
         .map_err(|e| LoadError::Engine(format!("the compile sandbox's code does not load: {e:#}")))
 }

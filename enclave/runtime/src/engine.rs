@@ -63,6 +63,11 @@ pub fn build_pooled(limits: &Limits) -> wasmtime::Result<Engine> {
 /// The settings that decide the code compiled for an enclave of `limits`: a compile sandbox
 /// builds its engine from them ([`build_for`]).
 pub(crate) fn settings_of(limits: &Limits) -> EngineSettings {
+    settings_for(limits, Flavor::Core)
+}
+
+/// [`settings_of`] for code of `flavor`.
+pub(crate) fn settings_for(limits: &Limits, flavor: Flavor) -> EngineSettings {
     EngineSettings {
         stack_bytes: limits.stack_bytes,
         metering: if limits.is_metered() {
@@ -70,16 +75,27 @@ pub(crate) fn settings_of(limits: &Limits) -> EngineSettings {
         } else {
             Metering::TimeOnly
         },
+        flavor,
     }
 }
 
-/// An engine that compiles for `settings` exactly as [`build_pooled`]'s does (the same
-/// compatibility hash), without an instance pool: what a compile sandbox builds, so that its
-/// address space is only the compiler's.
+/// An engine that compiles for `settings` exactly as [`build_pooled`]'s (or, for components,
+/// [`build_components`]'s) does (the same compatibility hash), without an instance pool: what a
+/// compile sandbox builds, so that its address space is only the compiler's.
 pub(crate) fn build_for(settings: EngineSettings) -> wasmtime::Result<Engine> {
-    let mut config = config(settings.stack_bytes, settings.metering);
+    let mut config = config_for(settings);
     config.memory_init_cow(true);
     Engine::new(&config)
+}
+
+/// The engine an `http` enclave (a component, `crate::component`) runs in: [`build`]'s limits
+/// with the component model and async calls on (wasmtime-wasi-http drives a component's HTTP
+/// streams as futures), instances allocated on demand with copy-on-write memory images.
+///
+/// # Errors
+/// When wasmtime refuses the configuration.
+pub(crate) fn build_components(limits: &Limits) -> wasmtime::Result<Engine> {
+    build_for(settings_for(limits, Flavor::Component))
 }
 
 fn pool() -> PoolingAllocationConfig {
@@ -137,6 +153,28 @@ const DEFAULT_ASYNC_STACK: usize = 2 << 20;
 pub(crate) struct EngineSettings {
     pub(crate) stack_bytes: u64,
     pub(crate) metering: Metering,
+    pub(crate) flavor: Flavor,
+}
+
+/// What an engine runs: core modules (native and WASI guests) or components (`http` guests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// Core wasm modules, called synchronously.
+    Core,
+    /// Components, with the component model and async calls on.
+    Component,
+}
+
+impl Flavor {
+    /// The flavor `wasm`'s header names: a component's version field is `0d 00 01 00`; anything
+    /// else is compiled (and refused, if need be) as a core module.
+    pub(crate) fn of(wasm: &[u8]) -> Self {
+        if wasm.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00][..]) {
+            Self::Component
+        } else {
+            Self::Core
+        }
+    }
 }
 
 /// How a run's work is bounded besides the wall-clock deadline.
@@ -150,6 +188,16 @@ pub(crate) enum Metering {
     TimeOnly,
 }
 
+/// [`config`] for `settings`, with the component model on for components (async calls need
+/// no setting in wasmtime 48: `call_async` and `instantiate_async` are always there).
+fn config_for(settings: EngineSettings) -> Config {
+    let mut config = config(settings.stack_bytes, settings.metering);
+    if settings.flavor == Flavor::Component {
+        config.wasm_component_model(true);
+    }
+    config
+}
+
 fn config(stack_bytes: u64, metering: Metering) -> Config {
     let stack = usize::try_from(stack_bytes).unwrap_or(usize::MAX);
     let mut config = Config::new();
@@ -161,7 +209,7 @@ fn config(stack_bytes: u64, metering: Metering) -> Config {
         .relaxed_simd_deterministic(true)
         // One 32-bit memory. GC and exceptions are not compiled in (the `gc` cargo feature is
         // off). The component model is compiled in, because wasmtime-wasi needs it for its own
-        // types, but guests are core modules only: it stays off.
+        // types; it is on only in the engines of `http` guests ([`config_for`]).
         .wasm_component_model(false)
         .wasm_memory64(false)
         .wasm_multi_memory(false)

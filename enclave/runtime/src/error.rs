@@ -60,6 +60,12 @@ pub enum LoadError {
     /// The manifest says `kind = "wasi"` but this runtime was built without its `wasi` feature.
     #[error("the manifest says kind = \"wasi\" but this runtime was built without WASI (its `wasi` cargo feature)")]
     WasiNotBuilt,
+    /// The manifest says `kind = "http"` but this runtime was built without its `http` feature.
+    #[error("the manifest says kind = \"http\" but this runtime was built without wasi:http (its `http` cargo feature)")]
+    HttpNotBuilt,
+    /// An `http` enclave was loaded on a shared engine, which runs core modules only.
+    #[error("an http enclave (a component) needs an engine of its own; a shared engine runs core modules only")]
+    HttpOnSharedEngine,
     /// The manifest's wasm stack is larger than the shared engine it is loaded on allows
     /// ([`crate::embed::EngineConfig::max_stack_bytes`]).
     #[error("the manifest's stack_bytes = {stack_bytes} exceeds the engine's limit of {limit}")]
@@ -197,6 +203,12 @@ pub enum RunError {
          inputs.sealed_only = true); seal the input to the enclave (`enclave seal`, `enclave call`)"
     )]
     PlaintextRefused,
+    /// A run asked of an `http` enclave, which answers HTTP requests instead
+    /// ([`crate::Enclave::http`]).
+    #[error(
+        "this is an http enclave (kind = \"http\"): it answers HTTP requests; serve it with `enclave serve` instead of running it"
+    )]
+    HttpKind,
 }
 
 impl RunError {
@@ -378,6 +390,10 @@ fn kind_advice(declared: attest::GuestKind) -> &'static str {
         attest::GuestKind::Wasi => {
             "an SDK guest (wasm32-unknown-unknown) needs kind = \"enclave\", the default \
              (docs/abi.md)"
+        }
+        attest::GuestKind::Http => {
+            "a core module needs kind = \"enclave\" (an SDK guest) or kind = \"wasi\" (a \
+             wasm32-wasip1 program); kind = \"http\" takes a component"
         }
     }
 }

@@ -27,6 +27,8 @@
 pub mod abi;
 pub mod cache;
 pub mod compile;
+#[cfg(feature = "http")]
+pub mod component;
 pub mod confidential;
 pub mod embed;
 pub mod engine;

@@ -117,6 +117,17 @@ pub enum ModuleLimitError {
     /// The bytes are a component; guests are core modules.
     #[error("a wasm component, not a core module")]
     Component,
+    /// The bytes are a core module where a component was expected (`kind = "http"`).
+    #[error("a core wasm module, not a component: kind = \"http\" takes a WASI 0.2 component (docs/abi.md, \"Components\")")]
+    NotComponent,
+    /// One of a component's core modules is refused (its index among them, from 0).
+    #[error("core module {index} of the component: {error}")]
+    InComponent {
+        /// The module's index among the component's core modules, in the order they appear.
+        index: u32,
+        /// Why it was refused.
+        error: Box<ModuleLimitError>,
+    },
     /// The module is valid so far but exceeds a limit.
     #[error(transparent)]
     Exceeded(#[from] LimitExceeded),
@@ -312,6 +323,61 @@ pub fn check(wasm: &[u8]) -> Result<BoundedModule<'_>, ModuleLimitError> {
         }
     }
     Ok(BoundedModule { wasm })
+}
+
+/// Checks a component: its size against [`MAX_MODULE_BYTES`] and every core module in it (at
+/// any depth of nesting) against every limit of [`check`]. The component's own sections
+/// (types, instances, canonical functions) are validated by wasmtime when it compiles them.
+///
+/// # Errors
+/// [`ModuleLimitError::NotComponent`] for a core module; [`ModuleLimitError::InComponent`]
+/// naming the first core module refused; [`ModuleLimitError::Invalid`] for bytes that do not
+/// parse.
+pub fn check_component(wasm: &[u8]) -> Result<BoundedComponent<'_>, ModuleLimitError> {
+    Limit::ModuleBytes.check(None, len(wasm.len()))?;
+    let mut index = 0u32;
+    // `parse_all` descends into nested modules and components; each core module shows up as
+    // one `ModuleSection`, whose bytes are checked whole.
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(invalid)? {
+            Payload::Version {
+                encoding: Encoding::Module,
+                range,
+                ..
+            } if range.start == 0 => return Err(ModuleLimitError::NotComponent),
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                let module = wasm
+                    .get(unchecked_range)
+                    .ok_or_else(|| invalid_text("a core module past the end of the component"))?;
+                check(module).map_err(|error| ModuleLimitError::InComponent {
+                    index,
+                    error: Box::new(error),
+                })?;
+                index = index.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+    Ok(BoundedComponent { wasm })
+}
+
+/// A component that passed [`check_component`].
+#[derive(Debug, Clone, Copy)]
+pub struct BoundedComponent<'a> {
+    wasm: &'a [u8],
+}
+
+impl<'a> BoundedComponent<'a> {
+    /// The component's bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.wasm
+    }
+}
+
+fn invalid_text(message: &str) -> ModuleLimitError {
+    ModuleLimitError::Invalid(message.to_owned())
 }
 
 /// The module-wide counts, from each section's header (before the validator reads its entries).

@@ -26,8 +26,10 @@ use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap
 
 use crate::abi;
 use crate::cache::{CacheOutcome, CodeCache};
-use crate::compile::{self, Compilation, Target};
-use crate::engine::{self, EngineSettings, EpochTicker, Metering};
+use crate::compile::{self, Code, Compilation, Target};
+#[cfg(feature = "http")]
+use crate::component;
+use crate::engine::{self, EngineSettings, EpochTicker, Flavor, Metering};
 #[cfg(feature = "wasi")]
 use crate::error::GuestMessage;
 use crate::error::{GuestFault, LoadError, RunError};
@@ -60,7 +62,7 @@ thread_local! {
 pub struct Enclave {
     bundle: VerifiedBundle,
     engine: Engine,
-    module: Module,
+    code: Code,
     linked: Linked,
     /// The engine's pool slots: the enclave's own, or those of a shared engine.
     slots: Arc<Slots>,
@@ -77,6 +79,9 @@ enum Linked {
     Native(InstancePre<HostState>),
     #[cfg(feature = "wasi")]
     Wasi(InstancePre<WasiState>),
+    /// A component, served request by request ([`Enclave::http`]).
+    #[cfg(feature = "http")]
+    Http(component::Linked),
 }
 
 impl std::fmt::Debug for Enclave {
@@ -235,30 +240,40 @@ impl Enclave {
     ) -> Result<Self, LoadError> {
         let manifest = bundle.manifest();
         let mut limits = policy.apply(&manifest.limits);
-        let placed = match shared {
-            Some(shared) => Placement::shared(shared, &mut limits)?,
-            None => Placement::own(&limits)?,
+        let placed = match (shared, manifest.kind) {
+            (Some(_), GuestKind::Http) => return Err(LoadError::HttpOnSharedEngine),
+            (Some(shared), _) => Placement::shared(shared, &mut limits)?,
+            (None, GuestKind::Http) => Placement::components(&limits)?,
+            (None, _) => Placement::own(&limits)?,
         };
         let engine = placed.engine;
         let target = Target {
             engine: &engine,
             settings: placed.settings,
         };
-        let (module, outcome) = match cache {
+        let (code, outcome) = match cache {
             Some(cache) => {
-                let (module, outcome) = cache.module(&target, bundle.module(), compilation)?;
-                (module, Some(outcome))
+                let (code, outcome) = cache.code(&target, bundle.module(), compilation)?;
+                (code, Some(outcome))
             }
             None => (
-                compile::compile(compilation, &target, bundle.module())?.module,
+                compile::compile(compilation, &target, bundle.module())?.code,
                 None,
             ),
         };
-        let linked = link(&engine, &module, manifest, &limits, host)?;
+        let linked = match &code {
+            Code::Module(module) => link(&engine, module, manifest, &limits, host)?,
+            #[cfg(feature = "http")]
+            Code::Component(component) => {
+                Linked::Http(component::link(&engine, component, manifest)?)
+            }
+            #[cfg(not(feature = "http"))]
+            Code::Component(_) => return Err(LoadError::HttpNotBuilt),
+        };
         Ok(Self {
             bundle,
             engine,
-            module,
+            code,
             linked,
             slots: placed.slots,
             cache: outcome,
@@ -340,7 +355,49 @@ impl Enclave {
 
     /// The module's imports and exports.
     pub fn interface(&self) -> ModuleInterface {
-        interface(&self.module)
+        interface(&self.code)
+    }
+
+    /// Whether this is an `http` enclave (`kind = "http"`): a component that answers HTTP
+    /// requests ([`Enclave::http`]) rather than runs.
+    pub fn is_http(&self) -> bool {
+        self.bundle.manifest().kind == GuestKind::Http
+    }
+
+    /// Starts answering `request` with a fresh instance of an `http` enclave's component
+    /// (`docs/abi.md`, "Components"): drive [`component::Exchange::run`] on the executor and
+    /// await [`component::Exchange::response`]. `services` serve the `enclave:platform`
+    /// interfaces. The request comes with its whole body (as every surface receives it, so that a
+    /// slow client holds no instance), which must already be bounded by the manifest's
+    /// `max_input_bytes`; the caller bounds the whole exchange in wall-clock time.
+    ///
+    /// For a component granted `store` this takes the request's store transaction first,
+    /// waiting for the request that holds it: call it where blocking is allowed.
+    ///
+    /// # Errors
+    /// [`RunError::HttpKind`]'s opposite, [`RunError::Host`], for an enclave that is not an
+    /// `http` one, or when the store cannot be held.
+    #[cfg(feature = "http")]
+    pub fn http(
+        &self,
+        request: http::Request<bytes::Bytes>,
+        scheme: component::Scheme,
+        services: Option<Arc<dyn ReportIssuer>>,
+    ) -> Result<component::Exchange, RunError> {
+        let Linked::Http(linked) = &self.linked else {
+            return Err(RunError::Host(format!(
+                "a {} enclave answers no HTTP requests: only kind = \"http\" does",
+                self.bundle.manifest().kind
+            )));
+        };
+        component::Request {
+            linked,
+            engine: &self.engine,
+            manifest: self.bundle.manifest(),
+            limits: &self.limits,
+            engine_fuel: self.engine_fuel,
+        }
+        .start(request, scheme, services)
     }
 
     /// Runs the guest once on `input`, writing to `output`, in a fresh store.
@@ -536,6 +593,8 @@ impl Enclave {
                 let (summary, fuel_left, code) = self.run_wasi(pre, io, cancel)?;
                 (summary, fuel_left, Some(code))
             }
+            #[cfg(feature = "http")]
+            Linked::Http(_) => return Err(RunError::HttpKind),
         };
         let IoSummary {
             mut output,
@@ -777,6 +836,21 @@ impl Placement {
         })
     }
 
+    /// An engine of the enclave's own for a component (`kind = "http"`): instances on demand,
+    /// at most [`engine::POOL_INSTANCES`] requests at once.
+    fn components(limits: &Limits) -> Result<Self, LoadError> {
+        let engine =
+            engine::build_components(limits).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            engine,
+            settings: engine::settings_for(limits, Flavor::Component),
+            slots: Arc::new(Slots::new(engine::POOL_INSTANCES)),
+            ticker: Arc::new(ticker),
+            fuel: limits.is_metered(),
+        })
+    }
+
     /// A place on `shared`, whose slot size caps `limits.memory_bytes` and whose stack the
     /// enclave gets.
     fn shared(shared: &EngineShared, limits: &mut Limits) -> Result<Self, LoadError> {
@@ -804,6 +878,7 @@ impl Placement {
             settings: EngineSettings {
                 stack_bytes: config.max_stack_bytes,
                 metering,
+                flavor: Flavor::Core,
             },
             slots: Arc::clone(&shared.slots),
             ticker: Arc::clone(&shared.ticker),
@@ -889,6 +964,9 @@ fn link(
         }
         #[cfg(not(feature = "wasi"))]
         GuestKind::Wasi => Err(LoadError::WasiNotBuilt),
+        GuestKind::Http => Err(LoadError::from(
+            crate::module_limits::ModuleLimitError::NotComponent,
+        )),
         #[cfg(feature = "wasi")]
         GuestKind::Wasi => {
             wasi::check_module(module)?;
@@ -928,6 +1006,9 @@ fn check_kind(module: &Module, declared: GuestKind) -> Result<(), LoadError> {
     let (own, other) = match declared {
         GuestKind::Enclave => (abi::MODULE, WASI_MODULE),
         GuestKind::Wasi => (WASI_MODULE, abi::MODULE),
+        // A component is never linked here (`module_limits::check_component` refuses a core
+        // module under kind = "http" before it compiles).
+        GuestKind::Http => return Ok(()),
     };
     if module.imports().any(|import| import.module() == own) {
         return Ok(());
@@ -995,18 +1076,47 @@ pub fn describe_module_with(
     compilation: Compilation<'_>,
 ) -> Result<ModuleInterface, LoadError> {
     let limits = attest::Limits::default();
-    let settings = engine::settings_of(&limits);
+    let settings = engine::settings_for(&limits, Flavor::of(module));
     let engine = engine::build_for(settings).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
     let target = Target {
         engine: &engine,
         settings,
     };
     Ok(interface(
-        &compile::compile(compilation, &target, module)?.module,
+        &compile::compile(compilation, &target, module)?.code,
     ))
 }
 
-fn interface(module: &Module) -> ModuleInterface {
+fn interface(code: &Code) -> ModuleInterface {
+    match code {
+        Code::Module(module) => module_interface(module),
+        Code::Component(component) => component_interface(component),
+    }
+}
+
+/// A component's imports and exports by name (`wasi:http/types@0.2.6: instance`).
+fn component_interface(component: &wasmtime::component::Component) -> ModuleInterface {
+    let ty = component.component_type();
+    let engine = component.engine();
+    let name = |(name, item): (&str, wasmtime::component::types::ComponentExtern<'_>)| {
+        use wasmtime::component::types::ComponentItem as Item;
+        let kind = match item.ty {
+            Item::ComponentFunc(_) | Item::CoreFunc(_) => "func",
+            Item::Module(_) => "module",
+            Item::Component(_) => "component",
+            Item::ComponentInstance(_) => "instance",
+            Item::Type(_) => "type",
+            Item::Resource(_) => "resource",
+        };
+        format!("{name}: {kind}")
+    };
+    ModuleInterface {
+        imports: ty.imports(engine).map(name).collect(),
+        exports: ty.exports(engine).map(name).collect(),
+    }
+}
+
+fn module_interface(module: &Module) -> ModuleInterface {
     ModuleInterface {
         imports: module
             .imports()
@@ -1038,7 +1148,11 @@ fn describe(ty: &wasmtime::ExternType) -> String {
 }
 
 /// Maps what ended a run to the error a user can act on.
-fn classify(error: wasmtime::Error, limits: &attest::Limits, instantiating: bool) -> RunError {
+pub(crate) fn classify(
+    error: wasmtime::Error,
+    limits: &attest::Limits,
+    instantiating: bool,
+) -> RunError {
     if error.is::<Cancelled>() {
         return RunError::Cancelled;
     }

@@ -117,6 +117,13 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// An `http` enclave in cleartext without [`Config::allow_plaintext`]: its requests and
+    /// responses are its inputs and outputs.
+    #[error(
+        "an http enclave's requests and responses are its inputs and outputs: serve it with \
+         --tls (attested TLS), or pass --allow-plaintext to serve them in cleartext"
+    )]
+    CleartextHttp,
     /// Binding or configuring the listener failed.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -172,6 +179,10 @@ pub(crate) struct Shared {
     next_request: AtomicU64,
     /// With `--tls`: the acceptor and its certificate renewal.
     tls: Option<tls::Attested>,
+    /// An `http` enclave's instances that may run at once (its slots).
+    component_slots: Arc<Semaphore>,
+    /// Requests to an `http` enclave waiting for a slot (or still receiving their body).
+    component_waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// A server bound to its address, with the enclave loaded and its workers started.
@@ -200,6 +211,9 @@ impl Server {
         platform: Arc<Platform>,
         config: Config,
     ) -> Result<Self, ServeError> {
+        if enclave.is_http() && !config.tls && !config.allow_plaintext {
+            return Err(ServeError::CleartextHttp);
+        }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Listen { addr, source })?;
@@ -233,7 +247,7 @@ impl Server {
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
-                enclave,
+                enclave: enclave.clone(),
                 platform,
                 reporter,
                 keys,
@@ -247,6 +261,10 @@ impl Server {
                 draining: AtomicBool::new(false),
                 next_request: AtomicU64::new(1),
                 tls,
+                component_slots: Arc::new(Semaphore::new(
+                    usize::try_from(enclave_runtime::engine::POOL_INSTANCES).unwrap_or(16),
+                )),
+                component_waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }

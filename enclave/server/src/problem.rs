@@ -50,11 +50,14 @@ pub enum Problem {
     MethodNotAllowed,
     /// The server failed (signing, sealing the output); nothing about the request.
     Internal,
+    /// An `http` enclave's component trapped, hit a limit or set no response before it
+    /// answered; the detail names the category, never the component's words (CLI exit 5).
+    ComponentFailed,
 }
 
 impl Problem {
     /// Every problem, for documentation and tests.
-    pub const ALL: [Problem; 14] = [
+    pub const ALL: [Problem; 15] = [
         Self::SealedInputRefused,
         Self::WrongPlatform,
         Self::GuestFailed,
@@ -69,6 +72,7 @@ impl Problem {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::Internal,
+        Self::ComponentFailed,
     ];
 
     /// The last segment of the problem's `type`.
@@ -88,6 +92,7 @@ impl Problem {
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Internal => "internal",
+            Self::ComponentFailed => "component-failed",
         }
     }
 
@@ -116,7 +121,7 @@ impl Problem {
             Self::Busy | Self::Draining => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal | Self::ComponentFailed => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -137,6 +142,7 @@ impl Problem {
             Self::NotFound => "no such resource",
             Self::MethodNotAllowed => "method not allowed",
             Self::Internal => "internal server error",
+            Self::ComponentFailed => "the component failed before it answered",
         }
     }
 }

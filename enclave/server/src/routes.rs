@@ -1,6 +1,7 @@
 //! The routes of the HTTP API (`docs/formats.md`, "HTTP API").
 
 mod answer;
+mod component;
 mod evidence;
 mod run;
 
@@ -19,7 +20,22 @@ use tokio::time::Instant;
 use crate::problem::{Problem, ProblemDetails};
 use crate::{Config, Shared, REQUEST_ID_HEADER};
 
+pub(crate) use answer::Answer;
 use answer::*;
+
+/// The prefix under which the server's own routes are always served (RFC 8615): for an `http`
+/// enclave, whose component answers every other path, the only place they are.
+pub const WELL_KNOWN: &str = "/.well-known/enclave";
+
+/// The server's own path a request names: under [`WELL_KNOWN`] always, and as it is for an
+/// enclave that is not an `http` one. `None`: the component's.
+fn own_path<'a>(shared: &Shared, path: &'a str) -> Option<&'a str> {
+    match path.strip_prefix(WELL_KNOWN) {
+        Some(rest) if rest.starts_with('/') => Some(rest),
+        _ if !shared.enclave.is_http() => Some(path),
+        _ => None,
+    }
+}
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Answer {
     let started = Instant::now();
@@ -28,21 +44,47 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> A
         shared.next_request.fetch_add(1, Ordering::Relaxed)
     );
     let method = request.method().clone();
-    let route = route_name(request.uri().path());
-    let outcome = match (request.method(), request.uri().path()) {
+    let path = own_path(&shared, request.uri().path()).map(str::to_owned);
+    let route = path.as_deref().map_or("component", route_name);
+    let outcome = match (request.method(), path.as_deref()) {
+        (_, None) => component::forward(&shared, request, &id).await,
+        (&Method::POST, Some("/v1/run")) if shared.enclave.is_http() => refuse(
+            &shared,
+            &id,
+            ProblemDetails::new(
+                Problem::NotFound,
+                "an http enclave has no /v1/run: its component answers every path outside \
+                 /.well-known/enclave/",
+            ),
+            0,
+        ),
+        (method, Some(path)) => own_route(&shared, method.clone(), path, request, &id).await,
+    };
+    finish(&shared, outcome, &id, &method, route, started)
+}
+
+/// One of the server's own routes.
+async fn own_route(
+    shared: &Arc<Shared>,
+    method: Method,
+    path: &str,
+    request: Request<Incoming>,
+    id: &str,
+) -> Outcome {
+    match (&method, path) {
         (&Method::GET, "/healthz") => Outcome::ok(text(StatusCode::OK, "ok\n"), 0),
-        (&Method::GET, "/readyz") => readyz(&shared),
-        (&Method::GET, "/metrics") => metrics(&shared),
+        (&Method::GET, "/readyz") => readyz(shared),
+        (&Method::GET, "/metrics") => metrics(shared),
         (&Method::GET, "/v1/info") => Outcome::ok(
             bytes(StatusCode::OK, "application/json", shared.info.clone()),
             0,
         ),
-        (&Method::POST, "/v1/evidence") => evidence::evidence(&shared, request, &id).await,
-        (&Method::POST, "/v1/run") => run::run(&shared, request, &id).await,
+        (&Method::POST, "/v1/evidence") => evidence::evidence(shared, request, id).await,
+        (&Method::POST, "/v1/run") => run::run(shared, request, id).await,
         (_, "/healthz" | "/readyz" | "/metrics" | "/v1/info" | "/v1/evidence" | "/v1/run") => {
             refuse(
-                &shared,
-                &id,
+                shared,
+                id,
                 ProblemDetails::new(
                     Problem::MethodNotAllowed,
                     format!("{method} is not allowed here"),
@@ -53,13 +95,24 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> A
         (_, path) => {
             let detail = format!("no route {}", truncate(path, 128));
             refuse(
-                &shared,
-                &id,
+                shared,
+                id,
                 ProblemDetails::new(Problem::NotFound, detail),
                 0,
             )
         }
-    };
+    }
+}
+
+/// Sets the request id, counts and logs the answer.
+fn finish(
+    shared: &Shared,
+    outcome: Outcome,
+    id: &str,
+    method: &Method,
+    route: &'static str,
+    started: Instant,
+) -> Answer {
     let Outcome {
         mut answer,
         label,

@@ -127,6 +127,11 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let tls = args.tls;
+    if enclave.is_http() && !config.tls && !config.allow_plaintext {
+        return Err(exit::usage(
+            enclave_server::ServeError::CleartextHttp.to_string(),
+        ));
+    }
     let served = runtime.block_on(async move {
         let server = bind(&addrs, Arc::new(enclave), platform, config).await?;
         let addr = server.local_addr()?;

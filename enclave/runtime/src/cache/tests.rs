@@ -7,6 +7,7 @@ use attest::Limits;
 
 use super::*;
 use crate::engine;
+use wasmtime::Module;
 
 thread_local! {
     /// How many times this thread called `Module::deserialize`.
@@ -59,8 +60,10 @@ impl Setup {
     }
 
     fn module(&self, wasm: &[u8]) -> Result<(Module, CacheOutcome), LoadError> {
-        self.cache
-            .module(&self.target(), wasm, Compilation::InProcess)
+        let (code, outcome) = self
+            .cache
+            .code(&self.target(), wasm, Compilation::InProcess)?;
+        Ok((code.module().cloned().unwrap(), outcome))
     }
 
     fn load(&self, wasm: &[u8]) -> CacheOutcome {
@@ -192,7 +195,7 @@ fn entry_of_another_platform_is_refused() {
     let module = wasm(42);
     let other = CodeCache::new(s.cache.dir().to_owned(), &[8; 32]);
     other
-        .module(&s.target(), &module, Compilation::InProcess)
+        .code(&s.target(), &module, Compilation::InProcess)
         .unwrap();
     deserialized();
     assert_eq!(s.load(&module), CacheOutcome::Refused);
@@ -232,7 +235,7 @@ fn config_change_misses() {
     };
     let (_, outcome) = s
         .cache
-        .module(&target, &module, Compilation::InProcess)
+        .code(&target, &module, Compilation::InProcess)
         .unwrap();
     assert_eq!(outcome, CacheOutcome::Miss);
     assert_eq!(deserialized(), 0);

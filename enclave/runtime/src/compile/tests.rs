@@ -71,7 +71,7 @@ fn compile_in(behaviour: Behaviour, limits: &Limits, wasm: &[u8]) -> Result<i32,
     let sandbox = InProcessSandbox(behaviour);
     let compiled = compile(Compilation::Isolated(&sandbox), &target, wasm)?;
     assert!(compiled.serialized.is_some());
-    Ok(answer(&engine, &compiled.module))
+    Ok(answer(&engine, compiled.code.module().unwrap()))
 }
 
 #[test]
@@ -176,9 +176,12 @@ fn an_invalid_module_is_refused_by_the_parent_before_the_sandbox() {
 fn serve_refuses_a_malformed_request() {
     for request in [
         &b""[..],
-        b"ENCLCRv1",
+        b"ENCLCRv2",
+        b"ENCLCRv1\0\0\0\0\0\0\0\0\0\0",
+        b"ENCLCRv3\0\0\0\0\0\0\0\0\0\0",
         b"ENCLCRv2\0\0\0\0\0\0\0\0\0",
-        b"ENCLCRv1\0\0\0\0\0\0\0\0\x02",
+        b"ENCLCRv2\0\0\0\0\0\0\0\0\x02\0",
+        b"ENCLCRv2\0\0\0\0\0\0\0\0\0\x02",
     ] {
         assert!(
             matches!(serve(request), Err(ServeError::Malformed)),

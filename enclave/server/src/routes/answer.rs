@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use sealer::OpenError;
 use tokio::time::Instant;
 
@@ -14,7 +14,11 @@ use crate::body::{BodyError, Deadlines};
 use crate::problem::{Problem, ProblemDetails, PROBLEM_MEDIA_TYPE};
 use crate::{Config, Shared};
 
-pub(super) type Answer = Response<Full<Bytes>>;
+/// A response: the server's own bytes, or an `http` enclave's component's streaming body.
+pub(crate) type Answer = Response<AnswerBody>;
+
+/// The body of an [`Answer`].
+pub(crate) type AnswerBody = Either<Full<Bytes>, enclave_runtime::component::ResponseBody>;
 
 /// What the request log says of an answer.
 pub(super) struct Outcome {
@@ -137,7 +141,7 @@ pub(super) fn refuse(shared: &Shared, id: &str, problem: ProblemDetails, bytes_i
 }
 
 pub(super) fn bytes(status: StatusCode, media_type: &'static str, body: Bytes) -> Answer {
-    let mut answer = Response::new(Full::new(body));
+    let mut answer = Response::new(Either::Left(Full::new(body)));
     *answer.status_mut() = status;
     answer
         .headers_mut()
