@@ -16,6 +16,9 @@ request carries the same Host header, so that the servers' different ports canno
 Besides A = B, a few answers are checked against what the routes promise (the echo is the body
 sent, /bytes/N has N bytes, /status/N answers N), so that two servers broken alike do not pass.
 
+`--ignore-header NAME` leaves out one more header that a host adds to every answer of its own
+(bench/http.sh passes `x-request-id`, the enclave server's request id).
+
 Exits 0 when every answer matches, 1 at the first difference (printed), 2 on a usage or
 connection error.
 """
@@ -199,7 +202,10 @@ def main():
     parser.add_argument("b", nargs="?", help="base URL of server B")
     parser.add_argument("--list", action="store_true", help="print the corpus and exit")
     parser.add_argument("--quiet", action="store_true", help="print only a difference")
+    parser.add_argument("--ignore-header", action="append", default=[], metavar="NAME",
+                        help="also leave this response header out of the comparison (repeatable)")
     args = parser.parse_args()
+    IGNORED.update(name.lower() for name in args.ignore_header)
     cases = corpus()
     if args.list:
         for case in cases:
