@@ -30,8 +30,8 @@
 #      alternating (A B A B) so that drift hits both; req/s and p50/p99 are the means of the
 #      rounds; the ratio enclave / wasmtime;
 #   3. the cost of `--tls`: the same loads over attested TLS to the `--tls` server (the client
-#      verifying the certificate once per connection), one run each after the cleartext rounds,
-#      beside the cleartext enclave's figures.
+#      verifying the certificate once per connection), in the same alternating rounds (enclave,
+#      wasmtime, enclave --tls), beside the cleartext enclave's figures.
 # The servers and the load generator share the machine's cores: every figure includes the
 # client's load. Extra flags: ENCLAVE_SERVE_FLAGS, WASMTIME_SERVE_FLAGS (e.g. "-W timeout=10s");
 # ROUNDS (default 2) alternating rounds per row.
@@ -168,9 +168,15 @@ else
 fi
 
 servers_to_load=(wasmtime)
-$enclave_ready && servers_to_load=(enclave wasmtime)
-url_of() { if [[ $1 == enclave ]]; then echo "$enclave_url"; else echo "$wasmtime_url"; fi; }
-# One load run: NAME URL WORKLOAD C; writes NAME-WORKLOAD-cC-rROUND.json.
+$enclave_ready && servers_to_load=(enclave wasmtime tls)
+url_of() {
+    case $1 in
+    enclave) echo "$enclave_url" ;;
+    tls) echo "$tls_url" ;;
+    *) echo "$wasmtime_url" ;;
+    esac
+}
+# One load run: NAME URL WORKLOAD C ROUND; writes NAME-WORKLOAD-cC-rROUND.json.
 load() {
     local name=$1 base=$2 workload=$3 c=$4 round=$5 extra=()
     case $workload in
@@ -189,10 +195,6 @@ for workload in get echo; do
                 load "$name" "$(url_of "$name")" "$workload" "$c" "$round"
             done
         done
-        if $enclave_ready; then
-            echo "== enclave --tls: $workload, C = $c, ${seconds}s"
-            load tls "$tls_url" "$workload" "$c" 1
-        fi
     done
 done
 rss() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -240,12 +242,12 @@ if have_enclave:
     print()
     print(f"goal (issue 31): req/s >= 0.9x and p99 <= 1.2x wasmtime serve's: met in {met} of 4 rows")
     print()
-    print("| request | C | cleartext req/s | attested TLS req/s (one run) | TLS / cleartext | TLS p50 / p99 ms |")
+    print("| request | C | cleartext req/s | attested TLS req/s | TLS / cleartext | TLS p50 / p99 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for workload in ("get", "echo"):
         for c in (1, 16):
             e = mean("enclave", workload, c, rounds)
-            t = mean("tls", workload, c, 1)
+            t = mean("tls", workload, c, rounds)
             print(f"| {names[workload]} | {c} | {e['rps']:,.0f} | {t['rps']:,.0f} | "
                   f"{t['rps'] / e['rps']:.2f} | {t['p50']:.2f} / {t['p99']:.2f} |")
 print()
