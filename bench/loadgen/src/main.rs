@@ -14,6 +14,10 @@
 //! - `loadgen attack`: the hostile clients of issue 27 at once (silent, silent after TLS, idle
 //!   h2, slow bodies), each reopened when closed, until killed (bench/attack.sh).
 //!
+//! - `loadgen plain`: one plain route (any method, a body of fixed size) over C kept-alive
+//!   connections for a fixed time, against any HTTP server: an `http` enclave or `wasmtime serve`
+//!   (bench/http.sh).
+//!
 //! `http` takes an `https://` URL too: requests then go over kept-alive attested connections.
 //! Each prints one JSON object on standard output.
 
@@ -25,6 +29,7 @@
 )]
 
 mod attack;
+mod plain;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,6 +104,8 @@ enum Cli {
         #[arg(long, default_value_t = 20)]
         slow_body: usize,
     },
+    /// One plain route for a fixed time, against any HTTP server.
+    Plain(plain::PlainArgs),
     /// TLS handshakes per second against `enclave serve --tls`.
     Handshakes {
         /// The server, HOST:PORT.
@@ -152,6 +159,7 @@ fn main() -> anyhow::Result<()> {
             },
             Arc::new(accept_anything()?),
         ),
+        Cli::Plain(args) => plain::plain(&args),
         Cli::Handshakes {
             addr,
             root,
@@ -497,13 +505,6 @@ fn http(
     })?;
     let (mut latencies, failures, elapsed) = report;
     latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i].as_secs_f64() * 1000.0
-    };
     println!(
         "{}",
         serde_json::json!({
@@ -513,14 +514,26 @@ fn http(
             "failures": failures,
             "seconds": elapsed.as_secs_f64(),
             "requests_per_second": latencies.len() as f64 / elapsed.as_secs_f64(),
-            "latency_ms": {
-                "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "p999": pct(0.999),
-                "max": latencies.last().map_or(0.0, |d: &Duration| d.as_secs_f64() * 1000.0),
-            },
+            "latency_ms": latency_summary(&latencies),
         })
     );
     anyhow::ensure!(failures == 0, "{failures} requests failed");
     Ok(())
+}
+
+/// p50, p90, p99, p99.9 and max of sorted `latencies`, in milliseconds.
+fn latency_summary(latencies: &[Duration]) -> serde_json::Value {
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    serde_json::json!({
+        "p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "p999": pct(0.999),
+        "max": latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+    })
 }
 
 /// One `POST /v1/run`; the whole answer is read and must be 200.
