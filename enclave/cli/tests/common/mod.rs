@@ -238,6 +238,16 @@ impl Listening {
     }
 }
 
+impl Listening {
+    /// Sends SIGTERM (a clean stop: the server drains) and waits for the exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().unwrap()
+    }
+}
+
 impl Drop for Listening {
     fn drop(&mut self) {
         let _ = self.child.kill();
