@@ -601,7 +601,7 @@ fn with_every_slot_taken(d: &Dir, check: impl FnOnce(&str)) {
         let spins: Vec<_> = (0..SLOTS)
             .map(|_| scope.spawn(|| curl(d, &spin, &[])))
             .collect();
-        wait_for_metric(d, &url, &format!("enclave_runs_in_flight {SLOTS}"));
+        wait_for_metric(d, &url, &format!("enclave_runs_in_flight {SLOTS}"), 6000);
         check(&url);
         drop(served);
         for spin in spins {
@@ -611,11 +611,11 @@ fn with_every_slot_taken(d: &Dir, check: impl FnOnce(&str)) {
     });
 }
 
-/// Polls `GET /.well-known/enclave/metrics` until a line reads `line` (at most 6000 times,
-/// 100 ms apart: a bound, not a timing).
-fn wait_for_metric(d: &Dir, url: &str, line: &str) {
+/// Polls `GET /.well-known/enclave/metrics` until a line reads `line`, at most `attempts`
+/// times, 100 ms apart (a bound, not a timing).
+fn wait_for_metric(d: &Dir, url: &str, line: &str, attempts: u32) {
     let metrics = format!("{url}/.well-known/enclave/metrics");
-    for _ in 0..6000 {
+    for _ in 0..attempts {
         let reply = curl(d, &metrics, &[]);
         if String::from_utf8_lossy(reply.expect(200))
             .lines()
@@ -889,4 +889,26 @@ fn call_of_an_http_enclave_says_it_is_one() {
     );
     assert!(!stderr.trim_end().ends_with(':'), "{stderr}");
     assert!(stderr.contains("http enclave"), "{stderr}");
+}
+
+/// FINDING (issue 31): a client that goes away before the answer leaves its component running
+/// until `timeout_ms`, holding one of the 16 instance slots: 16 clients that connect and leave
+/// make the server answer 503 for the whole timeout (10 s by default, up to a day). The run is
+/// a task of its own (enclave/server/src/routes/component.rs) that nothing cancels when the
+/// connection closes. (The 60 s bound below is far above the time a cancelled run takes to
+/// end; the component's own deadline is 10 minutes.)
+#[test]
+#[ignore = "finding: a client that disconnects leaves its component running until timeout_ms"]
+fn a_client_that_goes_away_frees_its_instance_slot() {
+    let d = Dir::new();
+    platform(&d);
+    let limits = "fuel = 0\ntimeout_ms = 600000\n";
+    signed(&d, "spin", HTTP_HELLO, &manifest(true, &[], limits));
+    let served = serve(&d, "spin.enclave", &["--allow-plaintext"]);
+    let mut stream =
+        std::net::TcpStream::connect(served.url.trim_start_matches("http://")).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+    wait_for_metric(&d, &served.url, "enclave_runs_in_flight 1", 6000);
+    drop(stream);
+    wait_for_metric(&d, &served.url, "enclave_runs_in_flight 0", 600);
 }
