@@ -370,6 +370,12 @@ impl Manifest {
             MAX_STACK_BYTES,
         )?;
         self.check_inputs()?;
+        if self.kind == GuestKind::Http && (!self.inputs.is_default() || self.pad_output != 0) {
+            return Err(ManifestError::Inputs(
+                "[inputs] and pad_output apply to sealed runs; an http enclave's requests and \
+                 responses travel over attested TLS (leave both out for kind = \"http\")",
+            ));
+        }
         if self.pad_output != 0 && !(MIN_PAD_OUTPUT..=MAX_PAD_OUTPUT).contains(&self.pad_output) {
             return Err(ManifestError::PadOutputOutOfRange(self.pad_output));
         }
@@ -652,6 +658,43 @@ mod tests {
             m.measure(&module).to_string(),
             "e32f64177d27541af942d0593eb40ecef2d474d15257d91165bd91a4e78336af"
         );
+        let m = Manifest::from_toml(&format!("{MINIMAL}kind = \"http\"\n")).unwrap();
+        assert_eq!(m.measurement_input(&module).len(), 117);
+        assert_eq!(
+            m.measure(&module).to_string(),
+            "5626ea2866042d59dbc36d81674e366b0b217c94409c7768dbf5a329f033476a"
+        );
+        let text = format!("{MINIMAL}kind = \"http\"\ncapabilities = [\"store\", \"report\"]\n");
+        let m = Manifest::from_toml(&text).unwrap();
+        assert_eq!(m.measurement_input(&module).len(), 136);
+        assert_eq!(
+            m.measure(&module).to_string(),
+            "fc726289bc07bcd461267eb165c7c0a42a066da01c7f210a03fe4c5744a59c05"
+        );
+    }
+
+    #[test]
+    fn an_http_enclave_takes_no_sealed_input_settings() {
+        for extra in ["pad_output = 4096\n", "[inputs]\nsealed_only = true\n"] {
+            let err =
+                Manifest::from_toml(&format!("{MINIMAL}kind = \"http\"\n{extra}")).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "inputs: [inputs] and pad_output apply to sealed runs; an http enclave's requests \
+                 and responses travel over attested TLS (leave both out for kind = \"http\")"
+            );
+        }
+        let err = Manifest::from_toml(&format!(
+            "{MINIMAL}kind = \"http\"\ncapabilities = [\"log\"]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "capability `log` is not available to http guests"
+        );
+        let err = Manifest::from_toml(&format!("{MINIMAL}kind = \"http\"\nargs = [\"a\"]\n"))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "args: only WASI guests take arguments");
     }
 
     #[test]

@@ -387,7 +387,8 @@ fn call_refuses_a_foreign_receipt_before_reading_the_body() {
     }
 }
 
-/// A server on 127.0.0.1 that forwards `POST /v1/evidence` to `real` and answers `POST /v1/run`
+/// A server on 127.0.0.1 that forwards the client's `POST /.well-known/enclave/v1/evidence` to
+/// `real` (as `POST /v1/evidence`) and answers its `POST /.well-known/enclave/v1/run`
 /// with 200, `receipt` in the receipt header, and a chunked body of up to 1 GiB. Returns its URL
 /// and a thread that ends with the number of body bytes it wrote before the client hung up.
 fn fake_server(real: String, receipt: Vec<u8>) -> (String, std::thread::JoinHandle<u64>) {
@@ -398,12 +399,15 @@ fn fake_server(real: String, receipt: Vec<u8>) -> (String, std::thread::JoinHand
         for stream in listener.incoming() {
             let mut stream = stream.unwrap();
             let (head, body) = read_request(&mut stream);
-            if head.starts_with("POST /v1/evidence") {
+            if head.starts_with("POST /.well-known/enclave/v1/evidence") {
                 let answer = forward(&real, &body);
                 stream.write_all(&answer).unwrap();
                 continue;
             }
-            assert!(head.starts_with("POST /v1/run"), "{head}");
+            assert!(
+                head.starts_with("POST /.well-known/enclave/v1/run"),
+                "{head}"
+            );
             use base64::Engine as _;
             let header = base64::engine::general_purpose::STANDARD.encode(&receipt);
             let head = format!(

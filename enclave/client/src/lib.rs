@@ -50,6 +50,9 @@ pub const PLATFORM_ID_HEADER: &str = "enclave-platform-id";
 /// The prefix of every problem `type` the server sends.
 pub const PROBLEM_BASE: &str = "tag:enclave.invalid,2026:problem/";
 /// Largest evidence or receipt accepted (as `attest` caps them).
+/// The prefix of the server's own routes (`docs/formats.md`, "HTTP API"): every server serves
+/// them there, and an `http` enclave's server only there.
+pub const API: &str = "/.well-known/enclave";
 const MAX_TOKEN: u64 = attest::cose::MAX_TOKEN_BYTES as u64;
 /// Largest problem document read.
 const MAX_PROBLEM: u64 = 256 * 1024;
@@ -249,14 +252,14 @@ impl Client {
         self.tls.as_ref().and_then(|tls| tls.last_verified())
     }
 
-    /// `GET /v1/info`: what the server says it runs. Unauthenticated: trust only evidence.
+    /// `GET /.well-known/enclave/v1/info`: what the server says it runs. Unauthenticated: trust only evidence.
     ///
     /// # Errors
     /// [`ClientError::Transport`], [`ClientError::Refused`], [`ClientError::Protocol`].
     pub fn info(&self) -> Result<serde_json::Value, ClientError> {
         let response = self
             .agent
-            .get(&format!("{}/v1/info", self.base))
+            .get(&format!("{}{API}/v1/info", self.base))
             .call()
             .map_err(|e| self.refused(e))?;
         let body = read_capped(response, MAX_PROBLEM)?;
@@ -280,7 +283,7 @@ impl Client {
         let request = serde_json::json!({ "nonce": hex::encode(nonce) });
         let response = self
             .agent
-            .post(&format!("{}/v1/evidence", self.base))
+            .post(&format!("{}{API}/v1/evidence", self.base))
             .set("content-type", "application/json")
             .send_string(&request.to_string())
             .map_err(|e| self.refused(e))?;
@@ -397,7 +400,7 @@ impl Client {
             });
             let sent = self
                 .agent
-                .post(&format!("{}/v1/run", self.base))
+                .post(&format!("{}{API}/v1/run", self.base))
                 .set("content-type", SEALED_INPUT_MEDIA_TYPE)
                 .set("content-length", &sealed_len.to_string())
                 // Advisory, for balancers that route by platform (docs/deploy.md).

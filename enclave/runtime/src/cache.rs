@@ -247,14 +247,6 @@ impl From<ModuleLimitError> for LoadError {
         match error {
             ModuleLimitError::Exceeded(limit) => LoadError::ModuleLimit(limit),
             ModuleLimitError::Invalid(message) => LoadError::InvalidModule(message),
-            ModuleLimitError::InComponent { error: inner, .. }
-                if matches!(*inner, ModuleLimitError::Exceeded(_)) =>
-            {
-                match *inner {
-                    ModuleLimitError::Exceeded(limit) => LoadError::ModuleLimit(limit),
-                    other => LoadError::InvalidModule(other.to_string()),
-                }
-            }
             ModuleLimitError::Component
             | ModuleLimitError::NotComponent
             | ModuleLimitError::InComponent { .. } => LoadError::InvalidModule(error.to_string()),

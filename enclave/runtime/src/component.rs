@@ -5,9 +5,10 @@
 //!
 //! - **Imports** are checked at load against the manifest ([`imports`]): the proxy world's
 //!   interfaces; clocks and randomness only when granted; the platform's interfaces only under
-//!   their capabilities; never sockets. A component linking `wasi:filesystem` or
-//!   `wasi:cli/environment` (Rust's std does) gets an empty file system (no preopened
-//!   directory) and an empty environment.
+//!   their capabilities. A component linking `wasi:filesystem` or `wasi:cli/environment`
+//!   (Rust's std does) gets an empty file system (no preopened directory) and an empty
+//!   environment; one linking `wasi:sockets` (CPython does) gets sockets whose every call is
+//!   refused (no TCP, no UDP, no name lookup): no socket is ever opened.
 //! - **Outgoing HTTP** is refused: `wasi:http/outgoing-handler.handle` answers
 //!   `HTTP-request-denied` to every request.
 //! - **Each request** gets a fresh store: the manifest's fuel, its `timeout_ms` (an epoch
@@ -245,11 +246,15 @@ pub(crate) struct HttpState {
 
 impl HttpState {
     fn new(limits: &Limits, services: Option<Arc<dyn PlatformServices>>) -> Self {
-        // No arguments, no environment variables, no preopened directory, no network; stdin
+        // No arguments, no environment variables, no preopened directory, no sockets; stdin
         // empty, stdout and stderr discarded (the builder's defaults). The clocks and the
         // random sources are the host's: the import check lets a component reach them only
         // under the manifest's capabilities.
-        let wasi = WasiCtx::builder().allow_ip_name_lookup(false).build();
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
         Self {
             wasi,
             http: WasiHttpCtx::new(),

@@ -115,13 +115,15 @@ pub enum ModuleLimitError {
     #[error("invalid wasm module: {0}")]
     Invalid(String),
     /// The bytes are a component; guests are core modules.
-    #[error("a wasm component, not a core module")]
+    #[error(
+        "a wasm component, not a core module: a wasi:http component needs kind = \"http\" (docs/abi.md, \"Components\")"
+    )]
     Component,
     /// The bytes are a core module where a component was expected (`kind = "http"`).
     #[error("a core wasm module, not a component: kind = \"http\" takes a WASI 0.2 component (docs/abi.md, \"Components\")")]
     NotComponent,
     /// One of a component's core modules is refused (its index among them, from 0).
-    #[error("core module {index} of the component: {error}")]
+    #[error("core module {index} of the component: {}", in_component(error))]
     InComponent {
         /// The module's index among the component's core modules, in the order they appear.
         index: u32,
@@ -361,6 +363,15 @@ pub fn check_component(wasm: &[u8]) -> Result<BoundedComponent<'_>, ModuleLimitE
         }
     }
     Ok(BoundedComponent { wasm })
+}
+
+/// What a component's core module was refused for, without the "invalid wasm module" prefix
+/// the whole error carries once.
+fn in_component(error: &ModuleLimitError) -> String {
+    match error {
+        ModuleLimitError::Invalid(message) => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A component that passed [`check_component`].

@@ -48,7 +48,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> A
     let route = path.as_deref().map_or("component", route_name);
     let outcome = match (request.method(), path.as_deref()) {
         (_, None) => component::forward(&shared, request, &id).await,
-        (&Method::POST, Some("/v1/run")) if shared.enclave.is_http() => refuse(
+        (_, Some("/v1/run")) if shared.enclave.is_http() => refuse(
             &shared,
             &id,
             ProblemDetails::new(
@@ -167,10 +167,20 @@ fn readyz(shared: &Shared) -> Outcome {
 
 fn metrics(shared: &Shared) -> Outcome {
     let m = &shared.metrics;
-    m.queue_depth
-        .set(i64::try_from(shared.pool.queued()).unwrap_or(i64::MAX));
-    m.free_slots
-        .set(i64::from(shared.enclave.free_instance_slots()));
+    // An http enclave's requests wait for and hold the server's component slots instead.
+    let (queued, free) = if shared.enclave.is_http() {
+        (
+            shared.component_waiting.load(Ordering::SeqCst),
+            shared.component_slots.available_permits(),
+        )
+    } else {
+        (
+            shared.pool.queued(),
+            usize::try_from(shared.enclave.free_instance_slots()).unwrap_or(0),
+        )
+    };
+    m.queue_depth.set(i64::try_from(queued).unwrap_or(i64::MAX));
+    m.free_slots.set(i64::try_from(free).unwrap_or(i64::MAX));
     Outcome::ok(
         bytes(
             StatusCode::OK,

@@ -15,7 +15,9 @@
 //! | `GET /spin`      | loops forever, for the deadline tests                                 |
 //! | anything else    | 404 `text/plain`, `not found\n`                                       |
 //!
-//! The query string is ignored when routing. Bodies are streamed in chunks of at most 64 KiB, in
+//! A 1xx status is not a final response: hyper (under wasmtime-wasi-http) refuses 100 to 199 but
+//! 101 (the client sees a 500 or a closed connection), so a corpus compared across hosts should use
+//! 200 to 599. The query string is ignored when routing. Bodies are streamed in chunks of at most 64 KiB, in
 //! and out: a large body is never held whole. The component uses nothing outside the
 //! `wasi:http/proxy` world and no filesystem.
 

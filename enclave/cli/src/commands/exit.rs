@@ -201,7 +201,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> Option<u8> {
                 "sealed-input-refused" | "wrong-platform" => SEALED_REFUSED,
                 // An input over the enclave's max_input_bytes, refused before the run: exit 5,
                 // as `enclave run` of the same input.
-                "guest-failed" | "payload-too-large" => GUEST_FAILED,
+                "guest-failed" | "component-failed" | "payload-too-large" => GUEST_FAILED,
                 "plaintext-refused" | "replayed-request" => INPUT_REFUSED,
                 _ => FAILURE,
             },

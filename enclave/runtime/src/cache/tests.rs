@@ -7,6 +7,7 @@ use attest::Limits;
 
 use super::*;
 use crate::engine;
+use wasmtime::Module;
 
 thread_local! {
     /// How many times this thread called `Module::deserialize`.

@@ -195,7 +195,7 @@ fn tcb_level(store: StoreContextMut<'_, HttpState>, (): ()) -> Answer<u32> {
 }
 
 fn unseal(store: StoreContextMut<'_, HttpState>, (blob,): (WasmList<u8>,)) -> Answer<Unsealed> {
-    let args = services(&store).and_then(|s| Ok((s, bounded(&store, &blob, MAX_SEALED_BLOB)?)));
+    let args = bounded(&store, &blob, MAX_SEALED_BLOB).and_then(|b| Ok((services(&store)?, b)));
     match args {
         Ok((services, blob)) => answer(services.unseal(&blob).map(|opened| Unsealed {
             aad: opened.aad.to_vec(),
@@ -209,7 +209,7 @@ fn store_get(
     store: StoreContextMut<'_, HttpState>,
     (key,): (WasmList<u8>,),
 ) -> Answer<Option<Vec<u8>>> {
-    let args = services(&store).and_then(|s| Ok((s, bounded(&store, &key, MAX_STORE_KEY)?)));
+    let args = bounded(&store, &key, MAX_STORE_KEY).and_then(|k| Ok((services(&store)?, k)));
     match args {
         Ok((services, key)) => answer(
             services
@@ -227,12 +227,9 @@ fn store_put(
     if key.len() > MAX_STORE_KEY || value.len() > MAX_STORE_VALUE {
         return Ok((Err(PlatformError::TooLarge),));
     }
-    let args = services(&store).and_then(|s| {
-        Ok((
-            s,
-            bounded(&store, &key, MAX_STORE_KEY)?,
-            bounded(&store, &value, MAX_STORE_VALUE)?,
-        ))
+    let args = bounded(&store, &key, MAX_STORE_KEY).and_then(|k| {
+        let v = bounded(&store, &value, MAX_STORE_VALUE)?;
+        Ok((services(&store)?, k, v))
     });
     match args {
         Ok((services, key, value)) => answer(services.store_put(&key, &value)),
@@ -241,7 +238,7 @@ fn store_put(
 }
 
 fn store_delete(store: StoreContextMut<'_, HttpState>, (key,): (WasmList<u8>,)) -> Answer<bool> {
-    let args = services(&store).and_then(|s| Ok((s, bounded(&store, &key, MAX_STORE_KEY)?)));
+    let args = bounded(&store, &key, MAX_STORE_KEY).and_then(|k| Ok((services(&store)?, k)));
     match args {
         Ok((services, key)) => answer(services.store_delete(&key)),
         Err(error) => Ok((Err(error),)),

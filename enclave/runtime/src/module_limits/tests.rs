@@ -629,7 +629,8 @@ fn invalid_modules_are_refused_with_the_validators_message() {
     assert!(matches!(check(b"ELF"), Err(ModuleLimitError::Invalid(_))));
     assert_eq!(
         refused("(component)").to_string(),
-        "a wasm component, not a core module"
+        "a wasm component, not a core module: a wasi:http component needs kind = \"http\" \
+         (docs/abi.md, \"Components\")"
     );
 }
 
@@ -677,4 +678,59 @@ fn the_validator_accepts_what_the_engine_accepts() {
         let engine_accepts = wasmtime::Module::validate(&engine, &wasm).is_ok();
         assert_eq!(check(&wasm).is_ok(), engine_accepts, "{name}");
     }
+}
+
+/// A component whose second core module has a function of `params` parameters.
+fn component_with(params: usize) -> Vec<u8> {
+    let params = "i32 ".repeat(params);
+    wat::parse_str(format!(
+        r#"(component
+             (core module (func (export "a")))
+             (core module (func (export "b") (param {params})))
+           )"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn every_core_module_of_a_component_is_checked() {
+    assert_eq!(
+        check_component(&component_with(2)).unwrap().bytes(),
+        &component_with(2)[..]
+    );
+    let over = usize::try_from(MAX_TYPE_VALUES).unwrap() + 1;
+    let err = check_component(&component_with(over)).unwrap_err();
+    let ModuleLimitError::InComponent { index, error } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(*index, 1);
+    assert!(
+        matches!(
+            **error,
+            ModuleLimitError::Exceeded(LimitExceeded {
+                limit: Limit::TypeValues,
+                ..
+            })
+        ),
+        "{error}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("core module 1 of the component: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_core_module_is_not_a_component_and_the_reverse() {
+    let module = wat::parse_str("(module)").unwrap();
+    let err = check_component(&module).unwrap_err();
+    assert!(matches!(err, ModuleLimitError::NotComponent), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("a core wasm module, not a component: kind = \"http\""),
+        "{err}"
+    );
+    let err = check(&component_with(0)).unwrap_err();
+    assert!(matches!(err, ModuleLimitError::Component), "{err}");
 }

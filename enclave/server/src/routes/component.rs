@@ -39,8 +39,9 @@ pub(super) async fn forward(shared: &Arc<Shared>, request: Request<Incoming>, id
             0,
         );
     }
-    if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
-        let detail = "the request names no authority: send a Host header";
+    let host = request.headers().get(http::header::HOST);
+    if request.uri().authority().is_none() && host.is_none_or(|h| h.to_str().is_err()) {
+        let detail = "the request names no authority: send a Host header (visible ASCII)";
         return refuse(
             shared,
             id,
