@@ -421,13 +421,19 @@ fn cleartext_needs_allow_plaintext_and_the_servers_routes_are_under_the_reserved
     let unknown = curl(&d, &url("/.well-known/enclave/nope"), &[]);
     assert_eq!(unknown.problem(404)["detail"], "no route /nope");
 
-    // No Host header (curl's `-H 'Host:'` removes it) and HTTP/1.0: no authority, a 400.
-    let hostless = curl(&d, &url("/"), &["--http1.0", "-H", "Host:"]);
-    let problem = hostless.problem(400);
-    assert_eq!(
-        problem["detail"],
-        "the request names no authority: send a Host header"
-    );
+    // No Host header (curl's `-H 'Host:'` removes it) and HTTP/1.0, or one that is not
+    // visible ASCII: no authority, a 400.
+    for host in [
+        &["--http1.0", "-H", "Host:"][..],
+        &["-H", "Host: caf\u{e9}"],
+    ] {
+        let hostless = curl(&d, &url("/"), host);
+        let problem = hostless.problem(400);
+        assert_eq!(
+            problem["detail"], "the request names no authority: send a Host header (visible ASCII)",
+            "{host:?}"
+        );
+    }
     // The logs name the route and the outcome, never the path, a header or a body byte.
     let secret = curl(
         &d,
@@ -647,13 +653,9 @@ fn a_request_past_the_instance_slots_and_the_queue_is_503_busy() {
     });
 }
 
-/// FINDING (issue 31): the metrics of an http enclave do not see its components.
-/// `enclave_instance_slots_free` reads the native instance pool (16 free while 16 components
-/// run) and `enclave_queue_depth` the native run queue (0 while a component request waits for
-/// a slot), so an operator's dashboard shows an idle server that is answering 503.
+/// The metrics of an http enclave count its component slots (not the native instance pool):
+/// none free while every one runs a component.
 #[test]
-#[ignore = "finding: enclave_instance_slots_free and enclave_queue_depth ignore an http \
-            enclave's component slots and waiting requests"]
 fn the_metrics_count_an_http_enclaves_busy_slots() {
     let d = Dir::new();
     with_every_slot_taken(&d, |url| {
@@ -824,7 +826,8 @@ fn http_enclaves_are_refused_at_signing_and_running_with_the_reason() {
         assert_eq!(
             refused(kind, HTTP_HELLO, &manifest),
             "error: the runtime would refuse this module: invalid wasm module: a wasm \
-             component, not a core module",
+             component, not a core module: a wasi:http component needs kind = \"http\" \
+             (docs/abi.md, \"Components\")",
             "kind = {kind}"
         );
     }
@@ -840,6 +843,20 @@ fn http_enclaves_are_refused_at_signing_and_running_with_the_reason() {
             "args",
             "args = [\"a\"]\n",
             "error: in manifest args.toml: args: only WASI guests take arguments",
+        ),
+        (
+            "padded",
+            "pad_output = 16\n",
+            "error: in manifest padded.toml: inputs: [inputs] and pad_output apply to sealed \
+             runs; an http enclave's requests and responses travel over attested TLS (leave \
+             both out for kind = \"http\")",
+        ),
+        (
+            "sealed-only",
+            "[inputs]\nsealed_only = true\n",
+            "error: in manifest sealed-only.toml: inputs: [inputs] and pad_output apply to \
+             sealed runs; an http enclave's requests and responses travel over attested TLS \
+             (leave both out for kind = \"http\")",
         ),
     ] {
         let manifest = format!("product_id = 1\nsvn = 1\ndebug = false\nkind = \"http\"\n{extra}");
@@ -857,15 +874,9 @@ fn http_enclaves_are_refused_at_signing_and_running_with_the_reason() {
     );
 }
 
-/// FINDING (issue 31): `enclave call` of an http enclave fails with `confidential request to
-/// URL failed: the server refused the request (404 http-404): ` — an empty reason after the
-/// colon, and no word that the enclave is an http one. The client posts to `/v1/run` (and
-/// `/v1/evidence`, `/v1/info`), which for an http enclave are the component's paths (here its
-/// plain-text 404; another component could answer them with anything). It should use the
-/// server's own paths under `/.well-known/enclave/` (served for every kind) and, for an http
-/// enclave (`kind` in `/.well-known/enclave/v1/info`), say so and point at `enclave proxy`.
+/// `enclave call` of an http enclave: the client uses the server's own routes (under
+/// `/.well-known/enclave/`, never the component's paths), and the server's 404 says why.
 #[test]
-#[ignore = "finding: `enclave call` of an http enclave fails with an empty reason and no hint"]
 fn call_of_an_http_enclave_says_it_is_one() {
     let d = Dir::new();
     platform(&d);
@@ -887,8 +898,16 @@ fn call_of_an_http_enclave_says_it_is_one() {
             "out.txt",
         ],
     );
-    assert!(!stderr.trim_end().ends_with(':'), "{stderr}");
-    assert!(stderr.contains("http enclave"), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: confidential request to {} failed: the server refused the request (404 \
+             not-found): an http enclave has no /v1/run: its component answers every path \
+             outside /.well-known/enclave/",
+            served.url
+        )
+    );
+    assert!(!d.path("out.txt").exists());
 }
 
 /// FINDING (issue 31): a client that goes away before the answer leaves its component running
