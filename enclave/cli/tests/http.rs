@@ -680,7 +680,8 @@ fn the_metrics_count_an_http_enclaves_busy_slots() {
 }
 
 /// The counter component (`store` and `report`): its count goes on across requests and across
-/// a restart, concurrent requests each take one transaction, an old copy of the store put back
+/// a restart, concurrent requests (on one server and on two) each take one transaction, an old
+/// copy of the store put back
 /// is refused, and its evidence verifies.
 #[test]
 fn an_http_enclaves_store_keeps_its_state_and_refuses_a_rollback() {
@@ -705,28 +706,25 @@ fn an_http_enclaves_store_keeps_its_state_and_refuses_a_rollback() {
     let served = serve(&d, "counter.enclave", &["--allow-plaintext"]);
     assert_eq!(curl(&d, &count_url(&served), &[]).expect(200), b"3\n");
     // Eight at once: each request is one transaction, so each sees a count of its own.
-    let answers: BTreeSet<String> = std::thread::scope(|scope| {
-        let posts: Vec<_> = (0..8)
-            .map(|_| scope.spawn(|| curl(&d, &count_url(&served), &["-X", "POST"])))
-            .collect();
-        posts
-            .into_iter()
-            .map(|post| String::from_utf8(post.join().unwrap().expect(200).to_vec()).unwrap())
-            .collect()
-    });
-    let expected: BTreeSet<String> = (4..=11).map(|n| format!("{n}\n")).collect();
-    assert_eq!(answers, expected);
+    let one = [count_url(&served)];
+    assert_eq!(concurrent_posts(&d, &one), counts(4..=11));
     assert_eq!(curl(&d, &count_url(&served), &[]).expect(200), b"11\n");
+    // Two servers of one platform share the store, one transaction at a time between them.
+    let other = serve(&d, "counter.enclave", &["--allow-plaintext"]);
+    let both = [count_url(&served), count_url(&other)];
+    assert_eq!(concurrent_posts(&d, &both), counts(12..=19));
+    assert_eq!(curl(&d, &count_url(&other), &[]).expect(200), b"19\n");
+    assert!(other.stop().success());
     evidence_verifies(&d, &served, &m);
     assert!(served.stop().success());
 
-    // A copy of the store at count 11 (the server stopped, so no write is half done).
+    // A copy of the store at count 19 (the servers stopped, so no write is half done).
     let store = d.path("platform").join("store");
     let saved = d.path("saved-store");
     copy_tree(&store, &saved);
     let served = serve(&d, "counter.enclave", &["--allow-plaintext"]);
     let reply = curl(&d, &count_url(&served), &["-X", "POST"]);
-    assert_eq!(reply.expect(200), b"12\n");
+    assert_eq!(reply.expect(200), b"20\n");
     assert!(served.stop().success());
 
     // The old copy put back: the platform counter is ahead of it, every request fails.
@@ -737,7 +735,7 @@ fn an_http_enclaves_store_keeps_its_state_and_refuses_a_rollback() {
         let reply = curl(&d, &count_url(&served), args);
         assert_eq!(
             reply.component_failed(),
-            "sealed store: sealed state version 11 is older than the platform counter 12: \
+            "sealed store: sealed state version 19 is older than the platform counter 20: \
              rolled back"
         );
     }
@@ -748,6 +746,27 @@ fn an_http_enclaves_store_keeps_its_state_and_refuses_a_rollback() {
         &[],
     );
     assert_eq!(health.expect(200), b"ok\n");
+}
+
+/// Eight `POST`s at once, spread over `urls`; the answers.
+fn concurrent_posts(d: &Dir, urls: &[String]) -> BTreeSet<String> {
+    std::thread::scope(|scope| {
+        let posts: Vec<_> = urls
+            .iter()
+            .cycle()
+            .take(8)
+            .map(|url| scope.spawn(move || curl(d, url, &["-X", "POST"])))
+            .collect();
+        posts
+            .into_iter()
+            .map(|post| String::from_utf8(post.join().unwrap().expect(200).to_vec()).unwrap())
+            .collect()
+    })
+}
+
+/// The counter's answers for `range`.
+fn counts(range: std::ops::RangeInclusive<u64>) -> BTreeSet<String> {
+    range.map(|n| format!("{n}\n")).collect()
 }
 
 /// `GET /report?nonce=…` of the counter component: evidence that `enclave verify` accepts for
