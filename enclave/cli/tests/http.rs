@@ -681,8 +681,7 @@ fn the_metrics_count_an_http_enclaves_busy_slots() {
 
 /// The counter component (`store` and `report`): its count goes on across requests and across
 /// a restart, concurrent requests (on one server and on two) each take one transaction, an old
-/// copy of the store put back
-/// is refused, and its evidence verifies.
+/// copy of the store put back is refused, and its evidence verifies.
 #[test]
 fn an_http_enclaves_store_keeps_its_state_and_refuses_a_rollback() {
     let d = Dir::new();
