@@ -306,13 +306,15 @@ fn curl_reaches_a_production_http_enclave_over_attested_tls_through_the_proxy() 
     assert_eq!(curl(&d, &url("/"), &[]).expect(200), HELLO);
 }
 
-/// `POST URL` (http-hello's `/echo`) with bodies of 0 B, 1 B and 1 MiB, with a length and
-/// chunked: each comes back byte for byte.
+/// `POST URL` (http-hello's `/echo`) with bodies of 0 B, 1 B, 1 MiB and 2 MiB + 1 (over curl's
+/// threshold for `Expect: 100-continue`), with a length and chunked: each comes back byte for
+/// byte.
 fn echoes_bodies_of_every_size(d: &Dir, url: &str) {
     for (name, body) in [
         ("empty", Vec::new()),
         ("one", b"x".to_vec()),
         ("mib", pattern(1 << 20)),
+        ("two-mib", pattern((2 << 20) + 1)),
     ] {
         d.write(name, &body);
         let file = format!("@{name}");
