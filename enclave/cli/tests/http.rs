@@ -461,11 +461,11 @@ fn each_request_is_bounded_by_the_manifests_limits() {
         &d,
         "fuel",
         HTTP_HELLO,
-        &manifest(true, &[], "fuel = 100000\n"),
+        &manifest(true, &[], "fuel = 1000000\n"),
     );
     let served = serve(&d, "fuel.enclave", &["--allow-plaintext"]);
     let spin = curl(&d, &format!("{}/spin", served.url), &[]);
-    assert_eq!(spin.component_failed(), "fuel budget of 100000 exhausted");
+    assert_eq!(spin.component_failed(), "fuel budget of 1000000 exhausted");
     assert_eq!(curl(&d, &served.url, &[]).expect(200), HELLO);
     drop(served);
 
