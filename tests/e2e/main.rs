@@ -13,6 +13,7 @@ mod bundles;
 mod confidential;
 mod guests;
 mod hostile;
+mod http;
 mod inputs;
 mod matrix;
 mod real_programs;

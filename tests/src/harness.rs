@@ -25,7 +25,8 @@
 //! flow with the client's view of its answer), [`attacks`], [`store`] (snapshot, restore, reset
 //! of the sealed store), [`serve`] (a real server on 127.0.0.1), [`operator`] (what the operator
 //! sees), [`mutations`] (proptest strategies), [`faults`] (failing store operations),
-//! [`clock`] (a fixed clock for freshness), [`fresh`] (is the module under test stale).
+//! [`clock`] (a fixed clock for freshness), [`fresh`] (is the module under test stale), [`http`]
+//! (requests to an `http` enclave's component in-process).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,7 @@ mod error;
 pub mod exchange;
 pub mod faults;
 pub mod fresh;
+pub mod http;
 mod logs;
 pub mod mutations;
 pub mod operator;
@@ -53,6 +55,7 @@ mod wire;
 
 pub use error::HarnessError;
 pub use exchange::{Answer, Exchange, Flow};
+pub use http::{HttpAnswer, HttpFailure, HttpHarness};
 pub use operator::OperatorView;
 
 // What a workload's tests name besides the harness, so that `enclave-tests` is their one

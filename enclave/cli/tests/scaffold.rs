@@ -1,6 +1,7 @@
-//! `enclave new`: the projects it creates build, sign and run as they are. One test, because
-//! it runs cargo twice (a native and a WASI guest, each a few seconds in release); it needs the
-//! two wasm targets, as the rest of the workspace does (rust-toolchain.toml).
+//! `enclave new`: the projects it creates build, sign and run (or serve) as they are. One test
+//! per kind of project, because each runs cargo (a few seconds to a minute in release); they
+//! need the three wasm targets, as the rest of the workspace does (rust-toolchain.toml), and the
+//! crates the guests' build put in cargo's cache (they build `--offline`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,7 +12,7 @@
 
 mod common;
 
-use common::{cargo_build, Dir};
+use common::{cargo_build, cargo_build_with, Dir, Listening};
 
 fn sign_and_run(d: &Dir, project: &str, wasm: &str) -> String {
     let at = |name: &str| format!("{project}/{name}");
@@ -74,4 +75,106 @@ fn new_projects_build_sign_and_run_as_they_are() {
     let manifest = std::fs::read_to_string(d.path("linked/Cargo.toml")).unwrap();
     assert!(manifest.contains("guests/sdk\" }"), "{manifest}");
     assert!(!d.path("linked/enclave-guest").exists());
+}
+
+/// Signs `wasm` of `project` with `manifest` (both paths in the project) as `bundle`.
+fn sign(d: &Dir, project: &str, wasm: &str, manifest: &str, bundle: &str) {
+    let at = |name: &str| format!("{project}/{name}");
+    d.ok(&[
+        "sign",
+        &at(wasm),
+        "--key",
+        &at("author.key"),
+        "--manifest",
+        &at(manifest),
+        "-o",
+        &at(bundle),
+    ]);
+}
+
+#[test]
+fn a_new_http_component_builds_signs_and_serves_as_it_is() {
+    let d = Dir::new();
+    let created: serde_json::Value =
+        serde_json::from_str(&d.ok(&["new", "web-app", "--http", "--json"])).unwrap();
+    let wasm = "target/wasm32-wasip2/release/web_app.wasm";
+    assert_eq!(created["module"], wasm);
+    assert_eq!(created["kind"], "http");
+    let readme = std::fs::read_to_string(d.path("web-app/README.md")).unwrap();
+    for step in [
+        "cargo build --release",
+        "enclave keygen",
+        "enclave sign",
+        "enclave serve web-app.enclave --tls",
+        "enclave proxy https://127.0.0.1:8443",
+        "curl http://127.0.0.1:8080/",
+    ] {
+        assert!(readme.contains(step), "{step:?} not in {readme}");
+    }
+    // The platform's WIT, as this binary's runtime links it.
+    let wit = std::fs::read_to_string(d.path("web-app/wit/platform.wit")).unwrap();
+    assert_eq!(
+        wit,
+        include_str!("../../runtime/wit/platform.wit"),
+        "the project's WIT is not the runtime's"
+    );
+    cargo_build(&d, "web-app");
+    d.ok(&["keygen", "-o", "web-app/author.key"]);
+    sign(&d, "web-app", wasm, "enclave.toml", "app.enclave");
+    let inspect = d.ok(&["inspect", "web-app/app.enclave"]);
+    assert!(inspect.contains("kind:          http"), "{inspect}");
+
+    d.ok(&["platform", "init"]);
+    let served = Listening::start(
+        &d,
+        &[
+            "serve",
+            "web-app/app.enclave",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-plaintext",
+        ],
+    );
+    let hello = ureq::get(&format!("{}/", served.url)).call().unwrap();
+    assert_eq!(hello.status(), 200);
+    assert_eq!(hello.into_string().unwrap(), "hello from web-app\n");
+    let echoed = ureq::post(&format!("{}/echo", served.url))
+        .send_bytes(b"echo me")
+        .unwrap();
+    assert_eq!(echoed.into_string().unwrap(), "echo me");
+    let missing = ureq::get(&format!("{}/nope", served.url))
+        .call()
+        .unwrap_err();
+    assert!(matches!(missing, ureq::Error::Status(404, _)), "{missing}");
+    drop(served);
+
+    // The store example builds offline too, and keeps its count across requests.
+    cargo_build_with(&d, "web-app", &["--example", "counter"]);
+    sign(
+        &d,
+        "web-app",
+        "target/wasm32-wasip2/release/examples/counter.wasm",
+        "examples/counter.toml",
+        "counter.enclave",
+    );
+    let served = Listening::start(
+        &d,
+        &[
+            "serve",
+            "web-app/counter.enclave",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-plaintext",
+        ],
+    );
+    for n in 1..=2 {
+        let counted = ureq::post(&format!("{}/count", served.url)).call().unwrap();
+        assert_eq!(counted.into_string().unwrap(), format!("{n}\n"));
+    }
+    let count = ureq::get(&format!("{}/count", served.url)).call().unwrap();
+    assert_eq!(count.into_string().unwrap(), "2\n");
+
+    // --http with --wasi or --sdk is a usage error.
+    let err = d.fails(2, &["new", "both", "--http", "--wasi"]);
+    assert!(err.contains("cannot be used with"), "{err}");
 }

@@ -267,9 +267,15 @@ impl Drop for Listening {
 
 /// `cargo build --release --offline` in `project`, isolated from the outer build's settings.
 pub fn cargo_build(d: &Dir, project: &str) {
+    cargo_build_with(d, project, &[]);
+}
+
+/// [`cargo_build`] with more arguments (`--example NAME`).
+pub fn cargo_build_with(d: &Dir, project: &str, args: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--offline", "--quiet"])
+        .args(args)
         .current_dir(d.path(project));
     for var in [
         "CARGO_TARGET_DIR",
