@@ -913,6 +913,10 @@ fn call_of_an_http_enclave_says_it_is_one() {
     platform(&d);
     signed(&d, "app", HTTP_HELLO, &manifest(false, &[], ""));
     let served = serve(&d, "app.enclave", &["--tls"]);
+    // A small input: the server answers this 404 without reading the body and closes (the
+    // ignored serve test a_sealed_run_of_an_http_enclave_is_refused_in_words_not_a_broken_pipe
+    // shows a large one turn into a broken pipe); a sealed input of a few hundred bytes comes
+    // in with the request head.
     d.write("in.txt", b"hi");
     let stderr = d.fails(
         1,
