@@ -461,8 +461,10 @@ fn each_request_is_bounded_by_the_manifests_limits() {
         &d,
         "fuel",
         HTTP_HELLO,
-        &manifest(true, &[], "fuel = 1000000\n"),
+        &manifest(true, &[], "fuel = 1000000\ntimeout_ms = 600000\n"),
     );
+    // The loop is stopped by the limit under test, whatever the load (docs/testing.md, "Tests
+    // and time").
     let served = serve(&d, "fuel.enclave", &["--allow-plaintext"]);
     let spin = curl(&d, &format!("{}/spin", served.url), &[]);
     assert_eq!(spin.component_failed(), "fuel budget of 1000000 exhausted");
