@@ -217,12 +217,22 @@ impl Listening {
     /// Starts `enclave ARGS...` in `d` (its platform as `ENCLAVE_HOME`, standard error discarded)
     /// and waits for its first line.
     pub fn start(d: &Dir, args: &[&str]) -> Self {
+        Self::start_with(d, args, Stdio::null())
+    }
+
+    /// [`Listening::start`] with standard error written to the file `log` in `d`.
+    pub fn start_logged(d: &Dir, args: &[&str], log: &str) -> Self {
+        let file = std::fs::File::create(d.path(log)).unwrap();
+        Self::start_with(d, args, file.into())
+    }
+
+    fn start_with(d: &Dir, args: &[&str], stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_enclave"))
             .args(args)
             .current_dir(d.dir.path())
             .env("ENCLAVE_HOME", d.path("platform"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -235,6 +245,16 @@ impl Listening {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
         Self { child, url }
+    }
+}
+
+impl Listening {
+    /// Sends SIGTERM (a clean stop: the server drains) and waits for the exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().unwrap()
     }
 }
 
