@@ -574,8 +574,6 @@ fn request_bodies_are_capped(d: &Dir, url: &str) {
 /// runtime has to end the body with an error itself unless the component called `finish`. The
 /// same holds for a trap and the wall-clock limit after the head.
 #[test]
-#[ignore = "finding: a component that fails after setting its response ends the body cleanly; \
-            the client sees a complete, truncated 200"]
 fn a_component_that_fails_after_its_head_does_not_end_the_body_cleanly() {
     let d = Dir::new();
     platform(&d);
@@ -954,7 +952,6 @@ fn call_of_an_http_enclave_says_it_is_one() {
 /// connection closes. (The 60 s bound below is far above the time a cancelled run takes to
 /// end; the component's own deadline is 10 minutes.)
 #[test]
-#[ignore = "finding: a client that disconnects leaves its component running until timeout_ms"]
 fn a_client_that_goes_away_frees_its_instance_slot() {
     let d = Dir::new();
     platform(&d);
@@ -976,8 +973,6 @@ fn a_client_that_goes_away_frees_its_instance_slot() {
 /// connection is then dropped (curl: "Empty reply from server", 52). Over HTTP/2 each is a
 /// stream reset. The host should refuse such a response as a component failure.
 #[test]
-#[ignore = "finding: a component's 1xx final status is a bare 500 from hyper (logged as ok), \
-            or a 101 and a dropped connection"]
 fn a_components_informational_status_is_a_component_failure() {
     let d = Dir::new();
     platform(&d);

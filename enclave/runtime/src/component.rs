@@ -178,7 +178,14 @@ impl Request<'_> {
         let debug = self.manifest.debug;
         let max_output = limits.max_output_bytes;
         let run_limits = limits.clone();
+        let outcome = body::RunOutcome::default();
+        let watched = outcome.clone();
         let run = async move {
+            // Declared after the store, so dropped before it: when the run ends in any way but
+            // success (a trap, a limit, or this future dropped at the deadline), the response
+            // body learns it before the store's drop ends the body's stream.
+            let mut store = store;
+            let ending = outcome.ending();
             let started = Instant::now();
             let proxy = pre
                 .instantiate_async(&mut store)
@@ -195,6 +202,7 @@ impl Request<'_> {
                     .fuel
                     .saturating_sub(store.get_fuel().unwrap_or(0))
             });
+            ending.succeeded();
             Ok(Answered {
                 fuel_used,
                 duration: started.elapsed(),
@@ -202,7 +210,9 @@ impl Request<'_> {
         };
         let response = async move {
             match receiver.await {
-                Ok(Ok(response)) => Ok(response.map(|body| CappedBody::new(body, max_output))),
+                Ok(Ok(response)) => {
+                    Ok(response.map(|body| CappedBody::new(body, max_output, watched)))
+                }
                 Ok(Err(code)) => Err(RunError::Trap(format!(
                     "the component answered an error instead of a response: {code:?}"
                 ))),

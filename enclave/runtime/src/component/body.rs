@@ -1,6 +1,8 @@
 //! The response body of an `http` guest, capped at the manifest's `max_output_bytes`.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -27,6 +29,51 @@ pub enum BodyError {
     /// stream with an error.
     #[error("the component's response body failed: {0}")]
     Guest(String),
+    /// The component's run ended in failure (a trap, a limit, the deadline) before it finished
+    /// the body: what was sent is not the whole response.
+    #[error("the component failed before it finished the response body")]
+    Unfinished,
+}
+
+/// How a component's run ended, as its response body sees it: wasmtime-wasi-http ends a body
+/// normally when its store is dropped, whether or not the component finished it, so the body
+/// asks this instead.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunOutcome(Arc<AtomicU8>);
+
+// 0: still running (the default).
+const SUCCEEDED: u8 = 1;
+const FAILED: u8 = 2;
+
+impl RunOutcome {
+    /// A guard the run holds: dropped without [`Ending::succeeded`], it records a failure.
+    pub(crate) fn ending(&self) -> Ending {
+        Ending(Some(self.0.clone()))
+    }
+
+    fn failed(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == FAILED
+    }
+}
+
+/// Held by a running component; see [`RunOutcome::ending`].
+pub(crate) struct Ending(Option<Arc<AtomicU8>>);
+
+impl Ending {
+    /// The run returned successfully.
+    pub(crate) fn succeeded(mut self) {
+        if let Some(state) = self.0.take() {
+            state.store(SUCCEEDED, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.store(FAILED, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A body passing the component's frames through while they stay under a byte cap.
@@ -35,6 +82,7 @@ pub struct CappedBody {
     left: u64,
     limit: u64,
     failed: bool,
+    run: RunOutcome,
 }
 
 impl std::fmt::Debug for CappedBody {
@@ -47,12 +95,13 @@ impl std::fmt::Debug for CappedBody {
 }
 
 impl CappedBody {
-    pub(crate) fn new(inner: HyperOutgoingBody, limit: u64) -> Self {
+    pub(crate) fn new(inner: HyperOutgoingBody, limit: u64, run: RunOutcome) -> Self {
         Self {
             inner,
             left: limit,
             limit,
             failed: false,
+            run,
         }
     }
 }
@@ -88,6 +137,12 @@ impl Body for CappedBody {
                 self.failed = true;
                 Poll::Ready(Some(Err(BodyError::Guest(format!("{error:?}")))))
             }
+            // The stream's end: the component finished the body (its run goes on, or
+            // succeeded), or its store was dropped because the run failed.
+            Poll::Ready(None) if self.run.failed() => {
+                self.failed = true;
+                Poll::Ready(Some(Err(BodyError::Unfinished)))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -113,18 +168,34 @@ mod tests {
             .boxed_unsync()
     }
 
+    fn capped(bytes: &'static [u8], limit: u64) -> CappedBody {
+        CappedBody::new(body(bytes), limit, RunOutcome::default())
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_body_at_the_cap_passes_whole() {
-        let collected = CappedBody::new(body(b"hello"), 5).collect().await.unwrap();
+        let collected = capped(b"hello", 5).collect().await.unwrap();
         assert_eq!(collected.to_bytes(), Bytes::from_static(b"hello"));
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_body_over_the_cap_ends_with_too_large() {
-        let err = CappedBody::new(body(b"hello"), 4)
+    async fn a_body_whose_run_failed_does_not_end_cleanly() {
+        let run = RunOutcome::default();
+        drop(run.ending());
+        let err = CappedBody::new(body(b"hello"), 5, run.clone())
             .collect()
             .await
             .unwrap_err();
+        assert!(matches!(err, BodyError::Unfinished), "{err}");
+        let run = RunOutcome::default();
+        run.ending().succeeded();
+        let whole = CappedBody::new(body(b"hello"), 5, run).collect().await;
+        assert_eq!(whole.unwrap().to_bytes(), Bytes::from_static(b"hello"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_over_the_cap_ends_with_too_large() {
+        let err = capped(b"hello", 4).collect().await.unwrap_err();
         assert!(matches!(err, BodyError::TooLarge { limit: 4 }), "{err}");
         assert_eq!(
             err.to_string(),

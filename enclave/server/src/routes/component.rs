@@ -115,9 +115,11 @@ pub(super) async fn forward(shared: &Arc<Shared>, request: Request<Incoming>, id
     let timeout = Duration::from_millis(shared.enclave.limits().timeout_ms);
     let (done, finished) = tokio::sync::oneshot::channel();
     let runner = shared.clone();
-    shared.metrics.runs_in_flight.inc();
+    let in_flight = InFlight::start(shared.clone());
     let mut run = exchange.run;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        // Released when the run ends, or when the task is aborted (the client went away).
+        let _held = (permit, reservation, in_flight);
         // The component's whole life, the body it streams included, is bounded by its timeout;
         // past it the store is dropped and the body ends with an error.
         let result = match tokio::time::timeout(timeout, &mut run).await {
@@ -126,15 +128,26 @@ pub(super) async fn forward(shared: &Arc<Shared>, request: Request<Incoming>, id
                 timeout_ms: runner.enclave.limits().timeout_ms,
             }),
         };
-        runner.metrics.runs_in_flight.dec();
         let fuel = result.as_ref().map_or(0, |a| a.fuel_used.unwrap_or(0));
         runner.metrics.run(started.elapsed().as_secs_f64(), fuel);
-        drop(permit);
-        drop(reservation);
         let _ = done.send(result);
     });
+    // Until the response's head goes out, the request's future owns the run: a client that goes
+    // away (hyper drops this future) stops its component and frees its slot. Once the head is
+    // out, the body does: a client that goes away closes the component's output stream.
+    let guard = AbortOnDrop(Some(task.abort_handle()));
     match exchange.response.await {
-        Ok(response) => Outcome::ok(response.map(Either::Right), bytes_in),
+        Ok(response) if response.status().is_informational() => {
+            let status = response.status().as_u16();
+            let error = RunError::Trap(format!(
+                "the component answered status {status}, which is not a final response"
+            ));
+            failed(shared, id, &error, bytes_in)
+        }
+        Ok(response) => {
+            guard.disarm();
+            Outcome::ok(response.map(Either::Right), bytes_in)
+        }
         Err(unset) => {
             // Why there is no response is the run's error, if it failed.
             let error = match finished.await {
@@ -143,6 +156,39 @@ pub(super) async fn forward(shared: &Arc<Shared>, request: Request<Incoming>, id
             };
             failed(shared, id, &error, bytes_in)
         }
+    }
+}
+
+/// Aborts a component's task when dropped, unless disarmed.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A component run counted in the in-flight gauge until dropped.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn start(shared: Arc<Shared>) -> Self {
+        shared.metrics.runs_in_flight.inc();
+        Self(shared)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.metrics.runs_in_flight.dec();
     }
 }
 
