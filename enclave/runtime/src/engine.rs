@@ -89,13 +89,48 @@ pub(crate) fn build_for(settings: EngineSettings) -> wasmtime::Result<Engine> {
 }
 
 /// The engine an `http` enclave (a component, `crate::component`) runs in: [`build`]'s limits
-/// with the component model and async calls on (wasmtime-wasi-http drives a component's HTTP
-/// streams as futures), instances allocated on demand with copy-on-write memory images.
+/// with the component model on, and a pool of [`POOL_INSTANCES`] component instance slots with
+/// copy-on-write memory images, as `wasmtime serve` has by default: a fresh instance per
+/// request then maps and unmaps nothing.
 ///
 /// # Errors
-/// When wasmtime refuses the configuration.
+/// When wasmtime refuses the configuration, or the operating system the pool's address space.
 pub(crate) fn build_components(limits: &Limits) -> wasmtime::Result<Engine> {
-    build_for(settings_for(limits, Flavor::Component))
+    let mut config = config_for(settings_for(limits, Flavor::Component));
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(component_pool()))
+        .memory_init_cow(true);
+    Engine::new(&config)
+}
+
+/// Core instances one component instance may create: toolchains emit a handful (Rust) to a few
+/// dozen (CPython, with its shims and adapters).
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Memories one component instance may create (each core module has at most one).
+const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
+/// Tables one component instance may create.
+const MAX_TABLES_PER_COMPONENT: u32 = 64;
+
+/// The pool of an `http` enclave's engine: [`POOL_INSTANCES`] component instances at once,
+/// each within the per-component maxima above.
+fn component_pool() -> PoolingAllocationConfig {
+    let slots = POOL_INSTANCES;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(slots.saturating_mul(MAX_MEMORIES_PER_COMPONENT))
+        .total_tables(slots.saturating_mul(MAX_TABLES_PER_COMPONENT))
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+        .max_memories_per_module(1)
+        .max_tables_per_module(MAX_TABLES)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .max_core_instance_size(MAX_INSTANCE_BYTES)
+        .max_memory_size(usize::try_from(SLOT_MEMORY_BYTES).unwrap_or(usize::MAX))
+        // One async stack per request in flight: components run on fibers.
+        .total_stacks(slots);
+    pool
 }
 
 fn pool() -> PoolingAllocationConfig {
