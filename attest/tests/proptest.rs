@@ -55,12 +55,23 @@ fn limits() -> impl Strategy<Value = Limits> {
 }
 
 /// Every valid manifest: limits within bounds, capabilities that suit the kind, arguments only
-/// for WASI guests.
+/// for WASI guests, padding for every kind but http.
 fn manifest() -> impl Strategy<Value = Manifest> {
-    prop_oneof![Just(GuestKind::Enclave), Just(GuestKind::Wasi)].prop_flat_map(|kind| {
+    prop_oneof![
+        Just(GuestKind::Enclave),
+        Just(GuestKind::Wasi),
+        Just(GuestKind::Http)
+    ]
+    .prop_flat_map(|kind| {
         let args = match kind {
             GuestKind::Wasi => args().boxed(),
-            GuestKind::Enclave => Just(Vec::new()).boxed(),
+            GuestKind::Enclave | GuestKind::Http => Just(Vec::new()).boxed(),
+        };
+        let pad_output = match kind {
+            GuestKind::Http => Just(0u64).boxed(),
+            GuestKind::Enclave | GuestKind::Wasi => {
+                prop_oneof![Just(0u64), bounds::MIN_PAD_OUTPUT..=bounds::MAX_PAD_OUTPUT].boxed()
+            }
         };
         (
             any::<u16>(),
@@ -69,7 +80,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             args,
             limits(),
             capabilities(kind),
-            prop_oneof![Just(0u64), bounds::MIN_PAD_OUTPUT..=bounds::MAX_PAD_OUTPUT],
+            pad_output,
         )
             .prop_map(
                 move |(product_id, svn, debug, args, limits, capabilities, pad_output)| Manifest {
