@@ -3,7 +3,7 @@
 //! enclave's limits, no ambient capabilities and the platform's services as WIT
 //! (`enclave:platform`, `enclave/runtime/wit/platform.wit`).
 //!
-//! - **Imports** are checked at load against the manifest ([`imports`]): the proxy world's
+//! - **Imports** are checked at load against the manifest (`component/imports.rs`): the proxy world's
 //!   interfaces; clocks and randomness only when granted; the platform's interfaces only under
 //!   their capabilities. A component linking `wasi:filesystem` or `wasi:cli/environment`
 //!   (Rust's std does) gets an empty file system (no preopened directory) and an empty
