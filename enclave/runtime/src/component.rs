@@ -24,6 +24,7 @@
 mod body;
 pub(crate) mod imports;
 mod platform;
+mod state;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,30 +35,22 @@ use std::time::{Duration, Instant};
 use attest::{Capability, Limits, Manifest};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, Trap};
 pub use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::WasiHttpView;
 
 use body::CappedBody;
 pub use body::{BodyError, ResponseBody};
+use state::HttpState;
 
 use crate::error::{LoadError, RunError};
-use crate::host::MemoryLimitHit;
-use crate::runner::classify;
+use crate::failure::classify;
 use crate::services::{PlatformServices, RunScope};
 
 /// The export every `http` guest has: the incoming handler of `wasi:http/proxy`.
 pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2";
-
-/// Most core instances, tables and memories one component instance may create: far above what
-/// toolchains emit (a Rust component has a handful; a Python one a few dozen), bounded so that
-/// one request cannot reserve without end.
-const MAX_INSTANCES: usize = 1_000;
-const MAX_TABLES: usize = 1_000;
-const MAX_MEMORIES: usize = 100;
 
 /// A component linked against the proxy world and the granted platform interfaces.
 pub(crate) struct Linked {
@@ -154,7 +147,7 @@ impl Request<'_> {
         };
         let state = HttpState::new(&limits, services);
         let mut store = Store::new(self.engine, state);
-        store.limiter(|state| &mut state.limiter);
+        store.limiter(HttpState::limiter);
         let fuel = limits.fuel;
         if self.engine_fuel {
             store
@@ -242,142 +235,4 @@ fn deadline(store: &mut Store<HttpState>, timeout: Duration) {
         }
         Ok(wasmtime::UpdateDeadline::Yield(1))
     });
-}
-
-/// Everything one request's instance can reach; dropped with its store.
-pub(crate) struct HttpState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    hooks: Hooks,
-    table: ResourceTable,
-    limiter: ComponentLimiter,
-    services: Option<Arc<dyn PlatformServices>>,
-}
-
-impl HttpState {
-    fn new(limits: &Limits, services: Option<Arc<dyn PlatformServices>>) -> Self {
-        // No arguments, no environment variables, no preopened directory, no sockets; stdin
-        // empty, stdout and stderr discarded (the builder's defaults). The clocks and the
-        // random sources are the host's: the import check lets a component reach them only
-        // under the manifest's capabilities.
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        Self {
-            wasi,
-            http: WasiHttpCtx::new(),
-            hooks: Hooks,
-            table: ResourceTable::new(),
-            limiter: ComponentLimiter::new(limits.memory_bytes),
-            services,
-        }
-    }
-
-    /// The platform services of this request, if the host gave any.
-    pub(crate) fn services(&self) -> Option<&Arc<dyn PlatformServices>> {
-        self.services.as_ref()
-    }
-}
-
-impl WasiView for HttpState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for HttpState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-/// The enclave's wasi:http policy: no outgoing requests.
-struct Hooks;
-
-impl WasiHttpHooks for Hooks {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
-    }
-}
-
-/// The manifest's `memory_bytes` over all of a component's memories together, and bounds on
-/// what else an instance may create.
-struct ComponentLimiter {
-    memory_bytes: u64,
-    total: u64,
-}
-
-impl ComponentLimiter {
-    fn new(memory_bytes: u64) -> Self {
-        Self {
-            memory_bytes,
-            total: 0,
-        }
-    }
-}
-
-impl ResourceLimiter for ComponentLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let grown = (desired as u64).saturating_sub(current as u64);
-        let requested = self.total.saturating_add(grown);
-        if requested > self.memory_bytes {
-            return Err(MemoryLimitHit {
-                limit: self.memory_bytes,
-                requested,
-            }
-            .into());
-        }
-        self.total = requested;
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= crate::host::MAX_TABLE_ELEMENTS)
-    }
-
-    fn instances(&self) -> usize {
-        MAX_INSTANCES
-    }
-
-    fn tables(&self) -> usize {
-        MAX_TABLES
-    }
-
-    fn memories(&self) -> usize {
-        MAX_MEMORIES
-    }
 }

@@ -33,6 +33,7 @@ pub mod confidential;
 pub mod embed;
 pub mod engine;
 pub mod error;
+mod failure;
 pub mod host;
 pub mod host_fns;
 pub mod module_limits;

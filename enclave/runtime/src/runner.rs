@@ -32,11 +32,9 @@ use crate::component;
 use crate::engine::{self, EngineSettings, EpochTicker, Flavor, Metering};
 #[cfg(feature = "wasi")]
 use crate::error::GuestMessage;
-use crate::error::{GuestFault, LoadError, RunError};
-use crate::host::{
-    GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, MemoryLimitHit, OutputFailure,
-    OutputSink,
-};
+use crate::error::{LoadError, RunError};
+use crate::failure::{classify, Cancelled};
+use crate::host::{GuestIo, HostState, Input, InputFailure, InputOrigin, IoSummary, OutputSink};
 use crate::host_fns::HostFunctions;
 use crate::policy::{CancelHandle, HostPolicy, RunOptions};
 use crate::services::{ReportIssuer, RunScope, ServiceRefused};
@@ -905,11 +903,6 @@ fn wasi_exit(_error: &wasmtime::Error) -> Option<i32> {
     None
 }
 
-/// The embedder cancelled the run ([`CancelHandle`]); carried through wasmtime as the cause.
-#[derive(Debug, thiserror::Error)]
-#[error("run cancelled by the host")]
-struct Cancelled;
-
 /// Ends the run after `ticks` epoch ticks, or at the first tick after `cancel` is cancelled.
 fn deadline_or_cancel<T>(store: &mut Store<T>, ticks: u64, cancel: CancelHandle) {
     let mut left = ticks;
@@ -1148,49 +1141,6 @@ fn describe(ty: &wasmtime::ExternType) -> String {
         wasmtime::ExternType::Table(_) => "table".into(),
         wasmtime::ExternType::Global(_) => "global".into(),
         wasmtime::ExternType::Tag(_) => "tag".into(),
-    }
-}
-
-/// Maps what ended a run to the error a user can act on.
-pub(crate) fn classify(
-    error: wasmtime::Error,
-    limits: &attest::Limits,
-    instantiating: bool,
-) -> RunError {
-    if error.is::<Cancelled>() {
-        return RunError::Cancelled;
-    }
-    if let Some(fault) = error.downcast_ref::<GuestFault>() {
-        return RunError::Fault(fault.clone());
-    }
-    if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
-        return RunError::MemoryLimit {
-            limit: hit.limit,
-            requested: hit.requested,
-        };
-    }
-    let error = match error.downcast::<InputFailure>() {
-        Ok(InputFailure(io)) => return RunError::Input(io),
-        Err(error) => error,
-    };
-    let error = match error.downcast::<OutputFailure>() {
-        Ok(OutputFailure(io)) => return RunError::Output(io),
-        Err(error) => error,
-    };
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => RunError::FuelExhausted { fuel: limits.fuel },
-        Some(Trap::Interrupt) => RunError::Timeout {
-            timeout_ms: limits.timeout_ms,
-        },
-        Some(Trap::StackOverflow) => RunError::StackOverflow {
-            limit: limits.stack_bytes,
-        },
-        Some(trap) => {
-            let text = trap.to_string();
-            RunError::Trap(text.strip_prefix("wasm trap: ").unwrap_or(&text).to_owned())
-        }
-        None if instantiating => RunError::Instantiate(format!("{error:#}")),
-        None => RunError::Trap(format!("{error:#}")),
     }
 }
 

@@ -10,7 +10,7 @@ use attest::{Capability, Manifest, Svn};
 use wasmtime::component::{ComponentType, Lift, Linker, Lower, WasmList};
 use wasmtime::StoreContextMut;
 
-use super::HttpState;
+use super::state::HttpState;
 use crate::abi::{
     MAX_REPORT_DATA, MAX_SEALED_BLOB, MAX_SEAL_AAD, MAX_SEAL_PLAINTEXT, MAX_STORE_KEY,
     MAX_STORE_VALUE, REPORT_NONCE_LEN,

@@ -7,6 +7,7 @@
 use attest::{AuthorKey, Manifest};
 
 use super::*;
+use crate::error::GuestFault;
 
 const BASE: &str = "product_id = 1\nsvn = 1\ndebug = false\n";
 
