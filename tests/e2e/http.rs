@@ -264,7 +264,7 @@ fn a_request_to_an_enclave_of_another_kind_is_refused() {
     assert!(
         refused
             .to_string()
-            .ends_with("answers no HTTP requests: only kind = \"http\" does"),
+            .ends_with("only a kind = \"http\" enclave answers HTTP requests"),
         "{refused}"
     );
     // Through the harness: the same refusal, nothing run.
